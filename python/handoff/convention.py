@@ -9,11 +9,12 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import jsonschema
 
 from . import schemas
+from .manifest import Manifest
 
 # JSON Schema keyword -> rule code. The Jinja validator in macros/ maps the same way.
 SCHEMA_CODES = {
@@ -141,3 +142,224 @@ def _json_type(value: Any) -> str:
         return "array"
     return "object"
 
+
+
+# --------------------------------------------------------------------------------------
+# Resolution: a project's effective settings, and the project-level rules (HO2xx)
+# --------------------------------------------------------------------------------------
+
+DEFAULT_START_DATE = "2024-01-01"
+DEFAULT_RETRIES = 1
+DEFAULT_RETRY_DELAY = "5m"
+DEFAULT_WAIT = {"timeout": "6h", "poke_interval": "5m", "mode": "reschedule"}
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def seconds(duration: str | None) -> int | None:
+    """'90s' / '5m' / '6h' / '1d' -> seconds (None stays None)."""
+    if duration is None:
+        return None
+    return int(duration[:-1]) * _UNITS[duration[-1]]
+
+
+@dataclass(frozen=True)
+class Violation:
+    """A rule broken by one node or source; prints as one line."""
+
+    code: str
+    unique_id: str
+    file: str
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.unique_id} ({self.file})" if self.file else self.unique_id
+        key = f" meta.{self.key}:" if self.key else ":"
+        return f"{self.code} {where}{key} {self.message}"
+
+
+@dataclass(frozen=True)
+class DomainInfo:
+    name: str
+    owner: str
+    slack: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class PipelineInfo:
+    name: str
+    schedule: str
+    start_date: str = DEFAULT_START_DATE
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class NodeSettings:
+    """A node's effective handoff settings after project -> folder -> model composition."""
+
+    unique_id: str
+    domain: str
+    pipeline: PipelineInfo | None
+    owner: str
+    slack: str
+    available_by: str | None
+    retries: int
+    retry_delay_s: int
+    timeout_s: int | None
+    pool: str | None
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """A source table declared as another domain's model."""
+
+    source_unique_id: str
+    source_name: str
+    table: str
+    domain: str
+    model: str
+    timeout_s: int
+    poke_interval_s: int
+    mode: str
+
+
+@dataclass(frozen=True)
+class Resolved:
+    project_name: str
+    domain: DomainInfo | None
+    nodes: Mapping[str, NodeSettings]
+    upstreams: Mapping[str, Upstream]
+    violations: tuple[Violation, ...]
+
+
+def merged_source_meta(source_meta: Mapping[str, Any], table_meta: Mapping[str, Any]) -> dict[str, Any]:
+    """A source table's effective meta: table keys win; inside handoff_upstream, key by key."""
+    merged = {**source_meta, **table_meta}
+    outer, inner = source_meta.get("handoff_upstream"), table_meta.get("handoff_upstream")
+    if isinstance(outer, dict) and isinstance(inner, dict):
+        merged["handoff_upstream"] = {**outer, **inner}
+    return merged
+
+
+def resolve(manifest: Manifest) -> Resolved:
+    """Check every own node and source and compute effective settings (pure)."""
+    violations: list[Violation] = []
+    nodes: dict[str, NodeSettings] = {}
+    domains: dict[str, list[str]] = {}
+    domain_info: DomainInfo | None = None
+    pipelines: dict[str, tuple[PipelineInfo, str]] = {}
+
+    for node in manifest.own_nodes():
+        issues = validate_meta("node", node.meta)
+        violations.extend(Violation(i.code, node.unique_id, node.original_file_path, i.path, i.message)
+                          for i in issues)
+        if issues:
+            continue
+        meta = node.meta
+        domain = meta.get("handoff_domain")
+        if domain is None:
+            violations.append(Violation(
+                "HO201", node.unique_id, node.original_file_path, "handoff_domain",
+                "no domain: set +meta: {handoff_domain: {name, owner, slack}} for the project in dbt_project.yml"))
+            continue
+        info = DomainInfo(domain["name"], domain["owner"], domain["slack"], domain.get("description", ""))
+        domains.setdefault(_domain_key(info), []).append(node.unique_id)
+        domain_info = domain_info or info
+        pipeline = meta.get("handoff_pipeline")
+        pipeline_info = None
+        if pipeline is None:
+            if not node.is_ephemeral:
+                violations.append(Violation(
+                    "HO202", node.unique_id, node.original_file_path, "handoff_pipeline",
+                    "no pipeline: set +meta: {handoff_pipeline: {name, schedule}} in dbt_project.yml "
+                    "for the project or this folder"))
+                continue
+        else:
+            pipeline_info = PipelineInfo(pipeline["name"], pipeline["schedule"],
+                                         pipeline.get("start_date", DEFAULT_START_DATE),
+                                         pipeline.get("description", ""))
+            if not node.is_ephemeral:
+                first = pipelines.setdefault(pipeline_info.name, (pipeline_info, node.unique_id))
+                if (first[0].schedule, first[0].start_date) != (pipeline_info.schedule, pipeline_info.start_date):
+                    violations.append(Violation(
+                        "HO203", node.unique_id, node.original_file_path, "handoff_pipeline",
+                        f"pipeline '{pipeline_info.name}' has schedule '{pipeline_info.schedule}' "
+                        f"(start {pipeline_info.start_date}) here but '{first[0].schedule}' "
+                        f"(start {first[0].start_date}) on {first[1]}; give the pipeline one schedule, "
+                        "or name the folder's pipeline differently"))
+        defaults = meta.get("handoff_defaults") or {}
+        own = meta.get("handoff") or {}
+        knobs = {**defaults, **own}
+        owner = own.get("owner") or _group_owner(manifest, node.group) or info.owner
+        if node.access == "public" and not owner:
+            violations.append(Violation("HO205", node.unique_id, node.original_file_path, "handoff.owner",
+                                        "public model without an owner: set meta.handoff.owner"))
+        nodes[node.unique_id] = NodeSettings(
+            unique_id=node.unique_id,
+            domain=info.name,
+            pipeline=pipeline_info,
+            owner=owner,
+            slack=own.get("slack") or info.slack,
+            available_by=own.get("available_by"),
+            retries=int(knobs.get("retries", DEFAULT_RETRIES)),
+            retry_delay_s=seconds(knobs.get("retry_delay", DEFAULT_RETRY_DELAY)) or 0,
+            timeout_s=seconds(knobs.get("timeout")),
+            pool=knobs.get("pool"),
+        )
+
+    if len(domains) > 1:
+        described = "; ".join(f"{key} on {len(uids)} node(s), e.g. {uids[0]}" for key, uids in sorted(domains.items()))
+        for key, uids in sorted(domains.items())[1:]:
+            node = manifest.nodes[uids[0]]
+            violations.append(Violation(
+                "HO206", node.unique_id, node.original_file_path, "handoff_domain",
+                f"one project is one domain, but it declares several: {described}; "
+                "set handoff_domain once, at project level"))
+
+    upstreams: dict[str, Upstream] = {}
+    own_domain = domain_info.name if domain_info else None
+    for src in manifest.own_sources():
+        meta = merged_source_meta(src.source_meta, src.meta)
+        issues = validate_meta("source", meta)
+        violations.extend(Violation(i.code, src.unique_id, src.original_file_path, i.path, i.message)
+                          for i in issues)
+        declared = meta.get("handoff_upstream")
+        if issues or declared is None:
+            continue
+        if declared["domain"] == own_domain:
+            violations.append(Violation(
+                "HO204", src.unique_id, src.original_file_path, "handoff_upstream.domain",
+                f"source points at its own domain '{own_domain}': use ref('{declared.get('model', src.name)}') "
+                "instead of a source"))
+            continue
+        wait = {**DEFAULT_WAIT, **(declared.get("wait") or {})}
+        upstreams[src.unique_id] = Upstream(
+            source_unique_id=src.unique_id,
+            source_name=src.source_name,
+            table=src.name,
+            domain=declared["domain"],
+            model=declared.get("model", src.name),
+            timeout_s=seconds(wait["timeout"]) or 0,
+            poke_interval_s=seconds(wait["poke_interval"]) or 0,
+            mode=wait["mode"],
+        )
+
+    return Resolved(
+        project_name=manifest.project_name,
+        domain=domain_info,
+        nodes=nodes,
+        upstreams=upstreams,
+        violations=tuple(violations),
+    )
+
+
+def _domain_key(info: DomainInfo) -> str:
+    return f"{{name: {info.name}, owner: {info.owner}, slack: {info.slack}}}"
+
+
+def _group_owner(manifest: Manifest, group: str | None) -> str | None:
+    found = manifest.groups.get(group) if group else None
+    if found is None:
+        return None
+    return found.owner_name or found.owner_email

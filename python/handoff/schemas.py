@@ -18,10 +18,18 @@ def load(name: str) -> dict[str, Any]:
     return json.loads(text)
 
 
+def names() -> list[str]:
+    """Every schema shipped in schemas/ (file stem without .schema.json)."""
+    folder = resources.files("handoff").joinpath("schemas")
+    return sorted(p.name[: -len(".schema.json")] for p in folder.iterdir() if p.name.endswith(".schema.json"))
+
+
 @lru_cache(maxsize=None)
 def validator(name: str, definition: str | None = None) -> jsonschema.Draft202012Validator:
     """A validator for a whole schema, or for one of its ``$defs`` entries."""
     schema = load(name)
-    registry: Registry = Registry().with_resource(schema["$id"], Resource.from_contents(schema))
+    registry: Registry = Registry().with_resources(
+        (other["$id"], Resource.from_contents(other)) for other in map(load, names())
+    )
     target = {"$ref": f"{schema['$id']}#/$defs/{definition}"} if definition else schema
     return jsonschema.Draft202012Validator(target, registry=registry)

@@ -1,0 +1,59 @@
+"""`handoff validate` and `handoff compile`: a domain's manifest in, violations or a plan out."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..convention import resolve
+from ..manifest import load_manifest
+from ..plan import compile_manifest, dumps, write_atomically
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    validate = subparsers.add_parser(
+        "validate", help="check a manifest against the meta convention (the Python twin of handoff_validate)")
+    validate.add_argument("manifest", help="path to target/manifest.json")
+    validate.add_argument("--format", choices=("text", "json"), default="text")
+    validate.set_defaults(func=cmd_validate)
+
+    compile_ = subparsers.add_parser("compile", help="compile a manifest into a plan (JSON) for Airflow and the registry")
+    compile_.add_argument("manifest", help="path to target/manifest.json")
+    compile_.add_argument("-o", "--output", help="plan file to write (default: standard output); "
+                          "a folder means <folder>/<domain>.plan.json")
+    compile_.set_defaults(func=cmd_compile)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    manifest = load_manifest(args.manifest)
+    resolved = resolve(manifest)
+    if args.format == "json":
+        print(json.dumps({
+            "project": manifest.project_name,
+            "nodes": len(resolved.nodes),
+            "cross_domain_sources": len(resolved.upstreams),
+            "violations": [v.__dict__ for v in resolved.violations],
+        }, indent=2))
+    else:
+        for violation in resolved.violations:
+            print(violation)
+        print(f"handoff: {manifest.project_name}: {len(resolved.nodes)} nodes, "
+              f"{len(resolved.upstreams)} cross-domain sources, {len(resolved.violations)} violations")
+    return 1 if resolved.violations else 0
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    plan = compile_manifest(load_manifest(args.manifest))
+    text = dumps(plan)
+    if args.output is None:
+        sys.stdout.write(text)
+        return 0
+    target = Path(args.output)
+    if target.is_dir():
+        target = target / f"{plan['domain']['name']}.plan.json"
+    write_atomically(target, text)
+    tasks = sum(len(p["tasks"]) for p in plan["pipelines"])
+    print(f"handoff: wrote {target} ({len(plan['pipelines'])} pipeline(s), {tasks} task(s))", file=sys.stderr)
+    return 0

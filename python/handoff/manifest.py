@@ -1,0 +1,261 @@
+"""Reads a dbt manifest.json into small frozen objects holding only what handoff needs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import HandoffError
+
+SUPPORTED_SCHEMA_VERSIONS = (10, 11, 12)
+EXECUTABLE_TYPES = ("model", "seed", "snapshot")
+_SCHEMA_VERSION = re.compile(r"/manifest/v(\d+)\.json$")
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    data_type: str | None
+
+
+@dataclass(frozen=True)
+class Node:
+    """A model, seed, snapshot or test."""
+
+    unique_id: str
+    resource_type: str
+    name: str
+    package_name: str
+    original_file_path: str
+    depends_on: tuple[str, ...]
+    meta: Mapping[str, Any]
+    materialized: str | None = None
+    access: str | None = None
+    group: str | None = None
+    relation_name: str | None = None
+    version: str | None = None
+    columns: tuple[Column, ...] = ()
+    contract_enforced: bool = False
+    checksum: str | None = None
+    description: str = ""
+    attached_node: str | None = None
+    enabled: bool = True
+
+    @property
+    def is_ephemeral(self) -> bool:
+        return self.materialized == "ephemeral"
+
+
+@dataclass(frozen=True)
+class Source:
+    """A source table; ``meta`` is the table's own meta, ``source_meta`` its source's."""
+
+    unique_id: str
+    source_name: str
+    name: str
+    package_name: str
+    original_file_path: str
+    meta: Mapping[str, Any]
+    source_meta: Mapping[str, Any]
+    relation_name: str | None = None
+
+
+@dataclass(frozen=True)
+class Group:
+    name: str
+    owner_name: str | None
+    owner_email: str | None
+
+
+@dataclass(frozen=True)
+class Manifest:
+    path: str
+    schema_version: int
+    dbt_version: str
+    project_name: str
+    sha256: str
+    nodes: Mapping[str, Node]
+    sources: Mapping[str, Source]
+    groups: Mapping[str, Group] = field(default_factory=dict)
+
+    def own_nodes(self, *resource_types: str) -> list[Node]:
+        """Nodes of the root project (not of installed packages), sorted by unique_id."""
+        types = resource_types or EXECUTABLE_TYPES
+        return sorted(
+            (n for n in self.nodes.values()
+             if n.package_name == self.project_name and n.resource_type in types and n.enabled),
+            key=lambda n: n.unique_id,
+        )
+
+    def own_sources(self) -> list[Source]:
+        return sorted(
+            (s for s in self.sources.values() if s.package_name == self.project_name),
+            key=lambda s: s.unique_id,
+        )
+
+
+def load_manifest(path: str | Path) -> Manifest:
+    """Read and check a manifest.json; any problem is a one-line HandoffError naming the file."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise HandoffError("file not found", where=str(path),
+                           hint="run `dbt parse` in the project and pass target/manifest.json") from None
+    except OSError as exc:
+        raise HandoffError(f"cannot read: {exc.strerror}", where=str(path)) from None
+    try:
+        data = json.loads(raw)
+    except UnicodeDecodeError:
+        raise HandoffError("not UTF-8 text", where=str(path), hint="pass dbt's target/manifest.json") from None
+    except json.JSONDecodeError as exc:
+        raise HandoffError(f"not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})",
+                           where=str(path), hint="the file is truncated or not a manifest; re-run `dbt parse`") from None
+    return parse_manifest(data, source=str(path), sha256=hashlib.sha256(raw).hexdigest())
+
+
+def parse_manifest(data: Any, *, source: str, sha256: str = "") -> Manifest:
+    """Build a Manifest from already decoded JSON."""
+    if not isinstance(data, dict):
+        raise HandoffError("a manifest is a JSON object", where=source, hint="pass dbt's target/manifest.json")
+    metadata = _mapping(data, "metadata", source)
+    version_url = metadata.get("dbt_schema_version")
+    match = _SCHEMA_VERSION.search(version_url) if isinstance(version_url, str) else None
+    if not match:
+        raise HandoffError(f"metadata.dbt_schema_version is {version_url!r}, not a dbt manifest schema URL",
+                           where=source, hint="pass dbt's target/manifest.json")
+    schema_version = int(match.group(1))
+    if schema_version not in SUPPORTED_SCHEMA_VERSIONS:
+        raise HandoffError(
+            f"manifest schema v{schema_version} is not supported (supported: "
+            f"v{SUPPORTED_SCHEMA_VERSIONS[0]}-v{SUPPORTED_SCHEMA_VERSIONS[-1]})",
+            where=source, hint="parse the project with dbt-core 1.6-1.11")
+    raw_nodes = _mapping(data, "nodes", source)
+    raw_sources = _mapping(data, "sources", source)
+    project_name = metadata.get("project_name")
+    if not isinstance(project_name, str) or not project_name:
+        project_name = _infer_project_name(raw_nodes)
+        if project_name is None:
+            raise HandoffError("metadata.project_name is missing", where=source,
+                               hint="re-run `dbt parse` with dbt-core >= 1.6")
+    nodes = {uid: _node(uid, raw, source) for uid, raw in raw_nodes.items()}
+    sources = {uid: _source(uid, raw, source) for uid, raw in raw_sources.items()}
+    groups = {}
+    for uid, raw in (data.get("groups") or {}).items():
+        if isinstance(raw, dict):
+            owner = raw.get("owner") or {}
+            groups[str(raw.get("name") or uid.split(".")[-1])] = Group(
+                name=str(raw.get("name") or uid.split(".")[-1]),
+                owner_name=owner.get("name") if isinstance(owner, dict) else None,
+                owner_email=owner.get("email") if isinstance(owner, dict) else None,
+            )
+    return Manifest(
+        path=source,
+        schema_version=schema_version,
+        dbt_version=str(metadata.get("dbt_version", "")),
+        project_name=project_name,
+        sha256=sha256,
+        nodes=nodes,
+        sources=sources,
+        groups=groups,
+    )
+
+
+def _mapping(data: dict[str, Any], key: str, source: str) -> dict[str, Any]:
+    value = data.get(key)
+    if not isinstance(value, dict):
+        state = "missing" if key not in data else f"a {type(value).__name__}, not an object"
+        raise HandoffError(f"'{key}' is {state}", where=source,
+                           hint="the file is not a complete dbt manifest; re-run `dbt parse`")
+    return value
+
+
+def _infer_project_name(raw_nodes: dict[str, Any]) -> str | None:
+    names = {str(uid).split(".")[1] for uid in raw_nodes if str(uid).count(".") >= 2}
+    return names.pop() if len(names) == 1 else None
+
+
+def _field(raw: dict[str, Any], key: str, kind: type, uid: str, source: str, default: Any = ...) -> Any:
+    value = raw.get(key, default)
+    if value is ...:
+        raise HandoffError(f"node {uid} has no '{key}'", where=source, hint="re-run `dbt parse`")
+    if value is not None and not isinstance(value, kind):
+        raise HandoffError(f"node {uid}: '{key}' is a {type(value).__name__}, expected {kind.__name__}",
+                           where=source, hint="re-run `dbt parse`")
+    return value
+
+
+def _config_meta(raw: dict[str, Any], uid: str, source: str) -> dict[str, Any]:
+    config = raw.get("config") or {}
+    if not isinstance(config, dict):
+        raise HandoffError(f"node {uid}: 'config' is not an object", where=source, hint="re-run `dbt parse`")
+    meta = config.get("meta")
+    if meta is None:
+        meta = raw.get("meta") or {}
+    if not isinstance(meta, dict):
+        raise HandoffError(f"node {uid}: 'config.meta' is not an object", where=source, hint="re-run `dbt parse`")
+    return meta
+
+
+def _node(uid: str, raw: Any, source: str) -> Node:
+    if not isinstance(raw, dict):
+        raise HandoffError(f"node {uid} is not an object", where=source, hint="re-run `dbt parse`")
+    depends = raw.get("depends_on") or {}
+    dep_nodes = depends.get("nodes", []) if isinstance(depends, dict) else None
+    if not isinstance(dep_nodes, list) or not all(isinstance(d, str) for d in dep_nodes):
+        raise HandoffError(f"node {uid}: depends_on.nodes is not a list of ids", where=source,
+                           hint="re-run `dbt parse`")
+    config = raw.get("config") if isinstance(raw.get("config"), dict) else {}
+    columns = raw.get("columns") or {}
+    contract = config.get("contract") or raw.get("contract") or {}
+    checksum = raw.get("checksum") or {}
+    version = raw.get("version")
+    return Node(
+        unique_id=uid,
+        resource_type=_field(raw, "resource_type", str, uid, source),
+        name=_field(raw, "name", str, uid, source),
+        package_name=_field(raw, "package_name", str, uid, source),
+        original_file_path=_field(raw, "original_file_path", str, uid, source, ""),
+        depends_on=tuple(dep_nodes),
+        meta=_config_meta(raw, uid, source),
+        materialized=config.get("materialized"),
+        access=raw.get("access"),
+        group=raw.get("group") or config.get("group"),
+        relation_name=raw.get("relation_name"),
+        version=None if version is None else str(version),
+        columns=tuple(
+            Column(name=str(c.get("name", key)), data_type=c.get("data_type"))
+            for key, c in columns.items() if isinstance(c, dict)
+        ) if isinstance(columns, dict) else (),
+        contract_enforced=bool(isinstance(contract, dict) and contract.get("enforced")),
+        checksum=checksum.get("checksum") if isinstance(checksum, dict) else None,
+        description=str(raw.get("description") or ""),
+        attached_node=raw.get("attached_node"),
+        enabled=bool(config.get("enabled", True)),
+    )
+
+
+def _source(uid: str, raw: Any, source: str) -> Source:
+    if not isinstance(raw, dict):
+        raise HandoffError(f"source {uid} is not an object", where=source, hint="re-run `dbt parse`")
+    meta = dict(raw.get("meta") or {})
+    config = raw.get("config") if isinstance(raw.get("config"), dict) else {}
+    if isinstance(config.get("meta"), dict):
+        meta = {**config["meta"], **meta}
+    source_meta = raw.get("source_meta") or {}
+    if not isinstance(source_meta, dict):
+        raise HandoffError(f"source {uid}: 'source_meta' is not an object", where=source, hint="re-run `dbt parse`")
+    return Source(
+        unique_id=uid,
+        source_name=_field(raw, "source_name", str, uid, source),
+        name=_field(raw, "name", str, uid, source),
+        package_name=_field(raw, "package_name", str, uid, source),
+        original_file_path=_field(raw, "original_file_path", str, uid, source, ""),
+        meta=meta,
+        source_meta=source_meta,
+        relation_name=raw.get("relation_name"),
+    )

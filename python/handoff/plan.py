@@ -1,0 +1,331 @@
+"""Compiles a manifest into a plan: the small, versioned JSON the Airflow factory and the registry read.
+
+The plan is data. Model names, descriptions and meta values never become code: the factory
+reads them as strings. Compiling is pure and deterministic (same manifest -> same bytes).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import jsonschema
+
+from . import __version__, schemas
+from .convention import NodeSettings, Resolved, Upstream, resolve
+from .errors import HandoffError
+from .manifest import Manifest, Node
+
+PLAN_VERSION = 1
+_INVALID_ID_CHARS = re.compile(r"[^A-Za-z0-9_.-]")
+MAX_ID_LENGTH = 250
+
+
+def task_id_for_node(node: Node) -> str:
+    """Airflow task_id of a model/seed/snapshot: its name (+ _v<version>), invalid characters as '_'."""
+    base = node.name if node.version is None else f"{node.name}_v{node.version}"
+    return _INVALID_ID_CHARS.sub("_", base)[:MAX_ID_LENGTH]
+
+
+def sensor_task_id(domain: str, model: str) -> str:
+    """Airflow task_id of the sensor waiting on ``domain``'s ``model``."""
+    return _INVALID_ID_CHARS.sub("_", f"wait__{domain}__{model}")[:MAX_ID_LENGTH]
+
+
+def dag_id_for(domain: str, pipeline: str) -> str:
+    return f"{domain}__{pipeline}"
+
+
+def dbt_selector(node: Node) -> str:
+    """A dbt --select argument that matches exactly this node."""
+    return node.name if node.version is None else f"{node.name}.v{node.version}"
+
+
+def compile_manifest(manifest: Manifest) -> dict[str, Any]:
+    """The plan of one domain's manifest; raises HandoffError listing every convention violation."""
+    resolved = resolve(manifest)
+    if resolved.violations:
+        lines = "; ".join(str(v) for v in resolved.violations[:20])
+        more = f" (+{len(resolved.violations) - 20} more)" if len(resolved.violations) > 20 else ""
+        raise HandoffError(f"{len(resolved.violations)} convention violation(s): {lines}{more}",
+                           where=manifest.path, hint="fix them (`dbt run-operation handoff_validate` lists them)")
+    if resolved.domain is None:
+        raise HandoffError("the project has no models to schedule", where=manifest.path,
+                           hint="annotate models with handoff_domain / handoff_pipeline")
+    return _Compiler(manifest, resolved).plan()
+
+
+class _Compiler:
+    def __init__(self, manifest: Manifest, resolved: Resolved) -> None:
+        self.m = manifest
+        self.r = resolved
+        self.domain = resolved.domain.name if resolved.domain else ""
+        self.notes: list[str] = []
+
+    # -- dependency folding --------------------------------------------------------------
+    def _inputs(self, node: Node, seen: frozenset[str] = frozenset()) -> set[str]:
+        """Direct task inputs of a node: own executable nodes and declared upstream sources,
+        looking through ephemeral models."""
+        found: set[str] = set()
+        for dep in node.depends_on:
+            if dep in self.r.nodes or dep in self.r.upstreams:
+                target = self.m.nodes.get(dep)
+                if target is not None and target.is_ephemeral:
+                    if dep in seen:
+                        raise HandoffError(f"ephemeral cycle through {dep}", where=self.m.path)
+                    found |= self._inputs(target, seen | {dep})
+                else:
+                    found.add(dep)
+            elif dep in self.m.sources:
+                continue  # a raw source: no sensor
+            elif dep in self.m.nodes:
+                other = self.m.nodes[dep]
+                if other.resource_type in ("model", "seed", "snapshot"):
+                    self.notes.append(f"{node.unique_id} depends on {dep} of package "
+                                      f"'{other.package_name}', which handoff does not schedule")
+            else:
+                raise HandoffError(f"node {node.unique_id} depends on {dep}, which is not in the manifest",
+                                   where=self.m.path, hint="the manifest is inconsistent; re-run `dbt parse`")
+        return found
+
+    # -- plan ----------------------------------------------------------------------------
+    def plan(self) -> dict[str, Any]:
+        executable = [n for n in self.m.own_nodes() if n.unique_id in self.r.nodes and not n.is_ephemeral]
+        inputs = {n.unique_id: self._inputs(n) for n in executable}
+        tests = self._tests_by_task({n.unique_id for n in executable}, inputs)
+        by_pipeline: dict[str, list[Node]] = defaultdict(list)
+        for node in executable:
+            pipeline = self.r.nodes[node.unique_id].pipeline
+            assert pipeline is not None
+            by_pipeline[pipeline.name].append(node)
+
+        node_task: dict[str, tuple[str, str]] = {}  # unique_id -> (pipeline, task_id)
+        owners: dict[str, str] = {}
+        for pipeline_name, nodes in by_pipeline.items():
+            for node in nodes:
+                task_id = task_id_for_node(node)
+                clash = owners.get(task_id)
+                if clash is not None:
+                    raise HandoffError(
+                        f"task id '{task_id}' of {node.unique_id} collides with {clash} after name normalisation",
+                        where=self.m.path, hint="rename one of the models (task ids keep A-Z a-z 0-9 _ . -)")
+                owners[task_id] = node.unique_id
+                node_task[node.unique_id] = (pipeline_name, task_id)
+
+        pipelines = []
+        for pipeline_name in sorted(by_pipeline):
+            nodes = by_pipeline[pipeline_name]
+            info = self.r.nodes[nodes[0].unique_id].pipeline
+            assert info is not None
+            tasks: list[dict[str, Any]] = []
+            sensors: dict[str, dict[str, Any]] = {}
+            for node in nodes:
+                upstream_ids: set[str] = set()
+                for dep in sorted(inputs[node.unique_id]):
+                    if dep in self.r.upstreams:
+                        sensor = self._sensor(self.r.upstreams[dep])
+                    elif node_task[dep][0] != pipeline_name:
+                        sensor = self._pipeline_sensor(dep, node_task[dep][0])
+                    else:
+                        upstream_ids.add(node_task[dep][1])
+                        continue
+                    if sensor["task_id"] in owners:
+                        raise HandoffError(f"sensor task id '{sensor['task_id']}' collides with a model's task id",
+                                           where=self.m.path, hint="rename the model")
+                    existing = sensors.setdefault(sensor["task_id"], sensor)
+                    if existing is not sensor:
+                        existing["sources"] = sorted(set(existing["sources"]) | set(sensor["sources"]))
+                    upstream_ids.add(sensor["task_id"])
+                tasks.append(self._node_task(node, self.r.nodes[node.unique_id], sorted(upstream_ids),
+                                             tests.get(node.unique_id, []), node_task))
+            tasks.extend(sensors.values())
+            tasks.sort(key=lambda t: t["task_id"])
+            pipelines.append({
+                "name": pipeline_name,
+                "dag_id": dag_id_for(self.domain, pipeline_name),
+                "schedule": info.schedule,
+                "start_date": info.start_date,
+                "description": info.description,
+                "tasks": tasks,
+            })
+
+        domain = self.r.domain
+        assert domain is not None
+        return {
+            "plan_version": PLAN_VERSION,
+            "handoff_version": __version__,
+            "domain": {"name": domain.name, "owner": domain.owner, "slack": domain.slack,
+                       "description": domain.description},
+            "dbt": {"project_name": self.m.project_name, "dbt_version": self.m.dbt_version,
+                    "manifest_sha256": self.m.sha256},
+            "pipelines": pipelines,
+            "notes": sorted(set(self.notes)),
+        }
+
+    def _node_task(self, node: Node, s: NodeSettings, upstream: list[str], tests: list[Node],
+                   node_task: Mapping[str, tuple[str, str]]) -> dict[str, Any]:
+        return {
+            "task_id": node_task[node.unique_id][1],
+            "kind": f"dbt_{node.resource_type}",
+            "unique_id": node.unique_id,
+            "name": node.name,
+            "select": dbt_selector(node),
+            "tests": sorted(t.name for t in tests),
+            "relation": node.relation_name,
+            "access": node.access or "protected",
+            "owner": s.owner,
+            "slack": s.slack,
+            "available_by": s.available_by,
+            "retries": s.retries,
+            "retry_delay_s": s.retry_delay_s,
+            "timeout_s": s.timeout_s,
+            "pool": s.pool,
+            "upstream": upstream,
+        }
+
+    def _sensor(self, up: Upstream) -> dict[str, Any]:
+        return {
+            "task_id": sensor_task_id(up.domain, up.model),
+            "kind": "sensor",
+            "upstream_domain": up.domain,
+            "upstream_model": up.model,
+            "sources": [up.source_unique_id],
+            "timeout_s": up.timeout_s,
+            "poke_interval_s": up.poke_interval_s,
+            "mode": up.mode,
+            "upstream": [],
+        }
+
+    def _pipeline_sensor(self, dep: str, pipeline: str) -> dict[str, Any]:
+        """A dependency on a node of the same domain in another pipeline (another DAG)."""
+        from .convention import DEFAULT_WAIT, seconds
+
+        node = self.m.nodes[dep]
+        return {
+            "task_id": sensor_task_id(self.domain, node.name),
+            "kind": "sensor",
+            "upstream_domain": self.domain,
+            "upstream_model": node.name,
+            "sources": [],
+            "timeout_s": seconds(DEFAULT_WAIT["timeout"]),
+            "poke_interval_s": seconds(DEFAULT_WAIT["poke_interval"]),
+            "mode": DEFAULT_WAIT["mode"],
+            "upstream": [],
+        }
+
+    def _tests_by_task(self, executable: set[str], inputs: dict[str, set[str]]) -> dict[str, list[Node]]:
+        """Test policy: a test runs in the task of its node; a test of several nodes runs in the task of
+        the node it is attached to (dbt's attached_node, else the last parent by name), which then
+        also waits for the test's other parents (added to ``inputs``)."""
+        found: dict[str, list[Node]] = defaultdict(list)
+        for test in self.m.own_nodes("test"):
+            parents = sorted(self._test_parents(test) & executable)
+            if not parents:
+                continue  # a test of sources only: dbt source freshness territory, not a task's
+            home = test.attached_node if test.attached_node in parents else parents[-1]
+            found[home].append(test)
+            for other in parents:
+                if other != home:
+                    inputs[home].add(other)
+        return found
+
+    def _test_parents(self, test: Node) -> set[str]:
+        parents: set[str] = set()
+        for dep in test.depends_on:
+            node = self.m.nodes.get(dep)
+            if node is not None and node.is_ephemeral:
+                parents |= self._inputs(node)
+            else:
+                parents.add(dep)
+        return parents
+
+
+# --------------------------------------------------------------------------------------
+# Reading and writing plans
+# --------------------------------------------------------------------------------------
+
+def dumps(plan: Mapping[str, Any]) -> str:
+    """Canonical plan text: sorted keys, two-space indent, UTF-8, trailing newline."""
+    return json.dumps(plan, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def validate_plan(plan: Any, where: str) -> dict[str, Any]:
+    """Check a plan's version and schema; returns it or raises a one-line HandoffError."""
+    if not isinstance(plan, dict):
+        raise HandoffError("a plan is a JSON object", where=where, hint="write plans with `handoff compile`")
+    version = plan.get("plan_version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise HandoffError(f"plan_version is {version!r}, not an integer", where=where,
+                           hint="write plans with `handoff compile`")
+    if version > PLAN_VERSION:
+        raise HandoffError(f"plan version {version} is newer than this handoff reads ({PLAN_VERSION})",
+                           where=where, hint="upgrade handoff where the plan is read, or compile with this version")
+    if version < 1:
+        raise HandoffError(f"plan version {version} does not exist", where=where)
+    error = jsonschema.exceptions.best_match(schemas.validator("plan").iter_errors(plan))
+    if error is not None:
+        location = "/".join(str(p) for p in error.absolute_path) or "(root)"
+        raise HandoffError(f"plan does not match schemas/plan.schema.json at {location}: {error.message}",
+                           where=where, hint="re-compile it with `handoff compile`")
+    _check_references(plan, where)
+    return plan
+
+
+def _check_references(plan: dict[str, Any], where: str) -> None:
+    for pipeline in plan["pipelines"]:
+        ids = [t["task_id"] for t in pipeline["tasks"]]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise HandoffError(f"pipeline {pipeline['name']}: duplicate task id(s) {', '.join(duplicates)}",
+                               where=where, hint="re-compile the plan")
+        known = set(ids)
+        for task in pipeline["tasks"]:
+            missing = sorted(set(task["upstream"]) - known)
+            if missing:
+                raise HandoffError(f"task {task['task_id']} waits on unknown task(s) {', '.join(missing)}",
+                                   where=where, hint="re-compile the plan")
+
+
+def load_plan(path: str | Path) -> dict[str, Any]:
+    """Read and validate a plan file."""
+    path = Path(path)
+    try:
+        text = path.read_text("utf-8")
+    except FileNotFoundError:
+        raise HandoffError("file not found", where=str(path), hint="write it with `handoff compile`") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise HandoffError(f"cannot read: {exc}", where=str(path)) from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise HandoffError(f"not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})",
+                           where=str(path), hint="re-compile it with `handoff compile`") from None
+    return validate_plan(data, str(path))
+
+
+def load_plans(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
+    """Plans of several files; a folder means every *.plan.json in it."""
+    files: list[Path] = []
+    for p in map(Path, paths):
+        files.extend(sorted(p.glob("*.plan.json")) if p.is_dir() else [p])
+    return [load_plan(f) for f in files]
+
+
+def write_atomically(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename: never a partial file."""
+    import os
+    import tempfile
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
