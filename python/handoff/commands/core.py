@@ -51,7 +51,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
         sys.stdout.write(text)
         return 0
     target = Path(args.output)
-    if target.is_dir():
+    if target.is_dir() or args.output.endswith(("/", "\\")):
         target = target / f"{plan['domain']['name']}.plan.json"
     write_atomically(target, text)
     tasks = sum(len(p["tasks"]) for p in plan["pipelines"])
