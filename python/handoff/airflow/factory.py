@@ -1,0 +1,205 @@
+"""Builds Airflow 3 DAG objects from plans: one DAG per (domain, pipeline), one task per plan task.
+
+Nothing here generates Python source: plans are data read at parse time.
+
+Speed matters because Airflow re-parses the DAG file constantly and a worker re-parses it
+before every task. Two choices keep a build below the cost of a hand-written DAG of
+EmptyOperators wired with `>>` (docs/benchmarks.md):
+- edges are written straight into the tasks' upstream/downstream id sets. `a >> b` does the
+  same after collecting the DAGs of both sides into a set, which hashes the DAG, whose hash
+  covers every task id: that makes wiring quadratic in the DAG's size.
+- in a worker (Airflow's parsing context names one dag_id) only that DAG is built.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from airflow.sdk import DAG, BaseOperator, CronTriggerTimetable, get_parsing_context
+
+from ..alignment import to_cron
+from ..errors import HandoffError
+from ..plan import PLAN_VERSION, validate_plan
+from .dbt_runner import DbtProject
+from .operators import CrossDomainSensor, DbtNodeOperator, UnresolvedUpstream
+
+PLAN_SUFFIX = ".plan.json"
+SNAPSHOT_NAME = "registry_snapshot.json"
+
+ProjectResolver = Callable[[Mapping[str, Any]], DbtProject]
+Callback = Callable[[Any], None]
+
+
+def build_dag(plan: Mapping[str, Any], pipeline: Mapping[str, Any], *, project: DbtProject,
+              upstreams: Mapping[tuple[str, str], Mapping[str, str]],
+              on_success: Callback | None = None) -> DAG:
+    """One pipeline of a plan as a DAG. ``upstreams`` maps (domain, model) to the upstream task's
+    dag_id, task_id and schedule (the registry snapshot)."""
+    domain = plan["domain"]
+    dag = DAG(
+        dag_id=pipeline["dag_id"],
+        schedule=CronTriggerTimetable(to_cron(pipeline["schedule"]), timezone="UTC"),
+        start_date=datetime.fromisoformat(pipeline["start_date"]).replace(tzinfo=timezone.utc),
+        catchup=False,
+        max_active_runs=1,
+        description=f"{domain['name']} / {pipeline['name']} (owner {domain['owner']}, {domain['slack']})",
+        tags=["handoff", f"domain:{domain['name']}"],
+        default_args={"owner": domain["owner"]},
+    )
+    tasks: dict[str, BaseOperator] = {}
+    for spec in pipeline["tasks"]:
+        tasks[spec["task_id"]] = _task(dag, spec, project, upstreams, on_success)
+    for spec in pipeline["tasks"]:
+        downstream = tasks[spec["task_id"]]
+        for upstream_id in spec["upstream"]:
+            # what `upstream >> downstream` does, without hashing the DAG per edge (module doc)
+            tasks[upstream_id].downstream_task_ids.add(spec["task_id"])
+            downstream.upstream_task_ids.add(upstream_id)
+    return dag
+
+
+def _task(dag: DAG, spec: Mapping[str, Any], project: DbtProject,
+          upstreams: Mapping[tuple[str, str], Mapping[str, str]], on_success: Callback | None) -> BaseOperator:
+    if spec["kind"] == "sensor":
+        target = upstreams.get((spec["upstream_domain"], spec["upstream_model"]))
+        common = {"task_id": spec["task_id"], "dag": dag,
+                  "upstream_domain": spec["upstream_domain"], "upstream_model": spec["upstream_model"]}
+        if target is None:
+            return UnresolvedUpstream(retries=0, **common)
+        return CrossDomainSensor(
+            upstream_dag_id=target["dag_id"], upstream_task_id=target["task_id"],
+            upstream_schedule=target["schedule"], mode=spec["mode"],
+            poke_interval=spec["poke_interval_s"], timeout=spec["timeout_s"], retries=0,
+            **common,
+        )
+    timeout = spec["timeout_s"]
+    return DbtNodeOperator(
+        task_id=spec["task_id"],
+        dag=dag,
+        project=project,
+        unique_id=spec["unique_id"],
+        select=[spec["select"], *spec["tests"]],
+        owner=spec["owner"],
+        retries=spec["retries"],
+        retry_delay=timedelta(seconds=spec["retry_delay_s"]),
+        execution_timeout=timedelta(seconds=timeout) if timeout else None,
+        pool=spec["pool"] or "default_pool",
+        on_success_callback=on_success if on_success is not None and spec["access"] == "public" else None,
+    )
+
+
+def snapshot_upstreams(snapshot: Mapping[str, Any] | None) -> dict[tuple[str, str], Mapping[str, str]]:
+    """(domain, model) -> {dag_id, task_id, schedule} from a registry snapshot document."""
+    if not snapshot:
+        return {}
+    return {(m["domain"], m["model"]): m for m in snapshot.get("models", [])}
+
+
+def plan_upstreams(plans: list[Mapping[str, Any]]) -> dict[tuple[str, str], Mapping[str, str]]:
+    """The same mapping derived from plans themselves (for plans deployed side by side)."""
+    found: dict[tuple[str, str], Mapping[str, str]] = {}
+    for plan in plans:
+        for pipeline in plan["pipelines"]:
+            for task in pipeline["tasks"]:
+                if task["kind"] != "sensor":
+                    found[(plan["domain"]["name"], task["name"])] = {
+                        "dag_id": pipeline["dag_id"], "task_id": task["task_id"], "schedule": pipeline["schedule"]}
+    return found
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        raise HandoffError("file not found", where=str(path)) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise HandoffError(f"cannot read: {exc}", where=str(path),
+                           hint="re-write it with `handoff compile` / `handoff snapshot`") from None
+
+
+def _read_plan(path: Path, validate: bool) -> dict[str, Any]:
+    plan = _read_json(path)
+    if validate:
+        return validate_plan(plan, str(path))
+    if not isinstance(plan, dict) or plan.get("plan_version") != PLAN_VERSION:
+        return validate_plan(plan, str(path))  # for its precise message
+    return plan
+
+
+def load_dags(plans_dir: str | Path, *, dbt_projects_dir: str | Path, profiles_dir: str | Path | None = None,
+              snapshot_path: str | Path | None = None, only_dag_id: str | None = None,
+              validate: bool = True, on_success: Callback | None = None) -> dict[str, DAG]:
+    """Every DAG of every ``<domain>.plan.json`` in ``plans_dir``.
+
+    dbt projects are found as ``<dbt_projects_dir>/<dbt project name>``; profiles in
+    ``profiles_dir`` (default: each project's own folder). Sensors resolve their upstream from
+    ``snapshot_path`` (default ``<plans_dir>/registry_snapshot.json`` if present), falling back to
+    the plans in the same folder. A plan that cannot be read is skipped with a warning that
+    Airflow shows as a DAG warning; the other domains still load. ``only_dag_id`` builds just
+    that DAG (what a worker needs).
+    """
+    plans_dir = Path(plans_dir)
+    if not plans_dir.is_dir():
+        raise HandoffError("plans folder not found", where=str(plans_dir),
+                           hint="set HANDOFF_PLANS_DIR to the folder holding <domain>.plan.json files")
+    files = sorted(plans_dir.glob(f"*{PLAN_SUFFIX}"))
+    if only_dag_id is not None:
+        domain = only_dag_id.split("__", 1)[0]
+        files = [f for f in files if f.name == f"{domain}{PLAN_SUFFIX}"]
+    plans: list[dict[str, Any]] = []
+    for path in files:
+        try:
+            plans.append(_read_plan(path, validate))
+        except HandoffError as exc:
+            warnings.warn(f"handoff: skipped {path.name}: {exc.one_line()}", stacklevel=2)
+    snapshot_file = Path(snapshot_path) if snapshot_path else plans_dir / SNAPSHOT_NAME
+    upstreams = plan_upstreams(plans) if only_dag_id is None else {}
+    if snapshot_file.is_file():
+        upstreams.update(snapshot_upstreams(_read_json(snapshot_file)))
+    elif snapshot_path:
+        raise HandoffError("registry snapshot not found", where=str(snapshot_file),
+                           hint="export it with `handoff snapshot --output DIR/`")
+    elif only_dag_id is not None:
+        upstreams = plan_upstreams([_read_plan(p, False) for p in sorted(plans_dir.glob(f"*{PLAN_SUFFIX}"))])
+
+    dags: dict[str, DAG] = {}
+    for plan in plans:
+        project_name = plan["dbt"]["project_name"]
+        project_dir = Path(dbt_projects_dir) / project_name
+        project = DbtProject(project_dir=str(project_dir),
+                             profiles_dir=str(profiles_dir) if profiles_dir else str(project_dir))
+        for pipeline in plan["pipelines"]:
+            if only_dag_id is not None and pipeline["dag_id"] != only_dag_id:
+                continue
+            dags[pipeline["dag_id"]] = build_dag(plan, pipeline, project=project, upstreams=upstreams,
+                                                 on_success=on_success)
+    return dags
+
+
+def dags_from_env() -> dict[str, DAG]:
+    """What the DAG file in the dags folder calls. Settings (environment):
+
+    HANDOFF_PLANS_DIR (required), HANDOFF_DBT_PROJECTS_DIR (required), HANDOFF_DBT_PROFILES_DIR,
+    HANDOFF_SNAPSHOT (default <plans>/registry_snapshot.json), HANDOFF_VALIDATE_PLANS (1/0, default 1).
+    """
+    plans_dir = os.environ.get("HANDOFF_PLANS_DIR")
+    projects_dir = os.environ.get("HANDOFF_DBT_PROJECTS_DIR")
+    if not plans_dir or not projects_dir:
+        raise HandoffError("HANDOFF_PLANS_DIR and HANDOFF_DBT_PROJECTS_DIR must be set",
+                           where="handoff DAG file", hint="see docs/deployment.md")
+    from .callbacks import on_model_success
+
+    return load_dags(
+        plans_dir,
+        dbt_projects_dir=projects_dir,
+        profiles_dir=os.environ.get("HANDOFF_DBT_PROFILES_DIR"),
+        snapshot_path=os.environ.get("HANDOFF_SNAPSHOT"),
+        only_dag_id=get_parsing_context().dag_id,
+        validate=os.environ.get("HANDOFF_VALIDATE_PLANS", "1") != "0",
+        on_success=on_model_success,
+    )

@@ -1,0 +1,98 @@
+"""The curated building blocks every generated DAG is made of.
+
+Four task kinds, all ours: dbt model / seed / snapshot (one class, DbtNodeOperator) and the
+cross-domain sensor. None of them has template fields: names and meta values from a manifest
+are never rendered as Jinja by Airflow, and never become code.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Sequence
+
+from airflow.providers.standard.sensors.external_task import ExternalTaskSensor
+from airflow.sdk import BaseOperator
+
+from ..alignment import upstream_logical_date
+from .dbt_runner import DbtNodeFailed, DbtProject, run_node
+
+
+class HandoffTaskFailed(RuntimeError):
+    """A handoff task could not do its work; the message says why and what to do."""
+
+
+class DbtNodeOperator(BaseOperator):
+    """`dbt build` of one model, seed or snapshot and the tests attached to it (docs/plan.md)."""
+
+    template_fields: Sequence[str] = ()
+    ui_color = "#ff694b"
+    ui_fgcolor = "#ffffff"
+
+    def __init__(self, *, project: DbtProject, unique_id: str, select: Sequence[str], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.project = project
+        self.unique_id = unique_id
+        self.select = tuple(select)
+
+    def execute(self, context: Any) -> list[str]:
+        dag_run = context.get("dag_run")
+        conf = getattr(dag_run, "conf", None) or {}
+        dbt_vars = conf.get("dbt_vars") if isinstance(conf, dict) else None
+        if dbt_vars is not None and not isinstance(dbt_vars, dict):
+            raise HandoffTaskFailed("dag run conf 'dbt_vars' must be an object of dbt vars")
+        try:
+            results = run_node(self.project, unique_id=self.unique_id, select=self.select, dbt_vars=dbt_vars)
+        except DbtNodeFailed as exc:
+            raise HandoffTaskFailed(str(exc)) from None
+        for r in results:
+            self.log.info("%s: %s %s", r.unique_id, r.status, r.message)
+        return [r.unique_id for r in results]
+
+
+class AlignTo:
+    """execution_date_fn of a sensor: the upstream run a downstream logical date waits for."""
+
+    def __init__(self, upstream_schedule: str) -> None:
+        self.upstream_schedule = upstream_schedule
+
+    def __call__(self, logical_date: datetime, **_: Any) -> datetime:
+        return upstream_logical_date(logical_date, self.upstream_schedule)
+
+
+class CrossDomainSensor(ExternalTaskSensor):
+    """Waits for one upstream task (another domain's model, or another pipeline's) on the aligned
+    logical date. Resolved from the registry snapshot; see docs/alignment.md for the date rule."""
+
+    ui_color = "#7b61ff"
+
+    def __init__(self, *, upstream_domain: str, upstream_model: str, upstream_dag_id: str,
+                 upstream_task_id: str, upstream_schedule: str, **kwargs: Any) -> None:
+        super().__init__(
+            external_dag_id=upstream_dag_id,
+            external_task_id=upstream_task_id,
+            execution_date_fn=AlignTo(upstream_schedule),
+            allowed_states=["success"],
+            **kwargs,
+        )
+        self.upstream_domain = upstream_domain
+        self.upstream_model = upstream_model
+        self.upstream_schedule = upstream_schedule
+
+
+class UnresolvedUpstream(BaseOperator):
+    """Stands where a sensor's upstream is not in the registry snapshot: fails with what to do,
+    so the rest of the DAG (everything not reading that source) still runs."""
+
+    template_fields: Sequence[str] = ()
+    ui_color = "#d9534f"
+
+    def __init__(self, *, upstream_domain: str, upstream_model: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.upstream_domain = upstream_domain
+        self.upstream_model = upstream_model
+
+    def execute(self, context: Any) -> None:
+        raise HandoffTaskFailed(
+            f"upstream {self.upstream_domain}.{self.upstream_model} is not in the registry snapshot: "
+            f"publish {self.upstream_domain}'s plan (`handoff publish`), re-export the snapshot "
+            "(`handoff snapshot`) and check this plan (`handoff check`)")
