@@ -44,6 +44,9 @@ class Node:
     description: str = ""
     attached_node: str | None = None
     enabled: bool = True
+    latest_version: str | None = None
+    deprecation_date: str | None = None
+    config: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def is_ephemeral(self) -> bool:
@@ -236,6 +239,9 @@ def _node(uid: str, raw: Any, source: str) -> Node:
         description=str(raw.get("description") or ""),
         attached_node=raw.get("attached_node"),
         enabled=bool(config.get("enabled", True)),
+        latest_version=None if raw.get("latest_version") is None else str(raw["latest_version"]),
+        deprecation_date=None if raw.get("deprecation_date") is None else str(raw["deprecation_date"]),
+        config=config,
     )
 
 
