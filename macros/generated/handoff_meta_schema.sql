@@ -9,8 +9,8 @@
   "$defs": {
     "name": {
       "type": "string",
-      "pattern": "^[a-z][a-z0-9_]{0,62}$",
-      "description": "lower_snake_case identifier, 1-63 characters, starting with a letter; used in Airflow dag_ids"
+      "pattern": "^[a-z](_?[a-z0-9]){0,62}$",
+      "description": "lower_snake_case: a lowercase letter, then lowercase letters, digits and single underscores (no \'__\', no trailing \'_\'); used in Airflow dag_ids as <domain>__<pipeline>"
     },
     "model_name": {
       "type": "string",
