@@ -46,7 +46,7 @@ class Node:
     enabled: bool = True
     latest_version: str | None = None
     deprecation_date: str | None = None
-    config: Mapping[str, Any] = field(default_factory=dict)
+    unrendered_config: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def is_ephemeral(self) -> bool:
@@ -241,7 +241,7 @@ def _node(uid: str, raw: Any, source: str) -> Node:
         enabled=bool(config.get("enabled", True)),
         latest_version=None if raw.get("latest_version") is None else str(raw["latest_version"]),
         deprecation_date=None if raw.get("deprecation_date") is None else str(raw["deprecation_date"]),
-        config=config,
+        unrendered_config=raw.get("unrendered_config") if isinstance(raw.get("unrendered_config"), dict) else {},
     )
 
 
