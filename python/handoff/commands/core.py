@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..convention import resolve
 from ..manifest import load_manifest
-from ..plan import compile_manifest, dumps, write_atomically
+from ..plan import compile_manifest, dumps, load_plan, write_atomically
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,6 +24,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     compile_.add_argument("-o", "--output", help="plan file to write (default: standard output); "
                           "a folder means <folder>/<domain>.plan.json")
     compile_.set_defaults(func=cmd_compile)
+
+    inspect = subparsers.add_parser("inspect", help="check a plan file and print its pipelines, tasks and sensors")
+    inspect.add_argument("plan", help="a <domain>.plan.json written by `handoff compile`")
+    inspect.set_defaults(func=cmd_inspect)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -56,4 +60,23 @@ def cmd_compile(args: argparse.Namespace) -> int:
     write_atomically(target, text)
     tasks = sum(len(p["tasks"]) for p in plan["pipelines"])
     print(f"handoff: wrote {target} ({len(plan['pipelines'])} pipeline(s), {tasks} task(s))", file=sys.stderr)
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    plan = load_plan(args.plan)
+    domain = plan["domain"]
+    print(f"domain {domain['name']} (owner {domain['owner']}, {domain['slack']}), "
+          f"dbt project {plan['dbt']['project_name']}, plan v{plan['plan_version']}")
+    for pipeline in plan["pipelines"]:
+        tasks = pipeline["tasks"]
+        sensors = [t for t in tasks if t["kind"] == "sensor"]
+        print(f"  {pipeline['dag_id']}  schedule {pipeline['schedule']}  "
+              f"{len(tasks) - len(sensors)} dbt task(s), {len(sensors)} sensor(s)")
+        for sensor in sensors:
+            readers = sorted(t["task_id"] for t in tasks if sensor["task_id"] in t["upstream"])
+            print(f"    {sensor['task_id']}: waits on {sensor['upstream_domain']}.{sensor['upstream_model']}, "
+                  f"read by {', '.join(readers) or 'nothing'}")
+    for note in plan["notes"]:
+        print(f"  note: {note}")
     return 0

@@ -1,0 +1,195 @@
+"""The compiler on real manifests: shapes, policies, determinism, hostile names, bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from handoff.errors import HandoffError
+from handoff.manifest import load_manifest
+from handoff.plan import compile_manifest, dumps, load_plan, validate_plan
+
+HANDOFF = [sys.executable, "-m", "handoff.cli"]
+
+
+def _tasks(plan: dict, dag_id: str) -> dict[str, dict]:
+    pipeline = next(p for p in plan["pipelines"] if p["dag_id"] == dag_id)
+    return {t["task_id"]: t for t in pipeline["tasks"]}
+
+
+@pytest.fixture(scope="module")
+def shapes_plan(fixture_manifest) -> dict:
+    return compile_manifest(load_manifest(fixture_manifest("shapes")))
+
+
+def test_one_pipeline_per_folder_setting(shapes_plan):
+    pipelines = {p["dag_id"]: (p["schedule"], p["start_date"]) for p in shapes_plan["pipelines"]}
+    assert pipelines == {"shapes__daily": ("0 3 * * *", "2024-01-01"),
+                         "shapes__hourly": ("@hourly", "2025-01-01")}
+
+
+def test_one_task_per_model_seed_snapshot_and_none_for_ephemeral(shapes_plan):
+    daily = _tasks(shapes_plan, "shapes__daily")
+    kinds = {tid: t["kind"] for tid, t in daily.items()}
+    assert kinds == {
+        "base": "dbt_model", "raw_only": "dbt_model", "raw_things": "dbt_seed",
+        "things_snapshot": "dbt_snapshot", "through_eph": "dbt_model",
+        "versioned_v1": "dbt_model", "versioned_v2": "dbt_model",
+        "wait__other_domain__mrt_orders": "sensor",
+    }
+    assert daily["versioned_v2"]["select"] == "versioned.v2"
+
+
+def test_edges_pass_through_ephemeral_models(shapes_plan):
+    daily = _tasks(shapes_plan, "shapes__daily")
+    # eph reads base and the cross-domain source; through_eph reads eph: the edges survive the fold
+    assert "base" in daily["through_eph"]["upstream"]
+    assert "wait__other_domain__mrt_orders" in daily["through_eph"]["upstream"]
+    assert daily["base"]["upstream"] == ["raw_things"]
+    assert daily["raw_only"]["upstream"] == []  # a raw source is no sensor
+
+
+def test_test_policy(shapes_plan):
+    daily = _tasks(shapes_plan, "shapes__daily")
+    assert daily["base"]["tests"] == ["not_null_base_id", "unique_base_id"]
+    # a relationships test runs with the model it is attached to, which then waits for the other parent
+    assert daily["through_eph"]["tests"] == ["relationships_through_eph_id__id__ref_raw_only_"]
+    assert "raw_only" in daily["through_eph"]["upstream"]
+
+
+def test_sensors_merge_source_and_table_meta(shapes_plan):
+    daily = _tasks(shapes_plan, "shapes__daily")
+    hourly = _tasks(shapes_plan, "shapes__hourly")
+    orders = daily["wait__other_domain__mrt_orders"]
+    assert (orders["upstream_domain"], orders["upstream_model"]) == ("other_domain", "mrt_orders")
+    assert orders["sources"] == ["source.shapes.other.orders"]
+    # the table's `wait` replaces the source's `wait` (one level inside handoff_upstream)
+    assert (orders["timeout_s"], orders["poke_interval_s"], orders["mode"]) == (21600, 60, "reschedule")
+    customers = hourly["wait__other_domain__customers"]
+    assert customers["upstream_model"] == "customers"  # model defaults to the table name
+    assert customers["timeout_s"] == 7200
+    # a dependency on another pipeline of the same domain is a sensor too
+    cross = hourly["wait__shapes__through_eph"]
+    assert (cross["upstream_domain"], cross["upstream_model"]) == ("shapes", "through_eph")
+    assert sorted(hourly["hourly_rollup"]["upstream"]) == ["wait__other_domain__customers",
+                                                          "wait__shapes__through_eph"]
+
+
+def test_settings_compose(shapes_plan):
+    daily = _tasks(shapes_plan, "shapes__daily")
+    assert (daily["base"]["retries"], daily["base"]["retry_delay_s"], daily["base"]["pool"]) == (0, 90, "duckdb")
+    assert daily["base"]["available_by"] == "04:00" and daily["base"]["access"] == "public"
+    assert (daily["raw_only"]["retries"], daily["raw_only"]["owner"]) == (2, "team-shapes")
+    assert (daily["raw_things"]["retries"], daily["raw_things"]["pool"]) == (1, None)  # built-in defaults
+
+
+def test_compile_is_deterministic(fixture_manifest, tmp_path):
+    manifest = fixture_manifest("shapes")
+    first = tmp_path / "a.plan.json"
+    second = tmp_path / "b.plan.json"
+    for out in (first, second):
+        done = subprocess.run([*HANDOFF, "compile", str(manifest), "-o", str(out)], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+    assert first.read_bytes() == second.read_bytes()
+    assert load_plan(first)["domain"]["name"] == "shapes"
+
+
+def test_hostile_names_stay_data(fixture_manifest, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    plan = compile_manifest(load_manifest(fixture_manifest("evil")))
+    tasks = _tasks(plan, "evil__daily")
+    assert set(tasks) == {"caf__orders", "x_quote"}
+    assert tasks["caf__orders"]["name"] == "café_orders"
+    assert tasks["x_quote"]["owner"] == "O'Brien \"\"\" \n newline"
+    assert plan["domain"]["owner"].startswith('team "quoted"')
+    text = dumps(plan)
+    assert json.loads(text) == plan
+    assert validate_plan(json.loads(text), "evil") == plan
+    assert not list(tmp_path.rglob("HANDOFF_PWNED"))
+
+
+# ---- bad input: one line, exit 2, nothing written ----------------------------------------
+
+def _mutated(manifest_path: Path, tmp_path: Path, mutate) -> Path:
+    data = json.loads(manifest_path.read_text())
+    mutate(data)
+    out = tmp_path / "manifest.json"
+    out.write_text(json.dumps(data))
+    return out
+
+
+def _unknown_dependency(data):
+    data["nodes"]["model.shapes.base"]["depends_on"]["nodes"].append("model.shapes.does_not_exist")
+
+
+BAD_MANIFESTS = {
+    "unknown dependency": (_unknown_dependency, "depends on model.shapes.does_not_exist, which is not in the manifest"),
+    "duplicate task id": (lambda d: d["nodes"]["model.shapes.raw_only"].update(name="raw only") or
+                          d["nodes"]["model.shapes.base"].update(name="raw_only"),
+                          "collides with"),
+    "truncated": (None, "not valid JSON"),
+    "wrong schema version": (lambda d: d["metadata"].update(dbt_schema_version="https://schemas.getdbt.com/dbt/manifest/v4.json"),
+                             "manifest schema v4 is not supported"),
+    "not a manifest url": (lambda d: d["metadata"].update(dbt_schema_version="hello"), "not a dbt manifest schema URL"),
+    "missing nodes": (lambda d: d.pop("nodes"), "'nodes' is missing"),
+    "nodes not an object": (lambda d: d.update(nodes=[]), "'nodes' is a list, not an object"),
+    "depends_on broken": (lambda d: d["nodes"]["model.shapes.base"].update(depends_on={"nodes": "x"}),
+                          "depends_on.nodes is not a list"),
+    "node without name": (lambda d: d["nodes"]["model.shapes.base"].pop("name"), "has no 'name'"),
+    "bad meta": (lambda d: d["nodes"]["model.shapes.base"]["config"]["meta"]["handoff"].update(available_by="4am"),
+                 "HO103 model.shapes.base"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_MANIFESTS))
+def test_bad_manifest_gives_one_line_and_writes_nothing(case, fixture_manifest, tmp_path):
+    mutate, expected = BAD_MANIFESTS[case]
+    if mutate is None:
+        bad = tmp_path / "manifest.json"
+        bad.write_text(fixture_manifest("shapes").read_text()[:5000])
+    else:
+        bad = _mutated(fixture_manifest("shapes"), tmp_path, mutate)
+    out = tmp_path / "plans"
+    done = subprocess.run([*HANDOFF, "compile", str(bad), "-o", f"{out}/"], capture_output=True, text=True)
+    assert done.returncode == 2, done.stdout + done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("handoff: error: ") and expected in lines[0], lines[0]
+    assert str(bad) in lines[0]
+    assert not out.exists() or not any(out.iterdir())
+    assert "Traceback" not in done.stderr
+
+
+def test_missing_manifest(tmp_path):
+    done = subprocess.run([*HANDOFF, "compile", str(tmp_path / "nope.json")], capture_output=True, text=True)
+    assert done.returncode == 2 and "file not found" in done.stderr and len(done.stderr.splitlines()) == 1
+
+
+BAD_PLANS = {
+    "newer version": (lambda p: p.update(plan_version=2), "plan version 2 is newer than this handoff reads (1)"),
+    "version not int": (lambda p: p.update(plan_version="1"), "plan_version is '1', not an integer"),
+    "schema": (lambda p: p["pipelines"][0]["tasks"][0].update(retries="many"), "does not match schemas/plan.schema.json"),
+    "unknown upstream task": (lambda p: p["pipelines"][0]["tasks"][0].update(upstream=["ghost"]),
+                              "waits on unknown task(s) ghost"),
+    "duplicate task": (lambda p: p["pipelines"][0]["tasks"].append(dict(p["pipelines"][0]["tasks"][0])),
+                       "duplicate task id"),
+    "not an object": (lambda p: p.clear() or p.update(x=1), "plan_version is None"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_PLANS))
+def test_bad_plan_gives_one_line(case, shapes_plan, tmp_path):
+    mutate, expected = BAD_PLANS[case]
+    plan = json.loads(dumps(shapes_plan))
+    mutate(plan)
+    path = tmp_path / "shapes.plan.json"
+    path.write_text(json.dumps(plan))
+    with pytest.raises(HandoffError) as caught:
+        load_plan(path)
+    assert expected in str(caught.value) and str(path) in str(caught.value)
+    done = subprocess.run([*HANDOFF, "inspect", str(path)], capture_output=True, text=True)
+    assert done.returncode == 2 and expected in done.stderr and len(done.stderr.splitlines()) == 1
