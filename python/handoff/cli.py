@@ -13,6 +13,7 @@ from .errors import HandoffError
 # Modules exposing ``register(subparsers)``; each subcommand sets ``func(args) -> int``.
 COMMAND_MODULES = (
     "handoff.commands.core",
+    "handoff.commands.impact",
 )
 
 
