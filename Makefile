@@ -1,0 +1,48 @@
+# handoff — the two commands: `make demo` (set up everything, run the example mesh end to end)
+# and `make test` (set up everything, run every test). `make help` lists the rest.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.handoff-installed
+
+.PHONY: help setup demo test test-fast schemas schemas-check bench postgres clean
+
+help:
+	@echo "make demo    set up, then build/validate/compile/publish the example domains and run their DAGs"
+	@echo "make test    set up (incl. PostgreSQL), then run every test"
+	@echo "make bench   set up, then run the benchmark suite (docs/benchmarks.md)"
+	@echo "make schemas regenerate the dbt macros' copy of schemas/meta.schema.json"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[airflow,dbt,postgres,test]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+postgres:
+	@scripts/ensure-postgres.sh
+
+schemas: setup
+	$(PY) scripts/gen_macro_schema.py
+
+schemas-check: setup
+	$(PY) scripts/gen_macro_schema.py --check
+
+demo: setup
+	$(PY) integration_tests/demo.py
+
+test: setup postgres
+	$(PY) -m pytest
+
+test-fast: setup
+	$(PY) -m pytest -m "not airflow_stack"
+
+bench: setup
+	bench/run.sh
+
+clean:
+	rm -rf $(VENV) .demo .handoff build *.egg-info
+	find integration_tests tests -name target -o -name dbt_packages -o -name logs | xargs rm -rf
