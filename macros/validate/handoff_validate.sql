@@ -1,0 +1,9 @@
+{#- Entry point: `dbt run-operation handoff_validate` (or handoff.handoff_validate).
+    Checks every model, seed, snapshot and source table of the root project against the handoff
+    convention, prints every violation on its own line and then fails once; prints a one-line
+    summary when there is none. -#}
+{% macro handoff_validate() -%}
+  {%- if not execute -%}{{ return('') }}{%- endif -%}
+  {%- set result = handoff_check_project(handoff_own_nodes(), handoff_own_sources(), handoff_group_owners()) -%}
+  {%- do handoff_report(project_name, result) -%}
+{%- endmacro %}
