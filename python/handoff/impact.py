@@ -18,7 +18,6 @@ from .plan import task_id_for_node
 
 IMPACT_VERSION = 1
 RESOURCE_TYPES = ("model", "seed", "snapshot")
-MARKER = "<!-- handoff-impact -->"
 
 
 @dataclass(frozen=True)
@@ -152,16 +151,21 @@ class Report:
         return tuple(m for m in self.models if m.consumers)
 
     @property
+    def reaching(self) -> tuple[ModelImpact, ...]:
+        """Changed models that reach other domains: those with consumers, or, when consumers were not
+        looked up, every model that was public before the change."""
+        if self.consumers_checked:
+            return self.consumed
+        return tuple(m for m in self.models if m.public and m.lookup_name is not None)
+
+    @property
     def breaking_changes(self) -> int:
-        """Breaking changes that reach a consumer (or, when consumers were not looked up, a public model)."""
-        pool = self.consumed if self.consumers_checked else self.models
-        return sum(len(m.breaking_changes) for m in pool)
+        """Breaking changes that reach another domain."""
+        return sum(len(m.breaking_changes) for m in self.reaching)
 
     @property
     def cross_domain_impact(self) -> bool:
-        if self.consumers_checked:
-            return bool(self.consumed)
-        return any(m.exposed for m in self.models)
+        return bool(self.reaching)
 
     def teams(self) -> tuple[Team, ...]:
         """Consumers' teams, one per Slack channel, sorted: teams hit by a breaking change first."""
@@ -540,9 +544,10 @@ def summary_line(report: Report) -> str:
         return (f"handoff impact ({report.domain}): no cross-domain impact — "
                 f"{_count(len(report.models), 'changed node')}, {why}")
     if not report.consumers_checked:
-        exposed = [m for m in report.models if m.exposed]
-        return (f"{_count(report.breaking_changes, 'breaking change')} to "
-                f"{_count(len(exposed), 'public model')}; consumers not checked (run with --registry)")
+        breaking = (_count(report.breaking_changes, "breaking change") if report.breaking_changes
+                    else "No breaking changes")
+        return (f"{breaking} in {_count(len(report.reaching), 'changed public model')}; "
+                "consumers not checked (run with --registry)")
     teams = report.teams()
     channels = ", ".join(t.slack for t in teams)
     if report.breaking_changes:
@@ -581,7 +586,7 @@ def render_markdown(report: Report) -> str:
                        f"{', '.join(f'`{m}`' for m in team.models)} |")
         out.append("")
 
-    shown = [m for m in report.models if (m.consumers if report.consumers_checked else m.exposed)]
+    shown = list(report.reaching)
     for model in sorted(shown, key=lambda m: (not m.breaking, m.name, _version_order(m.version))):
         out += _model_section(model, report.consumers_checked)
 
@@ -603,8 +608,7 @@ def render_markdown(report: Report) -> str:
             access = model.access_head or model.access_base or model.resource_type
             out.append(f"| `{model.label}` | {access} | {_cell('; '.join(c.detail for c in model.changes))} |")
         out += ["", "</details>", ""]
-    out.append(MARKER)
-    return "\n".join(out) + "\n"
+    return "\n".join(out).rstrip("\n") + "\n"
 
 
 def _model_section(model: ModelImpact, consumers_checked: bool) -> list[str]:
