@@ -4,7 +4,7 @@
     Pure: takes slim nodes/sources (handoff_own_nodes, handoff_own_sources) and group owners, and
     returns {violations, nodes, upstreams}. Identical meta blocks are judged once. -#}
 {% macro handoff_check_project(nodes, sources, group_owners, root=none) -%}
-  {%- set root = root if root is not none else handoff_meta_schema() -%}
+  {%- set root = root if root is not none else handoff.handoff_meta_schema() -%}
   {%- set violations = [] -%}
   {%- set judged = {} -%}
   {%- set domains = {} -%}
@@ -14,12 +14,12 @@
 
   {%- for node in nodes -%}
     {%- do nodes_by_id.update({node['unique_id']: node}) -%}
-    {%- set issues = handoff_meta_issues_cached('node', node['meta'], judged, root) -%}
+    {%- set issues = handoff.handoff_meta_issues_cached('node', node['meta'], judged, root) -%}
     {%- for issue in issues -%}
-      {%- do violations.append(handoff_violation(issue['code'], node, issue['path'], issue['message'])) -%}
+      {%- do violations.append(handoff.handoff_violation(issue['code'], node, issue['path'], issue['message'])) -%}
     {%- endfor -%}
     {%- if issues -%}{%- continue -%}{%- endif -%}
-    {%- set missing_domain = handoff_rule_missing_domain(node) -%}
+    {%- set missing_domain = handoff.handoff_rule_missing_domain(node) -%}
     {%- do violations.extend(missing_domain) -%}
     {%- if missing_domain -%}{%- continue -%}{%- endif -%}
     {%- set domain = node['meta']['handoff_domain'] -%}
@@ -27,21 +27,21 @@
     {%- if key not in domains -%}{%- do domains.update({key: []}) -%}{%- endif -%}
     {%- do domains[key].append(node['unique_id']) -%}
     {%- if own.domain is none -%}{%- set own.domain = domain['name'] -%}{%- endif -%}
-    {%- set missing_pipeline = handoff_rule_missing_pipeline(node) -%}
+    {%- set missing_pipeline = handoff.handoff_rule_missing_pipeline(node) -%}
     {%- do violations.extend(missing_pipeline) -%}
     {%- if missing_pipeline -%}{%- continue -%}{%- endif -%}
-    {%- do violations.extend(handoff_rule_pipeline_schedule(node, pipelines)) -%}
-    {%- do violations.extend(handoff_rule_public_owner(node, group_owners)) -%}
+    {%- do violations.extend(handoff.handoff_rule_pipeline_schedule(node, pipelines)) -%}
+    {%- do violations.extend(handoff.handoff_rule_public_owner(node, group_owners)) -%}
   {%- endfor -%}
-  {%- do violations.extend(handoff_rule_one_domain(domains, nodes_by_id)) -%}
+  {%- do violations.extend(handoff.handoff_rule_one_domain(domains, nodes_by_id)) -%}
 
   {%- for source in sources -%}
-    {%- set issues = handoff_meta_issues_cached('source', source['meta'], judged, root) -%}
+    {%- set issues = handoff.handoff_meta_issues_cached('source', source['meta'], judged, root) -%}
     {%- for issue in issues -%}
-      {%- do violations.append(handoff_violation(issue['code'], source, issue['path'], issue['message'])) -%}
+      {%- do violations.append(handoff.handoff_violation(issue['code'], source, issue['path'], issue['message'])) -%}
     {%- endfor -%}
     {%- if issues or source['meta'].get('handoff_upstream') is none -%}{%- continue -%}{%- endif -%}
-    {%- set own_domain = handoff_rule_source_own_domain(source, own.domain) -%}
+    {%- set own_domain = handoff.handoff_rule_source_own_domain(source, own.domain) -%}
     {%- do violations.extend(own_domain) -%}
     {%- if not own_domain -%}{%- set own.upstreams = own.upstreams + 1 -%}{%- endif -%}
   {%- endfor -%}

@@ -2,7 +2,7 @@
     task, so they are exempt. -#}
 {% macro handoff_rule_missing_pipeline(node) -%}
   {%- if node['meta'].get('handoff_pipeline') is none and node['materialized'] != 'ephemeral' -%}
-    {{ return([handoff_violation('HO202', node, 'handoff_pipeline',
+    {{ return([handoff.handoff_violation('HO202', node, 'handoff_pipeline',
          'no pipeline: set +meta: {handoff_pipeline: {name, schedule}} in dbt_project.yml'
          ~ ' for the project or this folder')]) }}
   {%- endif -%}

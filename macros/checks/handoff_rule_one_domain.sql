@@ -10,7 +10,7 @@
   {%- endfor -%}
   {%- set violations = [] -%}
   {%- for key in keys[1:] -%}
-    {%- do violations.append(handoff_violation('HO206', nodes_by_id[domains[key][0]], 'handoff_domain',
+    {%- do violations.append(handoff.handoff_violation('HO206', nodes_by_id[domains[key][0]], 'handoff_domain',
           'one project is one domain, but it declares several: ' ~ described | join('; ')
           ~ '; set handoff_domain once, at project level')) -%}
   {%- endfor -%}

@@ -11,7 +11,7 @@
   {%- endif -%}
   {%- set first = seen[pipeline['name']] -%}
   {%- if first['schedule'] == here['schedule'] and first['start_date'] == here['start_date'] -%}{{ return([]) }}{%- endif -%}
-  {{ return([handoff_violation('HO203', node, 'handoff_pipeline',
+  {{ return([handoff.handoff_violation('HO203', node, 'handoff_pipeline',
        "pipeline '" ~ pipeline['name'] ~ "' has schedule '" ~ here['schedule'] ~ "' (start " ~ here['start_date']
        ~ ") here but '" ~ first['schedule'] ~ "' (start " ~ first['start_date'] ~ ") on " ~ first['unique_id']
        ~ '; give the pipeline one schedule, or name the folder\'s pipeline differently')]) }}

@@ -7,7 +7,7 @@
   {%- set domain = node['meta'].get('handoff_domain') or {} -%}
   {%- set owner = own.get('owner') or group_owners.get(node['group']) or domain.get('owner') -%}
   {%- if not owner -%}
-    {{ return([handoff_violation('HO205', node, 'handoff.owner',
+    {{ return([handoff.handoff_violation('HO205', node, 'handoff.owner',
          'public model without an owner: set meta.handoff.owner, an owner on its dbt group, or handoff_domain.owner')]) }}
   {%- endif -%}
   {{ return([]) }}

@@ -16,7 +16,7 @@
           'name': source.name,
           'source_name': source.source_name,
           'file': source.original_file_path or '',
-          'meta': handoff_merge_source_meta(source.get('source_meta') or {}, table_meta),
+          'meta': handoff.handoff_merge_source_meta(source.get('source_meta') or {}, table_meta),
         }) -%}
   {%- endfor -%}
   {{ return(sources | sort(attribute='unique_id')) }}

@@ -2,7 +2,7 @@
 {% macro handoff_did_you_mean(key, allowed) -%}
   {%- set best = namespace(name=none, distance=none) -%}
   {%- for candidate in allowed -%}
-    {%- set distance = handoff_edit_distance(key, candidate) -%}
+    {%- set distance = handoff.handoff_edit_distance(key, candidate) -%}
     {%- if best.distance is none or distance < best.distance -%}
       {%- set best.name = candidate -%}
       {%- set best.distance = distance -%}

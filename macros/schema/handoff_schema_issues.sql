@@ -17,16 +17,16 @@
   {%- endfor -%}
 
   {%- if '$ref' in schema -%}
-    {%- do issues.extend(handoff_schema_issues(handoff_schema_resolve(root, schema['$ref']), instance, path, root)) -%}
+    {%- do issues.extend(handoff.handoff_schema_issues(handoff.handoff_schema_resolve(root, schema['$ref']), instance, path, root)) -%}
   {%- endif -%}
 
   {%- if 'type' in schema -%}
     {%- set wanted = schema['type'] if schema['type'] is not string else [schema['type']] -%}
     {%- set matches = [] -%}
-    {%- for type_name in wanted if handoff_json_is(instance, type_name) -%}{%- do matches.append(type_name) -%}{%- endfor -%}
+    {%- for type_name in wanted if handoff.handoff_json_is(instance, type_name) -%}{%- do matches.append(type_name) -%}{%- endfor -%}
     {%- if not matches -%}
       {%- do issues.append({'code': 'HO102', 'path': path,
-            'message': 'expected ' ~ (wanted | join(' or ')) ~ ', got ' ~ handoff_json_type(instance) ~ ' ' ~ tojson(instance)
+            'message': 'expected ' ~ (wanted | join(' or ')) ~ ', got ' ~ handoff.handoff_json_type(instance) ~ ' ' ~ tojson(instance)
                        ~ ' - write it as ' ~ (wanted | join(' or ')) ~ ('' if 'string' in wanted else ' (no quotes)')}) -%}
     {%- endif -%}
   {%- endif -%}
@@ -38,7 +38,7 @@
       {%- set child = key if not path else path ~ '.' ~ key -%}
       {%- set matched = namespace(any=key in properties) -%}
       {%- if key in properties -%}
-        {%- do issues.extend(handoff_schema_issues(properties[key], instance[key], child, root)) -%}
+        {%- do issues.extend(handoff.handoff_schema_issues(properties[key], instance[key], child, root)) -%}
       {%- endif -%}
       {%- for pattern, sub in pattern_properties.items() if modules.re.search(pattern, key | string) -%}
         {%- set matched.any = true -%}
@@ -46,19 +46,19 @@
           {#- e.g. a misspelt root key such as handoff_pipline: name the keys that are read here -#}
           {%- set allowed = properties.keys() | list | sort -%}
           {%- do issues.append({'code': 'HO101', 'path': child,
-                'message': "unknown key '" ~ key ~ "'" ~ handoff_did_you_mean(key | string, allowed)
+                'message': "unknown key '" ~ key ~ "'" ~ handoff.handoff_did_you_mean(key | string, allowed)
                            ~ '; handoff reads here: ' ~ allowed | join(', ')}) -%}
         {%- else -%}
-          {%- do issues.extend(handoff_schema_issues(sub, instance[key], child, root)) -%}
+          {%- do issues.extend(handoff.handoff_schema_issues(sub, instance[key], child, root)) -%}
         {%- endif -%}
       {%- endfor -%}
       {%- if not matched.any and 'additionalProperties' in schema -%}
         {%- if schema['additionalProperties'] is sameas false -%}
           {%- set allowed = properties.keys() | list | sort -%}
           {%- do issues.append({'code': 'HO101', 'path': child,
-                'message': "unknown key '" ~ key ~ "'" ~ handoff_did_you_mean(key | string, allowed) ~ '; allowed: ' ~ allowed | join(', ')}) -%}
+                'message': "unknown key '" ~ key ~ "'" ~ handoff.handoff_did_you_mean(key | string, allowed) ~ '; allowed: ' ~ allowed | join(', ')}) -%}
         {%- else -%}
-          {%- do issues.extend(handoff_schema_issues(schema['additionalProperties'], instance[key], child, root)) -%}
+          {%- do issues.extend(handoff.handoff_schema_issues(schema['additionalProperties'], instance[key], child, root)) -%}
         {%- endif -%}
       {%- endif -%}
     {%- endfor -%}
@@ -83,7 +83,7 @@
     {%- endif -%}
   {%- endif -%}
 
-  {%- if handoff_json_is(instance, 'number') -%}
+  {%- if handoff.handoff_json_is(instance, 'number') -%}
     {%- if 'minimum' in schema and instance < schema['minimum'] -%}
       {%- do issues.append({'code': 'HO106', 'path': path,
             'message': instance ~ ' is below the minimum ' ~ schema['minimum']}) -%}
@@ -96,7 +96,7 @@
 
   {%- if 'enum' in schema -%}
     {%- set found = namespace(any=false) -%}
-    {%- for option in schema['enum'] if handoff_json_equal(instance, option) -%}{%- set found.any = true -%}{%- endfor -%}
+    {%- for option in schema['enum'] if handoff.handoff_json_equal(instance, option) -%}{%- set found.any = true -%}{%- endfor -%}
     {%- if not found.any -%}
       {%- do issues.append({'code': 'HO105', 'path': path,
             'message': tojson(instance) ~ ' is not one of ' ~ schema['enum'] | map('tojson') | join(', ')}) -%}

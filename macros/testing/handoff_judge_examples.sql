@@ -7,10 +7,10 @@
   {%- if examples is none or examples is string or examples is mapping -%}
     {%- do exceptions.raise_compiler_error("handoff_judge_examples: pass examples as a list of {kind, meta}") -%}
   {%- endif -%}
-  {%- set root = handoff_meta_schema() -%}
+  {%- set root = handoff.handoff_meta_schema() -%}
   {%- for example in examples -%}
     {%- set pairs = [] -%}
-    {%- for issue in handoff_meta_issues(example['kind'], example['meta'], root) -%}
+    {%- for issue in handoff.handoff_meta_issues(example['kind'], example['meta'], root) -%}
       {%- set pair = [issue['code'], issue['path']] -%}
       {%- if pair not in pairs -%}{%- do pairs.append(pair) -%}{%- endif -%}
     {%- endfor -%}

@@ -4,6 +4,6 @@
     summary when there is none. -#}
 {% macro handoff_validate() -%}
   {%- if not execute -%}{{ return('') }}{%- endif -%}
-  {%- set result = handoff_check_project(handoff_own_nodes(), handoff_own_sources(), handoff_group_owners()) -%}
-  {%- do handoff_report(project_name, result) -%}
+  {%- set result = handoff.handoff_check_project(handoff.handoff_own_nodes(), handoff.handoff_own_sources(), handoff.handoff_group_owners()) -%}
+  {%- do handoff.handoff_report(project_name, result) -%}
 {%- endmacro %}

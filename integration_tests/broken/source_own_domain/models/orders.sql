@@ -1,0 +1,1 @@
+select * from {{ source('sales_marts', 'orders_mart') }}
