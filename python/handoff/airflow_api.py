@@ -1,0 +1,328 @@
+"""A small client of Airflow 3's public REST API (v2), on the standard library only.
+
+Paths and parameters follow the OpenAPI document shipped with apache-airflow 3.3
+(airflow/api_fastapi/core_api/openapi/v2-rest-api-generated.yaml) and the simple auth
+manager's ``POST /auth/token``. It does not import Airflow, so a task's callback, the sweep
+and the CLI can all use it.
+
+Errors are ``HandoffError`` with one line naming the method, URL and HTTP status. Credentials
+and tokens never appear in messages or logs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from handoff.errors import HandoffError
+
+log = logging.getLogger(__name__)
+
+ENV_URL = "HANDOFF_AIRFLOW_API_URL"
+ENV_USERNAME = "HANDOFF_AIRFLOW_API_USERNAME"
+ENV_PASSWORD = "HANDOFF_AIRFLOW_API_PASSWORD"
+ENV_TIMEOUT = "HANDOFF_AIRFLOW_API_TIMEOUT"
+
+PAGE_LIMIT = 100  # Airflow's default [api] maximum_page_limit
+_RETRY_STATUSES = frozenset({502, 503, 504})
+_SECRET_HINT = f"check {ENV_USERNAME} and {ENV_PASSWORD}"
+
+
+@dataclass(frozen=True)
+class AirflowApiConfig:
+    """Where the API is and how to log in. The password is kept out of ``repr``."""
+
+    base_url: str
+    username: str
+    password: str = field(repr=False)
+    timeout: float = 10.0  # seconds, per request
+    attempts: int = 3  # tries per request when the connection fails
+    retry_delay: float = 0.5  # seconds before the 2nd try, doubled each time
+
+    def __post_init__(self) -> None:
+        url = self.base_url.strip().rstrip("/")
+        if url.endswith("/api/v2"):
+            url = url[: -len("/api/v2")]
+        parsed = urllib.parse.urlsplit(url)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise HandoffError(f"Airflow API URL {self.base_url!r} is not an http(s) URL",
+                               where=ENV_URL, hint="e.g. http://127.0.0.1:8080")
+        if parsed.username or parsed.password:
+            raise HandoffError("the Airflow API URL must not carry credentials", where=ENV_URL,
+                               hint=f"set {ENV_USERNAME} and {ENV_PASSWORD} instead")
+        object.__setattr__(self, "base_url", url)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> AirflowApiConfig:
+        """Read HANDOFF_AIRFLOW_API_URL / _USERNAME / _PASSWORD (and optional _TIMEOUT, seconds)."""
+        env = os.environ if environ is None else environ
+        missing = [name for name in (ENV_URL, ENV_USERNAME, ENV_PASSWORD) if not env.get(name)]
+        if missing:
+            raise HandoffError(f"Airflow API settings missing: {', '.join(missing)}",
+                               hint="set them in the environment of the Airflow workers")
+        timeout = env.get(ENV_TIMEOUT)
+        try:
+            seconds = float(timeout) if timeout else 10.0
+        except ValueError:
+            raise HandoffError(f"{ENV_TIMEOUT}={timeout!r} is not a number of seconds") from None
+        return cls(env[ENV_URL], env[ENV_USERNAME], env[ENV_PASSWORD], timeout=seconds)
+
+
+class AirflowApi:
+    """Calls to the Airflow 3 REST API v2 with a JWT from ``POST /auth/token``."""
+
+    def __init__(self, config: AirflowApiConfig) -> None:
+        self.config = config
+        self._token: str | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> AirflowApi:
+        return cls(AirflowApiConfig.from_env(environ))
+
+    # -- authentication ------------------------------------------------------------------
+
+    def token(self) -> str:
+        """A JWT for the configured user (fetched once, again after a 401)."""
+        if self._token is None:
+            body = {"username": self.config.username, "password": self.config.password}
+            status, answer = self.request("POST", "/auth/token", body=body, authorized=False)
+            if status == 401 or status == 403:
+                raise self._error("POST", "/auth/token", status, answer, hint=_SECRET_HINT)
+            if status != 201 and status != 200:
+                raise self._error("POST", "/auth/token", status, answer)
+            token = answer.get("access_token") if isinstance(answer, dict) else None
+            if not isinstance(token, str) or not token:
+                raise HandoffError(f"Airflow API POST {self._url('/auth/token')} answered {status} "
+                                   "without an access_token")
+            self._token = token
+        return self._token
+
+    # -- health, DAGs, DAG runs ----------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        """``GET /api/v2/monitor/health`` (no login needed)."""
+        return self._call("GET", "/api/v2/monitor/health", authorized=False)
+
+    def get_dag(self, dag_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/api/v2/dags/{_seg(dag_id)}")
+
+    def get_dag_run(self, dag_id: str, run_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/api/v2/dags/{_seg(dag_id)}/dagRuns/{_seg(run_id)}")
+
+    def list_dag_runs(self, dag_id: str, *, logical_date_gte: datetime | None = None,
+                      logical_date_lte: datetime | None = None,
+                      states: Iterable[str] = ()) -> list[dict[str, Any]]:
+        """DAG runs of ``dag_id`` (``~`` for all DAGs) with a logical date in [gte, lte], all pages."""
+        params = {"logical_date_gte": logical_date_gte, "logical_date_lte": logical_date_lte,
+                  "state": list(states), "order_by": "logical_date"}
+        return self._pages(f"/api/v2/dags/{_seg(dag_id)}/dagRuns", params, "dag_runs")
+
+    def trigger_dag_run(self, dag_id: str, *, logical_date: datetime | None,
+                        conf: Mapping[str, Any] | None = None, run_id: str | None = None,
+                        note: str | None = None) -> dict[str, Any]:
+        """``POST /api/v2/dags/{dag}/dagRuns``. ``logical_date`` None makes a run without one."""
+        body: dict[str, Any] = {"logical_date": _iso(logical_date) if logical_date else None,
+                                "conf": dict(conf or {})}
+        if run_id is not None:
+            body["dag_run_id"] = run_id
+        if note is not None:
+            body["note"] = note
+        # Not retried once sent: a second POST could create a second run.
+        return self._call("POST", f"/api/v2/dags/{_seg(dag_id)}/dagRuns", body=body,
+                          expect=(200,), idempotent=False)
+
+    # -- task instances ------------------------------------------------------------------
+
+    def get_task_instance(self, dag_id: str, run_id: str, task_id: str) -> dict[str, Any]:
+        return self._call("GET", _ti_path(dag_id, run_id, task_id))
+
+    def list_task_instances(self, dag_id: str = "~", run_id: str = "~", *,
+                            task_id: str | None = None, states: Iterable[str] = (),
+                            logical_date_gte: datetime | None = None,
+                            logical_date_lte: datetime | None = None,
+                            end_date_gte: datetime | None = None,
+                            updated_at_gte: datetime | None = None) -> list[dict[str, Any]]:
+        """Task instances, all pages. ``~`` as dag_id or run_id means every DAG / every run.
+
+        ``states`` are TaskInstanceState values: success, failed, upstream_failed, running...
+        (a task instance that has no state yet cannot be selected by state).
+        """
+        params = {"task_id": task_id, "state": list(states), "logical_date_gte": logical_date_gte,
+                  "logical_date_lte": logical_date_lte, "end_date_gte": end_date_gte,
+                  "updated_at_gte": updated_at_gte, "order_by": "id"}
+        path = f"/api/v2/dags/{_seg(dag_id)}/dagRuns/{_seg(run_id)}/taskInstances"
+        return self._pages(path, params, "task_instances")
+
+    def recent_successes(self, since: datetime, *, dag_id: str = "~",
+                         task_id: str | None = None) -> list[dict[str, Any]]:
+        """Task instances that ended in success at or after ``since`` (for the periodic sweep)."""
+        return self.list_task_instances(dag_id, "~", task_id=task_id, states=["success"],
+                                        end_date_gte=since)
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> str:
+        """The text of one try's log, one event per line (e.g. to tell a sensor timeout apart)."""
+        path = f"{_ti_path(dag_id, run_id, task_id)}/logs/{int(try_number)}"
+        answer = self._call("GET", path, params={"full_content": "true"})
+        lines = []
+        for item in answer.get("content") or []:
+            if isinstance(item, dict):
+                extra = {k: v for k, v in item.items() if k not in ("timestamp", "event")}
+                lines.append(" ".join(str(x) for x in (item.get("event", ""), extra or "") if x))
+            else:
+                lines.append(str(item))
+        return "\n".join(lines)
+
+    def set_task_state(self, dag_id: str, run_id: str, task_id: str, state: str = "success",
+                       *, note: str | None = None) -> bool:
+        """Set one task instance's state; True if it changed, False if it already had it (409).
+
+        ``PATCH .../taskInstances/{task}`` with ``new_state`` only: never ``include_downstream``,
+        which would mark the downstream tasks success without running them. Airflow itself
+        then clears the task's failed and upstream_failed dependants in that run, and the
+        scheduler re-runs them (see docs/recovery.md).
+        """
+        body: dict[str, Any] = {"new_state": state}
+        if note is not None:
+            body["note"] = note
+        path = _ti_path(dag_id, run_id, task_id)
+        status, answer = self.request("PATCH", path, body=body)
+        if status == 409:
+            log.info("%s.%s in %s is already %s", dag_id, task_id, run_id, state)
+            return False
+        if status != 200:
+            raise self._error("PATCH", path, status, answer)
+        return True
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def _pages(self, path: str, params: Mapping[str, Any], key: str) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        while True:
+            page = self._call("GET", path, params={**params, "limit": PAGE_LIMIT, "offset": len(rows)})
+            batch = page.get(key) or []
+            rows.extend(batch)
+            total = page.get("total_entries")
+            if len(batch) < PAGE_LIMIT or (isinstance(total, int) and len(rows) >= total):
+                return rows
+
+    def _call(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
+              body: Any = None, expect: tuple[int, ...] = (200,), authorized: bool = True,
+              idempotent: bool = True) -> Any:
+        status, answer = self.request(method, path, params=params, body=body,
+                                    authorized=authorized, idempotent=idempotent)
+        if status not in expect:
+            raise self._error(method, path, status, answer)
+        return answer
+
+    def request(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
+              body: Any = None, authorized: bool = True, idempotent: bool = True) -> tuple[int, Any]:
+        """One request (a 401 refreshes the token once); returns (status, decoded JSON or text).
+
+        Connection failures are retried (only before anything was sent when not idempotent)
+        and end in HandoffError; HTTP error statuses are returned, not raised.
+        """
+        status, answer = self._attempts(method, path, params, body, authorized, idempotent)
+        if status == 401 and authorized:
+            self._token = None
+            status, answer = self._attempts(method, path, params, body, authorized, idempotent)
+            if status == 401:
+                raise self._error(method, path, status, answer, hint=_SECRET_HINT)
+        return status, answer
+
+    def _attempts(self, method: str, path: str, params: Mapping[str, Any] | None, body: Any,
+                  authorized: bool, idempotent: bool) -> tuple[int, Any]:
+        url = self._url(path) + _query(params)
+        data = None if body is None else json.dumps(body).encode()
+        delay = self.config.retry_delay
+        attempts = max(1, self.config.attempts)
+        for attempt in range(1, attempts + 1):
+            headers = {"Accept": "application/json"}
+            if data is not None:
+                headers["Content-Type"] = "application/json"
+            if authorized:
+                headers["Authorization"] = f"Bearer {self.token()}"
+            request = urllib.request.Request(url, data=data, method=method, headers=headers)
+            try:
+                with urllib.request.urlopen(request, timeout=self.config.timeout) as response:
+                    status, raw = response.status, response.read()
+            except urllib.error.HTTPError as error:
+                status, raw = error.code, error.read()
+            except (urllib.error.URLError, OSError) as error:  # refused, reset, timeout, DNS
+                reason = getattr(error, "reason", error)
+                sent = not isinstance(reason, (ConnectionRefusedError, socket.gaierror))
+                if attempt == attempts or (sent and not idempotent):
+                    raise HandoffError(
+                        f"cannot reach the Airflow API: {method} {url} failed after {attempt} "
+                        f"attempt(s): {_reason(reason)}",
+                        hint=f"check {ENV_URL} and that the Airflow api-server is running") from None
+                log.debug("%s %s: %s; retrying in %.1fs", method, url, _reason(reason), delay)
+                time.sleep(delay)
+                delay *= 2
+                continue
+            log.debug("%s %s -> %s", method, url, status)
+            if status in _RETRY_STATUSES and idempotent and attempt < attempts:
+                time.sleep(delay)
+                delay *= 2
+                continue
+            return status, _decode(raw)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _url(self, path: str) -> str:
+        return self.config.base_url + path
+
+    def _error(self, method: str, path: str, status: int, answer: Any,
+               hint: str | None = None) -> HandoffError:
+        detail = answer.get("detail") if isinstance(answer, dict) else answer
+        text = detail if isinstance(detail, str) else json.dumps(detail)
+        text = " ".join(str(text).split())[:300]
+        return HandoffError(f"Airflow API {method} {self._url(path)} answered {status}: {text}",
+                            hint=hint)
+
+
+def _seg(value: str) -> str:
+    """A path segment: run ids hold ':' and '+', which must be escaped."""
+    return urllib.parse.quote(value, safe="~")
+
+
+def _ti_path(dag_id: str, run_id: str, task_id: str) -> str:
+    return f"/api/v2/dags/{_seg(dag_id)}/dagRuns/{_seg(run_id)}/taskInstances/{_seg(task_id)}"
+
+
+def _iso(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        raise ValueError(f"naive datetime {moment!r}: pass an aware datetime")
+    return moment.isoformat()
+
+
+def _query(params: Mapping[str, Any] | None) -> str:
+    if not params:
+        return ""
+    pairs: list[tuple[str, str]] = []
+    for name, value in params.items():
+        if value is None or value == []:
+            continue
+        for item in value if isinstance(value, list) else [value]:
+            pairs.append((name, _iso(item) if isinstance(item, datetime) else str(item)))
+    return "?" + urllib.parse.urlencode(pairs) if pairs else ""
+
+
+def _decode(raw: bytes) -> Any:
+    text = raw.decode("utf-8", "replace")
+    try:
+        return json.loads(text) if text else {}
+    except ValueError:
+        return text
+
+
+def _reason(reason: object) -> str:
+    return " ".join(str(reason).split()) or type(reason).__name__

@@ -1,0 +1,121 @@
+"""Measure ExternalTaskSensor modes on a real Airflow stack (not a test: run it by hand).
+
+    .venv/bin/python tests/probes/measure_sensor_modes.py [runs_per_mode]
+
+For each mode (poke, reschedule, deferrable) it triggers N downstream runs at once whose
+sensor waits on an upstream run that does not exist, and reports:
+  * timed out genuinely: the sensor failed and its log holds AirflowSensorTimeout;
+  * failed otherwise: failed without that (e.g. apache/airflow#71172 with reschedule);
+  * seconds from run start to sensor failure;
+then, for every run, marks the sensor success through handoff's client and reports whether
+the run ended in success and how long it took; it does the same with N runs whose sensor is
+still waiting (running / up_for_reschedule / deferred) when marked.
+Results feed docs/recovery.md.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import tempfile
+import textwrap
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from support.airflow_stack import start_airflow_stack  # noqa: E402
+
+MODES = ("poke", "reschedule", "deferrable")
+SENSOR = "wait_upstream"
+DAG_FILE = '''
+from datetime import datetime, timezone
+from airflow.providers.standard.operators.python import PythonOperator
+from airflow.providers.standard.sensors.external_task import ExternalTaskSensor
+from airflow.sdk import DAG, CronTriggerTimetable
+
+with DAG("modes_upstream", schedule=CronTriggerTimetable("0 3 * * *", timezone="UTC"),
+         start_date=datetime(2024, 1, 1, tzinfo=timezone.utc),
+         end_date=datetime(2024, 12, 31, tzinfo=timezone.utc), catchup=False):
+    PythonOperator(task_id="model_a", python_callable=lambda: "built")
+
+for mode in ("poke", "reschedule", "deferrable"):
+    for kind, timeout, interval in (("timeout", 6, 2), ("waiting", 600, 30)):
+        with DAG(f"modes_{mode}_{kind}", schedule=CronTriggerTimetable("0 3 * * *", timezone="UTC"),
+                 start_date=datetime(2024, 1, 1, tzinfo=timezone.utc),
+                 end_date=datetime(2024, 12, 31, tzinfo=timezone.utc), catchup=False,
+                 max_active_runs=16):
+            sensor = ExternalTaskSensor(
+                task_id="wait_upstream", external_dag_id="modes_upstream", external_task_id="model_a",
+                mode="reschedule" if mode == "reschedule" else "poke",
+                deferrable=mode == "deferrable", poke_interval=interval, timeout=timeout, retries=0)
+            sensor >> PythonOperator(task_id="model_b", python_callable=lambda: "built")
+'''
+WAITING_STATES = {"poke": "running", "reschedule": "up_for_reschedule", "deferrable": "deferred"}
+
+
+def main(runs: int) -> None:
+    root = Path(tempfile.mkdtemp(prefix="handoff-modes-"))
+    dags = root / "dags"
+    dags.mkdir()
+    (dags / "modes.py").write_text(textwrap.dedent(DAG_FILE))
+    stack = start_airflow_stack(root / "airflow", dags, triggerer=True,
+                                env={"AIRFLOW__CORE__PARALLELISM": "8",
+                                     "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "8"})
+    api = stack.airflow_api
+    try:
+        stack.wait_for_dags(*(f"modes_{m}_{k}" for m in MODES for k in ("timeout", "waiting")))
+        day0 = datetime(2024, 2, 1, 3, tzinfo=timezone.utc)
+        for mode in MODES:
+            dag_id = f"modes_{mode}_timeout"
+            run_ids = [stack.trigger(dag_id, day0 + timedelta(days=i)) for i in range(runs)]
+            genuine = other = 0
+            to_failure = []
+            for run_id in run_ids:
+                run = stack.wait_for_run(dag_id, run_id, timeout=180)
+                ti = api.get_task_instance(dag_id, run_id, SENSOR)
+                log = api.task_log(dag_id, run_id, SENSOR, max(1, ti["try_number"]))
+                if ti["state"] == "failed" and "AirflowSensorTimeout" in log:
+                    genuine += 1
+                else:
+                    other += 1
+                    print(f"  {mode} {run_id}: sensor {ti['state']}, run {run['state']}; "
+                          f"log tail: {log[-300:]!r}")
+                to_failure.append((datetime.fromisoformat(ti["end_date"])
+                                   - datetime.fromisoformat(run["start_date"])).total_seconds())
+            recover = []
+            for run_id in run_ids:
+                started = time.monotonic()
+                api.set_task_state(dag_id, run_id, SENSOR)
+                run = stack.wait_for_run(dag_id, run_id, ["success"], timeout=120)
+                recover.append(time.monotonic() - started)
+            print(f"{mode:10} timed out genuinely {genuine}/{runs}, failed otherwise {other}; "
+                  f"run start->sensor failed median {statistics.median(to_failure):.1f}s; "
+                  f"PATCH->run success {min(recover):.1f}-{max(recover):.1f}s "
+                  f"(median {statistics.median(recover):.1f}s), {len(recover)}/{runs} recovered")
+
+            dag_id = f"modes_{mode}_waiting"
+            run_ids = [stack.trigger(dag_id, day0 + timedelta(days=i)) for i in range(runs)]
+            recover = []
+            for run_id in run_ids:
+                stack.wait_for_task(dag_id, run_id, SENSOR, [WAITING_STATES[mode]], timeout=120)
+                started = time.monotonic()
+                api.set_task_state(dag_id, run_id, SENSOR)
+                stack.wait_for_run(dag_id, run_id, ["success"], timeout=120)
+                recover.append(time.monotonic() - started)
+                assert api.get_task_instance(dag_id, run_id, SENSOR)["state"] == "success"
+            print(f"{mode:10} marked while {WAITING_STATES[mode]}: PATCH->run success "
+                  f"{min(recover):.1f}-{max(recover):.1f}s (median {statistics.median(recover):.1f}s), "
+                  f"{len(recover)}/{runs} recovered")
+        time.sleep(15)  # let killed sensors' supervisors report; states must not change
+        for mode in MODES:
+            for kind in ("timeout", "waiting"):
+                states = {ti["state"] for ti in api.list_task_instances(f"modes_{mode}_{kind}")}
+                print(f"{mode:10} {kind:8} task states after 15 s: {sorted(states)}")
+    finally:
+        stack.stop()
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 6)
