@@ -1,0 +1,226 @@
+"""Asset registry commands: publish, check, who-depends-on, explain, snapshot, registry upgrade/status."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ..errors import HandoffError
+from ..plan import load_plans
+
+REGISTRY_HELP = ("registry database URL: sqlite:///path/registry.db or postgresql://user:password@host/db "
+                 "(default: $HANDOFF_REGISTRY_URL, else sqlite:///.handoff/registry.db)")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    publish = subparsers.add_parser("publish", help="publish plans to the registry (each domain replaced atomically)")
+    publish.add_argument("plans", nargs="+", metavar="PLAN", help="plan files, or folders of *.plan.json")
+    publish.add_argument("--registry", metavar="URL", help=REGISTRY_HELP)
+    publish.add_argument("--label", help="a commit or other source label stored with the publication")
+    publish.add_argument("--force", action="store_true", help="rewrite domains whose plan did not change")
+    publish.set_defaults(func=cmd_publish)
+
+    check = subparsers.add_parser(
+        "check", help="check plans against the registry before merging (rules HO301-HO306)",
+        description="Check plans against the registry with each plan substituted for its domain. "
+                    "Errors exit 1; warnings (HO306) exit 0 unless --strict.")
+    check.add_argument("plans", nargs="+", metavar="PLAN", help="plan files, or folders of *.plan.json")
+    check.add_argument("--registry", metavar="URL", help=REGISTRY_HELP)
+    check.add_argument("--strict", action="store_true", help="warnings fail too (exit 1)")
+    check.add_argument("--format", choices=("text", "json"), default="text")
+    check.set_defaults(func=cmd_check)
+
+    who = subparsers.add_parser("who-depends-on", help="consumers of a model in other domains, grouped by domain")
+    who.add_argument("target", metavar="DOMAIN.MODEL")
+    who.add_argument("--direct", action="store_true", help="only the models that read it directly")
+    who.add_argument("--registry", metavar="URL", help=REGISTRY_HELP)
+    who.add_argument("--format", choices=("text", "json"), default="text")
+    who.set_defaults(func=cmd_who_depends_on)
+
+    explain = subparsers.add_parser("explain", help="a model's domain, DAG, SLA, owners, what it waits on, who reads it")
+    explain.add_argument("target", metavar="DOMAIN.MODEL")
+    explain.add_argument("--registry", metavar="URL", help=REGISTRY_HELP)
+    explain.add_argument("--format", choices=("text", "json"), default="text")
+    explain.set_defaults(func=cmd_explain)
+
+    snapshot = subparsers.add_parser("snapshot", help="export the registry snapshot the Airflow DAG factory reads")
+    snapshot.add_argument("--output", "-o", required=True, metavar="PATH",
+                          help="file to write, or a folder (then FOLDER/registry_snapshot.json)")
+    snapshot.add_argument("--registry", metavar="URL", help=REGISTRY_HELP)
+    snapshot.set_defaults(func=cmd_snapshot)
+
+    registry = subparsers.add_parser("registry", help="registry maintenance: upgrade, status")
+    actions = registry.add_subparsers(dest="action", metavar="ACTION", parser_class=type(registry))
+    actions.required = True
+    upgrade = actions.add_parser("upgrade", help="apply pending schema migrations (idempotent)")
+    upgrade.add_argument("--registry", metavar="URL", help=REGISTRY_HELP)
+    upgrade.set_defaults(func=cmd_upgrade)
+    status = actions.add_parser("status", help="schema version, domains and latest publications")
+    status.add_argument("--registry", metavar="URL", help=REGISTRY_HELP)
+    status.add_argument("--format", choices=("text", "json"), default="text")
+    status.set_defaults(func=cmd_status)
+
+
+def _open(url: str | None, *, must_exist: bool) -> Any:
+    from ..registry.store import Registry
+
+    return Registry(url, must_exist=must_exist)
+
+
+def _target(text: str) -> tuple[str, str]:
+    domain, dot, model = text.partition(".")
+    if not dot or not domain or not model:
+        raise HandoffError(f"'{text}' is not DOMAIN.MODEL", hint="e.g. marketplace.mrt_orders")
+    return domain, model
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from ..registry.store import plan_files
+
+    files = plan_files(args.plans)
+    plans = load_plans(files)  # every plan is valid before the registry is touched
+    started = time.perf_counter()
+    with _open(args.registry, must_exist=False) as registry:
+        results = registry.publish(plans, label=args.label, force=args.force, origins=[str(f) for f in files])
+        retries = registry.stats.retries
+        shown = registry.shown_url
+    elapsed = time.perf_counter() - started
+    for r in results:
+        state = "published" if r.changed else "unchanged"
+        print(f"handoff: {state} {r.domain}: {r.pipelines} pipeline(s), {r.tasks} task(s), {r.sensors} sensor(s), "
+              f"plan {r.plan_sha256[:12]}" + ("" if r.previous_sha256 else " (new domain)"))
+    note = f", {retries} transient error(s) retried" if retries else ""
+    print(f"handoff: {len(results)} domain(s) to {shown} in {elapsed:.2f}s{note}", file=sys.stderr)
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from ..registry.checks import ERROR, WARNING, check_mesh
+    from ..registry.mesh import domain_from_plan
+    from ..registry.store import plan_files
+
+    files = plan_files(args.plans)
+    plans = load_plans(files)
+    candidates = [domain_from_plan(plan, str(path)) for plan, path in zip(plans, files)]
+    names = [d.name for d in candidates]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise HandoffError(f"domain(s) {', '.join(duplicates)} in several plans", hint="check one plan per domain")
+    with _open(args.registry, must_exist=True) as registry:
+        published = registry.mesh()
+        shown = registry.shown_url
+    mesh = published.with_domains(candidates)
+    findings = check_mesh(mesh, focus=names)
+    errors = [f for f in findings if f.severity == ERROR]
+    warnings = [f for f in findings if f.severity == WARNING]
+    failed = bool(errors) or (args.strict and bool(warnings))
+    if args.format == "json":
+        print(json.dumps({"ok": not failed, "domains": names, "registry": shown,
+                          "findings": [f.as_dict() for f in findings]}, indent=2))
+        return 1 if failed else 0
+    for finding in findings:
+        print(finding.line())
+    sensors = sum(1 for d in candidates for t in d.tasks() if t.is_sensor)
+    scope = (f"{', '.join(names)} ({sum(d.task_count for d in candidates)} tasks, {sensors} sensors) against "
+             f"{len(published.domains)} published domain(s) in {shown}")
+    if failed:
+        print(f"handoff check: FAILED — {len(errors)} error(s), {len(warnings)} warning(s): {scope}")
+        return 1
+    extra = f" with {len(warnings)} warning(s)" if warnings else ""
+    print(f"handoff check: OK{extra} — {scope}")
+    return 0
+
+
+def cmd_who_depends_on(args: argparse.Namespace) -> int:
+    from ..registry.render import consumers_text
+
+    domain, model = _target(args.target)
+    with _open(args.registry, must_exist=True) as registry:
+        found = registry.consumers(domain, model, transitive=not args.direct)
+        mesh_teams = {}
+        if found:
+            mesh_teams = registry.teams({c.domain for c in found})
+    if args.format == "json":
+        groups: dict[str, Any] = {}
+        for c in found:
+            owner, slack = mesh_teams.get(c.domain, ("", ""))
+            groups.setdefault(c.domain, {"domain": c.domain, "owner": owner, "slack": slack, "consumers": []})
+            groups[c.domain]["consumers"].append(c.as_dict())
+        print(json.dumps({"model": f"{domain}.{model}", "transitive": not args.direct, "count": len(found),
+                          "domains": [groups[k] for k in sorted(groups)]}, indent=2))
+    else:
+        sys.stdout.write(consumers_text(f"{domain}.{model}", found, mesh_teams, transitive=not args.direct))
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from ..registry.render import explain_text
+
+    domain, model = _target(args.target)
+    with _open(args.registry, must_exist=True) as registry:
+        info = registry.explain(domain, model)
+    if args.format == "json":
+        print(json.dumps(info, indent=2, sort_keys=True, default=str))
+    else:
+        sys.stdout.write(explain_text(info))
+    return 0
+
+
+def cmd_snapshot(args: argparse.Namespace) -> int:
+    from ..registry.snapshot import write_snapshot
+
+    with _open(args.registry, must_exist=True) as registry:
+        document = registry.snapshot()
+        shown = registry.shown_url
+    target = write_snapshot(document, args.output)
+    print(f"handoff: wrote {target} ({len(document['domains'])} domain(s), {len(document['models'])} model(s)) "
+          f"from {shown}", file=sys.stderr)
+    return 0
+
+
+def cmd_upgrade(args: argparse.Namespace) -> int:
+    from ..registry import engine as engines
+    from ..registry import migrations
+
+    url = engines.resolve_url(args.registry)
+    shown = engines.mask(url)
+    engine = engines.open_engine(url)
+    try:
+        applied = migrations.upgrade(engine, shown)
+    finally:
+        engine.dispose()
+    if applied:
+        print(f"handoff: registry {shown} upgraded to schema version {applied[-1]} "
+              f"(applied {', '.join(map(str, applied))})")
+    else:
+        print(f"handoff: registry {shown} is at schema version {migrations.LATEST}; nothing to do")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    with _open(args.registry, must_exist=True) as registry:
+        version = registry.schema_version()
+        mesh = registry.mesh()
+        latest = registry.history(limit=10)
+        shown = registry.shown_url
+    domains = [{"name": d.name, "owner": d.owner, "slack": d.slack, "pipelines": len(d.pipelines),
+                "tasks": d.task_count, "plan_sha256": d.plan_sha256, "label": d.label,
+                "published_at": d.published_at.isoformat() if d.published_at else None}
+               for d in mesh.domains.values()]
+    if args.format == "json":
+        print(json.dumps({"registry": shown, "schema_version": version, "domains": domains,
+                          "latest_publications": latest}, indent=2, default=str))
+        return 0
+    from ..registry.render import table
+
+    print(f"registry {shown}: schema version {version}, {len(domains)} domain(s), "
+          f"{sum(d['tasks'] for d in domains)} task(s)")
+    if domains:
+        print("\n".join(table(["domain", "owner", "slack", "pipelines", "tasks", "plan", "label", "published_at"],
+                              [[d["name"], d["owner"], d["slack"], d["pipelines"], d["tasks"], d["plan_sha256"][:12],
+                                d["label"], d["published_at"]] for d in domains])))
+    return 0

@@ -1,0 +1,414 @@
+"""Cross-domain checks over a Mesh (pure): what `handoff check` runs before a domain merges.
+
+Rules (stable codes, documented in docs/registry.md):
+
+  HO301 error    a sensor's upstream domain is not published
+  HO302 error    the upstream domain publishes no such model (or the name is ambiguous between versions)
+  HO303 error    the upstream model is not public (another domain may only read public models)
+  HO304 error    a cycle of tasks across DAGs: the DAGs would wait on each other forever
+  HO305 error    a model's available_by is earlier than that of a model it waits on (transitively)
+  HO306 warning  the two schedules make the logical-date alignment ambiguous (handoff.alignment)
+
+``check_mesh(mesh, focus)`` returns every finding that involves a domain in ``focus`` — the
+domains under review — including problems their change causes to other domains' sensors.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Iterable
+
+from croniter import croniter
+
+from ..alignment import SAMPLE_START, alignment_warning, to_cron, upstream_logical_date
+from .mesh import Mesh, Task
+
+ERROR = "error"
+WARNING = "warning"
+RULES: dict[str, tuple[str, str]] = {
+    "HO301": (ERROR, "upstream domain unknown"),
+    "HO302": (ERROR, "upstream model unknown in that domain"),
+    "HO303": (ERROR, "upstream model not public"),
+    "HO304": (ERROR, "cycle of tasks across DAGs (deadlock)"),
+    "HO305": (ERROR, "available_by earlier than an upstream model's it waits on (impossible SLA)"),
+    "HO306": (WARNING, "schedules make the logical-date alignment ambiguous"),
+}
+# HO305 compares deadlines for this many runs of the downstream pipeline from alignment.SAMPLE_START.
+SLA_SAMPLE_RUNS = 4
+
+Node = tuple[str, str]  # (dag_id, task_id)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem, printed on one line: code, severity, where, what, what to do."""
+
+    code: str
+    where: str  # the task it is about: domain.dag_id.task_id
+    message: str
+    hint: str
+    domains: frozenset[str]  # every domain involved (used to keep findings about the domains under review)
+
+    @property
+    def severity(self) -> str:
+        return RULES[self.code][0]
+
+    def line(self) -> str:
+        return " ".join(f"{self.code} {self.severity}: {self.where}: {self.message} — {self.hint}".split())
+
+    def as_dict(self) -> dict[str, object]:
+        return {"code": self.code, "severity": self.severity, "where": self.where, "message": self.message,
+                "hint": self.hint, "domains": sorted(self.domains)}
+
+
+def check_mesh(mesh: Mesh, focus: Iterable[str] | None = None) -> list[Finding]:
+    """Every finding over ``mesh`` involving a domain of ``focus`` (all domains when None).
+
+    Errors come first (by code, then task), then warnings.
+    """
+    graph = _Graph(mesh)
+    findings = [*graph.resolution_findings, *_cycle_findings(graph), *_sla_findings(graph),
+                *_alignment_findings(graph)]
+    if focus is not None:
+        wanted = set(focus)
+        findings = [f for f in findings if f.domains & wanted]
+    unique = {(f.code, f.where, f.message): f for f in findings}
+    return sorted(unique.values(), key=lambda f: (f.severity != ERROR, f.code, f.where, f.message))
+
+
+# --------------------------------------------------------------------------------------
+# The global task graph
+# --------------------------------------------------------------------------------------
+
+class _Graph:
+    """Every task of the mesh; edges run upstream -> downstream, across DAGs through sensors."""
+
+    def __init__(self, mesh: Mesh) -> None:
+        self.mesh = mesh
+        self.preds: dict[Node, list[Node]] = {}
+        self.succs: dict[Node, list[Node]] = {}
+        self.resolved: dict[Node, Task] = {}  # sensor -> the upstream model task it waits on
+        self.resolution_findings: list[Finding] = []
+        for task in mesh.tasks():
+            node = (task.dag_id, task.task_id)
+            self.preds.setdefault(node, [])
+            self.succs.setdefault(node, [])
+        for task in mesh.tasks():
+            node = (task.dag_id, task.task_id)
+            for upstream in task.upstream:
+                self._edge((task.dag_id, upstream), node)
+            if task.is_sensor:
+                target = self._resolve(task)
+                if target is not None:
+                    self.resolved[node] = target
+                    self._edge((target.dag_id, target.task_id), node)
+
+    def _edge(self, upstream: Node, downstream: Node) -> None:
+        if upstream in self.succs:  # plans are validated: in-DAG upstreams exist
+            self.succs[upstream].append(downstream)
+            self.preds[downstream].append(upstream)
+
+    def task(self, node: Node) -> Task:
+        task = self.mesh.task(*node)
+        assert task is not None
+        return task
+
+    def schedule(self, node_or_dag: Node | str) -> str:
+        dag_id = node_or_dag if isinstance(node_or_dag, str) else node_or_dag[0]
+        pipeline = self.mesh.pipeline(dag_id)
+        assert pipeline is not None
+        return pipeline.schedule
+
+    def team(self, domain: str) -> str:
+        found = self.mesh.domains.get(domain)
+        return f"{found.owner} ({found.slack})" if found else domain
+
+    def _resolve(self, sensor: Task) -> Task | None:
+        assert sensor.upstream_domain is not None and sensor.upstream_model is not None
+        up_domain, up_model = sensor.upstream_domain, sensor.upstream_model
+        wanted = f"{up_domain}.{up_model}"
+        resolution = self.mesh.resolve(up_domain, up_model)
+        involved = frozenset({sensor.domain, up_domain})
+        where = sensor.ref
+        reads = _reads(sensor)
+        if resolution.problem == "unknown_domain":
+            near = difflib.get_close_matches(up_domain, list(self.mesh.domains), n=1)
+            self.resolution_findings.append(Finding(
+                "HO301", where, f"{reads} waits on {wanted}, but no domain '{up_domain}' is published",
+                (f"did you mean '{near[0]}'? fix handoff_upstream.domain of the source" if near else
+                 f"publish {up_domain}'s plan first (`handoff publish`), or fix handoff_upstream.domain of the source"),
+                involved))
+            return None
+        if resolution.problem == "unknown_model":
+            near = difflib.get_close_matches(up_model, self.mesh.model_keys(up_domain), n=1)
+            guess = f"did you mean '{near[0]}'? " if near else ""
+            self.resolution_findings.append(Finding(
+                "HO302", where, f"{reads} waits on {wanted}, but {up_domain} publishes no model '{up_model}'",
+                f"{guess}fix handoff_upstream.model of the source (owner {self.team(sensor.domain)}), "
+                f"or keep the model in {up_domain} (owner {self.team(up_domain)})",
+                involved))
+            return None
+        if resolution.problem == "ambiguous":
+            versions = ", ".join(t.task_id for t in resolution.candidates)
+            self.resolution_findings.append(Finding(
+                "HO302", where, f"{reads} waits on {wanted}, a name {up_domain} gives to several versions ({versions})",
+                f"set handoff_upstream.model to the version you read, e.g. '{resolution.candidates[-1].task_id}'",
+                involved))
+            return None
+        target = resolution.task
+        assert target is not None
+        if up_domain != sensor.domain and target.access != "public":
+            self.resolution_findings.append(Finding(
+                "HO303", where, f"{reads} waits on {wanted}, which is {target.access}: other domains may only "
+                f"read public models",
+                f"ask {self.team(up_domain)} to make it `access: public`, or read one of {up_domain}'s public "
+                f"models instead", involved))
+            # still an edge: the DAGs would wait on it, so cycles and SLAs through it are real
+        return target
+
+
+def _reads(sensor: Task) -> str:
+    if sensor.sources:
+        return f"source {', '.join(sensor.sources)}"
+    return "sensor"
+
+
+# --------------------------------------------------------------------------------------
+# HO304: cycles
+# --------------------------------------------------------------------------------------
+
+def _strongly_connected(graph: _Graph) -> list[list[Node]]:
+    """Tarjan's algorithm, iterative; only components with a cycle."""
+    index: dict[Node, int] = {}
+    low: dict[Node, int] = {}
+    on_stack: set[Node] = set()
+    stack: list[Node] = []
+    found: list[list[Node]] = []
+    counter = 0
+    for root in sorted(graph.succs):
+        if root in index:
+            continue
+        work: list[tuple[Node, int]] = [(root, 0)]
+        while work:
+            node, child = work.pop()
+            if child == 0:
+                index[node] = low[node] = counter
+                counter += 1
+                stack.append(node)
+                on_stack.add(node)
+            successors = graph.succs[node]
+            if child < len(successors):
+                work.append((node, child + 1))
+                nxt = successors[child]
+                if nxt not in index:
+                    work.append((nxt, 0))
+                elif nxt in on_stack:
+                    low[node] = min(low[node], index[nxt])
+                continue
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1 or node in graph.succs[node]:
+                    found.append(sorted(component))
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+    return found
+
+
+def _a_cycle(graph: _Graph, component: list[Node]) -> list[Node]:
+    """One cycle through the component's first node (breadth-first: a shortest one)."""
+    members = set(component)
+    start = component[0]
+    came_from: dict[Node, Node] = {}
+    frontier = [start]
+    while frontier:
+        following = []
+        for node in frontier:
+            for nxt in graph.succs[node]:
+                if nxt not in members:
+                    continue
+                if nxt == start:
+                    path = [node]
+                    while path[-1] != start:
+                        path.append(came_from[path[-1]])
+                    return [*reversed(path), start]
+                if nxt not in came_from:
+                    came_from[nxt] = node
+                    following.append(nxt)
+        frontier = following
+    return [start, start]  # pragma: no cover - a component with a cycle always closes
+
+
+def _cycle_findings(graph: _Graph) -> list[Finding]:
+    findings = []
+    for component in _strongly_connected(graph):
+        cycle = _a_cycle(graph, component)
+        tasks = [graph.task(n) for n in cycle]
+        domains = frozenset(t.domain for t in tasks)
+        dags = sorted({t.dag_id for t in tasks})
+        sensors = [t for t in tasks[:-1] if t.is_sensor]
+        kind = "across domains" if len(domains) > 1 else "across DAGs of one domain"
+        findings.append(Finding(
+            "HO304", tasks[0].ref,
+            f"cycle of tasks {kind}: {' -> '.join(t.ref for t in tasks)}; DAGs {', '.join(dags)} would wait on "
+            f"each other forever (deadlock)",
+            "break the cycle: remove or re-point one of its cross-domain sources ("
+            + ", ".join(f"{s.ref} on {s.upstream_domain}.{s.upstream_model}" for s in sensors) + ")",
+            domains))
+    return findings
+
+
+# --------------------------------------------------------------------------------------
+# HO305: impossible SLAs
+# --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Due:
+    deadline: datetime
+    origin: Node  # the upstream model whose available_by sets the deadline
+    origin_run: datetime
+    hop: tuple[Node, datetime] | None  # next step towards origin (None: origin is the node itself)
+
+
+def _deadline(run: datetime, available_by: str) -> datetime:
+    """The first moment at or after the run's logical date whose UTC time of day is available_by."""
+    hour, minute = map(int, available_by.split(":"))
+    due = run.replace(hour=hour, minute=minute, second=0, microsecond=0)
+    return due if due >= run else due + timedelta(days=1)
+
+
+@functools.lru_cache(maxsize=4096)
+def _upstream_run(downstream_run: datetime, upstream_schedule: str) -> datetime:
+    return upstream_logical_date(downstream_run, upstream_schedule)
+
+
+def _sample_runs(schedule: str) -> list[datetime]:
+    ticks = croniter(to_cron(schedule), SAMPLE_START - timedelta(microseconds=1))
+    return [ticks.get_next(datetime) for _ in range(SLA_SAMPLE_RUNS)]
+
+
+def _sla_findings(graph: _Graph) -> list[Finding]:
+    """A model's deadline for its run must not precede the deadline of any upstream run it waits on.
+
+    A run at logical date t is due at the first available_by at or after t. Through a sensor, a run
+    waits on the upstream run at the latest upstream tick <= t (handoff.alignment).
+    """
+    memo: dict[tuple[Node, datetime], _Due | None] = {}
+    findings = []
+    for task in graph.mesh.tasks():
+        if task.is_sensor or not task.available_by:
+            continue
+        node = (task.dag_id, task.task_id)
+        for run in _sample_runs(graph.schedule(node)):
+            upstream = _latest_upstream_due(graph, node, run, memo)
+            own = _deadline(run, task.available_by)
+            if upstream is None or upstream.deadline <= own:
+                continue
+            findings.append(_sla_finding(graph, task, node, run, own, upstream, memo))
+            break
+    return findings
+
+
+def _predecessors_at(graph: _Graph, node: Node, run: datetime) -> list[tuple[Node, datetime]]:
+    preds = graph.preds[node]
+    if node in graph.resolved:  # a sensor: its one predecessor is the upstream model, in its own DAG's run
+        return [(p, _upstream_run(run, graph.schedule(p))) for p in preds]
+    return [(p, run) for p in preds]
+
+
+def _own_due(graph: _Graph, node: Node, run: datetime) -> _Due | None:
+    task = graph.task(node)
+    if task.is_sensor or not task.available_by:
+        return None
+    return _Due(_deadline(run, task.available_by), node, run, None)
+
+
+def _latest_upstream_due(graph: _Graph, start: Node, run: datetime,
+                         memo: dict[tuple[Node, datetime], _Due | None]) -> _Due | None:
+    """The latest deadline among every model the run of ``start`` waits on, transitively.
+
+    Depth-first without recursion; an edge back into the current path (a cycle, HO304) is ignored.
+    """
+    active: set[tuple[Node, datetime]] = set()
+    work: list[tuple[Node, datetime, bool]] = [(start, run, False)]
+    while work:
+        node, at, expanded = work.pop()
+        key = (node, at)
+        if not expanded:
+            if key in memo or key in active:
+                continue
+            active.add(key)
+            work.append((node, at, True))
+            for pred in _predecessors_at(graph, node, at):
+                if pred not in memo and pred not in active:
+                    work.append((pred[0], pred[1], False))
+            continue
+        best: _Due | None = None
+        for pred in _predecessors_at(graph, node, at):
+            if pred not in memo:
+                continue  # on the current path: a cycle
+            for candidate in (_own_due(graph, *pred), memo[pred]):
+                if candidate is not None and (best is None or candidate.deadline > best.deadline):
+                    best = _Due(candidate.deadline, candidate.origin, candidate.origin_run, pred)
+        memo[key] = best
+        active.discard(key)
+    return memo.get((start, run))
+
+
+def _sla_finding(graph: _Graph, task: Task, node: Node, run: datetime, own: datetime, upstream: _Due,
+                 memo: dict[tuple[Node, datetime], _Due | None]) -> Finding:
+    path = [node]
+    step: tuple[Node, datetime] | None = upstream.hop
+    while step is not None:
+        path.append(step[0])
+        if step[0] == upstream.origin and step[1] == upstream.origin_run:
+            break
+        due = memo.get(step)
+        step = due.hop if due is not None else None
+    origin = graph.task(upstream.origin)
+    through = [graph.task(n) for n in path]
+    sensors = [t.task_id for t in through if t.is_sensor]
+    return Finding(
+        "HO305", task.ref,
+        f"{task.domain}.{task.model} must be available by {task.available_by} but waits on "
+        f"{origin.domain}.{origin.model}, available by {origin.available_by}"
+        f"{' (through ' + ', '.join(sensors) + ')' if sensors else ''}: its run of {_iso(run)} is due {_iso(own)}, "
+        f"the upstream run of {_iso(upstream.origin_run)} only {_iso(upstream.deadline)}; "
+        f"path {' <- '.join(t.ref for t in through)}",
+        f"set available_by of {task.model} to {origin.available_by} or later, or agree an earlier SLA with "
+        f"{graph.team(origin.domain)}",
+        frozenset(t.domain for t in through))
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%MZ")
+
+
+# --------------------------------------------------------------------------------------
+# HO306: logical-date alignment
+# --------------------------------------------------------------------------------------
+
+def _alignment_findings(graph: _Graph) -> list[Finding]:
+    findings = []
+    for node, target in sorted(graph.resolved.items()):
+        sensor = graph.task(node)
+        upstream_schedule = graph.schedule(target.dag_id)
+        downstream_schedule = graph.schedule(node)
+        warning = alignment_warning(upstream_schedule, downstream_schedule)
+        if warning is None:
+            continue
+        findings.append(Finding(
+            "HO306", sensor.ref,
+            f"waits on {target.domain}.{target.model} ({target.dag_id}.{target.task_id}): {warning}",
+            "align the two schedules (docs/alignment.md), or accept it knowingly",
+            frozenset({sensor.domain, target.domain})))
+    return findings

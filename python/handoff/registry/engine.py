@@ -1,0 +1,214 @@
+"""Registry URLs, engines, transactions and the retry policy.
+
+Which database: ``--registry URL``, else ``$HANDOFF_REGISTRY_URL``, else ``sqlite:///.handoff/registry.db``
+(relative to the current directory). SQLite and PostgreSQL are supported.
+
+Transactions (docs/registry.md, "Concurrency"):
+  * SQLite: WAL journal; writes start with ``BEGIN IMMEDIATE`` (one writer at a time, taken up
+    front, so two writers never deadlock upgrading a read lock) and wait up to
+    ``SQLITE_BUSY_TIMEOUT_S`` for the lock; reads see one consistent snapshot.
+  * PostgreSQL: writes run at READ COMMITTED and lock their domain's row first (``SELECT ... FOR
+    UPDATE``), so publishers of different domains never wait for each other; reads run at
+    REPEATABLE READ, so one command sees one snapshot.
+  * Retry: a transaction that fails with a transient error (PostgreSQL serialization failure
+    40001, deadlock 40P01, lock not available 55P03, a dropped connection; SQLite "database is
+    locked"/busy) is run again from the start, up to ``RETRY_ATTEMPTS`` times in all, after
+    ``RETRY_BASE_S * 2**(attempt-1)`` seconds (capped at ``RETRY_MAX_S``) with ±50 % jitter.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator, TypeVar
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.pool import StaticPool
+
+from ..errors import HandoffError
+
+ENV_VAR = "HANDOFF_REGISTRY_URL"
+DEFAULT_URL = "sqlite:///.handoff/registry.db"
+SQLITE_BUSY_TIMEOUT_S = 30.0
+PG_CONNECT_TIMEOUT_S = 10
+RETRY_ATTEMPTS = 8
+RETRY_BASE_S = 0.05
+RETRY_MAX_S = 2.0
+RETRYABLE_PG_CODES = frozenset({"40001", "40P01", "55P03"})
+URL_HINT = ("give a URL such as sqlite:///path/to/registry.db or postgresql://user:password@host:5432/dbname "
+            f"(--registry or ${ENV_VAR})")
+
+T = TypeVar("T")
+
+
+def resolve_url(given: str | None) -> str:
+    """The registry URL: the --registry value, else $HANDOFF_REGISTRY_URL, else the default."""
+    return given or os.environ.get(ENV_VAR) or DEFAULT_URL
+
+
+def mask(url: str | URL) -> str:
+    """The URL with its password replaced by ***, also when the URL does not parse."""
+    if isinstance(url, URL):
+        return url.render_as_string(hide_password=True)
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # a malformed URL: mask anything between ':' and '@' after the scheme
+        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+def open_engine(url: str, *, must_exist: bool = False, create_default_dir: bool = True) -> Engine:
+    """An engine for the registry at ``url``; raises a one-line HandoffError when it cannot be used.
+
+    ``must_exist``: a SQLite file that does not exist is an error (read commands never create one).
+    The default URL's ``.handoff/`` folder is created when ``create_default_dir`` and not ``must_exist``.
+    """
+    shown = mask(url)
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError) as exc:
+        raise HandoffError(f"registry URL {shown} is malformed ({exc})", hint=URL_HINT) from None
+    backend = parsed.get_backend_name()
+    if backend == "postgres":
+        raise HandoffError(f"registry URL {shown} uses the scheme 'postgres'", hint="write postgresql:// instead")
+    if backend not in ("sqlite", "postgresql"):
+        raise HandoffError(f"registry URL {shown}: '{backend}' databases are not supported",
+                           hint="use SQLite (sqlite:///path/registry.db) or PostgreSQL (postgresql://...)")
+    if backend == "sqlite":
+        _check_sqlite_path(url, parsed, must_exist=must_exist, create_default_dir=create_default_dir)
+    try:
+        engine = _create(parsed)
+    except NoSuchModuleError as exc:
+        raise HandoffError(f"registry URL {shown}: no driver '{parsed.drivername}' ({exc})", hint=URL_HINT) from None
+    except ModuleNotFoundError as exc:
+        raise HandoffError(f"registry URL {shown} needs the Python module '{exc.name}'",
+                           hint="pip install 'handoff[postgres]' (psycopg2-binary)") from None
+    except (ArgumentError, TypeError, ValueError) as exc:
+        raise HandoffError(f"registry URL {shown} is malformed ({exc})", hint=URL_HINT) from None
+    try:
+        with engine.connect() as conn:
+            if backend == "sqlite":
+                conn.exec_driver_sql("SELECT count(*) FROM sqlite_master").scalar()
+    except DBAPIError as exc:
+        engine.dispose()
+        raise HandoffError(f"cannot open registry {shown}: {_first_line(exc)}",
+                           hint="check the URL (--registry / $HANDOFF_REGISTRY_URL), that the server is "
+                                "running and accepts this user, and that the database exists") from None
+    return engine
+
+
+def _check_sqlite_path(url: str, parsed: URL, *, must_exist: bool, create_default_dir: bool) -> None:
+    database = parsed.database
+    if not database or database == ":memory:":
+        return
+    path = Path(database)
+    if must_exist and not path.is_file():
+        raise HandoffError(f"no registry at {mask(url)} (file {path} does not exist)",
+                           hint="publish plans first (`handoff publish`), or point --registry / "
+                                f"${ENV_VAR} at the shared registry")
+    if path.parent.is_dir():
+        return
+    if url == DEFAULT_URL and create_default_dir and not must_exist:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return
+    raise HandoffError(f"registry URL {mask(url)}: folder {path.parent} does not exist",
+                       hint="create the folder, or fix the path (sqlite:///relative/path.db, "
+                            "sqlite:////absolute/path.db)")
+
+
+def _create(parsed: URL) -> Engine:
+    if parsed.get_backend_name() == "postgresql":
+        args: dict[str, Any] = {}
+        if parsed.get_driver_name() in ("psycopg2", "psycopg"):
+            args["connect_timeout"] = PG_CONNECT_TIMEOUT_S
+        return create_engine(parsed, connect_args=args, pool_pre_ping=True)
+    memory = not parsed.database or parsed.database == ":memory:"
+    engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False},
+                           **({"poolclass": StaticPool} if memory else {}))
+    event.listen(engine, "connect", _sqlite_connect)
+    event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # we emit BEGIN ourselves (_sqlite_begin)
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    write = conn.get_execution_options().get("handoff_write", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+@contextmanager
+def transaction(engine: Engine, *, write: bool) -> Iterator[Connection]:
+    """One transaction: committed when the block ends, rolled back when it raises."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            conn = conn.execution_options(isolation_level="READ COMMITTED" if write else "REPEATABLE READ")
+        else:
+            conn = conn.execution_options(handoff_write=write)
+        with conn.begin():
+            yield conn
+
+
+class RetryStats:
+    """How many transactions were re-run (exposed for reporting and tests)."""
+
+    def __init__(self) -> None:
+        self.retries = 0
+        self.reasons: list[str] = []
+
+
+def run(engine: Engine, work: Callable[[Connection], T], *, write: bool, what: str, shown_url: str,
+        stats: RetryStats | None = None) -> T:
+    """``work`` in one transaction, re-run on transient errors (the retry policy above)."""
+    for attempt in range(1, RETRY_ATTEMPTS + 1):
+        try:
+            with transaction(engine, write=write) as conn:
+                return work(conn)
+        except DBAPIError as exc:
+            if attempt < RETRY_ATTEMPTS and is_transient(exc):
+                if stats is not None:
+                    stats.retries += 1
+                    stats.reasons.append(_first_line(exc))
+                delay = min(RETRY_MAX_S, RETRY_BASE_S * 2 ** (attempt - 1))
+                time.sleep(delay * random.uniform(0.5, 1.5))
+                continue
+            raise _as_handoff_error(exc, what, shown_url, attempt) from None
+        except SQLAlchemyError as exc:
+            raise HandoffError(f"registry {shown_url}: {what} failed: {exc}",
+                               hint="this is a bug in handoff; please report it") from None
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def is_transient(exc: DBAPIError) -> bool:
+    """Whether re-running the whole transaction may succeed."""
+    if exc.connection_invalidated:
+        return True
+    orig = exc.orig
+    code = getattr(orig, "pgcode", None) or getattr(orig, "sqlstate", None)
+    if code is not None:
+        return code in RETRYABLE_PG_CODES
+    text = str(orig).lower()
+    return "database is locked" in text or "database is busy" in text or "database table is locked" in text
+
+
+def _as_handoff_error(exc: DBAPIError, what: str, shown_url: str, attempts: int) -> HandoffError:
+    tried = f" after {attempts} attempts" if attempts > 1 else ""
+    return HandoffError(f"registry {shown_url}: {what} failed{tried}: {_first_line(exc)}",
+                        hint="nothing was changed; retry later, and check the database is reachable and writable")
+
+
+def _first_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    lines = [line.strip() for line in str(orig).splitlines() if line.strip()]
+    return lines[0] if lines else type(orig).__name__

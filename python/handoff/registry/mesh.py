@@ -1,0 +1,207 @@
+"""The mesh: every published domain's pipelines and tasks, in memory (pure, no database).
+
+A ``Mesh`` is built from plans (``domain_from_plan``) or loaded from the registry
+(``Registry.mesh()``); ``handoff check`` substitutes the plans under review for their domains
+(``Mesh.with_domains``) and runs ``checks.check_mesh`` over the result.
+
+A model is found in its domain by its *model key*: its name, and for a versioned model also its
+task id (``orders_v2``). A sensor's ``upstream_model`` is such a key. A name shared by several
+versions is ambiguous: the sensor must name the version's task id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Iterable, Iterator, Mapping
+
+from ..plan import dumps
+
+SENSOR = "sensor"
+
+
+@dataclass(frozen=True)
+class Task:
+    """One Airflow task: a dbt model/seed/snapshot, or a sensor waiting on another DAG's model."""
+
+    domain: str
+    dag_id: str
+    task_id: str
+    kind: str  # dbt_model | dbt_seed | dbt_snapshot | sensor
+    upstream: tuple[str, ...] = ()  # task ids in the same DAG
+    model: str | None = None  # the dbt name (None for sensors)
+    unique_id: str | None = None
+    relation: str | None = None
+    access: str | None = None  # public | protected | private (None for sensors)
+    owner: str | None = None
+    slack: str | None = None
+    available_by: str | None = None  # HH:MM UTC
+    upstream_domain: str | None = None  # sensors only
+    upstream_model: str | None = None  # sensors only: a model key of upstream_domain
+    sources: tuple[str, ...] = ()  # sensors only: the dbt sources it stands for
+    timeout_s: int | None = None  # sensors only
+    poke_interval_s: int | None = None  # sensors only
+    mode: str | None = None  # sensors only
+
+    @property
+    def is_sensor(self) -> bool:
+        return self.kind == SENSOR
+
+    @property
+    def ref(self) -> str:
+        """``domain.dag_id.task_id``: how messages name a task."""
+        return f"{self.domain}.{self.dag_id}.{self.task_id}"
+
+    def model_keys(self) -> tuple[str, ...]:
+        """The names other domains may use for this model (empty for sensors)."""
+        if self.is_sensor or self.model is None:
+            return ()
+        return (self.model,) if self.task_id == self.model else (self.model, self.task_id)
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """One Airflow DAG of a domain."""
+
+    domain: str
+    name: str
+    dag_id: str
+    schedule: str
+    start_date: str
+    description: str = ""
+    tasks: tuple[Task, ...] = ()
+
+
+@dataclass(frozen=True)
+class Domain:
+    """One domain as published (or as a plan under review)."""
+
+    name: str
+    owner: str
+    slack: str
+    description: str = ""
+    project: str = ""
+    dbt_version: str = ""
+    handoff_version: str = ""
+    plan_sha256: str = ""
+    manifest_sha256: str = ""
+    origin: str = "registry"  # where it came from: "registry" or a plan file's path
+    published_at: datetime | None = None  # registry only
+    label: str | None = None  # registry only: `handoff publish --label`
+    pipelines: tuple[Pipeline, ...] = ()
+
+    def tasks(self) -> Iterator[Task]:
+        for pipeline in self.pipelines:
+            yield from pipeline.tasks
+
+    @property
+    def task_count(self) -> int:
+        return sum(len(p.tasks) for p in self.pipelines)
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """What a (domain, model key) pair points at: a task, or why not."""
+
+    task: Task | None
+    problem: str | None = None  # "unknown_domain" | "unknown_model" | "ambiguous"
+    candidates: tuple[Task, ...] = ()  # the versions an ambiguous name matches
+
+
+@dataclass
+class Mesh:
+    """Domains by name, with indexes built once."""
+
+    domains: Mapping[str, Domain]
+    _pipelines: dict[str, Pipeline] = field(init=False, repr=False)
+    _tasks: dict[tuple[str, str], Task] = field(init=False, repr=False)
+    _keys: dict[tuple[str, str], list[Task]] = field(init=False, repr=False)
+    _pipeline_of: dict[str, Pipeline] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._pipelines = {}
+        self._tasks = {}
+        self._keys = {}
+        for domain in self.domains.values():
+            for pipeline in domain.pipelines:
+                self._pipelines.setdefault(pipeline.dag_id, pipeline)
+                for task in pipeline.tasks:
+                    self._tasks[(task.dag_id, task.task_id)] = task
+                    for key in task.model_keys():
+                        self._keys.setdefault((domain.name, key), []).append(task)
+
+    def with_domains(self, replacements: Iterable[Domain]) -> Mesh:
+        """This mesh with each given domain replacing (or joining) its namesake."""
+        merged = dict(self.domains)
+        for domain in replacements:
+            merged[domain.name] = domain
+        return Mesh(merged)
+
+    def pipeline(self, dag_id: str) -> Pipeline | None:
+        return self._pipelines.get(dag_id)
+
+    def task(self, dag_id: str, task_id: str) -> Task | None:
+        return self._tasks.get((dag_id, task_id))
+
+    def tasks(self) -> Iterator[Task]:
+        for domain in self.domains.values():
+            yield from domain.tasks()
+
+    def resolve(self, domain: str, model: str) -> Resolution:
+        """The task a sensor waiting on ``domain``.``model`` waits for."""
+        if domain not in self.domains:
+            return Resolution(None, "unknown_domain")
+        found = self._keys.get((domain, model), [])
+        if not found:
+            return Resolution(None, "unknown_model")
+        exact = [t for t in found if t.task_id == model]
+        if len(exact) == 1:
+            return Resolution(exact[0])
+        if len(found) > 1:
+            return Resolution(None, "ambiguous", tuple(sorted(found, key=lambda t: t.task_id)))
+        return Resolution(found[0])
+
+    def model_keys(self, domain: str) -> list[str]:
+        """Every model key of a domain (for 'did you mean' hints)."""
+        return sorted(key for (d, key) in self._keys if d == domain)
+
+
+def plan_sha256(plan: Mapping[str, Any]) -> str:
+    """The sha256 of a plan's canonical text (what `handoff publish` records)."""
+    return hashlib.sha256(dumps(plan).encode("utf-8")).hexdigest()
+
+
+def domain_from_plan(plan: Mapping[str, Any], origin: str = "plan") -> Domain:
+    """A validated plan (``handoff.plan.validate_plan``) as a Domain."""
+    name = plan["domain"]["name"]
+    pipelines = []
+    for p in plan["pipelines"]:
+        tasks = tuple(_task_from_plan(name, p["dag_id"], t) for t in p["tasks"])
+        pipelines.append(Pipeline(domain=name, name=p["name"], dag_id=p["dag_id"], schedule=p["schedule"],
+                                  start_date=p["start_date"], description=p.get("description", ""), tasks=tasks))
+    dbt = plan.get("dbt", {})
+    return Domain(
+        name=name,
+        owner=plan["domain"]["owner"],
+        slack=plan["domain"]["slack"],
+        description=plan["domain"].get("description", ""),
+        project=dbt.get("project_name", ""),
+        dbt_version=dbt.get("dbt_version", ""),
+        handoff_version=plan.get("handoff_version", ""),
+        plan_sha256=plan_sha256(plan),
+        manifest_sha256=dbt.get("manifest_sha256", ""),
+        origin=origin,
+        pipelines=tuple(pipelines),
+    )
+
+
+def _task_from_plan(domain: str, dag_id: str, t: Mapping[str, Any]) -> Task:
+    if t["kind"] == SENSOR:
+        return Task(domain=domain, dag_id=dag_id, task_id=t["task_id"], kind=SENSOR,
+                    upstream=tuple(t["upstream"]), upstream_domain=t["upstream_domain"],
+                    upstream_model=t["upstream_model"], sources=tuple(t.get("sources", ())),
+                    timeout_s=t.get("timeout_s"), poke_interval_s=t.get("poke_interval_s"), mode=t.get("mode"))
+    return Task(domain=domain, dag_id=dag_id, task_id=t["task_id"], kind=t["kind"], upstream=tuple(t["upstream"]),
+                model=t["name"], unique_id=t["unique_id"], relation=t.get("relation"), access=t["access"],
+                owner=t["owner"], slack=t["slack"], available_by=t.get("available_by"))

@@ -1,0 +1,102 @@
+"""Ordered, idempotent schema migrations, applied by the tool (never drop-and-recreate).
+
+``schema_version`` holds one row per applied migration. Opening a registry applies what is
+missing (``ensure_current``); ``handoff registry upgrade`` does the same explicitly. Migrations run
+in one write transaction under a lock (PostgreSQL: a transaction-scoped advisory lock; SQLite:
+BEGIN IMMEDIATE), so two processes opening a new registry at once apply each migration once.
+
+Writing a migration: append ``Migration(N, description, function)``; the function gets the
+connection inside that transaction. Migration 1 creates the tables of ``schema.py`` as they are
+now, so every later migration must be a no-op on a database that migration 1 has just created
+(e.g. add a column only if it is missing: ``add_column_if_missing``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable
+
+from sqlalchemy import Column, func, inspect, insert, select, text
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.schema import CreateColumn
+
+from .. import __version__
+from ..errors import HandoffError
+from . import engine as engines
+from . import schema
+
+# pg_advisory_xact_lock key: "handoff" in ASCII.
+PG_MIGRATION_LOCK = 0x68616E646F6666
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    apply: Callable[[Connection], None]
+
+
+def _create_tables(conn: Connection) -> None:
+    schema.metadata.create_all(conn, checkfirst=True)
+
+
+def add_column_if_missing(conn: Connection, table: str, column: Column) -> None:  # type: ignore[type-arg]
+    """``ALTER TABLE table ADD COLUMN column`` unless the column is there (for future migrations)."""
+    if column.name in {c["name"] for c in inspect(conn).get_columns(table)}:
+        return
+    ddl = CreateColumn(column).compile(dialect=conn.dialect)
+    conn.execute(text(f"ALTER TABLE {conn.dialect.identifier_preparer.quote(table)} ADD COLUMN {ddl}"))
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "domains, pipelines, tasks, edges, lineage, publications, completions, sensor_resolutions",
+              _create_tables),
+)
+LATEST = MIGRATIONS[-1].version
+
+
+def current_version(conn: Connection) -> int:
+    """The registry's schema version (0: no tables yet)."""
+    if not inspect(conn).has_table(schema.schema_version.name):
+        return 0
+    return int(conn.execute(select(func.max(schema.schema_version.c.version))).scalar() or 0)
+
+
+def ensure_current(engine: Engine, shown_url: str) -> list[int]:
+    """Apply missing migrations (cheap when there are none); returns the versions applied."""
+    version = engines.run(engine, current_version, write=False, what="reading the schema version",
+                          shown_url=shown_url)
+    _refuse_newer(version, shown_url)
+    if version == LATEST:
+        return []
+    return upgrade(engine, shown_url)
+
+
+def upgrade(engine: Engine, shown_url: str) -> list[int]:
+    """Apply every migration newer than the registry's version, in order, in one transaction."""
+
+    def work(conn: Connection) -> list[int]:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_MIGRATION_LOCK})
+        schema.schema_version.create(conn, checkfirst=True)
+        version = current_version(conn)
+        _refuse_newer(version, shown_url)
+        applied = []
+        for migration in MIGRATIONS:
+            if migration.version <= version:
+                continue
+            migration.apply(conn)
+            conn.execute(insert(schema.schema_version).values(
+                version=migration.version, description=migration.description,
+                applied_at=datetime.now(timezone.utc), handoff_version=__version__))
+            applied.append(migration.version)
+        return applied
+
+    return engines.run(engine, work, write=True, what="upgrading the registry schema", shown_url=shown_url)
+
+
+def _refuse_newer(version: int, shown_url: str) -> None:
+    if version > LATEST:
+        raise HandoffError(f"registry {shown_url} has schema version {version}, newer than this handoff "
+                           f"knows ({LATEST})", hint="upgrade handoff (pip install -U handoff)")

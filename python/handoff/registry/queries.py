@@ -1,0 +1,513 @@
+"""Read queries and run-state writes over one connection (called by ``Registry`` inside a transaction).
+
+``explain`` returns a plain dict so that features can add keys (e.g. run states) without
+changing its callers; the CLI renders whatever it holds.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections import defaultdict, deque
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from typing import Any, Iterable, Mapping
+
+from sqlalchemy import func, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection, Row
+
+from ..alignment import alignment_warning
+from ..errors import HandoffError
+from . import schema as s
+from .mesh import SENSOR, Domain, Mesh, Pipeline, Task
+
+# --------------------------------------------------------------------------------------
+# Results
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Consumer:
+    """A model task of another domain that waits, directly or transitively, on the model asked about.
+
+    ``depth``: domain boundaries crossed (1: the first consuming domain). ``via``: the models crossed,
+    ``domain.model``, from the model asked about to the one this consumer's DAG waits on.
+    ``sensor_task_id``: the sensor in this consumer's DAG through which the wait arrives.
+    ``direct``: it reads the model asked about itself (one sensor away).
+    """
+
+    domain: str
+    dag_id: str
+    task_id: str
+    model: str
+    owner: str
+    slack: str
+    depth: int
+    via: tuple[str, ...]
+    sensor_task_id: str
+    direct: bool
+    kind: str
+    access: str
+    available_by: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        found = asdict(self)
+        found["via"] = list(self.via)
+        return found
+
+
+@dataclass(frozen=True)
+class SensorWait:
+    """A sensor waiting on an upstream model, with both sides' DAG, task and schedule."""
+
+    downstream_domain: str
+    dag_id: str
+    sensor_task_id: str
+    downstream_schedule: str
+    upstream_domain: str
+    upstream_model: str
+    upstream_dag_id: str
+    upstream_task_id: str
+    upstream_schedule: str
+    timeout_s: int | None
+    poke_interval_s: int | None
+    mode: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Completion:
+    """An upstream task's successful run, as recorded by the callback or the sweep."""
+
+    id: int
+    dag_id: str
+    task_id: str
+    run_id: str
+    logical_date: datetime | None
+    completed_at: datetime
+    source: str
+    domain: str | None
+    model: str | None
+    created: bool = True  # False: this run was already recorded (the record is the first one)
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """A downstream sensor satisfied, by its own poke or by the reconciler."""
+
+    id: int
+    dag_id: str
+    run_id: str
+    sensor_task_id: str
+    completion_id: int | None
+    how: str
+    previous_state: str | None
+    resolved_at: datetime
+    created: bool = True
+
+
+# --------------------------------------------------------------------------------------
+# The whole mesh
+# --------------------------------------------------------------------------------------
+
+def load_mesh(conn: Connection) -> Mesh:
+    """Every published domain with its pipelines and tasks."""
+    upstream: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for e in conn.execute(select(s.task_edges.c.dag_id, s.task_edges.c.upstream_task_id,
+                                 s.task_edges.c.downstream_task_id)):
+        upstream[(e.dag_id, e.downstream_task_id)].append(e.upstream_task_id)
+    sensors = {(c.dag_id, c.sensor_task_id): c for c in conn.execute(select(s.cross_edges))}
+    tasks_by_dag: dict[str, list[Task]] = defaultdict(list)
+    for t in conn.execute(select(s.tasks).order_by(s.tasks.c.dag_id, s.tasks.c.task_id)):
+        tasks_by_dag[t.dag_id].append(_task(t, tuple(sorted(upstream.get((t.dag_id, t.task_id), ()))),
+                                            sensors.get((t.dag_id, t.task_id))))
+    pipelines_by_domain: dict[str, list[Pipeline]] = defaultdict(list)
+    for p in conn.execute(select(s.pipelines).order_by(s.pipelines.c.dag_id)):
+        pipelines_by_domain[p.domain].append(Pipeline(
+            domain=p.domain, name=p.name, dag_id=p.dag_id, schedule=p.schedule, start_date=p.start_date,
+            description=p.description or "", tasks=tuple(tasks_by_dag.get(p.dag_id, ()))))
+    domains = {}
+    for d in conn.execute(select(s.domains).order_by(s.domains.c.name)):
+        if not d.plan_sha256:
+            continue  # a placeholder of a publish in flight (never committed as such)
+        domains[d.name] = Domain(
+            name=d.name, owner=d.owner, slack=d.slack, description=d.description or "", project=d.project,
+            dbt_version=d.dbt_version, handoff_version=d.handoff_version, plan_sha256=d.plan_sha256,
+            manifest_sha256=d.manifest_sha256, origin="registry", published_at=utc(d.published_at), label=d.label,
+            pipelines=tuple(pipelines_by_domain.get(d.name, ())))
+    return Mesh(domains)
+
+
+def _task(t: Row[Any], upstream: tuple[str, ...], sensor: Row[Any] | None) -> Task:
+    if t.kind == SENSOR and sensor is not None:
+        return Task(domain=t.domain, dag_id=t.dag_id, task_id=t.task_id, kind=SENSOR, upstream=upstream,
+                    upstream_domain=sensor.upstream_domain, upstream_model=sensor.upstream_model,
+                    sources=tuple(json.loads(sensor.sources)), timeout_s=sensor.timeout_s,
+                    poke_interval_s=sensor.poke_interval_s, mode=sensor.mode)
+    return Task(domain=t.domain, dag_id=t.dag_id, task_id=t.task_id, kind=t.kind, upstream=upstream, model=t.model,
+                unique_id=t.unique_id, relation=t.relation, access=t.access, owner=t.owner, slack=t.slack,
+                available_by=t.available_by)
+
+
+# --------------------------------------------------------------------------------------
+# Finding a model
+# --------------------------------------------------------------------------------------
+
+def model_tasks(conn: Connection, domain: str, model: str) -> list[Row[Any]]:
+    """The task(s) a model key names in ``domain``: an exact task id, else every version of the name.
+
+    Raises HandoffError naming what exists when nothing matches.
+    """
+    rows = conn.execute(select(s.tasks, s.pipelines.c.schedule)
+                        .join(s.pipelines, s.pipelines.c.dag_id == s.tasks.c.dag_id)
+                        .where(s.tasks.c.domain == domain, s.tasks.c.kind != SENSOR,
+                               (s.tasks.c.model == model) | (s.tasks.c.task_id == model))
+                        .order_by(s.tasks.c.task_id)).all()
+    exact = [r for r in rows if r.task_id == model]
+    if exact:
+        return exact[:1]
+    if rows:
+        return list(rows)
+    known = conn.execute(select(s.domains.c.name).where(s.domains.c.plan_sha256 != "")).scalars().all()
+    if domain not in known:
+        near = difflib.get_close_matches(domain, known, n=1)
+        raise HandoffError(f"no domain '{domain}' is published",
+                           hint=(f"did you mean '{near[0]}'?" if near else
+                                 f"published domains: {', '.join(sorted(known)[:20]) or 'none'}"))
+    names = conn.execute(select(s.tasks.c.model).where(s.tasks.c.domain == domain, s.tasks.c.kind != SENSOR)
+                         ).scalars().all()
+    near = difflib.get_close_matches(model, [n for n in names if n], n=1)
+    raise HandoffError(f"{domain} publishes no model '{model}'",
+                       hint=f"did you mean '{near[0]}'?" if near else f"see `handoff explain {domain}.<model>`")
+
+
+def _one_task(conn: Connection, domain: str, model: str) -> Row[Any]:
+    rows = model_tasks(conn, domain, model)
+    if len(rows) > 1:
+        raise HandoffError(f"{domain}.{model} names several versions ({', '.join(r.task_id for r in rows)})",
+                           hint=f"name one by its task id, e.g. {domain}.{rows[-1].task_id}")
+    return rows[0]
+
+
+def _keys(row: Row[Any]) -> tuple[str, ...]:
+    return (row.model,) if row.task_id == row.model else (row.model, row.task_id)
+
+
+# --------------------------------------------------------------------------------------
+# Consumers (who-depends-on)
+# --------------------------------------------------------------------------------------
+
+# One recursive query over the lineage index: every node reachable from the seeds, and the
+# edges leaving them, with the task behind each edge's target. UNION (not UNION ALL) visits
+# each node once, so cycles terminate.
+_REACH = """
+WITH RECURSIVE reach(ns, id) AS (
+  {seeds}
+  UNION
+  SELECT l.dst_ns, l.dst_id FROM reach r JOIN lineage l ON l.src_ns = r.ns AND l.src_id = r.id
+)
+SELECT l.src_ns, l.src_id, l.dst_ns, l.dst_id, l.kind,
+       t.domain AS t_domain, t.kind AS t_kind, t.model AS t_model, t.owner AS t_owner, t.slack AS t_slack,
+       t.access AS t_access, t.available_by AS t_available_by
+FROM reach r
+JOIN lineage l ON l.src_ns = r.ns AND l.src_id = r.id
+LEFT JOIN tasks t ON t.dag_id = l.dst_ns AND t.task_id = l.dst_id
+"""
+
+NodeKey = tuple[str, str]
+
+
+def consumers(conn: Connection, domain: str, model: str, *, transitive: bool = True) -> list[Consumer]:
+    """See ``Registry.consumers``."""
+    origins = model_tasks(conn, domain, model)
+    if not transitive:
+        return _direct_consumers(conn, domain, origins)
+    seeds: list[NodeKey] = [(f"@{domain}", model)] + [(o.dag_id, o.task_id) for o in origins]
+    seeds += [(f"@{domain}", key) for o in origins for key in _keys(o) if key != model]
+    params: dict[str, str] = {}
+    selects = []
+    for i, (ns, id_) in enumerate(seeds):
+        params[f"ns{i}"], params[f"id{i}"] = ns, id_
+        selects.append(f"SELECT CAST(:ns{i} AS VARCHAR(200)), CAST(:id{i} AS VARCHAR(250))")
+    rows = conn.execute(text(_REACH.format(seeds=" UNION ALL ".join(selects))), params).all()
+    return _walk(domain, model, seeds, rows, _teams(conn, {r.t_domain for r in rows if r.t_domain}))
+
+
+def _walk(domain: str, model: str, seeds: list[NodeKey], rows: list[Row[Any]],
+          teams: Mapping[str, tuple[str, str]]) -> list[Consumer]:
+    """Domain-crossing depth (0-1 breadth-first) and the path to every model task reached."""
+    succ: dict[NodeKey, list[tuple[NodeKey, str]]] = defaultdict(list)
+    info: dict[NodeKey, Row[Any]] = {}
+    for r in rows:
+        dst = (r.dst_ns, r.dst_id)
+        succ[(r.src_ns, r.src_id)].append((dst, r.kind))
+        if r.t_domain is not None:
+            info[dst] = r
+    seed_key = (f"@{domain}", model)
+    direct_sensors = {dst for dst, kind in succ.get(seed_key, []) if kind == "sensor"}
+    depth: dict[NodeKey, int] = {seed: 0 for seed in seeds}
+    parent: dict[NodeKey, NodeKey] = {}
+    queue: deque[NodeKey] = deque(seeds)
+    while queue:
+        node = queue.popleft()
+        for dst, kind in succ.get(node, []):
+            cost = 0
+            if kind == "sensor" and dst in info and info[dst].t_domain != node[0][1:]:
+                cost = 1  # a sensor of another domain waiting on this model key
+            if dst not in depth or depth[node] + cost < depth[dst]:
+                depth[dst] = depth[node] + cost
+                parent[dst] = node
+                (queue.append if cost else queue.appendleft)(dst)
+    found = []
+    for node, r in info.items():
+        if r.t_kind == SENSOR or depth.get(node, 0) == 0:
+            continue
+        via: list[str] = []
+        sensor = ""
+        step: NodeKey | None = node
+        while step is not None:
+            if step[0].startswith("@"):
+                via.append(f"{step[0][1:]}.{step[1]}")
+            elif not sensor and step in info and info[step].t_kind == SENSOR:
+                sensor = step[1]
+            step = parent.get(step)
+        if f"{domain}.{model}" not in via:
+            via.append(f"{domain}.{model}")
+        direct = any(kind == "task" and dst == node for sensor_node in direct_sensors
+                     for dst, kind in succ.get(sensor_node, []))
+        owner, slack = r.t_owner or teams.get(r.t_domain, ("", ""))[0], r.t_slack or teams.get(r.t_domain, ("", ""))[1]
+        found.append(Consumer(domain=r.t_domain, dag_id=node[0], task_id=node[1], model=r.t_model, owner=owner,
+                              slack=slack, depth=depth[node], via=tuple(reversed(via)), sensor_task_id=sensor,
+                              direct=direct, kind=r.t_kind, access=r.t_access, available_by=r.t_available_by))
+    return sorted(found, key=lambda c: (c.depth, c.domain, c.dag_id, c.task_id))
+
+
+def _direct_consumers(conn: Connection, domain: str, origins: list[Row[Any]]) -> list[Consumer]:
+    keys = sorted({k for o in origins for k in _keys(o)})
+    ce, e, t = s.cross_edges, s.task_edges, s.tasks
+    rows = conn.execute(
+        select(ce.c.sensor_task_id, ce.c.upstream_model, t)
+        .join(e, (e.c.dag_id == ce.c.dag_id) & (e.c.upstream_task_id == ce.c.sensor_task_id))
+        .join(t, (t.c.dag_id == e.c.dag_id) & (t.c.task_id == e.c.downstream_task_id))
+        .where(ce.c.upstream_domain == domain, ce.c.upstream_model.in_(keys), ce.c.domain != domain,
+               t.c.kind != SENSOR)).all()
+    teams = _teams(conn, {r.domain for r in rows})
+    found = {}
+    for r in rows:
+        owner, slack = r.owner or teams[r.domain][0], r.slack or teams[r.domain][1]
+        found[(r.dag_id, r.task_id)] = Consumer(
+            domain=r.domain, dag_id=r.dag_id, task_id=r.task_id, model=r.model, owner=owner, slack=slack, depth=1,
+            via=(f"{domain}.{r.upstream_model}",), sensor_task_id=r.sensor_task_id, direct=True, kind=r.kind,
+            access=r.access, available_by=r.available_by)
+    return sorted(found.values(), key=lambda c: (c.domain, c.dag_id, c.task_id))
+
+
+def _teams(conn: Connection, names: Iterable[str]) -> dict[str, tuple[str, str]]:
+    wanted = sorted(set(names))
+    if not wanted:
+        return {}
+    return {d.name: (d.owner, d.slack)
+            for d in conn.execute(select(s.domains.c.name, s.domains.c.owner, s.domains.c.slack)
+                                  .where(s.domains.c.name.in_(wanted)))}
+
+
+# --------------------------------------------------------------------------------------
+# Sensors waiting on a model (the recovery callback)
+# --------------------------------------------------------------------------------------
+
+def sensors_waiting_on(conn: Connection, domain: str, model: str) -> list[SensorWait]:
+    """See ``Registry.sensors_waiting_on``."""
+    try:
+        origins = model_tasks(conn, domain, model)
+    except HandoffError:
+        return []
+    by_task_id = {o.task_id: o for o in origins}
+    by_name: dict[str, list[Row[Any]]] = defaultdict(list)
+    for o in origins:
+        by_name[o.model].append(o)
+    keys = sorted({k for o in origins for k in _keys(o)})
+    # a name shared by versions outside ``origins`` must not match: count every version of the name
+    versions = dict(conn.execute(select(s.tasks.c.model, func.count()).where(
+        s.tasks.c.domain == domain, s.tasks.c.model.in_(list(by_name)), s.tasks.c.kind != SENSOR)
+        .group_by(s.tasks.c.model)).all())
+    ce, p = s.cross_edges, s.pipelines
+    rows = conn.execute(select(ce, p.c.schedule).join(p, p.c.dag_id == ce.c.dag_id)
+                        .where(ce.c.upstream_domain == domain, ce.c.upstream_model.in_(keys))
+                        .order_by(ce.c.dag_id, ce.c.sensor_task_id)).all()
+    found = []
+    for r in rows:
+        target = by_task_id.get(r.upstream_model)
+        if target is None and versions.get(r.upstream_model) == 1 and len(by_name.get(r.upstream_model, [])) == 1:
+            target = by_name[r.upstream_model][0]
+        if target is None:
+            continue  # an ambiguous name between versions (HO302): not this task
+        found.append(SensorWait(
+            downstream_domain=r.domain, dag_id=r.dag_id, sensor_task_id=r.sensor_task_id,
+            downstream_schedule=r.schedule, upstream_domain=domain, upstream_model=r.upstream_model,
+            upstream_dag_id=target.dag_id, upstream_task_id=target.task_id, upstream_schedule=target.schedule,
+            timeout_s=r.timeout_s, poke_interval_s=r.poke_interval_s, mode=r.mode))
+    return found
+
+
+def sensors_waiting_on_task(conn: Connection, dag_id: str, task_id: str) -> list[SensorWait]:
+    """See ``Registry.sensors_waiting_on_task``."""
+    row = conn.execute(select(s.tasks.c.domain, s.tasks.c.kind).where(
+        s.tasks.c.dag_id == dag_id, s.tasks.c.task_id == task_id)).first()
+    if row is None or row.kind == SENSOR:
+        return []
+    return sensors_waiting_on(conn, row.domain, task_id)
+
+
+# --------------------------------------------------------------------------------------
+# explain
+# --------------------------------------------------------------------------------------
+
+def explain(conn: Connection, domain: str, model: str) -> dict[str, Any]:
+    """One model as a dict: domain, pipeline, the task, what it waits on, who reads it.
+
+    Keys: domain, pipeline, model, upstream_tasks, downstream_tasks, waits_on (every sensor
+    upstream of the model in its DAG, resolved to the upstream DAG/task/schedule), consumers
+    (direct consumers in other domains), transitive_consumers (how many in all).
+    """
+    task = _one_task(conn, domain, model)
+    d = conn.execute(select(s.domains).where(s.domains.c.name == domain)).one()
+    p = conn.execute(select(s.pipelines).where(s.pipelines.c.dag_id == task.dag_id)).one()
+    edges = conn.execute(select(s.task_edges.c.upstream_task_id, s.task_edges.c.downstream_task_id)
+                         .where(s.task_edges.c.dag_id == task.dag_id)).all()
+    preds: dict[str, list[str]] = defaultdict(list)
+    for e in edges:
+        preds[e.downstream_task_id].append(e.upstream_task_id)
+    ancestors: dict[str, bool] = {}  # task id -> direct upstream of the model?
+    stack = [(u, True) for u in preds[task.task_id]]
+    while stack:
+        node, direct = stack.pop()
+        if node in ancestors:
+            ancestors[node] = ancestors[node] or direct
+            continue
+        ancestors[node] = direct
+        stack.extend((u, False) for u in preds[node])
+    sensors = conn.execute(select(s.cross_edges).where(
+        s.cross_edges.c.dag_id == task.dag_id, s.cross_edges.c.sensor_task_id.in_(sorted(ancestors)))
+        .order_by(s.cross_edges.c.sensor_task_id)).all()
+    waits_on = [_wait(conn, sensor, ancestors[sensor.sensor_task_id], p.schedule) for sensor in sensors]
+    direct = consumers(conn, domain, task.task_id, transitive=False)
+    every = consumers(conn, domain, task.task_id, transitive=True)
+    return {
+        "domain": {"name": d.name, "owner": d.owner, "slack": d.slack, "description": d.description,
+                   "project": d.project, "published_at": _iso(d.published_at), "label": d.label,
+                   "plan_sha256": d.plan_sha256},
+        "pipeline": {"name": p.name, "dag_id": p.dag_id, "schedule": p.schedule, "start_date": p.start_date},
+        "model": {"name": task.model, "task_id": task.task_id, "kind": task.kind, "unique_id": task.unique_id,
+                  "relation": task.relation, "access": task.access, "owner": task.owner, "slack": task.slack,
+                  "available_by": task.available_by},
+        "upstream_tasks": sorted(preds[task.task_id]),
+        "downstream_tasks": sorted(e.downstream_task_id for e in edges if e.upstream_task_id == task.task_id),
+        "waits_on": waits_on,
+        "consumers": [c.as_dict() for c in direct],
+        "transitive_consumers": len(every),
+    }
+
+
+def _wait(conn: Connection, sensor: Row[Any], direct: bool, schedule: str) -> dict[str, Any]:
+    upstream: dict[str, Any] | None = None
+    problem = None
+    try:
+        target = _one_task(conn, sensor.upstream_domain, sensor.upstream_model)
+        upstream = {"dag_id": target.dag_id, "task_id": target.task_id, "schedule": target.schedule,
+                    "owner": target.owner, "slack": target.slack, "access": target.access,
+                    "available_by": target.available_by}
+    except HandoffError as exc:
+        problem = exc.one_line()
+    return {
+        "sensor_task_id": sensor.sensor_task_id, "direct": direct,
+        "upstream_domain": sensor.upstream_domain, "upstream_model": sensor.upstream_model,
+        "sources": json.loads(sensor.sources), "timeout_s": sensor.timeout_s,
+        "poke_interval_s": sensor.poke_interval_s, "mode": sensor.mode,
+        "upstream": upstream, "problem": problem,
+        "alignment_warning": alignment_warning(upstream["schedule"], schedule) if upstream else None,
+    }
+
+
+# --------------------------------------------------------------------------------------
+# History and run state
+# --------------------------------------------------------------------------------------
+
+def history(conn: Connection, domain: str | None, limit: int) -> list[dict[str, Any]]:
+    query = select(s.publications).order_by(s.publications.c.id.desc()).limit(limit)
+    if domain is not None:
+        query = query.where(s.publications.c.domain == domain)
+    return [{**r._asdict(), "published_at": _iso(r.published_at)} for r in conn.execute(query)]
+
+
+def _insert_ignoring_duplicates(conn: Connection, table: Any, row: Mapping[str, Any], keys: list[str]) -> bool:
+    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    result = conn.execute(dialect_insert(table).values(**row).on_conflict_do_nothing(index_elements=keys))
+    return bool(result.rowcount)
+
+
+def record_completion(conn: Connection, row: dict[str, Any]) -> Completion:
+    task = conn.execute(select(s.tasks.c.domain, s.tasks.c.model).where(
+        s.tasks.c.dag_id == row["dag_id"], s.tasks.c.task_id == row["task_id"])).first()
+    full = {**row, "domain": task.domain if task else None, "model": task.model if task else None,
+            "recorded_at": datetime.now(timezone.utc)}
+    created = _insert_ignoring_duplicates(conn, s.completions, full, ["dag_id", "task_id", "run_id"])
+    c = s.completions.c
+    stored = conn.execute(select(s.completions).where(
+        c.dag_id == row["dag_id"], c.task_id == row["task_id"], c.run_id == row["run_id"])).one()
+    return _completion(stored, created)
+
+
+def record_resolution(conn: Connection, row: dict[str, Any]) -> Resolution:
+    created = _insert_ignoring_duplicates(conn, s.sensor_resolutions, row, ["dag_id", "run_id", "sensor_task_id"])
+    c = s.sensor_resolutions.c
+    stored = conn.execute(select(s.sensor_resolutions).where(
+        c.dag_id == row["dag_id"], c.run_id == row["run_id"], c.sensor_task_id == row["sensor_task_id"])).one()
+    return _resolution(stored, created)
+
+
+def completions(conn: Connection, *, dag_id: str | None, task_id: str | None, run_id: str | None,
+                limit: int) -> list[Completion]:
+    c = s.completions.c
+    query = select(s.completions).order_by(c.id.desc()).limit(limit)
+    for column, value in ((c.dag_id, dag_id), (c.task_id, task_id), (c.run_id, run_id)):
+        if value is not None:
+            query = query.where(column == value)
+    return [_completion(r, True) for r in conn.execute(query)]
+
+
+def resolutions(conn: Connection, *, dag_id: str | None, run_id: str | None, completion_id: int | None,
+                limit: int) -> list[Resolution]:
+    c = s.sensor_resolutions.c
+    query = select(s.sensor_resolutions).order_by(c.id.desc()).limit(limit)
+    for column, value in ((c.dag_id, dag_id), (c.run_id, run_id), (c.completion_id, completion_id)):
+        if value is not None:
+            query = query.where(column == value)
+    return [_resolution(r, True) for r in conn.execute(query)]
+
+
+def _completion(r: Row[Any], created: bool) -> Completion:
+    return Completion(id=r.id, dag_id=r.dag_id, task_id=r.task_id, run_id=r.run_id, logical_date=utc(r.logical_date),
+                      completed_at=utc(r.completed_at), source=r.source, domain=r.domain, model=r.model,
+                      created=created)
+
+
+def _resolution(r: Row[Any], created: bool) -> Resolution:
+    return Resolution(id=r.id, dag_id=r.dag_id, run_id=r.run_id, sensor_task_id=r.sensor_task_id,
+                      completion_id=r.completion_id, how=r.how, previous_state=r.previous_state,
+                      resolved_at=utc(r.resolved_at), created=created)
+
+
+def utc(moment: datetime | None) -> Any:
+    """Datetimes come back naive from SQLite: they were stored in UTC."""
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    found = utc(moment)
+    return found.isoformat().replace("+00:00", "Z") if found else None

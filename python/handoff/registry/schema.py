@@ -1,0 +1,167 @@
+"""The registry's tables as they are after the latest migration (SQLAlchemy Core).
+
+Queries use these objects; ``migrations.py`` creates and changes the tables. Change both together:
+add a migration for every change here, never edit an applied one (a test compares the two).
+
+Rows of a domain (pipelines, tasks, task_edges, cross_edges, lineage) are replaced together when
+the domain is published. ``lineage`` is derived from the others, for ``who-depends-on``: one
+table, one index, so one recursive query walks the whole mesh (docs/registry.md).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+schema_version = Table(
+    "schema_version", metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("description", Text, nullable=False),
+    Column("applied_at", DateTime(timezone=True), nullable=False),
+    Column("handoff_version", String(64), nullable=False),
+)
+
+domains = Table(
+    "domains", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("owner", Text, nullable=False),
+    Column("slack", String(100), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("project", Text, nullable=False),
+    Column("dbt_version", String(64), nullable=False),
+    Column("handoff_version", String(64), nullable=False),
+    Column("plan_sha256", String(64), nullable=False),
+    Column("manifest_sha256", String(64), nullable=False),
+    Column("label", Text),  # commit or other source label given to `handoff publish --label`
+    Column("published_at", DateTime(timezone=True), nullable=False),
+    Column("task_count", Integer, nullable=False),
+)
+
+pipelines = Table(
+    "pipelines", metadata,
+    Column("dag_id", String(200), primary_key=True),
+    Column("domain", String(64), ForeignKey("domains.name"), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("schedule", String(200), nullable=False),
+    Column("start_date", String(10), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    UniqueConstraint("domain", "name", name="uq_pipelines_domain_name"),
+)
+
+tasks = Table(
+    "tasks", metadata,
+    Column("dag_id", String(200), primary_key=True),
+    Column("task_id", String(250), primary_key=True),
+    Column("domain", String(64), ForeignKey("domains.name"), nullable=False),
+    Column("kind", String(20), nullable=False),  # dbt_model | dbt_seed | dbt_snapshot | sensor
+    Column("model", Text),  # the dbt name; NULL for sensors
+    Column("unique_id", Text),
+    Column("relation", Text),
+    Column("access", String(20)),  # public | protected | private; NULL for sensors
+    Column("owner", Text),
+    Column("slack", String(100)),
+    Column("available_by", String(5)),  # HH:MM UTC
+    Index("ix_tasks_domain_model", "domain", "model"),
+)
+
+task_edges = Table(
+    "task_edges", metadata,
+    Column("dag_id", String(200), primary_key=True),
+    Column("upstream_task_id", String(250), primary_key=True),
+    Column("downstream_task_id", String(250), primary_key=True),
+    Column("domain", String(64), ForeignKey("domains.name"), nullable=False),
+    Index("ix_task_edges_downstream", "dag_id", "downstream_task_id"),
+    Index("ix_task_edges_domain", "domain"),
+)
+
+cross_edges = Table(
+    "cross_edges", metadata,
+    Column("dag_id", String(200), primary_key=True),  # the downstream DAG
+    Column("sensor_task_id", String(250), primary_key=True),
+    Column("domain", String(64), ForeignKey("domains.name"), nullable=False),  # the downstream domain
+    Column("upstream_domain", String(64), nullable=False),
+    Column("upstream_model", Text, nullable=False),  # a model key (docs/registry.md)
+    Column("sources", Text, nullable=False),  # JSON list of dbt source unique_ids
+    Column("timeout_s", Integer),
+    Column("poke_interval_s", Integer),
+    Column("mode", String(20)),
+    Index("ix_cross_edges_upstream", "upstream_domain", "upstream_model"),
+    Index("ix_cross_edges_domain", "domain"),
+)
+
+# Derived, for traversal: nodes are (ns, id) with ns a dag_id (id: a task id) or '@<domain>'
+# (id: a model key). kind 'task': an in-DAG edge; 'export': a model task -> its model key;
+# 'sensor': a model key -> the sensor waiting on it.
+lineage = Table(
+    "lineage", metadata,
+    Column("src_ns", String(200), primary_key=True),
+    Column("src_id", String(250), primary_key=True),
+    Column("dst_ns", String(200), primary_key=True),
+    Column("dst_id", String(250), primary_key=True),
+    Column("kind", String(10), nullable=False),
+    Column("domain", String(64), ForeignKey("domains.name"), nullable=False),  # whose publication wrote it
+    Index("ix_lineage_domain", "domain"),
+)
+
+publications = Table(
+    "publications", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("domain", String(64), nullable=False),
+    Column("published_at", DateTime(timezone=True), nullable=False),
+    Column("plan_sha256", String(64), nullable=False),
+    Column("manifest_sha256", String(64), nullable=False),
+    Column("handoff_version", String(64), nullable=False),
+    Column("label", Text),
+    Column("task_count", Integer, nullable=False),
+    Column("changed", Boolean, nullable=False),  # False: the same plan was published again
+    Index("ix_publications_domain", "domain", "published_at"),
+)
+
+completions = Table(
+    "completions", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("dag_id", String(200), nullable=False),  # the upstream task's DAG
+    Column("task_id", String(250), nullable=False),
+    Column("run_id", String(250), nullable=False),
+    Column("logical_date", DateTime(timezone=True)),
+    Column("completed_at", DateTime(timezone=True), nullable=False),
+    Column("source", String(10), nullable=False),
+    Column("domain", String(64)),  # the task's domain and model when recorded, if published
+    Column("model", Text),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("dag_id", "task_id", "run_id", name="uq_completions_run"),
+    CheckConstraint("source IN ('callback', 'sweep')", name="ck_completions_source"),
+    Index("ix_completions_model", "domain", "model"),
+)
+
+sensor_resolutions = Table(
+    "sensor_resolutions", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("dag_id", String(200), nullable=False),  # the downstream DAG
+    Column("run_id", String(250), nullable=False),
+    Column("sensor_task_id", String(250), nullable=False),
+    Column("completion_id", Integer, ForeignKey("completions.id")),
+    Column("how", String(10), nullable=False),
+    Column("previous_state", String(40)),
+    Column("resolved_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("dag_id", "run_id", "sensor_task_id", name="uq_sensor_resolutions_run"),
+    CheckConstraint("how IN ('poke', 'reconcile')", name="ck_sensor_resolutions_how"),
+    Index("ix_sensor_resolutions_completion", "completion_id"),
+)
+
+# The tables holding one domain's published rows, in the order they are deleted.
+DOMAIN_TABLES = (lineage, cross_edges, task_edges, tasks, pipelines)

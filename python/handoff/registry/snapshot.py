@@ -1,0 +1,111 @@
+"""The registry snapshot: what Airflow needs from the registry, as a file next to the plans.
+
+The DAG factory resolves each sensor's upstream (domain, model) to the upstream dag_id, task_id
+and schedule from this file, so a DAG parse never queries the database. ``handoff snapshot``
+writes it (atomically); schemas/registry_snapshot.schema.json defines it.
+
+Importing this module does not import SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Mapping
+
+import jsonschema
+
+from .. import __version__, schemas
+from ..errors import HandoffError
+from ..plan import write_atomically
+from .mesh import Mesh
+
+SNAPSHOT_VERSION = 1
+FILE_NAME = "registry_snapshot.json"
+
+
+def build_snapshot(mesh: Mesh, *, generated_at: datetime | None = None) -> dict[str, Any]:
+    """One entry per (domain, model key) of every published model, seed and snapshot task.
+
+    A name that several versions share is listed only under each version's task id (a sensor
+    must name the version, rule HO302).
+    """
+    moment = (generated_at or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    domains = []
+    models = []
+    for domain in sorted(mesh.domains.values(), key=lambda d: d.name):
+        domains.append({
+            "name": domain.name, "owner": domain.owner, "slack": domain.slack, "plan_sha256": domain.plan_sha256,
+            "published_at": _iso(domain.published_at), "label": domain.label,
+            "pipelines": [{"dag_id": p.dag_id, "schedule": p.schedule} for p in domain.pipelines],
+        })
+        keys: dict[str, list[dict[str, Any]]] = {}
+        for pipeline in domain.pipelines:
+            for task in pipeline.tasks:
+                for key in task.model_keys():
+                    keys.setdefault(key, []).append({
+                        "domain": domain.name, "model": key, "dag_id": task.dag_id, "task_id": task.task_id,
+                        "schedule": pipeline.schedule, "kind": task.kind, "access": task.access,
+                        "available_by": task.available_by})
+        for key in sorted(keys):
+            entries = keys[key]
+            exact = [e for e in entries if e["task_id"] == key]
+            if len(entries) == 1 or exact:
+                models.append((exact or entries)[0])
+    return {
+        "snapshot_version": SNAPSHOT_VERSION,
+        "handoff_version": __version__,
+        "generated_at": _iso(moment),
+        "domains": domains,
+        "models": models,
+    }
+
+
+def validate_snapshot(document: Any, where: str) -> dict[str, Any]:
+    """Check a snapshot document against schemas/registry_snapshot.schema.json."""
+    error = jsonschema.exceptions.best_match(schemas.validator("registry_snapshot").iter_errors(document))
+    if error is not None:
+        location = "/".join(str(p) for p in error.absolute_path) or "(root)"
+        raise HandoffError(f"registry snapshot does not match schemas/registry_snapshot.schema.json at "
+                           f"{location}: {error.message}", where=where,
+                           hint="re-export it with `handoff snapshot --output DIR/`")
+    return document  # type: ignore[no-any-return]
+
+
+def write_snapshot(document: Mapping[str, Any], output: str | Path) -> Path:
+    """Validate and write the snapshot atomically; ``output`` may be a folder (then DIR/registry_snapshot.json)."""
+    target = Path(output)
+    if target.is_dir() or str(output).endswith(("/", "\\")):
+        target = target / FILE_NAME
+    validate_snapshot(document, str(target))
+    write_atomically(target, json.dumps(document, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+    return target
+
+
+def read_snapshot(path: str | Path) -> dict[str, Any]:
+    """Read and validate a snapshot file."""
+    path = Path(path)
+    try:
+        document = json.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        raise HandoffError("registry snapshot not found", where=str(path),
+                           hint="export it with `handoff snapshot --output DIR/`") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise HandoffError(f"cannot read the registry snapshot: {exc}", where=str(path),
+                           hint="re-export it with `handoff snapshot --output DIR/`") from None
+    return validate_snapshot(document, str(path))
+
+
+def lookup(document: Mapping[str, Any], domain: str, model: str) -> Mapping[str, Any] | None:
+    """The entry (dag_id, task_id, schedule, ...) of ``domain.model``, or None."""
+    for entry in document.get("models", ()):
+        if entry["domain"] == domain and entry["model"] == model:
+            return entry  # type: ignore[no-any-return]
+    return None
+
+
+def _iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -1,0 +1,328 @@
+"""``Registry``: the asset registry in a database — publish plans, query the mesh, record run state.
+
+Everything that touches the database goes through one ``Registry`` object::
+
+    from handoff.registry import Registry
+
+    with Registry("postgresql://handoff@db/handoff") as registry:   # or None: $HANDOFF_REGISTRY_URL / default
+        registry.publish([plan])                                    # validated plan dicts
+        registry.consumers("marketplace", "mrt_orders")             # -> [Consumer, ...]
+        registry.sensors_waiting_on("marketplace", "mrt_orders")    # -> [SensorWait, ...]
+        registry.record_completion("marketplace__daily", "mrt_orders", run_id, logical_date)
+
+Every method runs in its own transaction (retried on transient errors, see ``engine``) and raises
+``HandoffError`` with a one-line message for anything the user can fix.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
+
+from ..errors import HandoffError
+from ..plan import load_plans, validate_plan
+from . import engine as engines
+from . import migrations, queries
+from . import schema as s
+from .mesh import Domain, Mesh, domain_from_plan
+from .queries import Completion, Consumer, Resolution, SensorWait
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    """What publishing one domain did."""
+
+    domain: str
+    changed: bool  # False: the registry already held exactly this plan (nothing rewritten)
+    pipelines: int
+    tasks: int
+    sensors: int
+    plan_sha256: str
+    previous_sha256: str | None  # None: a new domain
+
+
+class Registry:
+    """The asset registry at ``url`` (default: ``$HANDOFF_REGISTRY_URL``, else ``sqlite:///.handoff/registry.db``).
+
+    ``must_exist``: refuse to create a new SQLite file (what read-only commands want).
+    Opening applies pending schema migrations (``migrations.ensure_current``).
+    """
+
+    def __init__(self, url: str | None = None, *, must_exist: bool = False) -> None:
+        self.url = engines.resolve_url(url)
+        self.shown_url = engines.mask(self.url)
+        self.engine = engines.open_engine(self.url, must_exist=must_exist)
+        self.stats = engines.RetryStats()
+        try:
+            migrations.ensure_current(self.engine, self.shown_url)
+        except BaseException:
+            self.engine.dispose()
+            raise
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _read(self, work: Any, what: str) -> Any:
+        return engines.run(self.engine, work, write=False, what=what, shown_url=self.shown_url, stats=self.stats)
+
+    def _write(self, work: Any, what: str) -> Any:
+        return engines.run(self.engine, work, write=True, what=what, shown_url=self.shown_url, stats=self.stats)
+
+    # -- publishing -----------------------------------------------------------------------
+    def publish(self, plans: Sequence[Mapping[str, Any]], *, label: str | None = None, force: bool = False,
+                origins: Sequence[str] | None = None) -> list[PublishResult]:
+        """Replace each plan's domain in ONE transaction (all plans or none).
+
+        Plans are validated first. A domain whose stored plan has the same sha256 is left as it is
+        (recorded in the history as unchanged) unless ``force``. ``label``: a commit or other source
+        label stored with the publication.
+        """
+        origins = list(origins) if origins is not None else [f"plan #{i + 1}" for i in range(len(plans))]
+        domains: dict[str, Domain] = {}
+        for plan, origin in zip(plans, origins):
+            validate_plan(plan, origin)
+            domain = domain_from_plan(plan, origin)
+            if domain.name in domains:
+                raise HandoffError(f"domain '{domain.name}' is in two plans ({domains[domain.name].origin}, {origin})",
+                                   hint="publish one plan per domain")
+            domains[domain.name] = domain
+        now = datetime.now(timezone.utc)
+
+        def work(conn: Connection) -> list[PublishResult]:
+            return [_replace_domain(conn, domains[name], label=label, force=force, now=now)
+                    for name in sorted(domains)]  # a fixed lock order: multi-domain publishers never deadlock
+
+        return self._write(work, f"publishing {', '.join(sorted(domains))}")  # type: ignore[no-any-return]
+
+    def publish_files(self, paths: Iterable[str | Path], *, label: str | None = None,
+                      force: bool = False) -> list[PublishResult]:
+        """``publish`` of plan files (a folder means every *.plan.json in it)."""
+        files = plan_files(paths)
+        plans = load_plans(files)
+        return self.publish(plans, label=label, force=force, origins=[str(f) for f in files])
+
+    # -- reading the mesh -----------------------------------------------------------------
+    def mesh(self) -> Mesh:
+        """Every published domain, pipeline and task, from one consistent snapshot."""
+        return self._read(queries.load_mesh, "reading the mesh")  # type: ignore[no-any-return]
+
+    def domain_names(self) -> list[str]:
+        return self._read(lambda c: sorted(c.execute(select(s.domains.c.name)).scalars()), "listing domains")  # type: ignore[no-any-return]
+
+    def consumers(self, domain: str, model: str, *, transitive: bool = True) -> list[Consumer]:
+        """Model tasks of other domains that wait on ``domain.model``, sorted by depth, domain, dag, task.
+
+        ``transitive=False``: only the models that read it directly (through one sensor).
+        Depth counts domain boundaries crossed; ``via`` names the models crossed, from ``domain.model`` on.
+        Raises HandoffError when the domain or model is not published.
+        """
+        return self._read(lambda c: queries.consumers(c, domain, model, transitive=transitive),  # type: ignore[no-any-return]
+                          f"finding consumers of {domain}.{model}")
+
+    def sensors_waiting_on(self, domain: str, model: str) -> list[SensorWait]:
+        """Every sensor (in any DAG) that waits on ``domain.model``, with both schedules.
+
+        What the recovery callback needs to reconcile downstream sensors after an upstream task
+        completes. Unknown models give [] (a callback must never fail because of the registry).
+        """
+        return self._read(lambda c: queries.sensors_waiting_on(c, domain, model),  # type: ignore[no-any-return]
+                          f"finding sensors waiting on {domain}.{model}")
+
+    def sensors_waiting_on_task(self, dag_id: str, task_id: str) -> list[SensorWait]:
+        """``sensors_waiting_on`` for the model run by Airflow task ``dag_id.task_id`` ([] if none)."""
+        return self._read(lambda c: queries.sensors_waiting_on_task(c, dag_id, task_id),  # type: ignore[no-any-return]
+                          f"finding sensors waiting on {dag_id}.{task_id}")
+
+    def explain(self, domain: str, model: str) -> dict[str, Any]:
+        """Everything about one model as a JSON-ready dict (``queries.explain``)."""
+        return self._read(lambda c: queries.explain(c, domain, model), f"explaining {domain}.{model}")  # type: ignore[no-any-return]
+
+    def snapshot(self) -> dict[str, Any]:
+        """The registry snapshot document the Airflow DAG factory reads (``snapshot.build_snapshot``)."""
+        from .snapshot import build_snapshot
+
+        return build_snapshot(self.mesh())
+
+    def teams(self, names: Iterable[str]) -> dict[str, tuple[str, str]]:
+        """(owner, slack) of each named domain that is published."""
+        wanted = set(names)
+        return self._read(lambda c: queries._teams(c, wanted), "reading domains")  # type: ignore[no-any-return]
+
+    def history(self, domain: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+        """Latest publications first (all domains, or one)."""
+        return self._read(lambda c: queries.history(c, domain, limit), "reading the publication history")  # type: ignore[no-any-return]
+
+    def schema_version(self) -> int:
+        return self._read(migrations.current_version, "reading the schema version")  # type: ignore[no-any-return]
+
+    # -- run state (the recovery feature) -------------------------------------------------
+    def record_completion(self, dag_id: str, task_id: str, run_id: str, logical_date: datetime | None, *,
+                          completed_at: datetime | None = None, source: str = "callback") -> Completion:
+        """Record that upstream task ``dag_id.task_id`` succeeded in run ``run_id`` (idempotent).
+
+        ``source``: "callback" (the task's on_success callback) or "sweep" (the periodic sweep).
+        A second record of the same (dag_id, task_id, run_id) returns the first one with
+        ``created=False``. The task's domain and model are stored when the task is published.
+        """
+        if source not in ("callback", "sweep"):
+            raise HandoffError(f"completion source '{source}' is not 'callback' or 'sweep'")
+        row = {"dag_id": dag_id, "task_id": task_id, "run_id": run_id, "logical_date": _aware(logical_date),
+               "completed_at": _aware(completed_at) or datetime.now(timezone.utc), "source": source}
+        return self._write(lambda c: queries.record_completion(c, row),  # type: ignore[no-any-return]
+                           f"recording completion of {dag_id}.{task_id} {run_id}")
+
+    def record_resolution(self, dag_id: str, run_id: str, sensor_task_id: str, *, how: str,
+                          completion_id: int | None = None, previous_state: str | None = None,
+                          resolved_at: datetime | None = None) -> Resolution:
+        """Record that sensor ``dag_id.sensor_task_id`` of run ``run_id`` was satisfied (idempotent).
+
+        ``how``: "poke" (the sensor saw the upstream itself) or "reconcile" (handoff marked it
+        success through the API); ``completion_id``: the upstream completion it waited for;
+        ``previous_state``: the sensor's state before (e.g. "up_for_reschedule", "failed").
+        """
+        if how not in ("poke", "reconcile"):
+            raise HandoffError(f"resolution '{how}' is not 'poke' or 'reconcile'")
+        row = {"dag_id": dag_id, "run_id": run_id, "sensor_task_id": sensor_task_id, "how": how,
+               "completion_id": completion_id, "previous_state": previous_state,
+               "resolved_at": _aware(resolved_at) or datetime.now(timezone.utc)}
+        return self._write(lambda c: queries.record_resolution(c, row),  # type: ignore[no-any-return]
+                           f"recording resolution of {dag_id}.{sensor_task_id} {run_id}")
+
+    def completions(self, *, dag_id: str | None = None, task_id: str | None = None,
+                    run_id: str | None = None, limit: int = 100) -> list[Completion]:
+        """Recorded completions, latest first."""
+        return self._read(lambda c: queries.completions(c, dag_id=dag_id, task_id=task_id, run_id=run_id,  # type: ignore[no-any-return]
+                                                        limit=limit), "reading completions")
+
+    def resolutions(self, *, dag_id: str | None = None, run_id: str | None = None,
+                    completion_id: int | None = None, limit: int = 100) -> list[Resolution]:
+        """Recorded sensor resolutions, latest first."""
+        return self._read(lambda c: queries.resolutions(c, dag_id=dag_id, run_id=run_id,  # type: ignore[no-any-return]
+                                                        completion_id=completion_id, limit=limit),
+                          "reading sensor resolutions")
+
+
+# --------------------------------------------------------------------------------------
+# Publishing one domain (inside the caller's transaction)
+# --------------------------------------------------------------------------------------
+
+def _replace_domain(conn: Connection, domain: Domain, *, label: str | None, force: bool,
+                    now: datetime) -> PublishResult:
+    previous = _lock_domain(conn, domain, now)
+    sensors = sum(1 for t in domain.tasks() if t.is_sensor)
+    result = PublishResult(domain.name, True, len(domain.pipelines), domain.task_count, sensors,
+                           domain.plan_sha256, previous or None)
+    if previous == domain.plan_sha256 and not force:
+        _insert_rows(conn, s.publications, [_publication(domain, label, now, changed=False)])
+        return PublishResult(**{**result.__dict__, "changed": False})
+    for table in s.DOMAIN_TABLES:
+        conn.execute(delete(table).where(table.c.domain == domain.name))
+    conn.execute(update(s.domains).where(s.domains.c.name == domain.name).values(
+        **_domain_row(domain, label, now)))
+    rows = domain_rows(domain)
+    for table in (s.pipelines, s.tasks, s.task_edges, s.cross_edges, s.lineage):
+        _insert_rows(conn, table, rows[table.name])
+    _insert_rows(conn, s.publications, [_publication(domain, label, now, changed=True)])
+    return result
+
+
+def _lock_domain(conn: Connection, domain: Domain, now: datetime) -> str:
+    """Lock the domain's row for this transaction (creating it if new); its current plan sha ('' if new).
+
+    On SQLite the whole database is already locked (BEGIN IMMEDIATE); on PostgreSQL this row lock
+    serializes publishers of the same domain only.
+    """
+    placeholder = {**_domain_row(domain, None, now), "plan_sha256": ""}
+    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    conn.execute(dialect_insert(s.domains).values(**placeholder).on_conflict_do_nothing(index_elements=["name"]))
+    found = conn.execute(select(s.domains.c.plan_sha256).where(s.domains.c.name == domain.name)
+                         .with_for_update()).scalar_one()
+    return str(found)
+
+
+def _insert_rows(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
+    """Bulk insert (executemany; PostgreSQL batches it into multi-row INSERTs)."""
+    if rows:
+        conn.execute(insert(table), rows)
+
+
+def _domain_row(domain: Domain, label: str | None, now: datetime) -> dict[str, Any]:
+    return {"name": domain.name, "owner": domain.owner, "slack": domain.slack, "description": domain.description,
+            "project": domain.project, "dbt_version": domain.dbt_version, "handoff_version": domain.handoff_version,
+            "plan_sha256": domain.plan_sha256, "manifest_sha256": domain.manifest_sha256, "label": label,
+            "published_at": now, "task_count": domain.task_count}
+
+
+def _publication(domain: Domain, label: str | None, now: datetime, *, changed: bool) -> dict[str, Any]:
+    return {"domain": domain.name, "published_at": now, "plan_sha256": domain.plan_sha256,
+            "manifest_sha256": domain.manifest_sha256, "handoff_version": domain.handoff_version,
+            "label": label, "task_count": domain.task_count, "changed": changed}
+
+
+def domain_rows(domain: Domain) -> dict[str, list[dict[str, Any]]]:
+    """The rows of every per-domain table for one domain (pure)."""
+    rows: dict[str, list[dict[str, Any]]] = {t.name: [] for t in s.DOMAIN_TABLES}
+    name = domain.name
+    for p in domain.pipelines:
+        rows["pipelines"].append({"dag_id": p.dag_id, "domain": name, "name": p.name, "schedule": p.schedule,
+                                  "start_date": p.start_date, "description": p.description})
+        for t in p.tasks:
+            rows["tasks"].append({"dag_id": t.dag_id, "task_id": t.task_id, "domain": name, "kind": t.kind,
+                                  "model": t.model, "unique_id": t.unique_id, "relation": t.relation,
+                                  "access": t.access, "owner": t.owner, "slack": t.slack,
+                                  "available_by": t.available_by})
+            for upstream in t.upstream:
+                rows["task_edges"].append({"dag_id": t.dag_id, "upstream_task_id": upstream,
+                                           "downstream_task_id": t.task_id, "domain": name})
+                rows["lineage"].append({"src_ns": t.dag_id, "src_id": upstream, "dst_ns": t.dag_id,
+                                        "dst_id": t.task_id, "kind": "task", "domain": name})
+            if t.is_sensor:
+                rows["cross_edges"].append({"dag_id": t.dag_id, "sensor_task_id": t.task_id, "domain": name,
+                                            "upstream_domain": t.upstream_domain, "upstream_model": t.upstream_model,
+                                            "sources": json.dumps(list(t.sources)), "timeout_s": t.timeout_s,
+                                            "poke_interval_s": t.poke_interval_s, "mode": t.mode})
+                rows["lineage"].append({"src_ns": f"@{t.upstream_domain}", "src_id": t.upstream_model,
+                                        "dst_ns": t.dag_id, "dst_id": t.task_id, "kind": "sensor", "domain": name})
+            for key in t.model_keys():
+                rows["lineage"].append({"src_ns": t.dag_id, "src_id": t.task_id, "dst_ns": f"@{name}",
+                                        "dst_id": key, "kind": "export", "domain": name})
+    return rows
+
+
+def plan_files(paths: Iterable[str | Path]) -> list[Path]:
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(p.glob("*.plan.json"))
+            if not found:
+                raise HandoffError("no *.plan.json in this folder", where=str(p),
+                                   hint="write plans with `handoff compile -o DIR/`")
+            files.extend(found)
+        else:
+            files.append(p)
+    if not files:
+        raise HandoffError("no plan given", hint="name plan files or folders of *.plan.json")
+    return files
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise HandoffError(f"naive datetime {moment.isoformat()}", hint="pass an aware datetime (UTC)")
+    return moment.astimezone(timezone.utc)
