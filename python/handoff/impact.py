@@ -86,7 +86,8 @@ class Consumer:
     owner: str
     slack: str
     depth: int = 1
-    via: tuple[str, ...] = ()
+    via: tuple[str, ...] = ()  # domain.model crossed, from the changed model to the one this task waits on
+    direct: bool = True  # reads the changed model itself (one sensor away)
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,9 @@ class ModelImpact:
 
     @property
     def label(self) -> str:
-        return self.name if self.version is None else f"{self.name} v{self.version}"
+        """How the report names it: ``orders v2``; a rename shows ``old → new``."""
+        name = self.name if self.lookup_name in (None, self.name) else f"{self.lookup_name} → {self.name}"
+        return name if self.version is None else f"{name} v{self.version}"
 
     @property
     def public(self) -> bool:
@@ -131,11 +134,14 @@ class ModelImpact:
 
 @dataclass(frozen=True)
 class Team:
+    """A consuming team (one Slack channel) and the changed models that reach it."""
+
     slack: str
     owners: tuple[str, ...]
     domains: tuple[str, ...]
     models: tuple[str, ...]
     breaking: bool
+    indirect: tuple[str, ...] = ()  # models that reach it only through another domain
 
 
 @dataclass(frozen=True)
@@ -168,18 +174,24 @@ class Report:
         return bool(self.reaching)
 
     def teams(self) -> tuple[Team, ...]:
-        """Consumers' teams, one per Slack channel, sorted: teams hit by a breaking change first."""
+        """Consumers' teams, one per Slack channel, sorted: teams hit by a breaking change first.
+        A model a team reaches only through another domain is marked "(indirect)"."""
         found: dict[str, dict[str, Any]] = {}
         for model in self.consumed:
+            depth: dict[str, int] = {}
             for consumer in model.consumers or ():
+                depth[consumer.slack] = min(depth.get(consumer.slack, consumer.depth), consumer.depth)
                 team = found.setdefault(consumer.slack, {"owners": set(), "domains": set(), "models": set(),
                                                          "breaking": False})
                 team["owners"].add(consumer.owner)
                 team["domains"].add(consumer.domain)
-                team["models"].add(model.label)
                 team["breaking"] = team["breaking"] or model.breaking
-        teams = [Team(slack, tuple(sorted(t["owners"])), tuple(sorted(t["domains"])), tuple(sorted(t["models"])),
-                      t["breaking"]) for slack, t in found.items()]
+            for slack, nearest in depth.items():
+                found[slack]["models"].add((model.label, nearest > 1))
+        teams = [Team(slack, tuple(sorted(t["owners"])), tuple(sorted(t["domains"])),
+                      tuple(sorted(label for label, _ in t["models"])),
+                      t["breaking"], tuple(sorted(label for label, indirect in t["models"] if indirect)))
+                 for slack, t in found.items()]
         return tuple(sorted(teams, key=lambda t: (not t.breaking, t.slack)))
 
 
@@ -500,13 +512,20 @@ ConsumerLookup = Callable[[ModelImpact], Iterable[Consumer]]
 
 
 def attach_consumers(report: Report, lookup: ConsumerLookup) -> Report:
-    """The report with each changed model's consumers in other domains (new models have none)."""
+    """The report with each changed model's consumers in other domains (new models have none).
+
+    A consumer reached only through *another* model of this domain (its path re-enters this domain
+    after the changed model, e.g. through a task dependency of a test) does not read the changed
+    model: it is left out here and listed under that other model when that one changes.
+    """
+    own = f"{report.domain}."
     models = []
     for model in report.models:
         if model.lookup_name is None:
             models.append(replace(model, consumers=()))
             continue
-        found = {(c.domain, c.dag_id, c.task_id): c for c in lookup(model) if c.domain != report.domain}
+        found = {(c.domain, c.dag_id, c.task_id): c for c in lookup(model)
+                 if c.domain != report.domain and not any(v.startswith(own) for v in c.via[1:])}
         ordered = sorted(found.values(), key=lambda c: (c.depth, c.slack, c.domain, c.dag_id, c.task_id))
         models.append(replace(model, consumers=tuple(ordered)))
     return replace(report, models=tuple(models), consumers_checked=True)
@@ -583,7 +602,7 @@ def render_markdown(report: Report) -> str:
         for team in teams:
             flag = "🔴 " if team.breaking else ""
             out.append(f"| {flag}**{team.slack}** | {', '.join(team.owners)} | {', '.join(team.domains)} | "
-                       f"{', '.join(f'`{m}`' for m in team.models)} |")
+                       f"{', '.join(f'`{m}`' + (' (indirect)' if m in team.indirect else '') for m in team.models)} |")
         out.append("")
 
     shown = list(report.reaching)
@@ -622,14 +641,29 @@ def _model_section(model: ModelImpact, consumers_checked: bool) -> list[str]:
         out.append(f"| {_cell(change.detail)} | {verdict} |")
     out.append("")
     if not consumers_checked:
-        out += ["Consumers: not checked (no --registry).", ""]
-        return out
-    out += ["| consumer domain | owner | Slack | task | via |", "|---|---|---|---|---|"]
-    for c in model.consumers or ():
-        via = "direct" if c.depth <= 1 else "through " + " → ".join(f"`{v}`" for v in c.via)
-        out.append(f"| {c.domain} | {c.owner} | {c.slack} | `{c.dag_id}.{c.task_id}` | {_cell(via)} |")
+        return out + ["Consumers: not checked (no --registry).", ""]
+    out += ["| consumer domain | owner | Slack | tasks | via |", "|---|---|---|---|---|"]
+    for (domain, owner, slack, via), tasks in _consumer_rows(model.consumers or ()):
+        out.append(f"| {domain} | {owner} | {slack} | {_cell(tasks)} | {_cell(via)} |")
     out.append("")
     return out
+
+
+def _consumer_rows(consumers: Iterable[Consumer]) -> list[tuple[tuple[str, str, str, str], str]]:
+    """Consumers grouped by team and path: one row per (domain, owner, Slack, via), its tasks by DAG."""
+    groups: dict[tuple[int, str, str, str, str], dict[str, list[Consumer]]] = {}
+    for c in consumers:
+        via = "direct" if c.depth <= 1 else "through " + " → ".join(f"`{v}`" for v in c.via[1:])
+        key = (c.depth, c.domain, c.owner, c.slack, via)
+        groups.setdefault(key, {}).setdefault(c.dag_id, []).append(c)
+    rows = []
+    for (_, domain, owner, slack, via), dags in sorted(groups.items()):
+        tasks = "; ".join(
+            f"`{dag}`: " + ", ".join(f"`{c.task_id}`" + (" (reads it)" if c.direct else "")
+                                     for c in sorted(found, key=lambda c: (not c.direct, c.task_id)))
+            for dag, found in sorted(dags.items()))
+        rows.append(((domain, owner, slack, via), tasks))
+    return rows
 
 
 def to_json(report: Report) -> dict[str, Any]:
@@ -643,7 +677,8 @@ def to_json(report: Report) -> dict[str, Any]:
         "cross_domain_impact": report.cross_domain_impact,
         "breaking_changes": report.breaking_changes,
         "teams": [{"slack": t.slack, "owners": list(t.owners), "domains": list(t.domains),
-                   "models": list(t.models), "breaking": t.breaking} for t in report.teams()],
+                   "models": list(t.models), "indirect": list(t.indirect), "breaking": t.breaking}
+                  for t in report.teams()],
         "models": [_model_json(m) for m in report.models],
     }
 
@@ -663,7 +698,7 @@ def _model_json(model: ModelImpact) -> dict[str, Any]:
                      "detail": c.detail} for c in model.changes],
         "consumers": None if model.consumers is None else [
             {"domain": c.domain, "dag_id": c.dag_id, "task_id": c.task_id, "model": c.model, "owner": c.owner,
-             "slack": c.slack, "depth": c.depth, "via": list(c.via)} for c in model.consumers],
+             "slack": c.slack, "depth": c.depth, "direct": c.direct, "via": list(c.via)} for c in model.consumers],
     }
 
 
