@@ -4,7 +4,7 @@
 {% macro handoff_schema_issues(schema, instance, path, root) -%}
   {%- set issues = [] -%}
   {%- if schema is sameas false -%}
-    {%- do issues.append({'code': 'HO101', 'path': path, 'message': "no value is allowed here - remove the key"}) -%}
+    {%- do issues.append({'code': 'HO101', 'path': path, 'message': "this key is not allowed here: remove it"}) -%}
     {{ return(issues) }}
   {%- elif schema is sameas true -%}
     {{ return(issues) }}
@@ -26,8 +26,8 @@
     {%- for type_name in wanted if handoff.handoff_json_is(instance, type_name) -%}{%- do matches.append(type_name) -%}{%- endfor -%}
     {%- if not matches -%}
       {%- do issues.append({'code': 'HO102', 'path': path,
-            'message': 'expected ' ~ (wanted | join(' or ')) ~ ', got ' ~ handoff.handoff_json_type(instance) ~ ' ' ~ tojson(instance)
-                       ~ ' - write it as ' ~ (wanted | join(' or ')) ~ ('' if 'string' in wanted else ' (no quotes)')}) -%}
+            'message': 'expected ' ~ (wanted | join(' or ')) ~ (' (no quotes)' if instance is string and 'string' not in wanted else '')
+                       ~ '; got ' ~ handoff.handoff_json_type(instance) ~ ' ' ~ tojson(instance)}) -%}
     {%- endif -%}
   {%- endif -%}
 
@@ -47,7 +47,7 @@
           {%- set allowed = properties.keys() | list | sort -%}
           {%- do issues.append({'code': 'HO101', 'path': child,
                 'message': "unknown key '" ~ key ~ "'" ~ handoff.handoff_did_you_mean(key | string, allowed)
-                           ~ '; handoff reads here: ' ~ allowed | join(', ')}) -%}
+                           ~ ': fix its spelling or remove it; handoff reads here: ' ~ allowed | join(', ')}) -%}
         {%- else -%}
           {%- do issues.extend(handoff.handoff_schema_issues(sub, instance[key], child, root)) -%}
         {%- endif -%}
@@ -56,7 +56,8 @@
         {%- if schema['additionalProperties'] is sameas false -%}
           {%- set allowed = properties.keys() | list | sort -%}
           {%- do issues.append({'code': 'HO101', 'path': child,
-                'message': "unknown key '" ~ key ~ "'" ~ handoff.handoff_did_you_mean(key | string, allowed) ~ '; allowed: ' ~ allowed | join(', ')}) -%}
+                'message': "unknown key '" ~ key ~ "'" ~ handoff.handoff_did_you_mean(key | string, allowed)
+                           ~ ': fix its spelling or remove it; allowed: ' ~ allowed | join(', ')}) -%}
         {%- else -%}
           {%- do issues.extend(handoff.handoff_schema_issues(schema['additionalProperties'], instance[key], child, root)) -%}
         {%- endif -%}
@@ -64,33 +65,35 @@
     {%- endfor -%}
     {%- for key in schema.get('required', []) if key not in instance -%}
       {%- do issues.append({'code': 'HO104', 'path': key if not path else path ~ '.' ~ key,
-            'message': "required key '" ~ key ~ "' is missing - add it"}) -%}
+            'message': "required key '" ~ key ~ "' is missing: add it" ~ (' under ' ~ path if path else '')}) -%}
     {%- endfor -%}
   {%- endif -%}
 
   {%- if instance is string -%}
     {%- if 'pattern' in schema and modules.re.search(schema['pattern'], instance) is none -%}
       {%- do issues.append({'code': 'HO103', 'path': path,
-            'message': tojson(instance) ~ ' is not ' ~ (schema.get('description') or 'of the form ' ~ schema['pattern'])}) -%}
+            'message': 'expected ' ~ (schema['description'] ~ (' (pattern ' ~ schema['pattern'] ~ ')' if schema['pattern'] | length <= 60 else '')
+                                      if schema.get('description') else 'a value matching ' ~ schema['pattern'])
+                       ~ '; got ' ~ tojson(instance)}) -%}
     {%- endif -%}
     {%- if 'minLength' in schema and instance | length < schema['minLength'] -%}
       {%- do issues.append({'code': 'HO106', 'path': path,
-            'message': tojson(instance) ~ ' is shorter than ' ~ schema['minLength'] ~ ' character(s)'}) -%}
+            'message': 'expected at least ' ~ schema['minLength'] ~ ' character(s); got ' ~ tojson(instance)}) -%}
     {%- endif -%}
     {%- if 'maxLength' in schema and instance | length > schema['maxLength'] -%}
       {%- do issues.append({'code': 'HO106', 'path': path,
-            'message': 'the value is longer than ' ~ schema['maxLength'] ~ ' characters'}) -%}
+            'message': 'expected at most ' ~ schema['maxLength'] ~ ' characters; got ' ~ instance | length ~ ' characters'}) -%}
     {%- endif -%}
   {%- endif -%}
 
   {%- if handoff.handoff_json_is(instance, 'number') -%}
     {%- if 'minimum' in schema and instance < schema['minimum'] -%}
       {%- do issues.append({'code': 'HO106', 'path': path,
-            'message': instance ~ ' is below the minimum ' ~ schema['minimum']}) -%}
+            'message': 'expected at least ' ~ schema['minimum'] ~ '; got ' ~ instance}) -%}
     {%- endif -%}
     {%- if 'maximum' in schema and instance > schema['maximum'] -%}
       {%- do issues.append({'code': 'HO106', 'path': path,
-            'message': instance ~ ' is above the maximum ' ~ schema['maximum']}) -%}
+            'message': 'expected at most ' ~ schema['maximum'] ~ '; got ' ~ instance}) -%}
     {%- endif -%}
   {%- endif -%}
 
@@ -99,7 +102,7 @@
     {%- for option in schema['enum'] if handoff.handoff_json_equal(instance, option) -%}{%- set found.any = true -%}{%- endfor -%}
     {%- if not found.any -%}
       {%- do issues.append({'code': 'HO105', 'path': path,
-            'message': tojson(instance) ~ ' is not one of ' ~ schema['enum'] | map('tojson') | join(', ')}) -%}
+            'message': 'expected one of ' ~ schema['enum'] | map('tojson') | join(', ') ~ '; got ' ~ tojson(instance)}) -%}
     {%- endif -%}
   {%- endif -%}
   {{ return(issues) }}

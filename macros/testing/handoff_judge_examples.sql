@@ -8,9 +8,11 @@
     {%- do exceptions.raise_compiler_error("handoff_judge_examples: pass examples as a list of {kind, meta}") -%}
   {%- endif -%}
   {%- set root = handoff.handoff_meta_schema() -%}
+  {%- set judged = {} -%}
   {%- for example in examples -%}
     {%- set pairs = [] -%}
-    {%- for issue in handoff.handoff_meta_issues(example['kind'], example['meta'], root) -%}
+    {#- the same path handoff_validate takes, cache included -#}
+    {%- for issue in handoff.handoff_meta_issues_cached(example['kind'], example['meta'], judged, root) -%}
       {%- set pair = [issue['code'], issue['path']] -%}
       {%- if pair not in pairs -%}{%- do pairs.append(pair) -%}{%- endif -%}
     {%- endfor -%}
