@@ -600,7 +600,7 @@ def render_markdown(report: Report) -> str:
     if teams:
         out += ["| talk to | owner | domain | because of |", "|---|---|---|---|"]
         for team in teams:
-            flag = "🔴 " if team.breaking else ""
+            flag = "🔴 " if team.breaking else "🟡 "
             out.append(f"| {flag}**{team.slack}** | {', '.join(team.owners)} | {', '.join(team.domains)} | "
                        f"{', '.join(f'`{m}`' + (' (indirect)' if m in team.indirect else '') for m in team.models)} |")
         out.append("")
@@ -642,27 +642,29 @@ def _model_section(model: ModelImpact, consumers_checked: bool) -> list[str]:
     out.append("")
     if not consumers_checked:
         return out + ["Consumers: not checked (no --registry).", ""]
-    out += ["| consumer domain | owner | Slack | tasks | via |", "|---|---|---|---|---|"]
-    for (domain, owner, slack, via), tasks in _consumer_rows(model.consumers or ()):
-        out.append(f"| {domain} | {owner} | {slack} | {_cell(tasks)} | {_cell(via)} |")
+    out += ["| consumer domain | owner | Slack | tasks | how |", "|---|---|---|---|---|"]
+    for (domain, owner, slack, how), tasks in _consumer_rows(model.consumers or ()):
+        out.append(f"| {domain} | {owner} | {slack} | {_cell(tasks)} | {_cell(how)} |")
     out.append("")
     return out
 
 
 def _consumer_rows(consumers: Iterable[Consumer]) -> list[tuple[tuple[str, str, str, str], str]]:
-    """Consumers grouped by team and path: one row per (domain, owner, Slack, via), its tasks by DAG."""
-    groups: dict[tuple[int, str, str, str, str], dict[str, list[Consumer]]] = {}
+    """Consumers grouped by team and by how they depend on the model; tasks listed per DAG."""
+    groups: dict[tuple[int, int, str, str, str, str], dict[str, list[str]]] = {}
     for c in consumers:
-        via = "direct" if c.depth <= 1 else "through " + " → ".join(f"`{v}`" for v in c.via[1:])
-        key = (c.depth, c.domain, c.owner, c.slack, via)
-        groups.setdefault(key, {}).setdefault(c.dag_id, []).append(c)
+        if c.depth > 1:
+            how, rank = "through " + " → ".join(f"`{v}`" for v in c.via[1:]), 2
+        elif c.direct:
+            how, rank = "reads it", 0
+        else:
+            how, rank = "downstream of a reader", 1
+        groups.setdefault((c.depth, rank, c.domain, c.owner, c.slack, how), {}).setdefault(c.dag_id, []).append(
+            c.task_id)
     rows = []
-    for (_, domain, owner, slack, via), dags in sorted(groups.items()):
-        tasks = "; ".join(
-            f"`{dag}`: " + ", ".join(f"`{c.task_id}`" + (" (reads it)" if c.direct else "")
-                                     for c in sorted(found, key=lambda c: (not c.direct, c.task_id)))
-            for dag, found in sorted(dags.items()))
-        rows.append(((domain, owner, slack, via), tasks))
+    for (_, _, domain, owner, slack, how), dags in sorted(groups.items()):
+        tasks = "; ".join(f"`{dag}`: " + ", ".join(f"`{t}`" for t in sorted(ids)) for dag, ids in sorted(dags.items()))
+        rows.append(((domain, owner, slack, how), tasks))
     return rows
 
 

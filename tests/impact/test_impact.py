@@ -1,0 +1,376 @@
+"""`handoff impact` on real manifests: the marketplace domain edited per case, parsed by dbt, compared
+with the deployed one, consumers read from a registry holding the published mesh.
+
+Each case's markdown is kept in tests/impact/golden/<case>.md; HANDOFF_UPDATE_GOLDEN=1 rewrites them.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from impact_mesh import Edit, Rename, Replace, Write, build
+
+from handoff.cli import main
+from handoff.impact import CLASSES
+
+GOLDEN = Path(__file__).resolve().parent / "golden"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "impact.md"
+MARTS = "models/marts/_marts.yml"
+
+QUANTITY_DOC = """      - name: quantity
+        data_type: integer
+        description: Units ordered.
+"""
+MRT_ITEMS_ACCESS = """  - name: mrt_items
+    description: The item catalogue; read by marketing. Does not wait for orders.
+    access: public
+"""
+MRT_ORDERS_REFACTORED = """{{ handoff_examples.inject_faults() }}
+-- Refactored: completed orders first, then the columns (same columns, same types).
+with completed as (
+    select * from {{ ref('int_orders') }}
+    where status = 'completed'
+)
+
+select order_id, item_id, quantity, ordered_at, amount_cents
+from completed
+"""
+MRT_SELLERS = """{{ handoff_examples.inject_faults() }}
+select distinct item_id, 'seller-' || cast(item_id % 3 as varchar) as seller_id
+from {{ ref('stg_items') }}
+"""
+MRT_SELLERS_DOC = """
+  - name: mrt_sellers
+    description: Who sells each item (new).
+    access: public
+    config:
+      contract: {enforced: true}
+    columns:
+      - name: item_id
+        data_type: integer
+      - name: seller_id
+        data_type: varchar
+"""
+VERSIONS_DOC = """    access: public
+    latest_version: 1
+    versions:
+      - v: 1
+      - v: 2
+        columns:
+          - include: all
+            exclude: [quantity]
+    config:
+      contract: {enforced: true}
+      meta:
+        handoff:
+          available_by: "04:30"      # complete by 04:30 UTC on the run's day
+"""
+ORDERS_HEAD = """    access: public
+    config:
+      contract: {enforced: true}
+      meta:
+        handoff:
+          available_by: "04:30"      # complete by 04:30 UTC on the run's day
+"""
+VERSIONED: tuple[Edit, ...] = (
+    Replace(MARTS, ORDERS_HEAD, VERSIONS_DOC),
+    Rename("models/marts/mrt_orders.sql", "models/marts/mrt_orders_v1.sql"),
+    Write("models/marts/mrt_orders_v2.sql", """{{ handoff_examples.inject_faults() }}
+select order_id, item_id, ordered_at, amount_cents
+from {{ ref('int_orders') }}
+where status = 'completed'
+"""),
+)
+
+
+@dataclass(frozen=True)
+class Case:
+    edits: tuple[Edit, ...]
+    kinds: dict[str, set[str]]  # model label -> change classes, for every changed node
+    breaking: set[str]  # labels of the models reported breaking
+    teams: dict[str, tuple[set[str], bool]]  # Slack -> (owners, hit by a breaking change)
+    exit_breaking: int
+    exit_any: int
+    summary: str  # a regular expression the summary line must match
+    base_case: str | None = None  # compare with this case's head instead of the deployed manifest
+    registry: bool = True
+    not_in_markdown: tuple[str, ...] = field(default=())
+
+
+BOTH_TEAMS = {"#finance-data": ({"team-finance"}, True), "#marketing-data": ({"growth-analytics"}, True)}
+
+CASES: dict[str, Case] = {
+    "dropped_column": Case(
+        edits=(Replace("models/marts/mrt_orders.sql", "    quantity,\n", ""), Replace(MARTS, QUANTITY_DOC, "")),
+        kinds={"mrt_orders": {"column_removed", "sql_changed"}},
+        breaking={"mrt_orders"},
+        teams=BOTH_TEAMS,
+        exit_breaking=1, exit_any=1,
+        summary=r"^\*\*1 breaking change affects 2 teams: #finance-data, #marketing-data\*\*$",
+    ),
+    "renamed_model": Case(
+        edits=(Rename("models/marts/mrt_items.sql", "models/marts/mrt_catalogue.sql"),
+               Replace(MARTS, "  - name: mrt_items\n", "  - name: mrt_catalogue\n"),
+               Replace(MARTS, "ref('mrt_items')", "ref('mrt_catalogue')")),
+        kinds={"mrt_items → mrt_catalogue": {"renamed"}},
+        breaking={"mrt_items → mrt_catalogue"},
+        teams={"#marketing-data": ({"team-marketing", "growth-analytics"}, True)},
+        exit_breaking=1, exit_any=1,
+        summary=r"^\*\*1 breaking change affects 1 team: #marketing-data\*\*$",
+        # finance waits for mrt_orders, whose test also waits for mrt_items: scheduling, not reading
+        not_in_markdown=("#finance-data",),
+    ),
+    "changed_type": Case(
+        edits=(Replace(MARTS, "data_type: bigint", "data_type: double"),
+               Replace("models/marts/mrt_orders.sql", "    amount_cents\nfrom",
+                       "    cast(amount_cents as double) as amount_cents\nfrom")),
+        kinds={"mrt_orders": {"column_type_changed", "sql_changed"}},
+        breaking={"mrt_orders"},
+        teams=BOTH_TEAMS,
+        exit_breaking=1, exit_any=1,
+        summary=r"^\*\*1 breaking change affects 2 teams",
+    ),
+    "made_private": Case(
+        edits=(Replace(MARTS, MRT_ITEMS_ACCESS, MRT_ITEMS_ACCESS.replace("public", "private\n    group: catalogue")),
+               Replace(MARTS, "models:\n", "groups:\n  - name: catalogue\n    owner: {name: team-catalogue}\n\n"
+                                           "models:\n"),
+               # dbt forbids references to a private model from outside its group, tests included
+               Replace(MARTS, "          - relationships:\n              arguments: {to: ref('mrt_items'), "
+                              "field: item_id}\n", "")),
+        kinds={"mrt_items": {"access_narrowed"}},
+        breaking={"mrt_items"},
+        teams={"#marketing-data": ({"team-marketing", "growth-analytics"}, True)},
+        exit_breaking=1, exit_any=1,
+        summary=r"^\*\*1 breaking change affects 1 team: #marketing-data\*\*$",
+    ),
+    "sql_refactor": Case(
+        edits=(Write("models/marts/mrt_orders.sql", MRT_ORDERS_REFACTORED),
+               Replace("models/staging/stg_orders.sql", "select\n", "select -- every status\n")),
+        kinds={"mrt_orders": {"sql_changed"}, "stg_orders": {"sql_changed"}},
+        breaking=set(),
+        teams={"#finance-data": ({"team-finance"}, False), "#marketing-data": ({"growth-analytics"}, False)},
+        exit_breaking=0, exit_any=1,
+        summary=r"^\*\*No breaking changes; 1 change reaches 2 teams: #finance-data, #marketing-data\*\*$",
+    ),
+    "added_model": Case(
+        edits=(Write("models/marts/mrt_sellers.sql", MRT_SELLERS),
+               Replace(MARTS, "\n  - name: mrt_items\n", MRT_SELLERS_DOC + "\n  - name: mrt_items\n")),
+        kinds={"mrt_sellers": {"added"}},
+        breaking=set(),
+        teams={},
+        exit_breaking=0, exit_any=0,
+        summary=r"^handoff impact \(marketplace\): no cross-domain impact — 1 changed node, "
+                r"none is used by another domain$",
+    ),
+    "versioned": Case(
+        edits=VERSIONED,
+        kinds={"mrt_orders": {"version_removed"}, "mrt_orders v1": {"version_added"},
+               "mrt_orders v2": {"version_added"}},
+        breaking={"mrt_orders"},
+        teams=BOTH_TEAMS,
+        exit_breaking=1, exit_any=1,
+        summary=r"^\*\*1 breaking change affects 2 teams",
+    ),
+    # Governance of a versioned model, without a registry: the base is the "versioned" case's head.
+    "version_bump": Case(
+        edits=VERSIONED + (
+            Replace(MARTS, "    latest_version: 1\n", "    latest_version: 2\n"),
+            Replace(MARTS, "      - v: 1\n", "      - v: 1\n        deprecation_date: 2030-01-01\n"),
+        ),
+        kinds={"mrt_orders v1": {"deprecation_changed", "latest_version_changed"}},
+        breaking={"mrt_orders v1"},
+        teams={},
+        exit_breaking=1, exit_any=1,
+        summary=r"^\*\*1 breaking change in 1 changed public model; consumers not checked \(run with --registry\)\*\*$",
+        base_case="versioned", registry=False,
+    ),
+}
+
+_heads: dict[str, Path] = {}
+
+
+def head_manifest(name: str, deployed) -> Path:
+    if name not in _heads:
+        _heads[name] = build("marketplace", deployed.root / "heads" / name, CASES[name].edits)
+    return _heads[name]
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(["impact", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def check_golden(name: str, text: str) -> None:
+    path = GOLDEN / f"{name}.md"
+    if os.environ.get("HANDOFF_UPDATE_GOLDEN") == "1":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, "utf-8")
+        return
+    if not path.exists():
+        pytest.fail(f"no golden file {path}; create it with HANDOFF_UPDATE_GOLDEN=1")
+    expected = path.read_text("utf-8")
+    if text != expected:
+        diff = "".join(difflib.unified_diff(expected.splitlines(True), text.splitlines(True),
+                                            f"golden/{name}.md", "rendered"))
+        pytest.fail(f"markdown differs from golden/{name}.md (HANDOFF_UPDATE_GOLDEN=1 rewrites it):\n{diff}")
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_case(name, deployed, capsys):
+    case = CASES[name]
+    base = head_manifest(case.base_case, deployed) if case.base_case else deployed.manifests["marketplace"]
+    head = head_manifest(name, deployed)
+    argv = ["--base", str(base), "--head", str(head)]
+    if case.registry:
+        argv += ["--registry", deployed.registry]
+
+    code, markdown, err = run(capsys, *argv)
+    assert (code, err) == (0, "")
+    code, text, err = run(capsys, *argv, "--format", "json")
+    assert (code, err) == (0, "")
+    report = json.loads(text)
+
+    # classification
+    kinds = {_label(m): {c["kind"] for c in m["changes"]} for m in report["models"]}
+    assert kinds == case.kinds
+    assert {_label(m) for m in report["models"] if m["breaking"]} == case.breaking
+    assert report["breaking_changes"] == sum(1 for m in report["models"] for c in m["changes"] if c["breaking"])
+    # affected teams
+    teams = {t["slack"]: (set(t["owners"]), t["breaking"]) for t in report["teams"]}
+    assert teams == case.teams
+    for model in report["models"]:
+        if case.registry:
+            assert model["consumers"] is not None
+            assert all(c["domain"] != "marketplace" for c in model["consumers"])
+        else:
+            assert model["consumers"] is None
+    # markdown: summary first, every affected team named, deterministic
+    first = markdown.splitlines()[0]
+    assert re.search(case.summary, first), first
+    assert first.strip("*") == report["summary"]
+    for slack in case.teams:
+        assert slack in first
+    for text_ in case.not_in_markdown:
+        assert text_ not in markdown
+    if not case.teams and not case.breaking:
+        assert markdown.count("\n") == 1  # one line, nothing else
+    assert str(deployed.root) not in markdown and str(deployed.root) not in text
+    check_golden(name, markdown)
+
+    # exit codes
+    assert run(capsys, *argv, "--fail-on", "breaking")[0] == case.exit_breaking
+    assert run(capsys, *argv, "--fail-on", "any")[0] == case.exit_any
+    assert run(capsys, *argv, "--fail-on", "never")[0] == 0
+
+
+def _label(model: dict) -> str:
+    name = model["name"]
+    if model["known_as"] not in (None, name):
+        name = f"{model['known_as']} → {name}"
+    return name if model["version"] is None else f"{name} v{model['version']}"
+
+
+def test_consumers_direct_and_transitive(deployed, capsys):
+    """mrt_orders: finance reads it (depth 1); marketing reads finance.mrt_revenue (depth 2)."""
+    code, text, _ = run(capsys, "--base", str(deployed.manifests["marketplace"]),
+                        "--head", str(head_manifest("dropped_column", deployed)),
+                        "--registry", deployed.registry, "--format", "json")
+    (orders,) = [m for m in json.loads(text)["models"] if m["name"] == "mrt_orders"]
+    found = {(c["domain"], c["task_id"]): (c["depth"], c["direct"], tuple(c["via"])) for c in orders["consumers"]}
+    assert found == {
+        ("finance", "stg_marketplace_orders"): (1, True, ("marketplace.mrt_orders",)),
+        ("finance", "mrt_revenue"): (1, False, ("marketplace.mrt_orders",)),
+        ("marketing", "mrt_campaign_performance"): (2, False, ("marketplace.mrt_orders", "finance.mrt_revenue")),
+    }
+
+
+def test_output_file_and_env_registry(deployed, capsys, tmp_path, monkeypatch):
+    out = tmp_path / "impact.md"
+    monkeypatch.setenv("HANDOFF_REGISTRY_URL", deployed.registry)
+    code, stdout, _ = run(capsys, "--base", str(deployed.manifests["marketplace"]),
+                          "--head", str(head_manifest("dropped_column", deployed)), "-o", str(out),
+                          "--fail-on", "breaking")
+    assert (code, stdout) == (1, "")
+    assert out.read_text("utf-8") == (GOLDEN / "dropped_column.md").read_text("utf-8")
+
+
+# --------------------------------------------------------------------------------------
+# Errors: one line, exit 2, nothing written
+# --------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def renamed_domain(deployed) -> Path:
+    """marketplace's project under another handoff domain name."""
+    return build("marketplace", deployed.root / "heads" / "renamed_domain", (
+        Replace("dbt_project.yml", "handoff_domain: {name: marketplace,", "handoff_domain: {name: bazaar,"),))
+
+
+def _error_cases(deployed, renamed_domain, tmp_path) -> dict[str, tuple[list[str], str]]:
+    market, finance = str(deployed.manifests["marketplace"]), str(deployed.manifests["finance"])
+    malformed = tmp_path / "malformed.json"
+    malformed.write_text('{"metadata": {"dbt_schema_version": ', "utf-8")
+    copy = tmp_path / "copy.json"
+    copy.write_bytes(Path(market).read_bytes())
+    not_sqlite = tmp_path / "notes.txt"
+    not_sqlite.write_text("not a database\n" * 100, "utf-8")
+    empty_sqlite = tmp_path / "empty.db"
+    import sqlite3
+    sqlite3.connect(empty_sqlite).execute("create table t (x)").connection.close()
+    other_registry = f"sqlite:///{tmp_path / 'other.db'}"
+    assert main(["publish", "--registry", other_registry, str(deployed.root / "plans" / "finance.plan.json")]) == 0
+    head = str(head_manifest("dropped_column", deployed))
+    return {
+        "different projects": (["--base", finance, "--head", market], "different dbt projects"),
+        "different domains": (["--base", market, "--head", str(renamed_domain)], "different domains"),
+        "missing file": (["--base", str(tmp_path / "nope.json"), "--head", market], "file not found"),
+        "malformed": (["--base", market, "--head", str(malformed)], "not valid JSON"),
+        "same file twice": (["--base", market, "--head", market],
+                            "no changes: base and head are the same manifest"),
+        "identical copy": (["--base", market, "--head", str(copy)],
+                           "no changes: base and head are the same manifest"),
+        "registry folder missing": (["--base", market, "--head", head, "--registry",
+                                     f"sqlite:///{tmp_path / 'nowhere' / 'registry.db'}"], "does not exist"),
+        "registry file missing": (["--base", market, "--head", head, "--registry",
+                                   f"sqlite:///{tmp_path / 'registry.db'}"], "no registry at"),
+        "registry not sqlite": (["--base", market, "--head", head, "--registry", f"sqlite:///{not_sqlite}"],
+                                "cannot open registry"),
+        "registry not handoff": (["--base", market, "--head", head, "--registry", f"sqlite:///{empty_sqlite}"],
+                                 "is not a handoff registry"),
+        "registry bad scheme": (["--base", market, "--head", head, "--registry", "mysql://h/db"],
+                                "not supported"),
+        "domain not published": (["--base", market, "--head", head, "--registry", other_registry],
+                                 "domain 'marketplace' is not published"),
+    }
+
+
+def test_errors_are_one_line_exit_2_nothing_written(deployed, renamed_domain, tmp_path, capsys):
+    cases = _error_cases(deployed, renamed_domain, tmp_path)
+    capsys.readouterr()
+    for name, (argv, message) in cases.items():
+        out = tmp_path / "report.md"
+        code, stdout, stderr = run(capsys, *argv, "-o", str(out))
+        assert code == 2, (name, stdout, stderr)
+        assert stdout == "", name
+        assert not out.exists(), name
+        assert stderr.count("\n") == 1 and stderr.startswith("handoff: error: "), (name, stderr)
+        assert message in stderr, (name, stderr)
+        # standard output stays empty too
+        code, stdout, stderr = run(capsys, *argv)
+        assert (code, stdout) == (2, ""), name
+    assert not (tmp_path / "registry.db").exists()  # a missing registry is never created
+
+
+def test_docs_list_every_class():
+    """docs/impact.md's class table is handoff.impact.CLASSES."""
+    section = DOCS.read_text("utf-8").split("## Change classes", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `([a-z_]+)` \| ([^|]+) \|", section, re.M)
+    assert [kind for kind, _ in rows] == [c.kind for c in CLASSES]
+    for (kind, verdict), cls in zip(rows, CLASSES):
+        assert verdict.strip().startswith("yes" if cls.breaking else "no") or kind == "latest_version_changed"
