@@ -27,7 +27,9 @@
     {%- if not matches -%}
       {%- do issues.append({'code': 'HO102', 'path': path,
             'message': 'expected ' ~ (wanted | join(' or ')) ~ (' (no quotes)' if instance is string and 'string' not in wanted else '')
-                       ~ '; got ' ~ handoff.handoff_json_type(instance) ~ ' ' ~ tojson(instance)}) -%}
+                       ~ '; got ' ~ handoff.handoff_json_type(instance) ~ ' ' ~ tojson(instance)
+                       ~ (' (quote it in YAML: unquoted 12:30 is read as the number 750)'
+                          if wanted == ['string'] and handoff.handoff_json_is(instance, 'number') else '')}) -%}
     {%- endif -%}
   {%- endif -%}
 
