@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from .convention import resolve
+from .convention import Resolved, resolve
 from .errors import HandoffError
 from .manifest import Manifest, Node
 from .plan import task_id_for_node
@@ -202,13 +202,13 @@ class Report:
 _Key = tuple[str, str, "str | None"]  # (resource_type, name, version)
 
 
-def domain_of(manifest: Manifest) -> str:
+def _domain_name(manifest: Manifest, resolved: Resolved) -> str:
     """The domain a manifest declares (handoff_domain.name), or its dbt project name."""
-    resolved = resolve(manifest)
     return resolved.domain.name if resolved.domain else manifest.project_name
 
 
-def check_comparable(base: Manifest, head: Manifest) -> str:
+def check_comparable(base: Manifest, head: Manifest, base_resolved: Resolved | None = None,
+                     head_resolved: Resolved | None = None) -> str:
     """The domain both manifests belong to; a one-line HandoffError if they cannot be compared."""
     if base.sha256 and base.sha256 == head.sha256:
         raise HandoffError(
@@ -221,7 +221,8 @@ def check_comparable(base: Manifest, head: Manifest) -> str:
             f"manifests of different dbt projects: base is '{base.project_name}', head is '{head.project_name}'",
             where=f"{base.path} and {head.path}",
             hint="compare two manifests of the same project (the deployed one and the PR's)")
-    base_domain, head_domain = domain_of(base), domain_of(head)
+    base_domain = _domain_name(base, base_resolved or resolve(base))
+    head_domain = _domain_name(head, head_resolved or resolve(head))
     if base_domain != head_domain:
         raise HandoffError(
             f"manifests of different domains: base is '{base_domain}', head is '{head_domain}'",
@@ -232,9 +233,10 @@ def check_comparable(base: Manifest, head: Manifest) -> str:
 
 def diff_manifests(base: Manifest, head: Manifest) -> Report:
     """Classify every added, removed and changed model, seed and snapshot of one domain (pure)."""
-    domain = check_comparable(base, head)
+    base_resolved, head_resolved = resolve(base), resolve(head)
+    domain = check_comparable(base, head, base_resolved, head_resolved)
     old, new = _nodes(base), _nodes(head)
-    old_sla, new_sla = _available_by(base), _available_by(head)
+    old_sla, new_sla = _available_by(base_resolved), _available_by(head_resolved)
     impacts: dict[_Key, ModelImpact] = {}
 
     gone = [k for k in old if k not in new]
@@ -289,8 +291,8 @@ def _nodes(manifest: Manifest) -> dict[_Key, Node]:
     return {(n.resource_type, n.name, n.version): n for n in manifest.own_nodes(*RESOURCE_TYPES)}
 
 
-def _available_by(manifest: Manifest) -> dict[str, str | None]:
-    return {uid: s.available_by for uid, s in resolve(manifest).nodes.items()}
+def _available_by(resolved: Resolved) -> dict[str, str | None]:
+    return {uid: s.available_by for uid, s in resolved.nodes.items()}
 
 
 def _impact(node: Node | None, changes: list[Change], base_node: Node | None = None) -> ModelImpact:

@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from impact_mesh import DOMAINS, build
-
 from handoff.cli import main
+from impact_mesh import DOMAINS, build
 
 
 @dataclass(frozen=True)

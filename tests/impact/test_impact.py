@@ -14,10 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from impact_mesh import Edit, Rename, Replace, Write, build
-
 from handoff.cli import main
 from handoff.impact import CLASSES
+from impact_mesh import Edit, Rename, Replace, Write, build
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "impact.md"
@@ -372,5 +371,5 @@ def test_docs_list_every_class():
     section = DOCS.read_text("utf-8").split("## Change classes", 1)[1].split("\n## ", 1)[0]
     rows = re.findall(r"^\| `([a-z_]+)` \| ([^|]+) \|", section, re.M)
     assert [kind for kind, _ in rows] == [c.kind for c in CLASSES]
-    for (kind, verdict), cls in zip(rows, CLASSES):
+    for (kind, verdict), cls in zip(rows, CLASSES, strict=True):
         assert verdict.strip().startswith("yes" if cls.breaking else "no") or kind == "latest_version_changed"

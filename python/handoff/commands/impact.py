@@ -8,8 +8,17 @@ import sys
 from pathlib import Path
 
 from ..errors import HandoffError
-from ..impact import (FAIL_ON, Consumer, ModelImpact, Report, attach_consumers, diff_manifests, dumps_json,
-                      exit_code, render_markdown)
+from ..impact import (
+    FAIL_ON,
+    Consumer,
+    ModelImpact,
+    Report,
+    attach_consumers,
+    diff_manifests,
+    dumps_json,
+    exit_code,
+    render_markdown,
+)
 from ..manifest import load_manifest
 from ..plan import write_atomically
 
@@ -62,9 +71,8 @@ def registry_url(given: str | None) -> str | None:
 def consumers_from_registry(report: Report, url: str) -> Report:
     """``report`` with every changed model's consumers, read from the registry at ``url``.
     The registry must exist and hold the domain; it is only read."""
-    from ..registry import Registry
+    from ..registry import Registry, migrations
     from ..registry import engine as engines
-    from ..registry import migrations
 
     # Opening a Registry migrates its schema; an existing file that is no registry at all (a wrong
     # path) must not be turned into an empty one that reports "no consumers".
