@@ -5,7 +5,10 @@ project-, folder- and model-level meta compose as docs/convention.md says."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -55,6 +58,15 @@ def test_mesh_reads_across_domains(example_mesh: Mesh) -> None:
         assert count("marketing.mrt_web_traffic") > 0  # the hourly pipeline's folder
         revenue = db.execute("select sum(revenue_eur_cents) from finance.mrt_revenue").fetchone()[0]
         assert revenue == db.execute("select sum(amount_cents) from marketplace.mrt_orders").fetchone()[0]
+
+
+def test_mesh_database_is_free_for_other_processes(example_mesh: Mesh) -> None:
+    """In-process dbt must not keep the DuckDB file locked: Airflow tasks open it from other processes."""
+    code = ("import duckdb, sys; db = duckdb.connect(sys.argv[1]); "
+            "print(db.execute('select count(*) from finance.mrt_revenue').fetchone()[0])")
+    done = subprocess.run([sys.executable, "-c", code, str(example_mesh.duckdb_path)],
+                          capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout.strip()) == (0, "4"), done.stderr
 
 
 def test_python_resolver_agrees_on_the_examples(example_manifests: Mesh) -> None:
@@ -133,7 +145,7 @@ def test_broken_project_fails_naming_node_key_and_code(case: str, broken_root: P
     expected = _expected(case, broken_root)["violations"]
 
     assert not run.success, f"{case} passed validation:\n{run.output}"
-    assert f"Found " in run.output, "the project must still parse"
+    assert "Found " in run.output, "the project must still parse"
     lines = [VIOLATION.match(line) for line in run.printed]
     assert all(lines), f"unexpected printed lines: {run.printed}"
     assert sorted([m.group(1), m.group(2), m.group(4)] for m in lines) == sorted(expected)
@@ -144,6 +156,20 @@ def test_broken_project_fails_naming_node_key_and_code(case: str, broken_root: P
     # The Python resolver (handoff.convention.resolve) reports the same violations.
     resolved = resolve(load_manifest(project / "target" / "manifest.json"))
     assert sorted([v.code, v.unique_id, v.key] for v in resolved.violations) == sorted(expected)
+
+
+def test_dbt_cli_exits_1_and_prints_the_violation(broken_root: Path) -> None:
+    """The real `dbt` command (not dbtRunner): exit status 1, the violation on stdout."""
+    project = broken_root / "wrong_type"
+    check(run_dbt(["deps"], project))
+    dbt = Path(sys.executable).with_name("dbt")
+    env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DO_NOT_TRACK": "1"}
+    done = subprocess.run([str(dbt), "run-operation", "handoff_validate", "--project-dir", str(project),
+                           "--profiles-dir", str(broken_root.parent)],
+                          capture_output=True, text=True, timeout=120, env=env, cwd=project)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert ("HO102 model.wrong_type.orders (models/orders.sql) meta.handoff.retries: "
+            'expected integer (no quotes); got string "2"') in done.stdout
 
 
 def test_every_rule_code_has_a_broken_project(broken_root: Path) -> None:

@@ -107,8 +107,24 @@ def run_dbt(args: Sequence[str], project_dir: Path, env: Mapping[str, str] | Non
     full = [*args, "--project-dir", str(project_dir), "--profiles-dir", str(profiles_dir)]
     settings = {"DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DO_NOT_TRACK": "1", **(env or {})}
     with _DBT_LOCK, _environ(settings):
-        res = dbtRunner(callbacks=[collect]).invoke(full)
+        try:
+            res = dbtRunner(callbacks=[collect]).invoke(full)
+        finally:
+            release_connections()
     return DbtRun(full, bool(res.success), res.result, res.exception, messages, printed)
+
+
+def release_connections() -> None:
+    """Close the DuckDB file dbt keeps open in-process: dbt-duckdb holds it, locked against every
+    other process, for as long as this process lives (docs/decisions.md D6)."""
+    from dbt.adapters.factory import FACTORY
+
+    FACTORY.cleanup_connections()
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    if DuckDBConnectionManager._ENV is not None:
+        DuckDBConnectionManager._ENV.close()
+    DuckDBConnectionManager.close_all_connections()
 
 
 def check(run: DbtRun) -> DbtRun:
