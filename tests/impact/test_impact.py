@@ -373,3 +373,11 @@ def test_docs_list_every_class():
     assert [kind for kind, _ in rows] == [c.kind for c in CLASSES]
     for (kind, verdict), cls in zip(rows, CLASSES, strict=True):
         assert verdict.strip().startswith("yes" if cls.breaking else "no") or kind == "latest_version_changed"
+
+
+def test_docs_examples_are_the_golden_files():
+    """Every example in docs/impact.md (after a `<!-- golden: NAME -->` line) is golden/NAME.md."""
+    examples = re.findall(r"<!-- golden: (\w+) -->\n````markdown\n(.*?)````\n", DOCS.read_text("utf-8"), re.S)
+    assert len(examples) >= 4
+    for name, text in examples:
+        assert text == (GOLDEN / f"{name}.md").read_text("utf-8"), f"docs/impact.md example {name} is stale"
