@@ -87,7 +87,7 @@ def render(schema_text: str) -> str:
     schema = json.loads(schema_text)
     check_keywords(schema)
     dumped = json.dumps(schema, indent=2, ensure_ascii=True)
-    dumped = _JSON_STRING.sub(lambda m: _JINJA_PAIR.sub(lambda p: "\\u%04x" % ord(p.group()), m.group()), dumped)
+    dumped = _JSON_STRING.sub(lambda m: _JINJA_PAIR.sub(lambda p: f"\\u{ord(p.group()):04x}", m.group()), dumped)
     assert json.loads(dumped) == schema
     return (
         HEADER

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from handoff.convention import validate_meta
 from support.examples import Mesh, check, run_dbt
 
