@@ -9,12 +9,14 @@ at 06:00 — and prints every task's state. Everything is written under .demo/.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Iterator
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "integration_tests"
@@ -74,6 +76,26 @@ def dbt(domain: str, *args: str) -> list[str]:
     return printed
 
 
+@contextlib.contextmanager
+def _output_to(path: Path) -> Iterator[None]:
+    """Send this process's stdout/stderr (file descriptors too: Airflow's and dbt's logs) to a file."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(path, "a") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
 def main() -> int:
     shutil.rmtree(WORK, ignore_errors=True)
     (WORK / "plans").mkdir(parents=True)
@@ -84,8 +106,7 @@ def main() -> int:
         step(f"{domain}: dbt deps, build, handoff_validate")
         dbt(domain, "deps")
         dbt(domain, "build")
-        for line in dbt(domain, "run-operation", "handoff_validate"):
-            print(f"  {line}")
+        dbt(domain, "run-operation", "handoff_validate")  # prints its one-line verdict
 
     step("handoff compile → publish → check → snapshot")
     for domain in DOMAINS:
@@ -99,8 +120,6 @@ def main() -> int:
     step("Airflow 3: load the DAGs and run them on aligned logical dates (dag.test)")
     shutil.copy(EXAMPLES / "airflow" / "dags" / "handoff_dags.py", AIRFLOW_HOME / "dags" / "handoff_dags.py")
     sh(str(Path(sys.executable).with_name("airflow")), "db", "migrate")
-    import logging
-
     from handoff.airflow import dags_from_env
 
     dags = dags_from_env()
@@ -110,16 +129,15 @@ def main() -> int:
     for dag_id in RUN_ORDER:
         dag = dags[dag_id]
         tick = day + timedelta(hours={"marketplace": 3, "finance": 5, "marketing": 6}[dag_id.split("__")[0]])
-        logging.disable(logging.INFO)
-        run = dag.test(logical_date=tick)
-        logging.disable(logging.NOTSET)
+        with _output_to(AIRFLOW_HOME / "dag_test.log"):
+            run = dag.test(logical_date=tick)
         print(f"  {dag_id} @ {tick:%Y-%m-%d %H:%M}: {run.state}")
         for ti in sorted(run.get_task_instances(), key=lambda t: t.task_id):
             rows.append((dag_id, ti.task_id, str(ti.state)))
         if run.state != "success":
             failed.append(dag_id)
     width = max(len(r[1]) for r in rows)
-    step("task states")
+    step(f"task states (Airflow's log: {AIRFLOW_HOME / 'dag_test.log'})")
     for dag_id, task_id, state in rows:
         print(f"  {dag_id:<20} {task_id:<{width}}  {state}")
 
