@@ -1,0 +1,69 @@
+"""python -m bench [--only build,parse,compile,registry,exec] [--repeats N] [--quick]
+
+Runs the suite and prints one table; also writes bench/results/latest.md and latest.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from . import suite
+from .mesh import MeshSpec
+
+SECTIONS = ("build", "parse", "compile", "registry", "exec")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections")
+    parser.add_argument("--repeats", type=int, default=3, help="repeats of each measurement (median)")
+    parser.add_argument("--quick", action="store_true", help="small scenarios only, for trying the suite out")
+    opts = parser.parse_args()
+    only = [s for s in opts.only.split(",") if s]
+    unknown = set(only) - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown section(s): {', '.join(sorted(unknown))}")
+
+    started = time.perf_counter()
+    report = suite.Report()
+    scenarios = [MeshSpec(1, 250), MeshSpec(3, 50)] if opts.quick else suite.BUILD_SCENARIOS
+    parse_spec = MeshSpec(3, 50) if opts.quick else suite.PARSE_SPEC
+    print("preparing meshes (generated and parsed by dbt on first use, then cached)", flush=True)
+    prepared = {spec: suite.prepare(spec) for spec in dict.fromkeys([*scenarios, parse_spec])}
+
+    if "build" in only:
+        for spec in scenarios:
+            suite.bench_build(report, prepared[spec], opts.repeats)
+    if "parse" in only:
+        suite.bench_parse(report, prepared[parse_spec], opts.repeats)
+    if "compile" in only:
+        suite.bench_compile(report, [prepared[s] for s in scenarios], opts.repeats)
+    if "registry" in only:
+        from . import registry
+
+        registry.bench_registry(report, prepared[parse_spec], opts.repeats)
+    if "exec" in only:
+        from . import execution
+
+        execution.bench_execution(report, quick=opts.quick)
+
+    elapsed = time.perf_counter() - started
+    info = suite.machine()
+    header = (f"handoff benchmarks — {info['cpu']}, {info['nproc']} CPUs, {info['memory']}, Python {info['python']}\n"
+              f"{info['versions']}\nsuite wall time {elapsed / 60:.1f} min")
+    text = header + "\n\n" + report.table() + ("\n\n" + "\n".join(f"- {n}" for n in report.notes) if report.notes else "")
+    print("\n" + text)
+    suite.RESULTS.mkdir(exist_ok=True)
+    (suite.RESULTS / "latest.md").write_text(text + "\n", "utf-8")
+    (suite.RESULTS / "latest.json").write_text(json.dumps(
+        {"machine": info, "elapsed_s": elapsed, "rows": [r.__dict__ for r in report.rows],
+         "notes": report.notes, "raw": report.raw}, indent=1, default=str), "utf-8")
+    missed = [r for r in report.rows if r.met == "NO"]
+    print(f"\n{len(missed)} target(s) missed" if missed else "\nevery target met")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,238 @@
+"""Execution: the example mesh run task per model by handoff's DAGs vs plain `dbt build`.
+
+``python -m bench.execution prepare|dbt|airflow '<json>'`` are the worker steps (each a fresh
+process); ``bench_execution`` runs them and adds the rows. The projects are the example domains
+of integration_tests/ (copied with the package, as tests/support/examples.py does) when they are
+all there, otherwise a generated 3x20 mesh.
+
+What is compared, on one DuckDB file each, domains in dependency order:
+- baseline: one in-process `dbt build` per project (a fresh dbtRunner each, dbt imported before
+  the clock starts, partial parse warm) — the cheapest way dbt itself runs the same work;
+  also `dbt build` as a CLI subprocess per project, which is what a cron job would pay;
+- handoff: every DAG's `dag.test()` on aligned logical dates (every task, sensors included,
+  dbt in-process, the project parsed once per process — docs/decisions.md D5). Airflow and dbt
+  are imported before the clock starts; `airflow db migrate` is done beforehand.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .mesh import BENCH, MeshSpec, get_mesh
+from .suite import MAIN_PY, REPO, RUN, Report, Row, base_env, met, secs, TARGETS
+
+EXAMPLE_DOMAINS = ("marketplace", "finance", "marketing")
+WORK = RUN / "exec"
+REFERENCE = datetime(2026, 1, 5, 6, 0, tzinfo=timezone.utc)  # every DAG runs its latest tick <= this
+
+
+def _examples_ready() -> bool:
+    return all((REPO / "integration_tests" / d / "dbt_project.yml").is_file() for d in EXAMPLE_DOMAINS)
+
+
+def _dbt(args: list[str], project: Path, profiles: Path) -> Any:
+    from dbt.cli.main import dbtRunner
+
+    result = dbtRunner().invoke(["--quiet", *args, "--project-dir", str(project), "--profiles-dir", str(profiles)])
+    try:
+        from handoff.airflow.dbt_runner import release_connections
+
+        release_connections()
+    except ImportError:
+        pass
+    if not result.success:
+        raise RuntimeError(f"dbt {' '.join(args)} failed in {project}: {result.exception}")
+    return result
+
+
+# --------------------------------------------------------------------------------------
+# Worker steps
+# --------------------------------------------------------------------------------------
+
+def step_prepare(args: dict[str, Any]) -> dict[str, Any]:
+    """Copy the projects, dbt deps + parse, compile the plans, write the registry snapshot."""
+    shutil.rmtree(WORK, ignore_errors=True)
+    WORK.mkdir(parents=True)
+    if args["source"] == "examples":
+        sys.path.insert(0, str(REPO / "tests"))
+        from support.examples import copy_examples  # the tests' own way of copying the examples
+
+        projects = copy_examples(WORK / "src")
+        domains = list(EXAMPLE_DOMAINS)
+        profiles = projects
+    else:
+        mesh = get_mesh(MeshSpec(3, 20))
+        projects = WORK / "src" / "projects"
+        shutil.copytree(mesh.projects_dir, projects, ignore=shutil.ignore_patterns("target", "logs"))
+        shutil.copy(mesh.profiles_dir / "profiles.yml", WORK / "src" / "profiles.yml")
+        domains = mesh.domains()
+        profiles = WORK / "src"
+    os.environ["HANDOFF_DUCKDB_PATH"] = str(WORK / "parse.duckdb")
+    from handoff.manifest import load_manifest
+    from handoff.plan import compile_manifest, dumps
+
+    plans = WORK / "plans"
+    plans.mkdir()
+    n_nodes = 0
+    for domain in domains:
+        if (projects / domain / "packages.yml").is_file():
+            _dbt(["deps"], projects / domain, profiles)
+        _dbt(["parse"], projects / domain, profiles)
+        plan = compile_manifest(load_manifest(projects / domain / "target" / "manifest.json"))
+        (plans / f"{plan['domain']['name']}.plan.json").write_text(dumps(plan), "utf-8")
+    from handoff.airflow.factory import plan_upstreams
+
+    loaded = [json.loads(p.read_text()) for p in sorted(plans.glob("*.plan.json"))]
+    models = [{"domain": d, "model": m, **target} for (d, m), target in plan_upstreams(loaded).items()]
+    (plans / "registry_snapshot.json").write_text(json.dumps({"models": models}), "utf-8")
+    tasks = [t for p in loaded for pl in p["pipelines"] for t in pl["tasks"]]
+    n_nodes = sum(1 for t in tasks if t["kind"] != "sensor")
+    return {"projects": str(projects), "profiles": str(profiles), "domains": domains, "plans": str(plans),
+            "dbt_nodes": n_nodes, "tasks": len(tasks), "sensors": len(tasks) - n_nodes,
+            "tests": sum(len(t.get("tests", [])) for t in tasks), "source": args["source"]}
+
+
+def step_dbt(args: dict[str, Any]) -> dict[str, Any]:
+    """One `dbt build` per project, in order, on a fresh warehouse (in-process, or CLI)."""
+    warehouse = WORK / f"dbt-{args['mode']}.duckdb"
+    warehouse.unlink(missing_ok=True)
+    os.environ["HANDOFF_DUCKDB_PATH"] = str(warehouse)
+    projects, profiles = Path(args["projects"]), Path(args["profiles"])
+    if args["mode"] == "inprocess":
+        import dbt.cli.main  # noqa: F401 - imported before the clock, like Airflow is for handoff
+
+        started = time.perf_counter()
+        for domain in args["domains"]:
+            _dbt(["build"], projects / domain, profiles)
+        return {"wall_s": time.perf_counter() - started}
+    dbt_cli = Path(sys.executable).with_name("dbt")
+    started = time.perf_counter()
+    for domain in args["domains"]:
+        subprocess.run([str(dbt_cli), "--quiet", "build", "--project-dir", str(projects / domain),
+                        "--profiles-dir", str(profiles)], check=True, env=os.environ.copy())
+    return {"wall_s": time.perf_counter() - started}
+
+
+def _run_order(dags: dict[str, Any]) -> list[str]:
+    """DAGs ordered so that every sensor's upstream DAG runs first."""
+    from handoff.airflow.operators import CrossDomainSensor
+
+    needs = {dag_id: {t.external_dag_id for t in dag.tasks if isinstance(t, CrossDomainSensor)} - {dag_id}
+             for dag_id, dag in dags.items()}
+    order: list[str] = []
+    while len(order) < len(dags):
+        ready = sorted(d for d in dags if d not in order and needs[d] <= set(order))
+        if not ready:
+            raise RuntimeError(f"cyclic DAG dependencies: {needs}")
+        order.extend(ready)
+    return order
+
+
+def step_airflow(args: dict[str, Any]) -> dict[str, Any]:
+    """Every DAG's dag.test() on its latest tick <= REFERENCE, in dependency order."""
+    import logging
+
+    from croniter import croniter
+
+    warehouse = WORK / "airflow.duckdb"
+    warehouse.unlink(missing_ok=True)
+    os.environ["HANDOFF_DUCKDB_PATH"] = str(warehouse)
+    import dbt.cli.main  # noqa: F401
+    from handoff.airflow import load_dags
+
+    started = time.perf_counter()
+    dags = load_dags(args["plans"], dbt_projects_dir=args["projects"], profiles_dir=args["profiles"])
+    load_s = time.perf_counter() - started
+    logging.disable(logging.WARNING)
+    runs = []
+    started = time.perf_counter()
+    for dag_id in _run_order(dags):
+        dag = dags[dag_id]
+        tick = croniter(dag.timetable.expression, REFERENCE).get_prev(datetime)
+        if croniter.match(dag.timetable.expression, REFERENCE):
+            tick = REFERENCE
+        t0 = time.perf_counter()
+        run = dag.test(logical_date=tick)
+        states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+        runs.append({"dag_id": dag_id, "logical_date": tick.isoformat(), "state": str(run.state),
+                     "wall_s": time.perf_counter() - t0, "tasks": len(states),
+                     "not_success": {k: v for k, v in states.items() if v != "success"}})
+    wall = time.perf_counter() - started
+    logging.disable(logging.NOTSET)
+    return {"wall_s": wall, "load_s": load_s, "runs": runs}
+
+
+STEPS = {"prepare": step_prepare, "dbt": step_dbt, "airflow": step_airflow}
+
+
+# --------------------------------------------------------------------------------------
+# The rows
+# --------------------------------------------------------------------------------------
+
+def _step(name: str, args: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
+    done = subprocess.run([str(MAIN_PY), "-m", "bench.execution", name, json.dumps(args)], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=1800)
+    for line in done.stdout.splitlines():
+        if line.startswith("BENCH-RESULT "):
+            return json.loads(line[len("BENCH-RESULT "):])
+    raise RuntimeError(f"execution step {name} failed (exit {done.returncode}):\n{done.stdout[-4000:]}\n"
+                       f"{done.stderr[-4000:]}")
+
+
+def bench_execution(report: Report, quick: bool = False) -> None:
+    source = "examples" if _examples_ready() and not quick else "generated"
+    home = WORK.parent / "exec-airflow"
+    shutil.rmtree(home, ignore_errors=True)
+    (home / "dags").mkdir(parents=True)
+    env = base_env(home / "dags")
+    env.update({"AIRFLOW_HOME": str(home), "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+                "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False"})
+    prepared = _step("prepare", {"source": source}, env)
+    env.update({"HANDOFF_PLANS_DIR": prepared["plans"], "HANDOFF_DBT_PROJECTS_DIR": prepared["projects"],
+                "HANDOFF_DBT_PROFILES_DIR": prepared["profiles"]})
+    official = REPO / "integration_tests" / "airflow" / "dags" / "handoff_dags.py"
+    if official.is_file():
+        shutil.copy(official, home / "dags" / "handoff_dags.py")
+    migrate = subprocess.run([str(MAIN_PY.with_name("airflow")), "db", "migrate"], env=env, capture_output=True,
+                             text=True)
+    if migrate.returncode != 0:
+        raise RuntimeError(f"airflow db migrate failed:\n{migrate.stdout[-2000:]}\n{migrate.stderr[-2000:]}")
+    inproc = _step("dbt", {**prepared, "mode": "inprocess"}, env)
+    cli = _step("dbt", {**prepared, "mode": "cli"}, env)
+    ours = _step("airflow", prepared, env)
+    report.raw["exec"] = {"prepared": prepared, "dbt_inprocess": inproc, "dbt_cli": cli, "airflow": ours}
+    failed = {r["dag_id"]: r["not_success"] for r in ours["runs"] if r["state"] != "success" or r["not_success"]}
+    what = ("the example mesh (integration_tests: " + ", ".join(prepared["domains"]) + ")"
+            if source == "examples" else "a generated 3x20 mesh (the example mesh is not there yet)")
+    n = prepared["dbt_nodes"]
+    overhead = (ours["wall_s"] - inproc["wall_s"]) / n
+    ratio = ours["wall_s"] / inproc["wall_s"]
+    ok = overhead <= TARGETS["exec_overhead_s"] and ratio <= TARGETS["exec_vs_build"] and not failed
+    report.add(Row(
+        "execution", f"run {what}: {len(ours['runs'])} DAGs, {prepared['tasks']} tasks ({n} dbt nodes, "
+        f"{prepared['sensors']} sensors, {prepared['tests']} tests), dag.test() task per model"
+        + (f"; NOT ALL SUCCEEDED: {failed}" if failed else ""),
+        secs(ours["wall_s"]),
+        f"one in-process `dbt build` per project {secs(inproc['wall_s'])}; `dbt build` CLI per project "
+        f"{secs(cli['wall_s'])}",
+        f"{ratio:.2f}× in-process dbt build ({ours['wall_s'] / cli['wall_s']:.2f}× CLI); "
+        f"overhead {overhead:.2f} s per dbt node",
+        "≤ 1.5× dbt build and ≤ 1 s per model", met(ok)))
+
+
+def main() -> int:
+    result = STEPS[sys.argv[1]](json.loads(sys.argv[2]))
+    print("BENCH-RESULT " + json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
