@@ -8,8 +8,11 @@ sensor waits on an upstream run that does not exist, and reports:
   * failed otherwise: failed without that (e.g. apache/airflow#71172 with reschedule);
   * seconds from run start to sensor failure;
 then, for every run, marks the sensor success through handoff's client and reports whether
-the run ended in success and how long it took; it does the same with N runs whose sensor is
-still waiting (running / up_for_reschedule / deferred) when marked.
+the run ended in success and how long it took; it does the same, one run at a time, with runs
+whose sensor is still waiting (running / up_for_reschedule / deferred) when marked.
+Last, worker-slot starvation: 10 poke sensors on 8 executor slots, one marked success — do its
+dependants get a slot? Without a pool they wait behind the other sensors; with the sensors in
+a pool smaller than the executor's parallelism they run at once.
 Results feed docs/recovery.md.
 """
 
@@ -51,6 +54,15 @@ for mode in ("poke", "reschedule", "deferrable"):
                 mode="reschedule" if mode == "reschedule" else "poke",
                 deferrable=mode == "deferrable", poke_interval=interval, timeout=timeout, retries=0)
             sensor >> PythonOperator(task_id="model_b", python_callable=lambda: "built")
+
+for pool in (None, "handoff_sensors"):
+    with DAG(f"modes_starve_{pool or 'nopool'}", schedule=CronTriggerTimetable("0 3 * * *", timezone="UTC"),
+             start_date=datetime(2024, 1, 1, tzinfo=timezone.utc),
+             end_date=datetime(2024, 12, 31, tzinfo=timezone.utc), catchup=False, max_active_runs=16):
+        sensor = ExternalTaskSensor(
+            task_id="wait_upstream", external_dag_id="modes_upstream", external_task_id="model_a",
+            mode="poke", poke_interval=30, timeout=600, retries=0, **({"pool": pool} if pool else {}))
+        sensor >> PythonOperator(task_id="model_b", python_callable=lambda: "built")
 '''
 WAITING_STATES = {"poke": "running", "reschedule": "up_for_reschedule", "deferrable": "deferred"}
 
@@ -62,10 +74,11 @@ def main(runs: int) -> None:
     (dags / "modes.py").write_text(textwrap.dedent(DAG_FILE))
     stack = start_airflow_stack(root / "airflow", dags, triggerer=True,
                                 env={"AIRFLOW__CORE__PARALLELISM": "8",
-                                     "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "8"})
+                                     "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "16"})
     api = stack.airflow_api
     try:
-        stack.wait_for_dags(*(f"modes_{m}_{k}" for m in MODES for k in ("timeout", "waiting")))
+        stack.wait_for_dags(*(f"modes_{m}_{k}" for m in MODES for k in ("timeout", "waiting")),
+                            "modes_starve_nopool", "modes_starve_handoff_sensors")
         day0 = datetime(2024, 2, 1, 3, tzinfo=timezone.utc)
         for mode in MODES:
             dag_id = f"modes_{mode}_timeout"
@@ -96,9 +109,9 @@ def main(runs: int) -> None:
                   f"(median {statistics.median(recover):.1f}s), {len(recover)}/{runs} recovered")
 
             dag_id = f"modes_{mode}_waiting"
-            run_ids = [stack.trigger(dag_id, day0 + timedelta(days=i)) for i in range(runs)]
             recover = []
-            for run_id in run_ids:
+            for i in range(runs):
+                run_id = stack.trigger(dag_id, day0 + timedelta(days=i))
                 stack.wait_for_task(dag_id, run_id, SENSOR, [WAITING_STATES[mode]], timeout=120)
                 started = time.monotonic()
                 api.set_task_state(dag_id, run_id, SENSOR)
@@ -108,6 +121,27 @@ def main(runs: int) -> None:
             print(f"{mode:10} marked while {WAITING_STATES[mode]}: PATCH->run success "
                   f"{min(recover):.1f}-{max(recover):.1f}s (median {statistics.median(recover):.1f}s), "
                   f"{len(recover)}/{runs} recovered")
+        stack.create_pool("handoff_sensors", 6)
+        for pool in ("nopool", "handoff_sensors"):
+            dag_id = f"modes_starve_{pool}"
+            run_ids = [stack.trigger(dag_id, day0 + timedelta(days=i)) for i in range(10)]
+            running = 8 if pool == "nopool" else 6
+            deadline = time.monotonic() + 120
+            while sum(ti["state"] == "running" for ti in api.list_task_instances(dag_id)) < running:
+                assert time.monotonic() < deadline, api.list_task_instances(dag_id)
+                time.sleep(0.5)
+            marked = next(ti["dag_run_id"] for ti in api.list_task_instances(dag_id, states=["running"]))
+            started = time.monotonic()
+            api.set_task_state(dag_id, marked, SENSOR)
+            try:
+                stack.wait_for_run(dag_id, marked, ["success"], timeout=40)
+                outcome = f"run success {time.monotonic() - started:.1f}s after the PATCH"
+            except AssertionError:
+                outcome = f"run still {stack.task_states(dag_id, marked)} 40 s after the PATCH"
+            print(f"starvation, 10 poke sensors, 8 executor slots, pool {pool}: {outcome}")
+            for run_id in run_ids:  # release the slots
+                if run_id != marked:
+                    api.set_task_state(dag_id, run_id, SENSOR, "failed")
         time.sleep(15)  # let killed sensors' supervisors report; states must not change
         for mode in MODES:
             for kind in ("timeout", "waiting"):
