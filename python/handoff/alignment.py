@@ -74,6 +74,17 @@ def upstream_logical_date(downstream_date: datetime, upstream_schedule: str) -> 
     return _latest_tick_at_or_before(to_cron(upstream_schedule), _utc(downstream_date))
 
 
+def upstream_window(upstream_date: datetime, upstream_schedule: str) -> tuple[datetime, datetime] | None:
+    """[upstream_date, next upstream tick): the downstream dates that wait on the upstream run at
+    ``upstream_date``. None when ``upstream_date`` is not an upstream tick (a manual run off the
+    schedule), which no scheduled downstream run waits on."""
+    cron = to_cron(upstream_schedule)
+    start = _utc(upstream_date)
+    if not _is_tick(cron, start):
+        return None
+    return start, croniter(cron, start).get_next(datetime)
+
+
 def downstream_logical_dates(upstream_date: datetime, upstream_schedule: str,
                              downstream_schedule: str) -> list[datetime]:
     """The downstream ticks whose runs wait for the upstream run at ``upstream_date``.
@@ -82,12 +93,11 @@ def downstream_logical_dates(upstream_date: datetime, upstream_schedule: str,
     that is not an upstream tick (a manual run) is waited on by no scheduled run: the result is [].
     Inverse of ``upstream_logical_date``: D is listed iff upstream_logical_date(D) == upstream_date.
     """
-    upstream_cron = to_cron(upstream_schedule)
-    downstream_cron = to_cron(downstream_schedule)
-    start = _utc(upstream_date)
-    if not _is_tick(upstream_cron, start):
+    window = upstream_window(upstream_date, upstream_schedule)
+    if window is None:
         return []
-    end = croniter(upstream_cron, start).get_next(datetime)
+    start, end = window
+    downstream_cron = to_cron(downstream_schedule)
     dates: list[datetime] = []
     tick = _earliest_tick_at_or_after(downstream_cron, start)
     ticks = croniter(downstream_cron, tick)

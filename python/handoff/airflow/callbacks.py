@@ -1,20 +1,74 @@
-"""Callbacks the factory attaches to tasks of public models (late-completion recovery)."""
+"""The completion callback every handoff dbt task carries (late-completion recovery).
+
+Settings, read in the task's process (docs/deployment.md):
+- HANDOFF_REGISTRY_URL: the registry; without it the callback does nothing.
+- the Airflow API: HANDOFF_AIRFLOW_API_URL / _USERNAME / _PASSWORD, else the Airflow connection
+  ``handoff_airflow_api`` (e.g. ``http://user:password@api-host:8080``). Without either, the
+  completion is recorded and `handoff reconcile` satisfies the sensors later.
+Credentials are never logged. The callback never fails the task: errors are logged and left
+for the sweep. Its requests use a short timeout so a dead API costs the task seconds at most.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
+
+from ..airflow_api import ENV_URL, AirflowApi, AirflowApiConfig
+from ..errors import HandoffError
 
 log = logging.getLogger(__name__)
 
+API_CONNECTION_ID = "handoff_airflow_api"
+CALLBACK_TIMEOUT_S = 5.0
+
+
+def api_from_settings() -> AirflowApi | None:
+    """The API client from the environment, else from the Airflow connection; None if neither."""
+    if os.environ.get(ENV_URL):
+        config = AirflowApiConfig.from_env()
+    else:
+        try:
+            from airflow.sdk import BaseHook
+
+            conn = BaseHook.get_connection(API_CONNECTION_ID)
+        except Exception:  # noqa: BLE001 - the connection is optional
+            return None
+        scheme = conn.conn_type if conn.conn_type in ("http", "https") else "http"
+        port = f":{conn.port}" if conn.port else ""
+        config = AirflowApiConfig(f"{scheme}://{conn.host}{port}", conn.login or "", conn.password or "")
+    return AirflowApi(AirflowApiConfig(config.base_url, config.username, config.password,
+                                       timeout=min(config.timeout, CALLBACK_TIMEOUT_S), attempts=2))
+
 
 def on_model_success(context: Any) -> None:
-    """Record the completion and reconcile downstream sensors; never fails the task."""
-    try:
-        from ..recovery import handle_completion  # noqa: PLC0415 - optional until configured
-    except ImportError:
+    """Record the completion and reconcile downstream sensors; never raises."""
+    url = os.environ.get("HANDOFF_REGISTRY_URL")
+    if not url:
         return
+    ti = context["ti"]
+    dag_run = context.get("dag_run")
     try:
-        handle_completion(context)
+        from ..recovery import handle_completion
+        from ..registry import Registry
+
+        with Registry(url, must_exist=True) as registry:
+            if not registry.sensors_waiting_on_task(ti.dag_id, ti.task_id):
+                return  # nobody waits on this model
+            api = api_from_settings()
+            if api is None:
+                log.warning("handoff: no Airflow API configured (%s or connection %s): completion recorded, "
+                            "`handoff reconcile` will satisfy the waiting sensors", ENV_URL, API_CONNECTION_ID)
+            actions = handle_completion(
+                registry, api, dag_id=ti.dag_id, task_id=ti.task_id, run_id=ti.run_id,
+                logical_date=getattr(dag_run, "logical_date", None) or context.get("logical_date"),
+                run_after=getattr(dag_run, "run_after", None))
+        for action in actions:
+            log.info("handoff: %s.%s in %s: %s (was %s)", action.dag_id, action.sensor_task_id,
+                     action.run_id, action.action, action.previous_state)
+    except HandoffError as exc:
+        log.warning("handoff: completion callback could not finish: %s; `handoff reconcile` will catch up",
+                    exc.one_line())
     except Exception:  # noqa: BLE001 - a callback must never fail the upstream task
         log.exception("handoff: completion callback failed; `handoff reconcile` will catch up")

@@ -89,7 +89,7 @@ def _task(dag: DAG, spec: Mapping[str, Any], project: DbtProject,
         retry_delay=timedelta(seconds=spec["retry_delay_s"]),
         execution_timeout=timedelta(seconds=timeout) if timeout else None,
         pool=spec["pool"] or "default_pool",
-        on_success_callback=on_success if on_success is not None and spec["access"] == "public" else None,
+        on_success_callback=on_success,
     )
 
 
