@@ -78,8 +78,14 @@ def test_late_upstream_recovery(stack: AirflowStack, probe_out: Path, record_pro
     assert upstream_done["state"] == "success"
     assert datetime.fromisoformat(upstream_done["logical_date"]) == up_date
 
-    # ... whose callback saw handoff's settings and could log in to the API.
-    callback = json.loads((probe_out / "callback-model_a.json").read_text())
+    # ... whose callback saw handoff's settings and could log in to the API. (The callback runs
+    # after the task's success is recorded, so it may still be running: wait for its report.)
+    report = probe_out / "callback-model_a.json"
+    deadline = time.monotonic() + 30
+    while not report.exists():
+        assert time.monotonic() < deadline, f"no callback report in 30 s\n{stack.logs_tail()}"
+        time.sleep(0.2)
+    callback = json.loads(report.read_text())
     assert callback["login"] == "ok"
     assert {"HANDOFF_AIRFLOW_API_URL", "HANDOFF_AIRFLOW_API_USERNAME",
             "HANDOFF_AIRFLOW_API_PASSWORD"} <= set(callback["handoff_env"])

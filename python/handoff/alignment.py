@@ -122,8 +122,9 @@ def alignment_warning(upstream_schedule: str, downstream_schedule: str) -> str |
       * unawaited: an upstream run that no downstream run waits on, so its failure or lateness
         holds nothing back (upstream runs more often, or on days the downstream skips);
       * previous: a downstream run that is the first to wait on its upstream run, although that
-        run is further in the past than the next upstream run is in the future (e.g. upstream 0 5 * * *, downstream 0 3 * * *:
-        the 03:00 run waits on yesterday's 05:00 run, 22 h earlier, not today's, 2 h later).
+        run is further in the past than the next upstream run is in the future (e.g. upstream
+        0 5 * * *, downstream 0 3 * * *: the 03:00 run waits on yesterday's 05:00 run, 22 h
+        earlier, not today's, 2 h later).
     Same-frequency schedules with the upstream tick shortly before the downstream one, and
     identical schedules, give None.
     """
