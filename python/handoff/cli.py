@@ -14,6 +14,7 @@ from .errors import HandoffError
 COMMAND_MODULES = (
     "handoff.commands.core",
     "handoff.commands.impact",
+    "handoff.commands.recovery",
     "handoff.commands.registry",
 )
 

@@ -1,0 +1,53 @@
+"""`handoff reconcile`: the sweep that satisfies sensors whose upstream completed but whose
+completion callback never reached the Airflow API (or was never called: a fix by hand)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from datetime import datetime, timedelta, timezone
+
+from ..airflow_api import AirflowApi
+from ..errors import HandoffError
+from .registry import REGISTRY_HELP
+
+_SINCE = re.compile(r"^([1-9][0-9]*)(m|h|d)$")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    reconcile = subparsers.add_parser(
+        "reconcile", help="satisfy downstream sensors of every upstream task that succeeded recently "
+                          "(Airflow API settings: HANDOFF_AIRFLOW_API_URL, _USERNAME, _PASSWORD)")
+    reconcile.add_argument("--since", default="24h", help="how far back to look: 90m, 24h, 7d (default 24h)")
+    reconcile.add_argument("--registry", metavar="URL", help=REGISTRY_HELP)
+    reconcile.add_argument("--format", choices=("text", "json"), default="text")
+    reconcile.set_defaults(func=cmd_reconcile)
+
+
+def parse_since(text: str) -> timedelta:
+    match = _SINCE.match(text)
+    if not match:
+        raise HandoffError(f"--since {text!r} is not a duration", hint="write e.g. 90m, 24h or 7d")
+    amount, unit = int(match.group(1)), match.group(2)
+    return timedelta(minutes=amount) if unit == "m" else timedelta(hours=amount) if unit == "h" else timedelta(days=amount)
+
+
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    from ..recovery import sweep
+    from ..registry import Registry
+
+    window = parse_since(args.since)
+    api = AirflowApi.from_env()
+    with Registry(args.registry, must_exist=True) as registry:
+        actions = sweep(registry, api, since=datetime.now(timezone.utc) - window)
+    satisfied = [a for a in actions if a.action == "satisfied"]
+    if args.format == "json":
+        print(json.dumps([a.as_dict() for a in actions], indent=2))
+        return 0
+    for action in actions:
+        print(f"{action.action:<18} {action.dag_id}.{action.sensor_task_id} in {action.run_id} "
+              f"(was {action.previous_state}; upstream {action.upstream})")
+    print(f"handoff reconcile: {len(satisfied)} sensor(s) satisfied, "
+          f"{len(actions) - len(satisfied)} already satisfied or left, over the last {args.since}")
+    return 0
