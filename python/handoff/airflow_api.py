@@ -199,6 +199,9 @@ class AirflowApi:
         if status == 409:
             log.info("%s.%s in %s is already %s", dag_id, task_id, run_id, state)
             return False
+        if status == 403:
+            raise self._error("PATCH", path, status, answer,
+                              hint=f"user '{self.config.username}' may not edit task instances of this DAG")
         if status != 200:
             raise self._error("PATCH", path, status, answer)
         return True
@@ -225,7 +228,8 @@ class AirflowApi:
         return answer
 
     def request(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
-              body: Any = None, authorized: bool = True, idempotent: bool = True) -> tuple[int, Any]:
+                body: Any = None, authorized: bool = True,
+                idempotent: bool = True) -> tuple[int, Any]:
         """One request (a 401 refreshes the token once); returns (status, decoded JSON or text).
 
         Connection failures are retried (only before anything was sent when not idempotent)
