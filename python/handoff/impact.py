@@ -41,7 +41,8 @@ CLASSES: tuple[ChangeClass, ...] = (
     ChangeClass("column_type_changed", True, "a column's documented or contracted data_type changed"),
     ChangeClass("latest_version_changed", True, "dbt's latest_version moved; breaking when the new latest version "
                 "drops or retypes a column of the old one"),
-    ChangeClass("available_by_later", True, "the SLA moved later: consumers due earlier can no longer meet theirs"),
+    ChangeClass("available_by_later", True, "the SLA moved later; with a registry, breaking only when a consumer's "
+                "own SLA is earlier than the new one (it can no longer be met)"),
     ChangeClass("added", False, "a new model, seed or snapshot"),
     ChangeClass("version_added", False, "a new dbt model version next to the existing ones"),
     ChangeClass("access_widened", False, "became public: other domains may now depend on it"),
@@ -68,6 +69,7 @@ class Change:
     kind: str
     detail: str
     breaking_override: bool | None = None  # for classes whose verdict depends on the case
+    sla: str | None = None  # available_by_later: the new SLA
 
     @property
     def breaking(self) -> bool:
@@ -88,6 +90,7 @@ class Consumer:
     depth: int = 1
     via: tuple[str, ...] = ()  # domain.model crossed, from the changed model to the one this task waits on
     direct: bool = True  # reads the changed model itself (one sensor away)
+    available_by: str | None = None  # its own SLA (HH:MM UTC)
 
 
 @dataclass(frozen=True)
@@ -377,7 +380,8 @@ def _compare(old: Node, new: Node, old_sla: str | None, new_sla: str | None) -> 
     changes += _column_changes(old, new)
     if old_sla != new_sla:
         if old_sla and new_sla and new_sla > old_sla:
-            changes.append(Change("available_by_later", f"available_by {old_sla} → {new_sla} UTC"))
+            changes.append(Change("available_by_later", f"SLA later: available_by {old_sla} → {new_sla} UTC",
+                                  sla=new_sla))
         else:
             changes.append(Change("available_by_changed",
                                   f"available_by {old_sla or 'unset'} → {new_sla or 'unset'}" +
@@ -387,7 +391,8 @@ def _compare(old: Node, new: Node, old_sla: str | None, new_sla: str | None) -> 
                   else "deprecation lifted")
         changes.append(Change("deprecation_changed", detail))
     if old.checksum != new.checksum:
-        what = "seed data changed" if new.resource_type == "seed" else "SQL changed"
+        what = {"seed": "seed data changed", "snapshot": "snapshot definition changed"}.get(new.resource_type,
+                                                                                           "SQL changed")
         changes.append(Change("sql_changed", what))
     config = _config_changes(old, new)
     if config:
@@ -528,9 +533,21 @@ def attach_consumers(report: Report, lookup: ConsumerLookup) -> Report:
             continue
         found = {(c.domain, c.dag_id, c.task_id): c for c in lookup(model)
                  if c.domain != report.domain and not any(v.startswith(own) for v in c.via[1:])}
-        ordered = sorted(found.values(), key=lambda c: (c.depth, c.slack, c.domain, c.dag_id, c.task_id))
-        models.append(replace(model, consumers=tuple(ordered)))
+        ordered = tuple(sorted(found.values(), key=lambda c: (c.depth, c.slack, c.domain, c.dag_id, c.task_id)))
+        changes = tuple(_judge_sla(c, ordered) if c.kind == "available_by_later" else c for c in model.changes)
+        models.append(replace(model, consumers=ordered, changes=changes))
     return replace(report, models=tuple(models), consumers_checked=True)
+
+
+def _judge_sla(change: Change, consumers: Sequence[Consumer]) -> Change:
+    """A later SLA breaks exactly the consumers whose own SLA is now earlier than it."""
+    late = sorted(f"{c.domain}.{c.model} {c.available_by}" for c in consumers
+                  if c.available_by and change.sla and c.available_by < change.sla)
+    if late:
+        detail = f"{change.detail}; earlier than: {', '.join(late)}"
+    else:
+        detail = f"{change.detail}; every consumer's SLA is later" if consumers else change.detail
+    return replace(change, detail=detail, breaking_override=bool(late))
 
 
 # --------------------------------------------------------------------------------------

@@ -150,12 +150,14 @@ CASES: dict[str, Case] = {
     ),
     "sql_refactor": Case(
         edits=(Write("models/marts/mrt_orders.sql", MRT_ORDERS_REFACTORED),
-               Replace("models/staging/stg_orders.sql", "select\n", "select -- every status\n")),
-        kinds={"mrt_orders": {"sql_changed"}, "stg_orders": {"sql_changed"}},
+               Replace("models/staging/stg_orders.sql", "select\n", "select -- every status\n"),
+               # a later SLA that every consumer's own SLA still follows: not breaking
+               Replace(MARTS, 'available_by: "04:30"', 'available_by: "05:00"')),
+        kinds={"mrt_orders": {"sql_changed", "available_by_later"}, "stg_orders": {"sql_changed"}},
         breaking=set(),
         teams={"#finance-data": ({"team-finance"}, False), "#marketing-data": ({"growth-analytics"}, False)},
         exit_breaking=0, exit_any=1,
-        summary=r"^\*\*No breaking changes; 1 change reaches 2 teams: #finance-data, #marketing-data\*\*$",
+        summary=r"^\*\*No breaking changes; 2 changes reach 2 teams: #finance-data, #marketing-data\*\*$",
     ),
     "added_model": Case(
         edits=(Write("models/marts/mrt_sellers.sql", MRT_SELLERS),
@@ -175,6 +177,34 @@ CASES: dict[str, Case] = {
         teams=BOTH_TEAMS,
         exit_breaking=1, exit_any=1,
         summary=r"^\*\*1 breaking change affects 2 teams",
+    ),
+    # Many classes at once: contract dropped, SLA later, relation moved; config, columns and internal nodes.
+    "governance": Case(
+        edits=(Replace(MARTS, """          owner: team-catalogue     # overrides the domain's owner for this model only
+""", """          owner: team-catalogue     # overrides the domain's owner for this model only
+      alias: items
+"""),
+               Replace(MARTS, "      contract: {enforced: true}\n      meta:\n        handoff:\n          available_by: \"04:00\"",
+                       "      contract: {enforced: false}\n      meta:\n        handoff:\n          available_by: \"07:30\""),
+               Replace(MARTS, "    config:\n      contract: {enforced: true}\n      meta:\n        handoff:\n"
+                              "          available_by: \"04:30\"",
+                       "    config:\n      materialized: incremental\n      on_schema_change: fail\n      contract: {enforced: true}\n      meta:\n"
+                       "        handoff:\n          available_by: \"04:30\""),
+               Replace(MARTS, "        description: quantity x list price, in euro cents.\n",
+                       "        description: quantity x list price, in euro cents.\n      - name: status\n"
+                       "        data_type: varchar\n"),
+               Replace("models/marts/mrt_orders.sql", "    amount_cents\nfrom", "    amount_cents,\n    status\nfrom"),
+               Replace("seeds/raw_items.csv", "Walnut desk", "Oak desk"),
+               Replace("snapshots/snp_items.yml", "check_cols: [price_cents, title]", "check_cols: [price_cents]")),
+        kinds={"mrt_items": {"contract_removed", "relation_changed", "available_by_later"},
+               "mrt_orders": {"column_added", "sql_changed", "config_changed"},
+               "raw_items": {"sql_changed"}, "snp_items": {"config_changed", "sql_changed"}},
+        breaking={"mrt_items"},
+        teams={"#marketing-data": ({"team-marketing", "growth-analytics"}, True),
+               "#finance-data": ({"team-finance"}, False)},
+        exit_breaking=1, exit_any=1,
+        summary=r"^\*\*3 breaking changes affect 1 team: #marketing-data \(non-breaking changes also reach "
+                r"#finance-data\)\*\*$",
     ),
     # Governance of a versioned model, without a registry: the base is the "versioned" case's head.
     "version_bump": Case(

@@ -100,7 +100,8 @@ def consumers_from_registry(report: Report, url: str) -> Report:
             if key not in published:
                 return []
             return [Consumer(domain=c.domain, dag_id=c.dag_id, task_id=c.task_id, model=c.model, owner=c.owner,
-                             slack=c.slack, depth=c.depth, via=tuple(c.via), direct=c.direct)
+                             slack=c.slack, depth=c.depth, via=tuple(c.via), direct=c.direct,
+                             available_by=c.available_by)
                     for c in registry.consumers(report.domain, key, transitive=True)]
 
         return attach_consumers(report, lookup)
