@@ -166,6 +166,13 @@ def test_unavailable_is_retried_for_reads(server: tuple[str, Recorder]) -> None:
     assert client(url).health() == {"ok": 1}
 
 
+def test_a_busy_database_is_retried_for_the_patch(server: tuple[str, Recorder]) -> None:
+    url, recorder = server
+    replies = iter([(500, {"reason": "Database error"}), (200, {"task_instances": []})])
+    recorder.route("PATCH", "/api/v2/dags/d/dagRuns/r/taskInstances/t", lambda _r: next(replies))
+    assert client(url).set_task_state("d", "r", "t") is True
+
+
 def test_a_trigger_is_not_sent_twice(server: tuple[str, Recorder]) -> None:
     url, recorder = server
     recorder.route("POST", "/api/v2/dags/d/dagRuns", None)  # the connection drops

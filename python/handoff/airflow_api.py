@@ -34,7 +34,9 @@ ENV_PASSWORD = "HANDOFF_AIRFLOW_API_PASSWORD"
 ENV_TIMEOUT = "HANDOFF_AIRFLOW_API_TIMEOUT"
 
 PAGE_LIMIT = 100  # Airflow's default [api] maximum_page_limit
-_RETRY_STATUSES = frozenset({502, 503, 504})
+# 500 too: Airflow answers 500 "Database error" when its metadata DB is busy (seen with SQLite's
+# 5 s lock timeout under many heartbeating sensors); every retried call is idempotent.
+_RETRY_STATUSES = frozenset({500, 502, 503, 504})
 _SECRET_HINT = f"check {ENV_USERNAME} and {ENV_PASSWORD}"
 
 
