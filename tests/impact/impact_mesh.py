@@ -24,7 +24,7 @@ Edit = Callable[[Path], None]
 
 @dataclass(frozen=True)
 class Replace:
-    """Replace ``old`` by ``new`` in one file (which must contain ``old``)."""
+    """Replace ``old`` by ``new`` in one file (which must contain ``old`` exactly once)."""
 
     path: str
     old: str
@@ -33,7 +33,8 @@ class Replace:
     def __call__(self, project: Path) -> None:
         target = project / self.path
         text = target.read_text("utf-8")
-        assert self.old in text, f"{self.path} does not contain {self.old!r}: the example domain changed"
+        found = text.count(self.old)
+        assert found == 1, f"{self.path} contains {self.old!r} {found} times, not once: the example domain changed"
         target.write_text(text.replace(self.old, self.new), "utf-8")
 
 

@@ -77,6 +77,16 @@ ORDERS_HEAD = """    access: public
         handoff:
           available_by: "04:30"      # complete by 04:30 UTC on the run's day
 """
+ITEMS_CONFIG = """      contract: {enforced: true}
+      meta:
+        handoff:
+          available_by: "04:00"
+"""
+ORDERS_CONFIG = """    config:
+      contract: {enforced: true}
+      meta:
+        handoff:
+          available_by: "04:30"""
 VERSIONED: tuple[Edit, ...] = (
     Replace(MARTS, ORDERS_HEAD, VERSIONS_DOC),
     Rename("models/marts/mrt_orders.sql", "models/marts/mrt_orders_v1.sql"),
@@ -180,22 +190,21 @@ CASES: dict[str, Case] = {
     ),
     # Many classes at once: contract dropped, SLA later, relation moved; config, columns and internal nodes.
     "governance": Case(
-        edits=(Replace(MARTS, """          owner: team-catalogue     # overrides the domain's owner for this model only
-""", """          owner: team-catalogue     # overrides the domain's owner for this model only
-      alias: items
-"""),
-               Replace(MARTS, "      contract: {enforced: true}\n      meta:\n        handoff:\n          available_by: \"04:00\"",
-                       "      contract: {enforced: false}\n      meta:\n        handoff:\n          available_by: \"07:30\""),
-               Replace(MARTS, "    config:\n      contract: {enforced: true}\n      meta:\n        handoff:\n"
-                              "          available_by: \"04:30\"",
-                       "    config:\n      materialized: incremental\n      on_schema_change: fail\n      contract: {enforced: true}\n      meta:\n"
-                       "        handoff:\n          available_by: \"04:30\""),
-               Replace(MARTS, "        description: quantity x list price, in euro cents.\n",
-                       "        description: quantity x list price, in euro cents.\n      - name: status\n"
-                       "        data_type: varchar\n"),
-               Replace("models/marts/mrt_orders.sql", "    amount_cents\nfrom", "    amount_cents,\n    status\nfrom"),
-               Replace("seeds/raw_items.csv", "Walnut desk", "Oak desk"),
-               Replace("snapshots/snp_items.yml", "check_cols: [price_cents, title]", "check_cols: [price_cents]")),
+        edits=(
+            # mrt_items: alias, contract dropped, SLA past marketing's 07:00
+            Replace(MARTS, "owner: team-catalogue     # overrides the domain's owner for this model only\n",
+                    "owner: team-catalogue\n      alias: items\n"),
+            Replace(MARTS, ITEMS_CONFIG, ITEMS_CONFIG.replace("true", "false").replace("04:00", "07:30")),
+            # mrt_orders: incremental, one more column
+            Replace(MARTS, ORDERS_CONFIG, ORDERS_CONFIG.replace(
+                "    config:\n", "    config:\n      materialized: incremental\n      on_schema_change: fail\n")),
+            Replace(MARTS, "list price, in euro cents.\n",
+                    "list price, in euro cents.\n      - name: status\n        data_type: varchar\n"),
+            Replace("models/marts/mrt_orders.sql", "    amount_cents\nfrom", "    amount_cents,\n    status\nfrom"),
+            # internal: a seed's data, a snapshot's config
+            Replace("seeds/raw_items.csv", "Walnut desk", "Oak desk"),
+            Replace("snapshots/snp_items.yml", "check_cols: [price_cents, title]", "check_cols: [price_cents]"),
+        ),
         kinds={"mrt_items": {"contract_removed", "relation_changed", "available_by_later"},
                "mrt_orders": {"column_added", "sql_changed", "config_changed"},
                "raw_items": {"sql_changed"}, "snp_items": {"config_changed", "sql_changed"}},
