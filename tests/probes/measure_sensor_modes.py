@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from support.airflow_stack import start_airflow_stack  # noqa: E402
+from support.airflow_stack import AirflowStack, start_airflow_stack  # noqa: E402
 
 MODES = ("poke", "reschedule", "deferrable")
 SENSOR = "wait_upstream"
@@ -67,6 +67,9 @@ for pool in (None, "handoff_sensors"):
 WAITING_STATES = {"poke": "running", "reschedule": "up_for_reschedule", "deferrable": "deferred"}
 
 
+DAY0 = datetime(2024, 2, 1, 3, tzinfo=timezone.utc)
+
+
 def main(runs: int) -> None:
     root = Path(tempfile.mkdtemp(prefix="handoff-modes-"))
     dags = root / "dags"
@@ -75,80 +78,85 @@ def main(runs: int) -> None:
     stack = start_airflow_stack(root / "airflow", dags, triggerer=True,
                                 env={"AIRFLOW__CORE__PARALLELISM": "8",
                                      "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "16"})
-    api = stack.airflow_api
     try:
         stack.wait_for_dags(*(f"modes_{m}_{k}" for m in MODES for k in ("timeout", "waiting")),
                             "modes_starve_nopool", "modes_starve_handoff_sensors")
-        day0 = datetime(2024, 2, 1, 3, tzinfo=timezone.utc)
         for mode in MODES:
-            dag_id = f"modes_{mode}_timeout"
-            run_ids = [stack.trigger(dag_id, day0 + timedelta(days=i)) for i in range(runs)]
-            genuine = other = 0
-            to_failure = []
-            for run_id in run_ids:
-                run = stack.wait_for_run(dag_id, run_id, timeout=180)
-                ti = api.get_task_instance(dag_id, run_id, SENSOR)
-                log = api.task_log(dag_id, run_id, SENSOR, max(1, ti["try_number"]))
-                if ti["state"] == "failed" and "AirflowSensorTimeout" in log:
-                    genuine += 1
-                else:
-                    other += 1
-                    print(f"  {mode} {run_id}: sensor {ti['state']}, run {run['state']}; "
-                          f"log tail: {log[-300:]!r}")
-                to_failure.append((datetime.fromisoformat(ti["end_date"])
-                                   - datetime.fromisoformat(run["start_date"])).total_seconds())
-            recover = []
-            for run_id in run_ids:
-                started = time.monotonic()
-                api.set_task_state(dag_id, run_id, SENSOR)
-                run = stack.wait_for_run(dag_id, run_id, ["success"], timeout=120)
-                recover.append(time.monotonic() - started)
-            print(f"{mode:10} timed out genuinely {genuine}/{runs}, failed otherwise {other}; "
-                  f"run start->sensor failed median {statistics.median(to_failure):.1f}s; "
-                  f"PATCH->run success {min(recover):.1f}-{max(recover):.1f}s "
-                  f"(median {statistics.median(recover):.1f}s), {len(recover)}/{runs} recovered")
-
-            dag_id = f"modes_{mode}_waiting"
-            recover = []
-            for i in range(runs):
-                run_id = stack.trigger(dag_id, day0 + timedelta(days=i))
-                stack.wait_for_task(dag_id, run_id, SENSOR, [WAITING_STATES[mode]], timeout=120)
-                started = time.monotonic()
-                api.set_task_state(dag_id, run_id, SENSOR)
-                stack.wait_for_run(dag_id, run_id, ["success"], timeout=120)
-                recover.append(time.monotonic() - started)
-                assert api.get_task_instance(dag_id, run_id, SENSOR)["state"] == "success"
-            print(f"{mode:10} marked while {WAITING_STATES[mode]}: PATCH->run success "
-                  f"{min(recover):.1f}-{max(recover):.1f}s (median {statistics.median(recover):.1f}s), "
-                  f"{len(recover)}/{runs} recovered")
-        stack.create_pool("handoff_sensors", 6)
-        for pool in ("nopool", "handoff_sensors"):
-            dag_id = f"modes_starve_{pool}"
-            run_ids = [stack.trigger(dag_id, day0 + timedelta(days=i)) for i in range(10)]
-            running = 8 if pool == "nopool" else 6
-            deadline = time.monotonic() + 120
-            while sum(ti["state"] == "running" for ti in api.list_task_instances(dag_id)) < running:
-                assert time.monotonic() < deadline, api.list_task_instances(dag_id)
-                time.sleep(0.5)
-            marked = next(ti["dag_run_id"] for ti in api.list_task_instances(dag_id, states=["running"]))
-            started = time.monotonic()
-            api.set_task_state(dag_id, marked, SENSOR)
-            try:
-                stack.wait_for_run(dag_id, marked, ["success"], timeout=40)
-                outcome = f"run success {time.monotonic() - started:.1f}s after the PATCH"
-            except AssertionError:
-                outcome = f"run still {stack.task_states(dag_id, marked)} 40 s after the PATCH"
-            print(f"starvation, 10 poke sensors, 8 executor slots, pool {pool}: {outcome}")
-            for run_id in run_ids:  # release the slots
-                if run_id != marked:
-                    api.set_task_state(dag_id, run_id, SENSOR, "failed")
+            timed_out(stack, mode, runs)
+            still_waiting(stack, mode, runs)
+        starvation(stack)
         time.sleep(15)  # let killed sensors' supervisors report; states must not change
         for mode in MODES:
             for kind in ("timeout", "waiting"):
-                states = {ti["state"] for ti in api.list_task_instances(f"modes_{mode}_{kind}")}
+                states = {ti["state"] for ti in stack.airflow_api.list_task_instances(f"modes_{mode}_{kind}")}
                 print(f"{mode:10} {kind:8} task states after 15 s: {sorted(states)}")
     finally:
         stack.stop()
+
+
+def timed_out(stack: AirflowStack, mode: str, runs: int) -> None:
+    api, dag_id = stack.airflow_api, f"modes_{mode}_timeout"
+    run_ids = [stack.trigger(dag_id, DAY0 + timedelta(days=i)) for i in range(runs)]
+    genuine = other = 0
+    to_failure = []
+    for run_id in run_ids:
+        run = stack.wait_for_run(dag_id, run_id, timeout=180)
+        ti = api.get_task_instance(dag_id, run_id, SENSOR)
+        log = api.task_log(dag_id, run_id, SENSOR, max(1, ti["try_number"]))
+        if ti["state"] == "failed" and "AirflowSensorTimeout" in log:
+            genuine += 1
+        else:
+            other += 1
+            print(f"  {mode} {run_id}: sensor {ti['state']}, run {run['state']}; log tail: {log[-300:]!r}")
+        to_failure.append((datetime.fromisoformat(ti["end_date"])
+                           - datetime.fromisoformat(run["start_date"])).total_seconds())
+    recover = [mark_and_wait(stack, dag_id, run_id) for run_id in run_ids]
+    print(f"{mode:10} timed out genuinely {genuine}/{runs}, failed otherwise {other}; "
+          f"run start->sensor failed median {statistics.median(to_failure):.1f}s; "
+          f"PATCH->run success {min(recover):.1f}-{max(recover):.1f}s "
+          f"(median {statistics.median(recover):.1f}s), {len(recover)}/{runs} recovered")
+
+
+def still_waiting(stack: AirflowStack, mode: str, runs: int) -> None:
+    dag_id = f"modes_{mode}_waiting"
+    recover = []
+    for i in range(runs):  # one at a time: no run waits for a worker slot
+        run_id = stack.trigger(dag_id, DAY0 + timedelta(days=i))
+        stack.wait_for_task(dag_id, run_id, SENSOR, [WAITING_STATES[mode]], timeout=120)
+        recover.append(mark_and_wait(stack, dag_id, run_id))
+        assert stack.airflow_api.get_task_instance(dag_id, run_id, SENSOR)["state"] == "success"
+    print(f"{mode:10} marked while {WAITING_STATES[mode]}: PATCH->run success "
+          f"{min(recover):.1f}-{max(recover):.1f}s (median {statistics.median(recover):.1f}s), "
+          f"{len(recover)}/{runs} recovered")
+
+
+def starvation(stack: AirflowStack) -> None:
+    api = stack.airflow_api
+    stack.create_pool("handoff_sensors", 6)
+    for pool, running in (("nopool", 8), ("handoff_sensors", 6)):
+        dag_id = f"modes_starve_{pool}"
+        run_ids = [stack.trigger(dag_id, DAY0 + timedelta(days=i)) for i in range(10)]
+        deadline = time.monotonic() + 120
+        while sum(ti["state"] == "running" for ti in api.list_task_instances(dag_id)) < running:
+            assert time.monotonic() < deadline, api.list_task_instances(dag_id)
+            time.sleep(0.5)
+        marked = next(ti["dag_run_id"] for ti in api.list_task_instances(dag_id, states=["running"]))
+        try:
+            outcome = f"run success {mark_and_wait(stack, dag_id, marked, 40):.1f}s after the PATCH"
+        except AssertionError:
+            outcome = f"run still {stack.task_states(dag_id, marked)} 40 s after the PATCH"
+        print(f"starvation, 10 poke sensors, 8 executor slots, pool {pool}: {outcome}")
+        for run_id in run_ids:  # release the slots
+            if run_id != marked:
+                api.set_task_state(dag_id, run_id, SENSOR, "failed")
+
+
+def mark_and_wait(stack: AirflowStack, dag_id: str, run_id: str, timeout: float = 120) -> float:
+    """Mark the run's sensor success; seconds until the run is success."""
+    started = time.monotonic()
+    stack.airflow_api.set_task_state(dag_id, run_id, SENSOR)
+    stack.wait_for_run(dag_id, run_id, ["success"], timeout=timeout)
+    return time.monotonic() - started
 
 
 if __name__ == "__main__":
