@@ -13,7 +13,6 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
-
 from handoff.airflow_api import AirflowApi, AirflowApiConfig
 from handoff.errors import HandoffError
 

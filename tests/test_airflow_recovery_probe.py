@@ -19,7 +19,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-
 from handoff.airflow_api import AirflowApi, AirflowApiConfig
 from handoff.alignment import upstream_logical_date
 from handoff.errors import HandoffError

@@ -7,7 +7,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from croniter import croniter
-
 from handoff.alignment import (
     alignment_warning,
     downstream_logical_dates,

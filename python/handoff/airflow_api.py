@@ -53,8 +53,7 @@ class AirflowApiConfig:
 
     def __post_init__(self) -> None:
         url = self.base_url.strip().rstrip("/")
-        if url.endswith("/api/v2"):
-            url = url[: -len("/api/v2")]
+        url = url.removesuffix("/api/v2")
         parsed = urllib.parse.urlsplit(url)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise HandoffError(f"Airflow API URL {self.base_url!r} is not an http(s) URL",

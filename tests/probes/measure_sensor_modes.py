@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from support.airflow_stack import AirflowStack, start_airflow_stack  # noqa: E402
+from support.airflow_stack import AirflowStack, start_airflow_stack
 
 MODES = ("poke", "reschedule", "deferrable")
 SENSOR = "wait_upstream"

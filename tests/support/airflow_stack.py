@@ -39,7 +39,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from handoff.airflow_api import AirflowApi, AirflowApiConfig
 from handoff.errors import HandoffError
 
@@ -365,7 +364,7 @@ def module_airflow_stack_factory(tmp_path_factory: pytest.TempPathFactory) -> It
 def _run(command: list[str], env: Mapping[str, str], cwd: Path,
          timeout: float) -> subprocess.CompletedProcess[str]:
     try:
-        done = subprocess.run(command, env=dict(env), cwd=cwd, capture_output=True, text=True,
+        done = subprocess.run(command, env=dict(env), cwd=cwd, capture_output=True, text=True, check=False,
                               timeout=timeout, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired as error:
         raise StackError(f"{' '.join(command[1:])} timed out after {timeout:.0f}s:\n"
