@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Collection, Iterable, Mapping, Sequence
 
 from .convention import Resolved, resolve
 from .errors import HandoffError
@@ -41,6 +41,8 @@ CLASSES: tuple[ChangeClass, ...] = (
     ChangeClass("column_type_changed", True, "a column's documented or contracted data_type changed"),
     ChangeClass("latest_version_changed", True, "dbt's latest_version moved; breaking when the new latest version "
                 "drops or retypes a column of the old one"),
+    ChangeClass("name_ambiguous", True, "a versioned model with one version got another: consumers that wait on "
+                "its bare name no longer resolve; with a registry, breaking only when one does"),
     ChangeClass("available_by_later", True, "the SLA moved later; with a registry, breaking only when a consumer's "
                 "own SLA is earlier than the new one (it can no longer be met)"),
     ChangeClass("added", False, "a new model, seed or snapshot"),
@@ -262,7 +264,8 @@ def diff_manifests(base: Manifest, head: Manifest) -> Report:
         siblings = sorted((k[2] for k in new if (k[0], k[1]) == (key[0], key[1])), key=_version_order)
         if siblings:
             remaining = ", ".join(_v(v) for v in siblings)
-            detail = (f"unversioned `{node.name}` replaced by versions {remaining}" if key[2] is None
+            plural = "s" if len(siblings) > 1 else ""
+            detail = (f"unversioned `{node.name}` replaced by version{plural} {remaining}" if key[2] is None
                       else f"version {_v(key[2])} removed ({remaining} remain{'s' if len(siblings) == 1 else ''})")
             impacts[key] = _impact(None, [Change("version_removed", detail)], base_node=node)
         else:
@@ -286,6 +289,7 @@ def diff_manifests(base: Manifest, head: Manifest) -> Report:
             impacts[key] = _impact(new[key], changes, base_node=old[key])
 
     _latest_version_changes(old, new, impacts)
+    _ambiguous_names(old, new, impacts)
     models = sorted(impacts.values(), key=lambda m: (m.resource_type != "model", m.name, _version_order(m.version)))
     return Report(domain=domain, project=head.project_name, models=tuple(models))
 
@@ -511,6 +515,33 @@ def _latest_version_changes(old: Mapping[_Key, Node], new: Mapping[_Key, Node],
                                                                  key=lambda c: _ORDER[c.kind])))
 
 
+def _ambiguous_names(old: Mapping[_Key, Node], new: Mapping[_Key, Node], impacts: dict[_Key, ModelImpact]) -> None:
+    """A versioned model that had one version and now has several: a sensor naming it without a version
+    (``upstream_model: orders``) resolved to that version and is now ambiguous (see registry.mesh)."""
+    def versions(nodes: Mapping[_Key, Node]) -> dict[tuple[str, str], list[str]]:
+        found: dict[tuple[str, str], list[str]] = {}
+        for rtype, name, version in nodes:
+            if version is not None:
+                found.setdefault((rtype, name), []).append(version)
+        return found
+
+    before, after = versions(old), versions(new)
+    for name_key, was in sorted(before.items()):
+        now = sorted(after.get(name_key, []), key=_version_order)
+        if len(was) != 1 or len(now) < 2 or was[0] not in now:
+            continue
+        key = (name_key[0], name_key[1], was[0])
+        change = Change("name_ambiguous", f"`{name_key[1]}` now has versions {', '.join(_v(v) for v in now)}: "
+                        f"consumers that wait on `{name_key[1]}` without a version must name "
+                        f"`{task_id_for_node(old[key])}`")
+        current = impacts.get(key)
+        if current is None:
+            impacts[key] = _impact(new[key], [change], base_node=old[key])
+        else:
+            impacts[key] = replace(current, changes=tuple(sorted((*current.changes, change),
+                                                                 key=lambda c: _ORDER[c.kind])))
+
+
 # --------------------------------------------------------------------------------------
 # Consumers
 # --------------------------------------------------------------------------------------
@@ -518,12 +549,13 @@ def _latest_version_changes(old: Mapping[_Key, Node], new: Mapping[_Key, Node],
 ConsumerLookup = Callable[[ModelImpact], Iterable[Consumer]]
 
 
-def attach_consumers(report: Report, lookup: ConsumerLookup) -> Report:
+def attach_consumers(report: Report, lookup: ConsumerLookup, waited_on: Collection[str] | None = None) -> Report:
     """The report with each changed model's consumers in other domains (new models have none).
 
     A consumer reached only through *another* model of this domain (its path re-enters this domain
     after the changed model, e.g. through a task dependency of a test) does not read the changed
     model: it is left out here and listed under that other model when that one changes.
+    ``waited_on``: the model keys other domains' sensors name (judges ``name_ambiguous``).
     """
     own = f"{report.domain}."
     models = []
@@ -531,10 +563,18 @@ def attach_consumers(report: Report, lookup: ConsumerLookup) -> Report:
         if model.lookup_name is None:
             models.append(replace(model, consumers=()))
             continue
-        found = {(c.domain, c.dag_id, c.task_id): c for c in lookup(model)
-                 if c.domain != report.domain and not any(v.startswith(own) for v in c.via[1:])}
+        keys = {f"{report.domain}.{model.lookup_name}", f"{report.domain}.{model.task_id}"}
+        found = {}
+        for consumer in lookup(model):
+            # a path may hop through the model's other key (orders_v1 -> orders): that is the model itself
+            via = consumer.via[:1] + tuple(v for v in consumer.via[1:] if v not in keys)
+            if consumer.domain != report.domain and not any(v.startswith(own) for v in via[1:]):
+                found[(consumer.domain, consumer.dag_id, consumer.task_id)] = replace(consumer, via=via)
         ordered = tuple(sorted(found.values(), key=lambda c: (c.depth, c.slack, c.domain, c.dag_id, c.task_id)))
-        changes = tuple(_judge_sla(c, ordered) if c.kind == "available_by_later" else c for c in model.changes)
+        changes = tuple(_judge_sla(c, ordered) if c.kind == "available_by_later" else
+                        replace(c, breaking_override=model.name in waited_on)
+                        if c.kind == "name_ambiguous" and waited_on is not None else c
+                        for c in model.changes)
         models.append(replace(model, consumers=ordered, changes=changes))
     return replace(report, models=tuple(models), consumers_checked=True)
 

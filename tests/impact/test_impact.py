@@ -96,6 +96,11 @@ from {{ ref('int_orders') }}
 where status = 'completed'
 """),
 )
+SINGLE_VERSION: tuple[Edit, ...] = (
+    Replace(MARTS, ORDERS_HEAD, VERSIONS_DOC.replace(
+        "      - v: 2\n        columns:\n          - include: all\n            exclude: [quantity]\n", "")),
+    Rename("models/marts/mrt_orders.sql", "models/marts/mrt_orders_v1.sql"),
+)
 
 
 @dataclass(frozen=True)
@@ -109,6 +114,7 @@ class Case:
     summary: str  # a regular expression the summary line must match
     base_case: str | None = None  # compare with this case's head instead of the deployed manifest
     registry: bool = True
+    publish_base: bool = False  # the registry holds base_case's marketplace instead of the deployed one
     not_in_markdown: tuple[str, ...] = field(default=())
 
 
@@ -215,6 +221,20 @@ CASES: dict[str, Case] = {
         summary=r"^\*\*3 breaking changes affect 1 team: #marketing-data \(non-breaking changes also reach "
                 r"#finance-data\)\*\*$",
     ),
+    # Base: mrt_orders with one version (v1), which finance's sensor names as plain "mrt_orders".
+    "single_version": Case(
+        edits=SINGLE_VERSION, kinds={"mrt_orders": {"version_removed"}, "mrt_orders v1": {"version_added"}},
+        breaking={"mrt_orders"}, teams=BOTH_TEAMS, exit_breaking=1, exit_any=1,
+        summary=r"^\*\*1 breaking change affects 2 teams",
+    ),
+    # ... then a second version: the plain name no longer resolves to one task.
+    "second_version": Case(
+        edits=VERSIONED,
+        kinds={"mrt_orders v1": {"name_ambiguous"}, "mrt_orders v2": {"version_added"}},
+        breaking={"mrt_orders v1"}, teams=BOTH_TEAMS, exit_breaking=1, exit_any=1,
+        summary=r"^\*\*1 breaking change affects 2 teams: #finance-data, #marketing-data\*\*$",
+        base_case="single_version", publish_base=True,
+    ),
     # Governance of a versioned model, without a registry: the base is the "versioned" case's head.
     "version_bump": Case(
         edits=VERSIONED + (
@@ -237,6 +257,18 @@ def head_manifest(name: str, deployed) -> Path:
     if name not in _heads:
         _heads[name] = build("marketplace", deployed.root / "heads" / name, CASES[name].edits)
     return _heads[name]
+
+
+def publish_with(deployed, marketplace: Path, name: str, capsys) -> str:
+    """A registry holding this marketplace manifest's plan and the deployed finance and marketing."""
+    plans = deployed.root / "plans" / name
+    assert main(["compile", str(marketplace), "-o", f"{plans}/"]) == 0
+    others = [str(deployed.root / "plans" / f"{d}.plan.json") for d in ("finance", "marketing")]
+    registry = f"sqlite:///{deployed.root / (name + '.db')}"
+    assert main(["publish", "--registry", registry, str(plans / "marketplace.plan.json"), *others]) == 0
+    assert main(["check", "--registry", registry, *others]) == 0  # finance's plain "mrt_orders" resolves
+    capsys.readouterr()
+    return registry
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -266,7 +298,9 @@ def test_case(name, deployed, capsys):
     base = head_manifest(case.base_case, deployed) if case.base_case else deployed.manifests["marketplace"]
     head = head_manifest(name, deployed)
     argv = ["--base", str(base), "--head", str(head)]
-    if case.registry:
+    if case.publish_base:
+        argv += ["--registry", publish_with(deployed, base, name, capsys)]
+    elif case.registry:
         argv += ["--registry", deployed.registry]
 
     code, markdown, err = run(capsys, *argv)

@@ -93,15 +93,19 @@ def consumers_from_registry(report: Report, url: str) -> Report:
                                "are unknown", hint="point --registry at the registry the deployed plan was "
                                "published to (`handoff publish`)")
         published = set(mesh.model_keys(report.domain))
+        waited_on = {t.upstream_model for t in mesh.tasks() if t.is_sensor and t.upstream_model
+                     and t.upstream_domain == report.domain and t.domain != report.domain}
 
         def lookup(model: ModelImpact) -> list[Consumer]:
             # A node never published (ephemeral, or new since the last deploy) has no consumers.
             key = model.task_id if model.task_id in published else model.lookup_name
             if key not in published:
                 return []
+            # Who reads it through their own sensor, under any of its keys (name or task id).
+            readers = {(c.dag_id, c.task_id) for c in registry.consumers(report.domain, key, transitive=False)}
             return [Consumer(domain=c.domain, dag_id=c.dag_id, task_id=c.task_id, model=c.model, owner=c.owner,
-                             slack=c.slack, depth=c.depth, via=tuple(c.via), direct=c.direct,
+                             slack=c.slack, depth=c.depth, via=tuple(c.via), direct=(c.dag_id, c.task_id) in readers,
                              available_by=c.available_by)
                     for c in registry.consumers(report.domain, key, transitive=True)]
 
-        return attach_consumers(report, lookup)
+        return attach_consumers(report, lookup, waited_on)
