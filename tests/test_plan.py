@@ -68,7 +68,7 @@ def test_sensors_merge_source_and_table_meta(shapes_plan):
     assert (orders["upstream_domain"], orders["upstream_model"]) == ("other_domain", "mrt_orders")
     assert orders["sources"] == ["source.shapes.other.orders"]
     # the table's `wait` replaces the source's `wait` (one level inside handoff_upstream)
-    assert (orders["timeout_s"], orders["poke_interval_s"], orders["mode"]) == (21600, 60, "reschedule")
+    assert (orders["timeout_s"], orders["poke_interval_s"], orders["mode"]) == (21600, 60, "deferrable")
     customers = hourly["wait__other_domain__customers"]
     assert customers["upstream_model"] == "customers"  # model defaults to the table name
     assert customers["timeout_s"] == 7200

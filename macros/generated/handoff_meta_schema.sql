@@ -117,6 +117,12 @@
         },
         "description": {
           "$ref": "#/$defs/description"
+        },
+        "max_active_runs": {
+          "type": "integer",
+          "minimum": 1,
+          "maximum": 16,
+          "description": "how many runs of the pipeline\'s DAG may be active at once (default 1)"
         }
       }
     },
@@ -180,9 +186,11 @@
         },
         "mode": {
           "enum": [
-            "reschedule",
-            "poke"
-          ]
+            "deferrable",
+            "poke",
+            "reschedule"
+          ],
+          "description": "deferrable (default: waits in Airflow\'s triggerer, holds no worker slot; needs a triggerer), poke (holds a worker slot while waiting), reschedule (frees the slot between pokes; races an open Airflow 3.3 bug, see docs/recovery.md)"
         }
       }
     },

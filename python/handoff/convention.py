@@ -151,7 +151,8 @@ def _json_type(value: Any) -> str:
 DEFAULT_START_DATE = "2024-01-01"
 DEFAULT_RETRIES = 1
 DEFAULT_RETRY_DELAY = "5m"
-DEFAULT_WAIT = {"timeout": "6h", "poke_interval": "5m", "mode": "reschedule"}
+DEFAULT_WAIT = {"timeout": "6h", "poke_interval": "5m", "mode": "deferrable"}
+DEFAULT_MAX_ACTIVE_RUNS = 1
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -192,6 +193,7 @@ class PipelineInfo:
     schedule: str
     start_date: str = DEFAULT_START_DATE
     description: str = ""
+    max_active_runs: int = DEFAULT_MAX_ACTIVE_RUNS
 
 
 @dataclass(frozen=True)
@@ -278,16 +280,19 @@ def resolve(manifest: Manifest) -> Resolved:
         else:
             pipeline_info = PipelineInfo(pipeline["name"], pipeline["schedule"],
                                          pipeline.get("start_date", DEFAULT_START_DATE),
-                                         pipeline.get("description", ""))
+                                         pipeline.get("description", ""),
+                                         pipeline.get("max_active_runs", DEFAULT_MAX_ACTIVE_RUNS))
             if not node.is_ephemeral:
                 first = pipelines.setdefault(pipeline_info.name, (pipeline_info, node.unique_id))
-                if (first[0].schedule, first[0].start_date) != (pipeline_info.schedule, pipeline_info.start_date):
+                here, seen = pipeline_info, first[0]
+                if (seen.schedule, seen.start_date, seen.max_active_runs) != (
+                        here.schedule, here.start_date, here.max_active_runs):
                     violations.append(Violation(
                         "HO203", node.unique_id, node.original_file_path, "handoff_pipeline",
-                        f"pipeline '{pipeline_info.name}' has schedule '{pipeline_info.schedule}' "
-                        f"(start {pipeline_info.start_date}) here but '{first[0].schedule}' "
-                        f"(start {first[0].start_date}) on {first[1]}; give the pipeline one schedule, "
-                        "or name the folder's pipeline differently"))
+                        f"pipeline '{here.name}' has schedule '{here.schedule}' (start {here.start_date}, "
+                        f"max_active_runs {here.max_active_runs}) here but '{seen.schedule}' (start "
+                        f"{seen.start_date}, max_active_runs {seen.max_active_runs}) on {first[1]}; "
+                        "give the pipeline one schedule, or name the folder's pipeline differently"))
         defaults = meta.get("handoff_defaults") or {}
         own = meta.get("handoff") or {}
         knobs = {**defaults, **own}

@@ -149,6 +149,7 @@ class _Compiler:
                 "schedule": info.schedule,
                 "start_date": info.start_date,
                 "description": info.description,
+                "max_active_runs": info.max_active_runs,
                 "tasks": tasks,
             })
 

@@ -78,7 +78,8 @@ def test_task_settings_come_from_the_plan(plans_dir, projects_dir):
     # a dependency on another pipeline of the same domain resolves from the plans alone
     sensor = hourly.task_dict["wait__shapes__through_eph"]
     assert isinstance(sensor, CrossDomainSensor)
-    assert (sensor.external_dag_id, sensor.external_task_id, sensor.mode) == ("shapes__daily", "through_eph", "reschedule")
+    assert (sensor.external_dag_id, sensor.external_task_id) == ("shapes__daily", "through_eph")
+    assert sensor.deferrable is True  # the default wait mode: no worker slot held while waiting
     assert (sensor.poke_interval, sensor.timeout) == (300, 21600)
     assert (hourly.timetable.expression, daily.timetable.expression) == ("0 * * * *", "0 3 * * *")
     assert str(daily.start_date.date()) == "2024-01-01" and daily.catchup is False

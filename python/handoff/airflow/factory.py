@@ -46,7 +46,7 @@ def build_dag(plan: Mapping[str, Any], pipeline: Mapping[str, Any], *, project: 
         schedule=CronTriggerTimetable(to_cron(pipeline["schedule"]), timezone="UTC"),
         start_date=datetime.fromisoformat(pipeline["start_date"]).replace(tzinfo=timezone.utc),
         catchup=False,
-        max_active_runs=1,
+        max_active_runs=pipeline.get("max_active_runs", 1),
         description=f"{domain['name']} / {pipeline['name']} (owner {domain['owner']}, {domain['slack']})",
         tags=["handoff", f"domain:{domain['name']}"],
         default_args={"owner": domain["owner"]},
@@ -73,7 +73,8 @@ def _task(dag: DAG, spec: Mapping[str, Any], project: DbtProject,
             return UnresolvedUpstream(retries=0, **common)
         return CrossDomainSensor(
             upstream_dag_id=target["dag_id"], upstream_task_id=target["task_id"],
-            upstream_schedule=target["schedule"], mode=spec["mode"],
+            upstream_schedule=target["schedule"],
+            mode="poke" if spec["mode"] == "deferrable" else spec["mode"], deferrable=spec["mode"] == "deferrable",
             poke_interval=spec["poke_interval_s"], timeout=spec["timeout_s"], retries=0,
             **common,
         )
