@@ -145,3 +145,22 @@ def test_missing_settings_are_one_clear_error(monkeypatch, tmp_path):
         dags_from_env()
     with pytest.raises(HandoffError, match="plans folder not found"):
         load_dags(tmp_path / "nope", dbt_projects_dir=tmp_path)
+
+
+def test_maintenance_dag_runs_the_sweep_on_its_schedule(plans_dir, projects_dir, monkeypatch, tmp_path):
+    from handoff.airflow import dags_from_env
+    from handoff.airflow.operators import ReconcileOperator
+    from handoff.errors import HandoffError
+
+    monkeypatch.setenv("HANDOFF_PLANS_DIR", str(plans_dir))
+    monkeypatch.setenv("HANDOFF_DBT_PROJECTS_DIR", str(projects_dir))
+    monkeypatch.setenv("HANDOFF_RECONCILE_SCHEDULE", "*/15 * * * *")
+    monkeypatch.delenv("HANDOFF_REGISTRY_URL", raising=False)
+    with pytest.raises(HandoffError, match="HANDOFF_RECONCILE_SCHEDULE is set but HANDOFF_REGISTRY_URL is not"):
+        dags_from_env()
+    monkeypatch.setenv("HANDOFF_REGISTRY_URL", f"sqlite:///{tmp_path / 'registry.db'}")
+    dags = dags_from_env()
+    assert {"handoff_reconcile", "shapes__daily", "shapes__hourly", "evil__daily"} == set(dags)
+    sweep = dags["handoff_reconcile"]
+    assert sweep.timetable.expression == "*/15 * * * *"
+    assert [type(t) for t in sweep.tasks] == [ReconcileOperator]

@@ -26,7 +26,7 @@ from ..alignment import to_cron
 from ..errors import HandoffError
 from ..plan import PLAN_VERSION, validate_plan
 from .dbt_runner import DbtProject
-from .operators import CrossDomainSensor, DbtNodeOperator, UnresolvedUpstream
+from .operators import CrossDomainSensor, DbtNodeOperator, ReconcileOperator, UnresolvedUpstream
 
 PLAN_SUFFIX = ".plan.json"
 SNAPSHOT_NAME = "registry_snapshot.json"
@@ -182,11 +182,26 @@ def load_dags(plans_dir: str | Path, *, dbt_projects_dir: str | Path, profiles_d
     return dags
 
 
+MAINTENANCE_DAG_ID = "handoff_reconcile"
+
+
+def maintenance_dag(schedule: str, registry_url: str, lookback: timedelta = timedelta(hours=24)) -> DAG:
+    """A DAG running the reconcile sweep on ``schedule`` (docs/deployment.md)."""
+    dag = DAG(dag_id=MAINTENANCE_DAG_ID, schedule=CronTriggerTimetable(to_cron(schedule), timezone="UTC"),
+              start_date=datetime(2024, 1, 1, tzinfo=timezone.utc), catchup=False, max_active_runs=1,
+              description="handoff: satisfy sensors whose upstream completed but whose callback missed",
+              tags=["handoff", "maintenance"])
+    ReconcileOperator(task_id="reconcile", dag=dag, registry_url=registry_url, lookback=lookback, retries=0)
+    return dag
+
+
 def dags_from_env() -> dict[str, DAG]:
     """What the DAG file in the dags folder calls. Settings (environment):
 
     HANDOFF_PLANS_DIR (required), HANDOFF_DBT_PROJECTS_DIR (required), HANDOFF_DBT_PROFILES_DIR,
-    HANDOFF_SNAPSHOT (default <plans>/registry_snapshot.json), HANDOFF_VALIDATE_PLANS (1/0, default 1).
+    HANDOFF_SNAPSHOT (default <plans>/registry_snapshot.json), HANDOFF_VALIDATE_PLANS (1/0, default 1),
+    HANDOFF_RECONCILE_SCHEDULE (a cron or preset: adds the maintenance DAG handoff_reconcile; needs
+    HANDOFF_REGISTRY_URL).
     """
     plans_dir = os.environ.get("HANDOFF_PLANS_DIR")
     projects_dir = os.environ.get("HANDOFF_DBT_PROJECTS_DIR")
@@ -195,12 +210,24 @@ def dags_from_env() -> dict[str, DAG]:
                            where="handoff DAG file", hint="see docs/deployment.md")
     from .callbacks import on_model_success
 
-    return load_dags(
+    only = get_parsing_context().dag_id
+    sweep_schedule = os.environ.get("HANDOFF_RECONCILE_SCHEDULE")
+    if sweep_schedule and only in (None, MAINTENANCE_DAG_ID):
+        registry_url = os.environ.get("HANDOFF_REGISTRY_URL")
+        if not registry_url:
+            raise HandoffError("HANDOFF_RECONCILE_SCHEDULE is set but HANDOFF_REGISTRY_URL is not",
+                               where="handoff DAG file", hint="see docs/deployment.md")
+        if only == MAINTENANCE_DAG_ID:
+            return {MAINTENANCE_DAG_ID: maintenance_dag(sweep_schedule, registry_url)}
+    dags = load_dags(
         plans_dir,
         dbt_projects_dir=projects_dir,
         profiles_dir=os.environ.get("HANDOFF_DBT_PROFILES_DIR"),
         snapshot_path=os.environ.get("HANDOFF_SNAPSHOT"),
-        only_dag_id=get_parsing_context().dag_id,
+        only_dag_id=only,
         validate=os.environ.get("HANDOFF_VALIDATE_PLANS", "1") != "0",
         on_success=on_model_success,
     )
+    if sweep_schedule and only is None:
+        dags[MAINTENANCE_DAG_ID] = maintenance_dag(sweep_schedule, os.environ["HANDOFF_REGISTRY_URL"])
+    return dags

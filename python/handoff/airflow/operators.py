@@ -7,7 +7,7 @@ are never rendered as Jinja by Airflow, and never become code.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any, Sequence
 
 from airflow.providers.standard.sensors.external_task import ExternalTaskSensor
@@ -96,3 +96,32 @@ class UnresolvedUpstream(BaseOperator):
             f"upstream {self.upstream_domain}.{self.upstream_model} is not in the registry snapshot: "
             f"publish {self.upstream_domain}'s plan (`handoff publish`), re-export the snapshot "
             "(`handoff snapshot`) and check this plan (`handoff check`)")
+
+
+class ReconcileOperator(BaseOperator):
+    """The maintenance sweep (`handoff reconcile`) as a task: catches completions whose callback
+    never reached the API, and upstream tasks fixed by hand (their callback never runs)."""
+
+    template_fields: Sequence[str] = ()
+    ui_color = "#f0ad4e"
+
+    def __init__(self, *, registry_url: str, lookback: timedelta, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.registry_url = registry_url
+        self.lookback = lookback
+
+    def execute(self, context: Any) -> int:
+        from ..recovery import sweep
+        from ..registry import Registry
+        from .callbacks import api_from_settings
+
+        api = api_from_settings()
+        if api is None:
+            raise HandoffTaskFailed("no Airflow API configured: set HANDOFF_AIRFLOW_API_URL/_USERNAME/_PASSWORD "
+                                    "or the connection handoff_airflow_api")
+        with Registry(self.registry_url, must_exist=True) as registry:
+            actions = sweep(registry, api, since=datetime.now(timezone.utc) - self.lookback)
+        for action in actions:
+            self.log.info("%s %s.%s in %s (was %s; upstream %s)", action.action, action.dag_id,
+                          action.sensor_task_id, action.run_id, action.previous_state, action.upstream)
+        return sum(1 for a in actions if a.action == "satisfied")
