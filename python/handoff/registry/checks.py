@@ -70,7 +70,9 @@ def check_mesh(mesh: Mesh, focus: Iterable[str] | None = None) -> list[Finding]:
     Errors come first (by code, then task), then warnings.
     """
     graph = _Graph(mesh)
-    findings = [*graph.resolution_findings, *_cycle_findings(graph), *_sla_findings(graph),
+    cycles = _strongly_connected(graph)
+    in_cycles = {node for component in cycles for node in component}
+    findings = [*graph.resolution_findings, *_cycle_findings(graph, cycles), *_sla_findings(graph, in_cycles),
                 *_alignment_findings(graph)]
     if focus is not None:
         wanted = set(focus)
@@ -248,9 +250,9 @@ def _a_cycle(graph: _Graph, component: list[Node]) -> list[Node]:
     return [start, start]  # pragma: no cover - a component with a cycle always closes
 
 
-def _cycle_findings(graph: _Graph) -> list[Finding]:
+def _cycle_findings(graph: _Graph, cycles: list[list[Node]]) -> list[Finding]:
     findings = []
-    for component in _strongly_connected(graph):
+    for component in cycles:
         cycle = _a_cycle(graph, component)
         tasks = [graph.task(n) for n in cycle]
         domains = frozenset(t.domain for t in tasks)
@@ -296,11 +298,12 @@ def _sample_runs(schedule: str) -> list[datetime]:
     return [ticks.get_next(datetime) for _ in range(SLA_SAMPLE_RUNS)]
 
 
-def _sla_findings(graph: _Graph) -> list[Finding]:
+def _sla_findings(graph: _Graph, in_cycles: set[Node]) -> list[Finding]:
     """A model's deadline for its run must not precede the deadline of any upstream run it waits on.
 
     A run at logical date t is due at the first available_by at or after t. Through a sensor, a run
-    waits on the upstream run at the latest upstream tick <= t (handoff.alignment).
+    waits on the upstream run at the latest upstream tick <= t (handoff.alignment). Tasks on a
+    cycle (HO304) are left out: walking a cycle through sensors steps back in time forever.
     """
     memo: dict[tuple[Node, datetime], _Due | None] = {}
     findings = []
@@ -308,8 +311,10 @@ def _sla_findings(graph: _Graph) -> list[Finding]:
         if task.is_sensor or not task.available_by:
             continue
         node = (task.dag_id, task.task_id)
+        if node in in_cycles:
+            continue
         for run in _sample_runs(graph.schedule(node)):
-            upstream = _latest_upstream_due(graph, node, run, memo)
+            upstream = _latest_upstream_due(graph, node, run, memo, in_cycles)
             own = _deadline(run, task.available_by)
             if upstream is None or upstream.deadline <= own:
                 continue
@@ -318,8 +323,8 @@ def _sla_findings(graph: _Graph) -> list[Finding]:
     return findings
 
 
-def _predecessors_at(graph: _Graph, node: Node, run: datetime) -> list[tuple[Node, datetime]]:
-    preds = graph.preds[node]
+def _predecessors_at(graph: _Graph, node: Node, run: datetime, skip: set[Node]) -> list[tuple[Node, datetime]]:
+    preds = [p for p in graph.preds[node] if p not in skip]
     if node in graph.resolved:  # a sensor: its one predecessor is the upstream model, in its own DAG's run
         return [(p, _upstream_run(run, graph.schedule(p))) for p in preds]
     return [(p, run) for p in preds]
@@ -333,7 +338,7 @@ def _own_due(graph: _Graph, node: Node, run: datetime) -> _Due | None:
 
 
 def _latest_upstream_due(graph: _Graph, start: Node, run: datetime,
-                         memo: dict[tuple[Node, datetime], _Due | None]) -> _Due | None:
+                         memo: dict[tuple[Node, datetime], _Due | None], skip: set[Node]) -> _Due | None:
     """The latest deadline among every model the run of ``start`` waits on, transitively.
 
     Depth-first without recursion; an edge back into the current path (a cycle, HO304) is ignored.
@@ -348,12 +353,12 @@ def _latest_upstream_due(graph: _Graph, start: Node, run: datetime,
                 continue
             active.add(key)
             work.append((node, at, True))
-            for pred in _predecessors_at(graph, node, at):
+            for pred in _predecessors_at(graph, node, at, skip):
                 if pred not in memo and pred not in active:
                     work.append((pred[0], pred[1], False))
             continue
         best: _Due | None = None
-        for pred in _predecessors_at(graph, node, at):
+        for pred in _predecessors_at(graph, node, at, skip):
             if pred not in memo:
                 continue  # on the current path: a cycle
             for candidate in (_own_due(graph, *pred), memo[pred]):

@@ -123,6 +123,8 @@ def _check_sqlite_path(url: str, parsed: URL, *, must_exist: bool, create_defaul
 
 def _create(parsed: URL) -> Engine:
     if parsed.get_backend_name() == "postgresql":
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername=f"postgresql+{_installed_pg_driver()}")
         args: dict[str, Any] = {}
         if parsed.get_driver_name() in ("psycopg2", "psycopg"):
             args["connect_timeout"] = PG_CONNECT_TIMEOUT_S
@@ -133,6 +135,16 @@ def _create(parsed: URL) -> Engine:
     event.listen(engine, "connect", _sqlite_connect)
     event.listen(engine, "begin", _sqlite_begin)
     return engine
+
+
+def _installed_pg_driver() -> str:
+    """SQLAlchemy 2.1 maps plain postgresql:// to psycopg (3); use psycopg2 when only it is installed."""
+    import importlib.util
+
+    for module in ("psycopg", "psycopg2"):
+        if importlib.util.find_spec(module) is not None:
+            return module
+    return "psycopg2"  # create_engine then names the missing module
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:

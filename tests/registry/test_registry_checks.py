@@ -1,0 +1,198 @@
+"""`handoff check`: rules HO301–HO306 on plans compiled from purpose-built dbt projects.
+
+The base mesh (tests/registry/projects): shop (daily 03:00; orders public, due 05:30) <- billing
+(daily 05:00; invoices due 07:00, refunds) <- growth (daily 06:00; roi due 08:00, refund_rate).
+Each broken case is one of them with one file replaced, so the test shows the YAML at fault.
+The pure rules run on an in-memory Mesh; the CLI runs against a real registry on both backends.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from handoff.cli import main
+from handoff.registry.checks import RULES, check_mesh
+from handoff.registry.mesh import Mesh, domain_from_plan
+from handoff.registry.store import Registry
+from registry_helpers import write_plans
+
+BASE = ("shop", "billing", "growth")
+
+BILLING_SOURCES = """
+version: 2
+sources:
+  - name: shop
+    schema: shop
+    meta:
+      handoff_upstream: {{domain: {domain}}}
+    tables:
+      - name: orders
+        meta:
+          handoff_upstream: {{model: {model}}}
+"""
+
+CASES = {
+    # (project, replaced files) -> the rule it breaks
+    "HO301": ("billing", {"models/sources.yml": BILLING_SOURCES.format(domain="payments", model="orders")}),
+    "HO302": ("billing", {"models/sources.yml": BILLING_SOURCES.format(domain="shop", model="order")}),
+    "HO303": ("billing", {"models/sources.yml": BILLING_SOURCES.format(domain="shop", model="order_items")}),
+    # shop.orders now reads growth.roi, which reads billing.invoices, which reads shop.orders
+    "HO304": ("shop", {
+        "models/sources.yml": "version: 2\nsources:\n  - name: growth\n    meta:\n      handoff_upstream: "
+                              "{domain: growth}\n    tables:\n      - name: roi\n",
+        "models/orders.sql": "select o.* from {{ ref('stg_orders') }} o, {{ source('growth', 'roi') }} r",
+    }),
+    # billing runs at 05:00 and promises invoices by 05:15, but shop.orders is only due 05:30
+    "HO305": ("billing", {"models/schema.yml": (
+        "version: 2\nmodels:\n  - name: invoices\n    access: public\n    config:\n      meta:\n"
+        "        handoff: {available_by: \"05:15\"}\n  - name: refunds\n    access: public\n")}),
+    # growth at 05:10 promises refund_rate by 05:20; it waits on billing.refunds (no SLA), which
+    # waits on shop.orders, due 05:30: impossible, two domains away
+    "HO305-transitive": ("growth", {
+        "dbt_project.yml": (Path(__file__).parent / "projects/growth/dbt_project.yml").read_text()
+        .replace('"0 6 * * *"', '"10 5 * * *"'),
+        "models/schema.yml": (
+            "version: 2\nmodels:\n  - name: roi\n    access: public\n  - name: refund_rate\n"
+            "    config:\n      meta:\n        handoff: {available_by: \"05:20\"}\n")}),
+    # growth at 01:00 waits on billing's 05:00 run of the day before: a warning, not an error
+    "HO306": ("growth", {"dbt_project.yml": (Path(__file__).parent / "projects/growth/dbt_project.yml").read_text()
+                         .replace('"0 6 * * *"', '"0 1 * * *"')}),
+}
+
+
+def mesh_of(*plans: dict) -> Mesh:
+    return Mesh({p["domain"]["name"]: domain_from_plan(p) for p in plans})
+
+
+@pytest.fixture(scope="module")
+def base(plans) -> dict[str, dict]:
+    return {name: plans(name) for name in BASE}
+
+
+def test_the_good_mesh_has_no_findings(base):
+    assert check_mesh(mesh_of(*base.values())) == []
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_each_rule_is_caught_on_its_purpose_built_plan(case, plans, base):
+    project, files = CASES[case]
+    changed = plans(project, files)
+    mesh = mesh_of(*base.values()).with_domains([domain_from_plan(changed)])
+    findings = check_mesh(mesh, focus={project})
+    code = case.split("-")[0]
+    errors = [f for f in findings if f.severity == "error"]
+    assert {f.code for f in (errors or findings)} == {code}, [f.line() for f in findings]
+    finding = findings[0]
+    assert finding.severity == RULES[code][0]
+    line = finding.line()
+    assert line.startswith(f"{code} {finding.severity}: ") and "\n" not in line and " — " in line
+    expected = {
+        "HO301": ["billing.billing__daily.wait__payments__orders", "source.billing.shop.orders",
+                  "payments.orders", "no domain 'payments'"],
+        "HO302": ["billing.billing__daily.wait__shop__order", "shop.order", "did you mean 'orders'"],
+        "HO303": ["billing.billing__daily.wait__shop__order_items", "shop.order_items", "protected",
+                  "team-shop (#shop-data)", "access: public"],
+        "HO304": ["cycle of tasks across domains", "shop.shop__daily.wait__growth__roi",
+                  "growth.growth__daily.roi", "billing.billing__daily.invoices", "deadlock"],
+        "HO305": ["billing.invoices must be available by 05:15", "shop.orders, available by 05:30",
+                  "wait__shop__orders", "2024-01-01T05:00Z", "team-shop"],
+        "HO305-transitive": ["growth.refund_rate must be available by 05:20", "shop.orders, available by 05:30",
+                             "wait__billing__refunds", "wait__shop__orders", "billing.billing__daily.refunds"],
+        "HO306": ["growth.growth__daily.wait__billing__invoices", "0 5 * * *", "0 1 * * *"],
+    }[case]
+    for text in expected:
+        assert text in line, (text, line)
+
+
+def test_the_cycle_is_named_task_by_task_and_closes(plans, base):
+    shop = plans(*CASES["HO304"])
+    [finding] = [f for f in check_mesh(mesh_of(base["billing"], base["growth"], shop), focus={"shop"})
+                 if f.code == "HO304"]
+    cycle = finding.message.split(": ", 1)[1].split(";")[0].split(" -> ")
+    assert cycle[0] == cycle[-1]
+    assert set(cycle) == {
+        "shop.shop__daily.orders", "billing.billing__daily.wait__shop__orders", "billing.billing__daily.invoices",
+        "growth.growth__daily.wait__billing__invoices", "growth.growth__daily.roi",
+        "shop.shop__daily.wait__growth__roi"}
+    assert finding.domains == {"shop", "billing", "growth"}
+
+
+def test_a_change_that_breaks_another_domains_sensor_fails_the_changed_domains_check(plans, base):
+    """shop makes orders protected / drops it: billing's sensor breaks, so shop's own check fails."""
+    private = plans("shop", {"models/schema.yml": "version: 2\nmodels:\n  - name: orders_daily\n    access: public\n"})
+    findings = check_mesh(mesh_of(*base.values()).with_domains([domain_from_plan(private)]), focus={"shop"})
+    assert [(f.code, f.where) for f in findings] == [("HO303", "billing.billing__daily.wait__shop__orders")]
+    assert "team-billing" not in findings[0].hint and "team-shop" in findings[0].hint
+
+    dropped = json.loads(json.dumps(base["shop"]))  # as if orders and orders_daily were deleted
+    for pipeline in dropped["pipelines"]:
+        pipeline["tasks"] = [t for t in pipeline["tasks"] if t["task_id"] not in ("orders", "orders_daily")]
+        for t in pipeline["tasks"]:
+            t["upstream"] = [u for u in t["upstream"] if u not in ("orders", "orders_daily")]
+    findings = check_mesh(mesh_of(*base.values()).with_domains([domain_from_plan(dropped)]), focus={"shop"})
+    assert [(f.code, f.where) for f in findings] == [("HO302", "billing.billing__daily.wait__shop__orders")]
+    assert "team-billing (#billing-data)" in findings[0].hint
+
+
+def test_problems_between_other_domains_are_not_the_checked_domains_business(plans, base):
+    broken_billing = plans(*CASES["HO301"])
+    mesh = mesh_of(base["shop"], broken_billing, base["growth"])
+    assert check_mesh(mesh, focus={"growth"}) == []
+    assert [f.code for f in check_mesh(mesh, focus={"billing"})] == ["HO301"]
+
+
+def test_a_tick_based_sla_does_not_flag_a_run_that_reads_yesterdays_data(plans, base):
+    """growth at 01:00 (due 08:00) reads billing's run of the day before: no HO305, only HO306."""
+    early = plans(*CASES["HO306"])
+    codes = [f.code for f in check_mesh(mesh_of(base["shop"], base["billing"], early), focus={"growth"})]
+    assert codes == ["HO306", "HO306"]  # both of growth's sensors
+
+
+# --------------------------------------------------------------------------------------
+# The CLI, against a real registry (SQLite and PostgreSQL)
+# --------------------------------------------------------------------------------------
+
+@pytest.fixture
+def published(registry_url, base, tmp_path) -> str:
+    with Registry(registry_url) as registry:
+        registry.publish(list(base.values()))
+    return registry_url
+
+
+def test_cli_passes_the_good_mesh_with_one_ok_line(published, base, tmp_path, capsys):
+    files = write_plans(tmp_path / "plans", *base.values())
+    assert main(["check", *map(str, files), "--registry", published]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 1 and out[0].startswith("handoff check: OK — shop, billing, growth"), out
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_cli_rejects_each_rule_with_exit_1(case, published, plans, tmp_path, capsys):
+    project, files = CASES[case]
+    [path] = write_plans(tmp_path / "plans", plans(project, files))
+    code = case.split("-")[0]
+    status = main(["check", str(path), "--registry", published])
+    out = capsys.readouterr().out.splitlines()
+    if code == "HO306":
+        assert status == 0 and out[-1].startswith("handoff check: OK with 2 warning(s)"), out
+        assert main(["check", str(path), "--registry", published, "--strict"]) == 1
+        capsys.readouterr()
+    else:
+        assert status == 1, out
+        assert out[-1].startswith("handoff check: FAILED — 1 error(s)"), out
+    assert out[0].startswith(f"{code} "), out
+    assert main(["check", str(path), "--registry", published, "--format", "json"]) == (0 if code == "HO306" else 1)
+    report = json.loads(capsys.readouterr().out)
+    assert report["findings"][0]["code"] == code and report["ok"] is (code == "HO306")
+
+
+def test_cli_check_with_several_plans_checks_them_together(published, plans, base, tmp_path, capsys):
+    """A new upstream and its consumer in one run: the consumer's sensor resolves to the new plan."""
+    fresh_shop = plans("shop", {"dbt_project.yml": (Path(__file__).parent / "projects/shop/dbt_project.yml")
+                                .read_text().replace("team-shop", "team-shop2")})
+    files = write_plans(tmp_path / "plans", fresh_shop, base["billing"])
+    assert main(["check", str(tmp_path / "plans"), "--registry", published]) == 0
+    assert "handoff check: OK — " in capsys.readouterr().out
