@@ -145,3 +145,64 @@ def _all_waits(registry: Registry) -> Iterable[Any]:
             if key not in seen:
                 seen.add(key)
                 yield from registry.sensors_waiting_on(*key)
+
+
+def run_state(registry: Registry, explained: dict[str, Any], at: datetime,
+              api: AirflowApi | None = None) -> dict[str, Any]:
+    """"Why did (or didn't) this run?": for the run of the model's DAG at ``at`` (the latest tick
+    of its schedule at or before ``at``), each sensor upstream of the model — the upstream run it
+    waits for, whether that run's completion was recorded, and whether and how the sensor was
+    satisfied. With ``api``, the live state of each sensor too. ``explained`` is Registry.explain()."""
+    dag_id = explained["pipeline"]["dag_id"]
+    run_date = upstream_logical_date(at, explained["pipeline"]["schedule"])
+    live_runs = _runs_at(api, dag_id, run_date) if api is not None else []
+    sensors = []
+    for wait in explained["waits_on"]:
+        entry: dict[str, Any] = {"sensor_task_id": wait["sensor_task_id"],
+                                 "upstream": f"{wait['upstream_domain']}.{wait['upstream_model']}"}
+        target = wait.get("upstream")
+        if not target:
+            entry.update(verdict="unresolved", why=wait.get("problem") or "the upstream model is not published")
+            sensors.append(entry)
+            continue
+        upstream_date = upstream_logical_date(run_date, target["schedule"])
+        entry["upstream_task"] = f"{target['dag_id']}.{target['task_id']}"
+        entry["upstream_run_date"] = upstream_date.isoformat()
+        completion = next((c for c in registry.completions(dag_id=target["dag_id"], task_id=target["task_id"],
+                                                           limit=1000)
+                           if c.logical_date == upstream_date), None)
+        resolution = None
+        if completion is not None:
+            entry["upstream_completed_at"] = completion.completed_at.isoformat()
+            entry["recorded_by"] = completion.source
+            resolution = next((r for r in registry.resolutions(dag_id=dag_id, completion_id=completion.id)
+                               if r.sensor_task_id == wait["sensor_task_id"]), None)
+        if resolution is not None:
+            entry.update(verdict=f"satisfied by {resolution.how}", resolved_at=resolution.resolved_at.isoformat(),
+                         state_before=resolution.previous_state)
+        elif completion is not None:
+            entry.update(verdict="upstream done, sensor not recorded as satisfied",
+                         why="if it is still waiting or timed out, `handoff reconcile` satisfies it")
+        else:
+            entry.update(verdict="waiting on upstream",
+                         why=f"no completion recorded for {entry['upstream_task']} at {upstream_date.isoformat()}")
+        if live_runs:
+            entry["live_states"] = {run["dag_run_id"]: _live_state(api, dag_id, run["dag_run_id"], wait["sensor_task_id"])
+                                    for run in live_runs}
+        sensors.append(entry)
+    return {"dag_id": dag_id, "at": at.isoformat(), "run_logical_date": run_date.isoformat(),
+            "runs": [r["dag_run_id"] for r in live_runs], "sensors": sensors}
+
+
+def _runs_at(api: AirflowApi | None, dag_id: str, run_date: datetime) -> list[dict[str, Any]]:
+    if api is None:
+        return []
+    return api.list_dag_runs(dag_id, logical_date_gte=run_date, logical_date_lte=run_date)
+
+
+def _live_state(api: AirflowApi | None, dag_id: str, run_id: str, task_id: str) -> str | None:
+    assert api is not None
+    try:
+        return api.get_task_instance(dag_id, run_id, task_id).get("state")
+    except HandoffError:
+        return None
