@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from handoff.plan import PLAN_VERSION, dumps, validate_plan
+from handoff.plan import dumps, validate_plan
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -31,18 +32,28 @@ def run_cli(*args: str, env: Mapping[str, str] | None = None, cwd: Path | None =
                           env=full_env, cwd=cwd, timeout=120)
 
 
-def synthetic_plan(domain: str, tasks: int, *, upstreams: Sequence[tuple[str, str]] = (),
-                   schedule: str = "0 4 * * *", version: int = 0, pipelines: int = 1) -> dict[str, Any]:
+def synthetic_plan(domain: str, tasks: int, *, template: Mapping[str, Any],
+                   upstreams: Sequence[tuple[str, str]] = (), schedule: str = "0 4 * * *", version: int = 0,
+                   pipelines: int = 1, validate: bool = True) -> dict[str, Any]:
     """A valid plan of ``tasks`` tasks shaped like a dbt project, for scale and concurrency tests.
 
-    Models m0000.. form layers: each reads the one before it and one further back; every fifth
-    is public; one sensor per (upstream domain, model) feeds the first models. ``version``
-    changes the plan's content (a new manifest sha and SLAs) without changing its shape.
-    Compiling real dbt projects of this size would cost minutes; every plan still passes
-    ``validate_plan`` (the schema and in-DAG references), like a compiled one.
+    Every field not set here is copied from ``template``, a plan compiled by dbt that has a sensor
+    (so the generator follows the plan schema as it evolves). Models m0000.. form three layers,
+    wired by a random generator seeded with the domain name: staging (30 %, fed by the sensors,
+    one per (upstream domain, model), each feeding two staging models), intermediate (40 %, each
+    reading 1-3 staging models) and marts (30 %, each reading 1-3 intermediate models; every
+    other one public, every third due at 06:00-08:00). ``version`` changes the content (manifest
+    sha, SLAs) without changing the shape. Compiling dbt projects of this size would cost
+    minutes; every plan passes ``validate_plan`` like a compiled one (unless ``validate`` is false).
     """
-    sensors = [(f"wait__{d}__{m}", d, m) for d, m in upstreams]
-    models = max(1, tasks - len(sensors))
+    rng = random.Random(f"{domain}/{tasks}")
+    pipeline_template = {k: v for k, v in template["pipelines"][0].items() if k != "tasks"}
+    all_tasks = [t for p in template["pipelines"] for t in p["tasks"]]
+    model_template = next(t for t in all_tasks if t["kind"] == "dbt_model")
+    sensor_template = next(t for t in all_tasks if t["kind"] == "sensor")
+    slack = f"#{domain.replace('_', '-')}"
+    sensors = [(f"wait__{d}__{m}", d, m) for d, m in dict.fromkeys(upstreams)]
+    models = max(3, tasks - len(sensors))
     per_pipeline = -(-models // pipelines)
     names = [f"m{i:04d}" for i in range(models)]
     out_pipelines = []
@@ -50,34 +61,43 @@ def synthetic_plan(domain: str, tasks: int, *, upstreams: Sequence[tuple[str, st
         chunk = names[p * per_pipeline:(p + 1) * per_pipeline]
         if not chunk:
             continue
-        task_list: list[dict[str, Any]] = []
+        staging, intermediate = chunk[:max(1, len(chunk) * 3 // 10)], chunk[max(1, len(chunk) * 3 // 10):]
+        intermediate, marts = intermediate[:max(1, len(chunk) * 4 // 10)], intermediate[max(1, len(chunk) * 4 // 10):]
+        reads: dict[str, set[str]] = {name: set() for name in chunk}
         own_sensors = sensors if p == 0 else []
-        for i, name in enumerate(chunk):
-            upstream = set()
-            if i >= 1:
-                upstream.add(chunk[i - 1])
-            if i >= 7:
-                upstream.add(chunk[i // 2])
-            if own_sensors and i < 2 * len(own_sensors):
-                upstream.add(own_sensors[i % len(own_sensors)][0])
+        for task_id, _, _ in own_sensors:
+            for name in rng.sample(staging, min(2, len(staging))):
+                reads[name].add(task_id)
+        for name in intermediate:
+            reads[name].update(rng.sample(staging, min(len(staging), rng.randint(1, 3))))
+        for name in marts:
+            reads[name].update(rng.sample(intermediate, min(len(intermediate), rng.randint(1, 3))))
+        task_list: list[dict[str, Any]] = []
+        for name in chunk:
+            mart = name in marts
+            index = marts.index(name) if mart else 0
             task_list.append({
-                "task_id": name, "kind": "dbt_model", "unique_id": f"model.{domain}.{name}", "name": name,
+                **model_template, "task_id": name, "unique_id": f"model.{domain}.{name}", "name": name,
                 "select": name, "tests": [], "relation": f'"db"."{domain}"."{name}"',
-                "access": "public" if i % 5 == 0 else "protected", "owner": f"team-{domain}",
-                "slack": f"#{domain.replace('_', '-')}", "available_by": None if i % 7 else f"{6 + version % 3:02d}:00",
-                "retries": 1, "retry_delay_s": 300, "timeout_s": None, "pool": None, "upstream": sorted(upstream)})
+                "access": "public" if mart and index % 2 == 0 else "protected", "owner": f"team-{domain}",
+                "slack": slack, "available_by": f"{6 + version % 3:02d}:00" if mart and index % 3 == 0 else None,
+                "upstream": sorted(reads[name])})
         for task_id, up_domain, up_model in own_sensors:
-            task_list.append({"task_id": task_id, "kind": "sensor", "upstream_domain": up_domain,
+            task_list.append({**sensor_template, "task_id": task_id, "upstream_domain": up_domain,
                               "upstream_model": up_model, "sources": [f"source.{domain}.{up_domain}.{up_model}"],
-                              "timeout_s": 21600, "poke_interval_s": 300, "mode": "reschedule", "upstream": []})
+                              "upstream": []})
         name = "daily" if p == 0 else f"extra{p}"
-        out_pipelines.append({"name": name, "dag_id": f"{domain}__{name}", "schedule": schedule,
-                              "start_date": "2024-01-01", "description": "", "tasks": task_list})
+        out_pipelines.append({**pipeline_template, "name": name, "dag_id": f"{domain}__{name}",
+                              "schedule": schedule, "tasks": task_list})
     plan = {
-        "plan_version": PLAN_VERSION, "handoff_version": "0.1.0",
-        "domain": {"name": domain, "owner": f"team-{domain}", "slack": f"#{domain.replace('_', '-')}",
-                   "description": ""},
-        "dbt": {"project_name": domain, "dbt_version": "1.11.16", "manifest_sha256": f"{version:064x}"},
+        **template,
+        "domain": {**template["domain"], "name": domain, "owner": f"team-{domain}", "slack": slack},
+        "dbt": {**template["dbt"], "project_name": domain, "manifest_sha256": f"{version:064x}"},
         "pipelines": out_pipelines, "notes": [],
     }
-    return validate_plan(plan, f"synthetic {domain}")
+    return validate_plan(plan, f"synthetic {domain}") if validate else plan
+
+
+def public_marts(plan: Mapping[str, Any]) -> list[str]:
+    """The public models of a synthetic plan (what other synthetic domains may read)."""
+    return [t["name"] for p in plan["pipelines"] for t in p["tasks"] if t.get("access") == "public"]

@@ -63,14 +63,33 @@ def current_version(conn: Connection) -> int:
     return int(conn.execute(select(func.max(schema.schema_version.c.version))).scalar() or 0)
 
 
-def ensure_current(engine: Engine, shown_url: str) -> list[int]:
-    """Apply missing migrations (cheap when there are none); returns the versions applied."""
-    version = engines.run(engine, current_version, write=False, what="reading the schema version",
-                          shown_url=shown_url)
+def ensure_current(engine: Engine, shown_url: str, *, must_exist: bool = False) -> list[int]:
+    """Apply missing migrations (cheap when there are none); returns the versions applied.
+
+    A database without registry tables is set up only when it is empty and ``must_exist`` is
+    false: read-only commands never create a registry, and a database holding other tables (a
+    wrong URL?) is refused — `handoff registry upgrade` sets one up explicitly.
+    """
+    version, others = engines.run(engine, _version_and_other_tables, write=False,
+                                  what="reading the schema version", shown_url=shown_url)
     _refuse_newer(version, shown_url)
     if version == LATEST:
         return []
+    if version == 0 and must_exist:
+        raise HandoffError(f"{shown_url} is not a handoff registry (it has no registry tables)",
+                           hint="publish plans first (`handoff publish`), or point --registry / "
+                                f"${engines.ENV_VAR} at the registry `handoff publish` writes to")
+    if version == 0 and others:
+        raise HandoffError(f"{shown_url} holds other tables ({', '.join(others[:5])}) and no handoff registry",
+                           hint="use an empty database, or add the registry tables to this one with "
+                                "`handoff registry upgrade --registry URL`")
     return upgrade(engine, shown_url)
+
+
+def _version_and_other_tables(conn: Connection) -> tuple[int, list[str]]:
+    version = current_version(conn)
+    others = [] if version else sorted(inspect(conn).get_table_names())
+    return version, others
 
 
 def upgrade(engine: Engine, shown_url: str) -> list[int]:

@@ -241,49 +241,62 @@ def _walk(domain: str, model: str, seeds: list[NodeKey], rows: list[Row[Any]],
           teams: Mapping[str, tuple[str, str]]) -> list[Consumer]:
     """Domain-crossing depth (0-1 breadth-first) and the path to every model task reached."""
     succ: dict[NodeKey, list[tuple[NodeKey, str]]] = defaultdict(list)
-    info: dict[NodeKey, Row[Any]] = {}
-    for r in rows:
-        dst = (r.dst_ns, r.dst_id)
-        succ[(r.src_ns, r.src_id)].append((dst, r.kind))
-        if r.t_domain is not None:
-            info[dst] = r
+    # task node -> (domain, kind, model, owner, slack, access, available_by)
+    info: dict[NodeKey, tuple[Any, ...]] = {}
+    for src_ns, src_id, dst_ns, dst_id, kind, *task in rows:  # plain tuples: Row attributes cost µs each
+        dst = (dst_ns, dst_id)
+        succ[(src_ns, src_id)].append((dst, kind))
+        if task[0] is not None:
+            info[dst] = tuple(task)
     seed_key = (f"@{domain}", model)
-    direct_sensors = {dst for dst, kind in succ.get(seed_key, []) if kind == "sensor"}
     depth: dict[NodeKey, int] = {seed: 0 for seed in seeds}
     parent: dict[NodeKey, NodeKey] = {}
     queue: deque[NodeKey] = deque(seeds)
     while queue:
         node = queue.popleft()
-        for dst, kind in succ.get(node, []):
-            cost = 0
-            if kind == "sensor" and dst in info and info[dst].t_domain != node[0][1:]:
-                cost = 1  # a sensor of another domain waiting on this model key
-            if dst not in depth or depth[node] + cost < depth[dst]:
-                depth[dst] = depth[node] + cost
+        here = depth[node]
+        for dst, kind in succ.get(node, ()):
+            # a sensor of another domain waiting on a model key crosses a domain boundary
+            cost = 1 if kind == "sensor" and info[dst][0] != node[0][1:] else 0
+            if dst not in depth or here + cost < depth[dst]:
+                depth[dst] = here + cost
                 parent[dst] = node
                 (queue.append if cost else queue.appendleft)(dst)
+
+    origin = f"{domain}.{model}"
+    direct_sensors = [dst for dst, kind in succ.get(seed_key, ()) if kind == "sensor"]
+    directly_fed = {dst for sensor in direct_sensors for dst, kind in succ.get(sensor, ()) if kind == "task"}
+    via: dict[NodeKey, tuple[str, ...]] = {seed: () for seed in seeds}
+    via[seed_key] = (origin,)
+    last_sensor: dict[NodeKey, str] = {seed: "" for seed in seeds}
+
+    def path_of(node: NodeKey) -> tuple[tuple[str, ...], str]:
+        """(models crossed, nearest sensor) on the path to ``node``, memoized down the parent tree."""
+        chain = []
+        step = node
+        while step not in via:
+            chain.append(step)
+            step = parent[step]
+        for step in reversed(chain):
+            up = parent[step]
+            via[step] = via[up] + ((f"{step[0][1:]}.{step[1]}",) if step[0][0] == "@" else ())
+            last_sensor[step] = step[1] if step in info and info[step][1] == SENSOR else last_sensor[up]
+        return via[node], last_sensor[node]
+
     found = []
-    for node, r in info.items():
-        if r.t_kind == SENSOR or depth.get(node, 0) == 0:
+    for node, (t_domain, t_kind, t_model, t_owner, t_slack, t_access, t_available_by) in info.items():
+        if t_kind == SENSOR or depth.get(node, 0) == 0:
             continue
-        via: list[str] = []
-        sensor = ""
-        step: NodeKey | None = node
-        while step is not None:
-            if step[0].startswith("@"):
-                via.append(f"{step[0][1:]}.{step[1]}")
-            elif not sensor and step in info and info[step].t_kind == SENSOR:
-                sensor = step[1]
-            step = parent.get(step)
-        if f"{domain}.{model}" not in via:
-            via.append(f"{domain}.{model}")
-        direct = any(kind == "task" and dst == node for sensor_node in direct_sensors
-                     for dst, kind in succ.get(sensor_node, []))
-        owner, slack = r.t_owner or teams.get(r.t_domain, ("", ""))[0], r.t_slack or teams.get(r.t_domain, ("", ""))[1]
-        found.append(Consumer(domain=r.t_domain, dag_id=node[0], task_id=node[1], model=r.t_model, owner=owner,
-                              slack=slack, depth=depth[node], via=tuple(reversed(via)), sensor_task_id=sensor,
-                              direct=direct, kind=r.t_kind, access=r.t_access, available_by=r.t_available_by))
-    return sorted(found, key=lambda c: (c.depth, c.domain, c.dag_id, c.task_id))
+        crossed, sensor = path_of(node)
+        if not crossed or crossed[0] != origin:
+            crossed = (origin, *crossed)
+        team = teams.get(t_domain, ("", ""))
+        found.append(Consumer(domain=t_domain, dag_id=node[0], task_id=node[1], model=t_model,
+                              owner=t_owner or team[0], slack=t_slack or team[1], depth=depth[node], via=crossed,
+                              sensor_task_id=sensor, direct=node in directly_fed, kind=t_kind, access=t_access,
+                              available_by=t_available_by))
+    found.sort(key=lambda c: (c.depth, c.domain, c.dag_id, c.task_id))
+    return found
 
 
 def _direct_consumers(conn: Connection, domain: str, origins: list[Row[Any]]) -> list[Consumer]:

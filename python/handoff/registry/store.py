@@ -52,8 +52,9 @@ class PublishResult:
 class Registry:
     """The asset registry at ``url`` (default: ``$HANDOFF_REGISTRY_URL``, else ``sqlite:///.handoff/registry.db``).
 
-    ``must_exist``: refuse to create a new SQLite file (what read-only commands want).
-    Opening applies pending schema migrations (``migrations.ensure_current``).
+    ``must_exist``: the registry must already exist — no new SQLite file, no tables created in an
+    empty database (what read-only commands and Airflow callbacks want). Opening applies pending
+    schema migrations (``migrations.ensure_current``).
     """
 
     def __init__(self, url: str | None = None, *, must_exist: bool = False) -> None:
@@ -62,7 +63,7 @@ class Registry:
         self.engine = engines.open_engine(self.url, must_exist=must_exist)
         self.stats = engines.RetryStats()
         try:
-            migrations.ensure_current(self.engine, self.shown_url)
+            migrations.ensure_current(self.engine, self.shown_url, must_exist=must_exist)
         except BaseException:
             self.engine.dispose()
             raise
@@ -85,17 +86,19 @@ class Registry:
 
     # -- publishing -----------------------------------------------------------------------
     def publish(self, plans: Sequence[Mapping[str, Any]], *, label: str | None = None, force: bool = False,
-                origins: Sequence[str] | None = None) -> list[PublishResult]:
+                origins: Sequence[str] | None = None, validate: bool = True) -> list[PublishResult]:
         """Replace each plan's domain in ONE transaction (all plans or none).
 
-        Plans are validated first. A domain whose stored plan has the same sha256 is left as it is
+        Plans are validated first (``validate=False``: the caller already did, e.g. ``load_plans``;
+        validation is most of the cost of a big publish). A domain whose stored plan has the same sha256 is left as it is
         (recorded in the history as unchanged) unless ``force``. ``label``: a commit or other source
         label stored with the publication.
         """
         origins = list(origins) if origins is not None else [f"plan #{i + 1}" for i in range(len(plans))]
         domains: dict[str, Domain] = {}
         for plan, origin in zip(plans, origins):
-            validate_plan(plan, origin)
+            if validate:
+                validate_plan(plan, origin)
             domain = domain_from_plan(plan, origin)
             if domain.name in domains:
                 raise HandoffError(f"domain '{domain.name}' is in two plans ({domains[domain.name].origin}, {origin})",
@@ -114,7 +117,7 @@ class Registry:
         """``publish`` of plan files (a folder means every *.plan.json in it)."""
         files = plan_files(paths)
         plans = load_plans(files)
-        return self.publish(plans, label=label, force=force, origins=[str(f) for f in files])
+        return self.publish(plans, label=label, force=force, origins=[str(f) for f in files], validate=False)
 
     # -- reading the mesh -----------------------------------------------------------------
     def mesh(self) -> Mesh:
