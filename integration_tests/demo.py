@@ -143,7 +143,7 @@ def main() -> int:
 
     step("who depends on marketplace.mrt_orders, and what is finance.mrt_revenue waiting on")
     print(handoff("who-depends-on", "marketplace.mrt_orders"))
-    print(handoff("explain", "finance.mrt_revenue"))
+    print(handoff("explain", "finance.mrt_revenue", "--at", f"{day:%Y-%m-%d}"))
     if failed:
         print(f"demo: FAILED runs: {', '.join(failed)}")
         return 1

@@ -150,3 +150,29 @@ def test_run_state_says_why(registry):
     assert (sensor["verdict"], sensor["state_before"], sensor["recorded_by"]) == ("satisfied by reconcile", "failed",
                                                                                   "callback")
     assert list(sensor["live_states"].values()) == ["success"]
+
+
+def test_explain_at_a_date_from_the_cli(registry):
+    import subprocess
+    import sys
+
+    api = FakeAirflow()
+    api.add_run("finance__daily", FINANCE_TICK, {SENSOR: "up_for_reschedule"})
+    handle_completion(registry, api, dag_id="marketplace__daily", task_id="mrt_orders", run_id="m1",
+                      logical_date=UPSTREAM_TICK, run_after=UPSTREAM_TICK)
+    base = [sys.executable, "-m", "handoff.cli", "explain", "finance.mrt_revenue", "--registry", registry.url]
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("HANDOFF_AIRFLOW_API")}
+    done = subprocess.run([*base, "--at", "2026-03-02"], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "Run of finance__daily at 2026-03-02T05:00:00+00:00:" in done.stdout
+    assert f"{SENSOR} -> marketplace.mrt_orders: satisfied by reconcile" in done.stdout
+    assert "(sensor was up_for_reschedule)" in done.stdout
+    # the day before: nothing recorded yet for marketplace's run at 03:00 that day
+    done = subprocess.run([*base, "--at", "2026-03-01T23:00", "--format", "json"], capture_output=True, text=True,
+                          env=env)
+    import json
+
+    [sensor] = json.loads(done.stdout)["run"]["sensors"]
+    assert (sensor["verdict"], sensor["upstream_run_date"]) == ("waiting on upstream", "2026-03-01T03:00:00+00:00")
+    bad = subprocess.run([*base, "--at", "tomorrow"], capture_output=True, text=True, env=env)
+    assert bad.returncode == 2 and len(bad.stderr.splitlines()) == 1 and "--at 'tomorrow' is not a date" in bad.stderr

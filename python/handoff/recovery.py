@@ -206,3 +206,33 @@ def _live_state(api: AirflowApi | None, dag_id: str, run_id: str, task_id: str) 
         return api.get_task_instance(dag_id, run_id, task_id).get("state")
     except HandoffError:
         return None
+
+
+def api_if_configured() -> AirflowApi | None:
+    """The API client when HANDOFF_AIRFLOW_API_URL is set (explain's live states), else None."""
+    import os
+
+    from .airflow_api import ENV_URL
+
+    return AirflowApi.from_env() if os.environ.get(ENV_URL) else None
+
+
+def run_state_text(state: dict[str, Any]) -> str:
+    """run_state() for people."""
+    lines = [f"\nRun of {state['dag_id']} at {state['run_logical_date']}"
+             + (f" (runs: {', '.join(state['runs'])})" if state["runs"] else "") + ":"]
+    if not state["sensors"]:
+        lines.append("  waits on no other DAG: nothing to explain")
+    for s in state["sensors"]:
+        lines.append(f"  {s['sensor_task_id']} -> {s['upstream']}: {s['verdict']}")
+        if "upstream_task" in s:
+            done = (f"completed {s['upstream_completed_at']} (recorded by {s['recorded_by']})"
+                    if "upstream_completed_at" in s else "no completion recorded")
+            lines.append(f"    upstream run {s['upstream_task']} at {s['upstream_run_date']}: {done}")
+        if "resolved_at" in s:
+            lines.append(f"    satisfied at {s['resolved_at']} (sensor was {s['state_before'] or 'not started'})")
+        if "why" in s:
+            lines.append(f"    {s['why']}")
+        for run_id, live in (s.get("live_states") or {}).items():
+            lines.append(f"    live: {run_id}: {live}")
+    return "\n".join(lines) + "\n"

@@ -44,6 +44,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     explain = subparsers.add_parser("explain", help="a model's domain, DAG, SLA, owners, what it waits on, who reads it")
     explain.add_argument("target", metavar="DOMAIN.MODEL")
     explain.add_argument("--registry", metavar="URL", help=REGISTRY_HELP)
+    explain.add_argument("--at", metavar="DATE", help="also the run of that date (YYYY-MM-DD or an ISO "
+                         "date-time, UTC): was each sensor satisfied, by what, what is still awaited")
     explain.add_argument("--format", choices=("text", "json"), default="text")
     explain.set_defaults(func=cmd_explain)
 
@@ -162,13 +164,36 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from ..registry.render import explain_text
 
     domain, model = _target(args.target)
+    at = _moment(args.at) if args.at else None
     with _open(args.registry, must_exist=True) as registry:
         info = registry.explain(domain, model)
+        if at is not None:
+            from ..recovery import api_if_configured, run_state
+
+            info["run"] = run_state(registry, info, at, api_if_configured())
     if args.format == "json":
         print(json.dumps(info, indent=2, sort_keys=True, default=str))
     else:
+        run = info.pop("run", None)
         sys.stdout.write(explain_text(info))
+        if run is not None:
+            from ..recovery import run_state_text
+
+            sys.stdout.write(run_state_text(run))
     return 0
+
+
+def _moment(text: str) -> Any:
+    """--at: a date (its last moment) or a date-time; UTC unless an offset is given."""
+    from datetime import datetime, timedelta, timezone
+
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise HandoffError(f"--at {text!r} is not a date", hint="write e.g. 2026-11-24 or 2026-11-24T05:00") from None
+    if len(text) == 10:
+        moment = moment + timedelta(days=1, microseconds=-1)
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
