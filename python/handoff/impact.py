@@ -8,7 +8,7 @@ lookup function (the registry, at the CLI's edge) says about consumers in other 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Collection, Iterable, Mapping, Sequence
 
 from .convention import Resolved, resolve
@@ -155,7 +155,6 @@ class Report:
     project: str
     models: tuple[ModelImpact, ...]
     consumers_checked: bool = False
-    notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def consumed(self) -> tuple[ModelImpact, ...]:
@@ -571,12 +570,19 @@ def attach_consumers(report: Report, lookup: ConsumerLookup, waited_on: Collecti
             if consumer.domain != report.domain and not any(v.startswith(own) for v in via[1:]):
                 found[(consumer.domain, consumer.dag_id, consumer.task_id)] = replace(consumer, via=via)
         ordered = tuple(sorted(found.values(), key=lambda c: (c.depth, c.slack, c.domain, c.dag_id, c.task_id)))
-        changes = tuple(_judge_sla(c, ordered) if c.kind == "available_by_later" else
-                        replace(c, breaking_override=model.name in waited_on)
-                        if c.kind == "name_ambiguous" and waited_on is not None else c
-                        for c in model.changes)
+        changes = tuple(_judge(c, model, ordered, waited_on) for c in model.changes)
         models.append(replace(model, consumers=ordered, changes=changes))
     return replace(report, models=tuple(models), consumers_checked=True)
+
+
+def _judge(change: Change, model: ModelImpact, consumers: Sequence[Consumer],
+           waited_on: Collection[str] | None) -> Change:
+    """Classes whose verdict depends on what the registry knows."""
+    if change.kind == "available_by_later":
+        return _judge_sla(change, consumers)
+    if change.kind == "name_ambiguous" and waited_on is not None:
+        return replace(change, breaking_override=model.name in waited_on)
+    return change
 
 
 def _judge_sla(change: Change, consumers: Sequence[Consumer]) -> Change:
@@ -618,7 +624,8 @@ def summary_line(report: Report) -> str:
     if not report.models:
         return f"handoff impact ({report.domain}): no cross-domain impact — no model, seed or snapshot changed"
     if not report.cross_domain_impact:
-        why = "none is used by another domain" if report.consumers_checked else "none is public"
+        why = ("none is used by another domain" if report.consumers_checked
+               else "none was visible to other domains")
         return (f"handoff impact ({report.domain}): no cross-domain impact — "
                 f"{_count(len(report.models), 'changed node')}, {why}")
     if not report.consumers_checked:

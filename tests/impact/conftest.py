@@ -28,3 +28,10 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Deployed:
     registry = f"sqlite:///{root / 'registry.db'}"
     assert main(["publish", "--registry", registry, str(plans)]) == 0
     return Deployed(root, manifests, registry)
+
+
+@pytest.fixture(autouse=True)
+def no_ambient_registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No $HANDOFF_REGISTRY_URL and no ./.handoff/registry.db: a test names its registry or has none."""
+    monkeypatch.delenv("HANDOFF_REGISTRY_URL", raising=False)
+    monkeypatch.chdir(tmp_path)

@@ -363,6 +363,24 @@ def test_consumers_direct_and_transitive(deployed, capsys):
     }
 
 
+def test_without_registry_new_public_model_reaches_nobody(deployed, capsys, monkeypatch):
+    monkeypatch.delenv("HANDOFF_REGISTRY_URL", raising=False)
+    code, out, err = run(capsys, "--base", str(deployed.manifests["marketplace"]),
+                         "--head", str(head_manifest("added_model", deployed)), "--fail-on", "any")
+    assert (code, err) == (0, "")
+    assert out == ("handoff impact (marketplace): no cross-domain impact — 1 changed node, "
+                   "none was visible to other domains\n")
+
+
+def test_default_local_registry_is_used_when_it_exists(deployed, capsys):
+    """Like every handoff command: no --registry, no $HANDOFF_REGISTRY_URL -> ./.handoff/registry.db."""
+    argv = ["--base", str(deployed.manifests["marketplace"]), "--head", str(head_manifest("dropped_column", deployed))]
+    assert run(capsys, *argv)[1].startswith("**1 breaking change in 1 changed public model; consumers not checked")
+    assert main(["publish", str(deployed.root / "plans")]) == 0  # the default URL: ./.handoff/registry.db
+    capsys.readouterr()
+    assert run(capsys, *argv)[1] == (GOLDEN / "dropped_column.md").read_text("utf-8")
+
+
 def test_output_file_and_env_registry(deployed, capsys, tmp_path, monkeypatch):
     out = tmp_path / "impact.md"
     monkeypatch.setenv("HANDOFF_REGISTRY_URL", deployed.registry)
