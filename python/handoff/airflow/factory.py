@@ -13,12 +13,16 @@ EmptyOperators wired with `>>` (docs/benchmarks.md):
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import gc
+import hashlib
 import json
 import os
 import warnings
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from airflow.sdk import DAG, BaseOperator, CronTriggerTimetable, get_parsing_context
 
@@ -79,7 +83,7 @@ def _task(dag: DAG, spec: Mapping[str, Any], project: DbtProject,
             **common,
         )
     timeout = spec["timeout_s"]
-    return DbtNodeOperator(
+    return DbtNodeOperator.for_node(
         task_id=spec["task_id"],
         dag=dag,
         project=project,
@@ -113,9 +117,9 @@ def plan_upstreams(plans: list[Mapping[str, Any]]) -> dict[tuple[str, str], Mapp
     return found
 
 
-def _read_json(path: Path) -> Any:
+def _read_json(path: Path, raw: bytes | None = None) -> Any:
     try:
-        return json.loads(path.read_text("utf-8"))
+        return json.loads((path.read_bytes() if raw is None else raw).decode("utf-8"))
     except FileNotFoundError:
         raise HandoffError("file not found", where=str(path)) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -124,12 +128,66 @@ def _read_json(path: Path) -> Any:
 
 
 def _read_plan(path: Path, validate: bool) -> dict[str, Any]:
-    plan = _read_json(path)
+    try:
+        raw = path.read_bytes()
+    except OSError:
+        raw = None  # _read_json reports it
+    plan = _read_json(path, raw)
     if validate:
-        return validate_plan(plan, str(path))
+        marker = _validity_marker(raw) if raw is not None else None
+        if marker is not None and marker.is_file():
+            return plan  # these exact bytes passed validate_plan before (module doc)
+        plan = validate_plan(plan, str(path))
+        _remember(marker)
+        return plan
     if not isinstance(plan, dict) or plan.get("plan_version") != PLAN_VERSION:
         return validate_plan(plan, str(path))  # for its precise message
     return plan
+
+
+# Validating a plan against its JSON Schema costs ~0.2 ms per task (jsonschema), more than
+# building the task: 60% of a 20-domain parse (docs/benchmarks.md). A plan's verdict depends only
+# on its bytes, the schemas and handoff's version, and Airflow re-parses the same bytes every
+# 30 s and before every task, so a plan that passed is remembered as an empty marker file named
+# by the hash of all three. Invalid plans are never remembered: they are re-checked (and warned
+# about) at every parse, exactly as before. Any problem with the cache just means validating.
+@functools.lru_cache(maxsize=1)
+def _schema_digest() -> bytes:
+    from importlib import resources
+
+    from .. import __version__
+
+    digest = hashlib.sha256(f"handoff {__version__} plan v{PLAN_VERSION}\0".encode())
+    folder = resources.files("handoff").joinpath("schemas")
+    for name in sorted(p.name for p in folder.iterdir() if p.name.endswith(".schema.json")):
+        digest.update(name.encode() + b"\0" + folder.joinpath(name).read_bytes() + b"\0")
+    return digest.digest()
+
+
+def _cache_dir() -> Path:
+    explicit = os.environ.get("HANDOFF_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "handoff"
+
+
+def _validity_marker(raw: bytes) -> Path | None:
+    try:
+        key = hashlib.sha256(_schema_digest() + raw).hexdigest()
+        return _cache_dir() / "valid-plans" / key
+    except (OSError, ValueError):
+        return None
+
+
+def _remember(marker: Path | None) -> None:
+    if marker is None:
+        return
+    try:
+        marker.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.close(os.open(marker, os.O_CREAT | os.O_WRONLY, 0o600))
+    except OSError:
+        pass
 
 
 def load_dags(plans_dir: str | Path, *, dbt_projects_dir: str | Path, profiles_dir: str | Path | None = None,
@@ -169,17 +227,35 @@ def load_dags(plans_dir: str | Path, *, dbt_projects_dir: str | Path, profiles_d
         upstreams = plan_upstreams([_read_plan(p, False) for p in sorted(plans_dir.glob(f"*{PLAN_SUFFIX}"))])
 
     dags: dict[str, DAG] = {}
-    for plan in plans:
-        project_name = plan["dbt"]["project_name"]
-        project_dir = Path(dbt_projects_dir) / project_name
-        project = DbtProject(project_dir=str(project_dir),
-                             profiles_dir=str(profiles_dir) if profiles_dir else str(project_dir))
-        for pipeline in plan["pipelines"]:
-            if only_dag_id is not None and pipeline["dag_id"] != only_dag_id:
-                continue
-            dags[pipeline["dag_id"]] = build_dag(plan, pipeline, project=project, upstreams=upstreams,
-                                                 on_success=on_success)
+    with _no_gc_pauses():
+        for plan in plans:
+            project_name = plan["dbt"]["project_name"]
+            project_dir = Path(dbt_projects_dir) / project_name
+            project = DbtProject(project_dir=str(project_dir),
+                                 profiles_dir=str(profiles_dir) if profiles_dir else str(project_dir))
+            for pipeline in plan["pipelines"]:
+                if only_dag_id is not None and pipeline["dag_id"] != only_dag_id:
+                    continue
+                dags[pipeline["dag_id"]] = build_dag(plan, pipeline, project=project, upstreams=upstreams,
+                                                     on_success=on_success)
     return dags
+
+
+@contextlib.contextmanager
+def _no_gc_pauses() -> Iterator[None]:
+    """Python's cyclic GC off while tasks are built, back as it was after.
+
+    Building allocates ~20 long-lived objects per task; the collector keeps re-scanning them (and
+    everything Airflow imported) while they pile up: ~18% of building 20 DAGs of 250 tasks
+    (docs/benchmarks.md). Nothing is lost: cycles made meanwhile are collected afterwards.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 MAINTENANCE_DAG_ID = "handoff_reconcile"
@@ -201,7 +277,8 @@ def dags_from_env() -> dict[str, DAG]:
     HANDOFF_PLANS_DIR (required), HANDOFF_DBT_PROJECTS_DIR (required), HANDOFF_DBT_PROFILES_DIR,
     HANDOFF_SNAPSHOT (default <plans>/registry_snapshot.json), HANDOFF_VALIDATE_PLANS (1/0, default 1),
     HANDOFF_RECONCILE_SCHEDULE (a cron or preset: adds the maintenance DAG handoff_reconcile; needs
-    HANDOFF_REGISTRY_URL).
+    HANDOFF_REGISTRY_URL), HANDOFF_CACHE_DIR (where plans that passed validation are remembered;
+    default $XDG_CACHE_HOME/handoff or ~/.cache/handoff).
     """
     plans_dir = os.environ.get("HANDOFF_PLANS_DIR")
     projects_dir = os.environ.get("HANDOFF_DBT_PROJECTS_DIR")
