@@ -136,7 +136,7 @@ def _read_plan(path: Path, validate: bool) -> dict[str, Any]:
     if validate:
         marker = _validity_marker(raw) if raw is not None else None
         if marker is not None and marker.is_file():
-            return plan  # these exact bytes passed validate_plan before (module doc)
+            return plan  # these exact bytes passed validate_plan before (see _schema_digest)
         plan = validate_plan(plan, str(path))
         _remember(marker)
         return plan
