@@ -20,6 +20,7 @@ def main() -> int:
     parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections")
     parser.add_argument("--repeats", type=int, default=3, help="repeats of each measurement (median)")
     parser.add_argument("--quick", action="store_true", help="small scenarios only, for trying the suite out")
+    parser.add_argument("--scenarios", help="DAG-build/compile scenarios, e.g. 1x250,20x250 (default: all four)")
     opts = parser.parse_args()
     only = [s for s in opts.only.split(",") if s]
     unknown = set(only) - set(SECTIONS)
@@ -27,8 +28,11 @@ def main() -> int:
         parser.error(f"unknown section(s): {', '.join(sorted(unknown))}")
 
     started = time.perf_counter()
+    load_before = suite.machine()["loadavg"]
     report = suite.Report()
     scenarios = [MeshSpec(1, 250), MeshSpec(3, 50)] if opts.quick else suite.BUILD_SCENARIOS
+    if opts.scenarios:
+        scenarios = [MeshSpec(*map(int, label.split("x"))) for label in opts.scenarios.split(",")]
     parse_spec = MeshSpec(3, 50) if opts.quick else suite.PARSE_SPEC
     print("preparing meshes (generated and parsed by dbt on first use, then cached)", flush=True)
     prepared = {spec: suite.prepare(spec) for spec in dict.fromkeys([*scenarios, parse_spec])}
@@ -52,7 +56,9 @@ def main() -> int:
     elapsed = time.perf_counter() - started
     info = suite.machine()
     header = (f"handoff benchmarks — {info['cpu']}, {info['nproc']} CPUs, {info['memory']}, Python {info['python']}\n"
-              f"{info['versions']}\nsuite wall time {elapsed / 60:.1f} min")
+              f"{info['versions']}\nsuite wall time {elapsed / 60:.1f} min; 1-min load average {load_before} at the start, "
+              f"{info['loadavg']} at the end (the machine is shared: times are CPU times where the work is "
+              "single-threaded, wall times for execution and the registry)")
     text = header + "\n\n" + report.table() + ("\n\n" + "\n".join(f"- {n}" for n in report.notes) if report.notes else "")
     print("\n" + text)
     suite.RESULTS.mkdir(exist_ok=True)

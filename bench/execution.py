@@ -209,6 +209,8 @@ def bench_execution(report: Report, quick: bool = False) -> None:
     cli = _step("dbt", {**prepared, "mode": "cli"}, env)
     ours = _step("airflow", prepared, env)
     report.raw["exec"] = {"prepared": prepared, "dbt_inprocess": inproc, "dbt_cli": cli, "airflow": ours}
+    if not ours["runs"]:
+        raise RuntimeError(f"no DAG was built from {prepared['plans']} (plans skipped? see the warnings)")
     failed = {r["dag_id"]: r["not_success"] for r in ours["runs"] if r["state"] != "success" or r["not_success"]}
     what = ("the example mesh (integration_tests: " + ", ".join(prepared["domains"]) + ")"
             if source == "examples" else "a generated 3x20 mesh (the example mesh is not there yet)")
