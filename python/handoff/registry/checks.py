@@ -70,13 +70,17 @@ def check_mesh(mesh: Mesh, focus: Iterable[str] | None = None) -> list[Finding]:
     Errors come first (by code, then task), then warnings.
     """
     graph = _Graph(mesh)
-    cycles = _strongly_connected(graph)
+    wanted = set(focus) if focus is not None else set(mesh.domains)
+    # Only tasks downstream of the domains under review can have a finding about them (SLAs), and
+    # only tasks both up- and downstream of them can share a cycle with them.
+    sources = [(t.dag_id, t.task_id) for d in wanted if d in mesh.domains for t in mesh.domains[d].tasks()]
+    downstream = _reachable(sources, graph.succs)
+    on_cycles_with_them = downstream & _reachable(sources, graph.preds) if focus is not None else downstream
+    cycles = _strongly_connected(graph, on_cycles_with_them)
     in_cycles = {node for component in cycles for node in component}
-    findings = [*graph.resolution_findings, *_cycle_findings(graph, cycles), *_sla_findings(graph, in_cycles),
-                *_alignment_findings(graph)]
-    if focus is not None:
-        wanted = set(focus)
-        findings = [f for f in findings if f.domains & wanted]
+    findings = [*graph.resolution_findings, *_cycle_findings(graph, cycles),
+                *_sla_findings(graph, in_cycles, downstream), *_alignment_findings(graph, wanted)]
+    findings = [f for f in findings if f.domains & wanted]
     unique = {(f.code, f.where, f.message): f for f in findings}
     return sorted(unique.values(), key=lambda f: (f.severity != ERROR, f.code, f.where, f.message))
 
@@ -182,15 +186,27 @@ def _reads(sensor: Task) -> str:
 # HO304: cycles
 # --------------------------------------------------------------------------------------
 
-def _strongly_connected(graph: _Graph) -> list[list[Node]]:
-    """Tarjan's algorithm, iterative; only components with a cycle."""
+def _reachable(starts: Iterable[Node], edges: dict[Node, list[Node]]) -> set[Node]:
+    seen = set(starts)
+    stack = list(seen)
+    while stack:
+        for nxt in edges[stack.pop()]:
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append(nxt)
+    return seen
+
+
+def _strongly_connected(graph: _Graph, within: set[Node]) -> list[list[Node]]:
+    """Tarjan's algorithm, iterative, on the subgraph of ``within``; only components with a cycle."""
     index: dict[Node, int] = {}
     low: dict[Node, int] = {}
     on_stack: set[Node] = set()
     stack: list[Node] = []
     found: list[list[Node]] = []
     counter = 0
-    for root in sorted(graph.succs):
+    succs = {node: [n for n in graph.succs[node] if n in within] for node in within}
+    for root in sorted(within):
         if root in index:
             continue
         work: list[tuple[Node, int]] = [(root, 0)]
@@ -201,7 +217,7 @@ def _strongly_connected(graph: _Graph) -> list[list[Node]]:
                 counter += 1
                 stack.append(node)
                 on_stack.add(node)
-            successors = graph.succs[node]
+            successors = succs[node]
             if child < len(successors):
                 work.append((node, child + 1))
                 nxt = successors[child]
@@ -218,7 +234,7 @@ def _strongly_connected(graph: _Graph) -> list[list[Node]]:
                     component.append(member)
                     if member == node:
                         break
-                if len(component) > 1 or node in graph.succs[node]:
+                if len(component) > 1 or node in succs[node]:
                     found.append(sorted(component))
             if work:
                 parent = work[-1][0]
@@ -293,12 +309,13 @@ def _upstream_run(downstream_run: datetime, upstream_schedule: str) -> datetime:
     return upstream_logical_date(downstream_run, upstream_schedule)
 
 
-def _sample_runs(schedule: str) -> list[datetime]:
+@functools.lru_cache(maxsize=1024)
+def _sample_runs(schedule: str) -> tuple[datetime, ...]:
     ticks = croniter(to_cron(schedule), SAMPLE_START - timedelta(microseconds=1))
-    return [ticks.get_next(datetime) for _ in range(SLA_SAMPLE_RUNS)]
+    return tuple(ticks.get_next(datetime) for _ in range(SLA_SAMPLE_RUNS))
 
 
-def _sla_findings(graph: _Graph, in_cycles: set[Node]) -> list[Finding]:
+def _sla_findings(graph: _Graph, in_cycles: set[Node], candidates: set[Node]) -> list[Finding]:
     """A model's deadline for its run must not precede the deadline of any upstream run it waits on.
 
     A run at logical date t is due at the first available_by at or after t. Through a sensor, a run
@@ -311,7 +328,7 @@ def _sla_findings(graph: _Graph, in_cycles: set[Node]) -> list[Finding]:
         if task.is_sensor or not task.available_by:
             continue
         node = (task.dag_id, task.task_id)
-        if node in in_cycles:
+        if node in in_cycles or node not in candidates:
             continue
         for run in _sample_runs(graph.schedule(node)):
             upstream = _latest_upstream_due(graph, node, run, memo, in_cycles)
@@ -402,10 +419,12 @@ def _iso(moment: datetime) -> str:
 # HO306: logical-date alignment
 # --------------------------------------------------------------------------------------
 
-def _alignment_findings(graph: _Graph) -> list[Finding]:
+def _alignment_findings(graph: _Graph, wanted: set[str]) -> list[Finding]:
     findings = []
     for node, target in sorted(graph.resolved.items()):
         sensor = graph.task(node)
+        if sensor.domain not in wanted and target.domain not in wanted:
+            continue
         upstream_schedule = graph.schedule(target.dag_id)
         downstream_schedule = graph.schedule(node)
         warning = alignment_warning(upstream_schedule, downstream_schedule)

@@ -90,16 +90,22 @@ def open_engine(url: str, *, must_exist: bool = False, create_default_dir: bool 
                            hint="pip install 'handoff[postgres]' (psycopg2-binary)") from None
     except (ArgumentError, TypeError, ValueError) as exc:
         raise HandoffError(f"registry URL {shown} is malformed ({exc})", hint=URL_HINT) from None
-    try:
-        with engine.connect() as conn:
-            if backend == "sqlite":
-                conn.exec_driver_sql("SELECT count(*) FROM sqlite_master").scalar()
-    except DBAPIError as exc:
-        engine.dispose()
-        raise HandoffError(f"cannot open registry {shown}: {_first_line(exc)}",
-                           hint="check the URL (--registry / $HANDOFF_REGISTRY_URL), that the server is "
-                                "running and accepts this user, and that the database exists") from None
-    return engine
+    for attempt in range(1, RETRY_ATTEMPTS + 1):
+        try:
+            with engine.connect() as conn:
+                if backend == "sqlite":
+                    conn.exec_driver_sql("SELECT count(*) FROM sqlite_master").scalar()
+            return engine
+        except DBAPIError as exc:
+            # A new SQLite file being switched to WAL by another process answers "locked": retry.
+            if backend == "sqlite" and attempt < RETRY_ATTEMPTS and is_transient(exc):
+                time.sleep(_backoff(attempt))
+                continue
+            engine.dispose()
+            raise HandoffError(f"cannot open registry {shown}: {_first_line(exc)}",
+                               hint="check the URL (--registry / $HANDOFF_REGISTRY_URL), that the server is "
+                                    "running and accepts this user, and that the database exists") from None
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _check_sqlite_path(url: str, parsed: URL, *, must_exist: bool, create_default_dir: bool) -> None:
@@ -150,7 +156,9 @@ def _installed_pg_driver() -> str:
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None  # we emit BEGIN ourselves (_sqlite_begin)
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    # WAL is a property of the file: switch once (it takes an exclusive lock), not at every connect.
+    if str(cursor.execute("PRAGMA journal_mode").fetchone()[0]).lower() not in ("wal", "memory"):
+        cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
@@ -192,14 +200,18 @@ def run(engine: Engine, work: Callable[[Connection], T], *, write: bool, what: s
                 if stats is not None:
                     stats.retries += 1
                     stats.reasons.append(_first_line(exc))
-                delay = min(RETRY_MAX_S, RETRY_BASE_S * 2 ** (attempt - 1))
-                time.sleep(delay * random.uniform(0.5, 1.5))
+                time.sleep(_backoff(attempt))
                 continue
             raise _as_handoff_error(exc, what, shown_url, attempt) from None
         except SQLAlchemyError as exc:
             raise HandoffError(f"registry {shown_url}: {what} failed: {exc}",
                                hint="this is a bug in handoff; please report it") from None
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _backoff(attempt: int) -> float:
+    """Seconds to wait before attempt ``attempt + 1``: exponential, capped, with ±50 % jitter."""
+    return min(RETRY_MAX_S, RETRY_BASE_S * 2 ** (attempt - 1)) * random.uniform(0.5, 1.5)
 
 
 def is_transient(exc: DBAPIError) -> bool:

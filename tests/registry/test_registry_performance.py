@@ -1,0 +1,73 @@
+"""Speed budgets, on SQLite and PostgreSQL: publishing 20 domains x 250 tasks in at most 5 s, and
+`who-depends-on` in milliseconds. The 100,000-task numbers come from bench_registry.py
+(docs/registry.md); these tests keep the budgets from regressing at a size CI can afford.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import time
+
+import pytest
+
+from bench_registry import build_plans
+from handoff.registry.store import Registry
+from registry_helpers import public_marts, synthetic_plan, write_plans
+
+PUBLISH_BUDGET_S = 5.0
+QUERY_BUDGET_MS = 10.0
+
+
+@pytest.fixture(scope="module")
+def twenty_domains(plans) -> list[dict]:
+    template = plans("billing")
+    made: list[dict] = []
+    for i in range(20):
+        ups = [(made[j]["domain"]["name"], public_marts(made[j])[0]) for j in range(max(0, i - 3), i)]
+        made.append(synthetic_plan(f"p{i:02d}", 250, template=template, upstreams=ups))  # validated
+    return made
+
+
+def test_publishing_20_domains_of_250_tasks_takes_at_most_5_seconds(registry_url, twenty_domains, tmp_path,
+                                                                     record_property):
+    files = write_plans(tmp_path / "plans", *twenty_domains)
+    assert sum(len(p["tasks"]) for plan in twenty_domains for p in plan["pipelines"]) == 20 * 250
+    with Registry(registry_url) as registry:
+        started = time.perf_counter()
+        registry.publish(twenty_domains, validate=False)
+        first = time.perf_counter() - started
+        started = time.perf_counter()
+        results = registry.publish_files([tmp_path / "plans"], force=True)  # read + validate + replace
+        from_files = time.perf_counter() - started
+        assert [r.changed for r in results] == [True] * 20 and len(files) == 20
+        assert len(registry.mesh().domains) == 20
+    line = (f"publish 20 x 250 tasks on {registry_url.split(':')[0]}: {first:.2f}s into an empty registry, "
+            f"{from_files:.2f}s replacing them from plan files (reading and validating included)")
+    record_property("publish", line)
+    print(line)
+    assert first <= PUBLISH_BUDGET_S, line
+
+
+def test_who_depends_on_answers_in_milliseconds(registry_url, plans, record_property):
+    mesh = build_plans(60, 250, plans("billing"))  # 15,000 tasks
+    with Registry(registry_url) as registry:
+        for i in range(0, len(mesh), 20):
+            registry.publish(mesh[i:i + 20], validate=False)
+        rng = random.Random(3)
+        samples = [(p["domain"]["name"], rng.choice(public_marts(p))) for p in rng.sample(mesh, 40)]
+        for domain, model in samples[:5]:
+            registry.consumers(domain, model)
+        times, sizes = [], []
+        for domain, model in samples:
+            started = time.perf_counter()
+            sizes.append(len(registry.consumers(domain, model)))
+            times.append((time.perf_counter() - started) * 1000)
+    median = statistics.median(times)
+    line = (f"who-depends-on on {registry_url.split(':')[0]}, 15,000 tasks: median {median:.2f} ms, "
+            f"max {max(times):.1f} ms over {len(times)} models (consumers: median {statistics.median(sizes):.0f}, "
+            f"max {max(sizes)})")
+    record_property("who_depends_on", line)
+    print(line)
+    assert max(sizes) > 0
+    assert median <= QUERY_BUDGET_MS, line
