@@ -35,7 +35,7 @@ def registry_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture(scope="session")
 def plans(tmp_path_factory: pytest.TempPathFactory) -> PlanFactory:
-    """Callable: (project, {relative path: new text}) -> the plan `handoff compile` writes for it.
+    """Callable: (project, {relative path: new text, or None to delete}) -> the plan `handoff compile` writes.
 
     The project is copied, the files replaced, `dbt parse` run in process; cached per input.
     """
@@ -50,9 +50,13 @@ def plans(tmp_path_factory: pytest.TempPathFactory) -> PlanFactory:
         key = hashlib.sha256(json.dumps([project, sorted(overrides.items())]).encode()).hexdigest()[:12]
         if key not in cache:
             dest = workdir / f"{project}-{key}"
+            shutil.rmtree(dest, ignore_errors=True)
             shutil.copytree(PROJECTS / project, dest)
             for relative, text in overrides.items():
                 target = dest / relative
+                if text is None:
+                    target.unlink()
+                    continue
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_text(text)
             check(run_dbt(["--quiet", "parse"], dest, profiles_dir=workdir))

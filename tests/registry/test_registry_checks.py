@@ -196,3 +196,56 @@ def test_cli_check_with_several_plans_checks_them_together(published, plans, bas
     files = write_plans(tmp_path / "plans", fresh_shop, base["billing"])
     assert main(["check", str(tmp_path / "plans"), "--registry", published]) == 0
     assert "handoff check: OK — " in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------------------
+# Model versions, and the example domains of integration_tests/
+# --------------------------------------------------------------------------------------
+
+VERSIONED_SHOP = {
+    "models/orders.sql": None,
+    "models/orders_v1.sql": "select * from {{ ref('stg_orders') }}",
+    "models/orders_v2.sql": "select *, 1 as v from {{ ref('stg_orders') }}",
+    "models/orders_daily.sql": "select count(*) as n from {{ ref('orders', v=2) }}",
+    "models/schema.yml": (
+        "version: 2\nmodels:\n  - name: orders\n    access: public\n    latest_version: 2\n"
+        "    config:\n      meta:\n        handoff: {available_by: \"05:30\"}\n"
+        "    versions:\n      - v: 1\n      - v: 2\n"
+        "  - name: orders_daily\n    access: public\n  - name: order_items\n    access: protected\n"),
+}
+
+
+def test_a_name_shared_by_versions_must_be_pinned_to_one(plans, base, registry_url, tmp_path):
+    shop = plans("shop", VERSIONED_SHOP)
+    assert {t["task_id"] for p in shop["pipelines"] for t in p["tasks"]} >= {"orders_v1", "orders_v2"}
+    [finding] = check_mesh(mesh_of(shop, base["billing"]), focus={"billing"})
+    assert finding.code == "HO302" and "several versions (orders_v1, orders_v2)" in finding.message
+    assert "'orders_v2'" in finding.hint
+    pinned = plans("billing", {"models/sources.yml": BILLING_SOURCES.format(domain="shop", model="orders_v2")})
+    assert check_mesh(mesh_of(shop, pinned), focus={"billing"}) == []
+
+    with Registry(registry_url) as registry:
+        registry.publish([shop, pinned])
+        document = registry.snapshot()
+        keys = {m["model"] for m in document["models"] if m["domain"] == "shop"}
+        assert {"orders_v1", "orders_v2"} <= keys and "orders" not in keys
+        [wait] = registry.sensors_waiting_on_task("shop__daily", "orders_v2")
+        assert wait.upstream_model == "orders_v2" and registry.sensors_waiting_on_task("shop__daily", "orders_v1") == []
+        assert {c.task_id for c in registry.consumers("shop", "orders")} == {"invoices", "refunds", "billing_summary"}
+
+
+def test_the_example_domains_pass_and_their_consumers_are_found(example_manifests, registry_url, tmp_path, capsys):
+    from handoff.manifest import load_manifest
+    from handoff.plan import compile_manifest
+
+    examples = [compile_manifest(load_manifest(example_manifests.manifests[d]))
+                for d in ("marketplace", "finance", "marketing")]
+    files = write_plans(tmp_path / "plans", *examples)
+    assert main(["publish", str(tmp_path / "plans"), "--registry", registry_url]) == 0
+    capsys.readouterr()
+    for path in files:
+        assert main(["check", str(path), "--registry", registry_url, "--strict"]) == 0, capsys.readouterr().out
+        assert capsys.readouterr().out.startswith("handoff check: OK — ")
+    with Registry(registry_url, must_exist=True) as registry:
+        consumers = registry.consumers("marketplace", "mrt_orders")
+    assert {"finance", "marketing"} <= {c.domain for c in consumers}
