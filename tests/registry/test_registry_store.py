@@ -336,3 +336,47 @@ def test_bad_plan_files_are_one_line_errors_and_write_nothing(registry_url, base
         engine.dispose()
     done = run_cli("check", str(bad), "--registry", registry_url)
     _one_line_error(done, fragment)
+
+
+# --------------------------------------------------------------------------------------
+# retries
+# --------------------------------------------------------------------------------------
+
+@pytest.mark.postgres
+def test_a_connection_the_server_dropped_is_retried_on_a_new_one(postgres_server, postgres_database, base):
+    with Registry(postgres_database) as registry:
+        registry.publish([base["shop"]])
+        database = postgres_database.rsplit("/", 1)[1]
+        postgres_server.admin(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}'")
+        assert [c.task_id for c in registry.consumers("shop", "orders")] == []  # pooled connection was killed
+        assert registry.stats.retries == 1 and "closed the connection" in registry.stats.reasons[0]
+
+
+def test_transient_errors_are_retried_and_others_are_not(registry_url, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    from handoff.registry import engine as engines
+
+    monkeypatch.setattr(engines, "RETRY_BASE_S", 0.001)
+    calls = []
+
+    class Busy(Exception):
+        pgcode = "40001"  # serialization_failure
+
+    def flaky(conn):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        if len(calls) < 3:
+            raise OperationalError("UPDATE ...", {}, Busy("could not serialize access"))
+        return "done"
+
+    with Registry(registry_url) as registry:
+        assert registry._write(flaky, "testing") == "done" and registry.stats.retries == 2
+        calls.clear()
+
+        def broken(conn):  # type: ignore[no-untyped-def]
+            calls.append(1)
+            raise OperationalError("SELECT ...", {}, Exception("no such table: nowhere"))
+
+        with pytest.raises(HandoffError, match="testing failed: no such table: nowhere — nothing was changed"):
+            registry._read(broken, "testing")
+        assert len(calls) == 1

@@ -134,7 +134,9 @@ def _create(parsed: URL) -> Engine:
         args: dict[str, Any] = {}
         if parsed.get_driver_name() in ("psycopg2", "psycopg"):
             args["connect_timeout"] = PG_CONNECT_TIMEOUT_S
-        return create_engine(parsed, connect_args=args, pool_pre_ping=True)
+        # No pool_pre_ping (a round trip per transaction): a connection dropped while pooled fails
+        # its transaction as "invalidated", which the retry policy runs again on a new connection.
+        return create_engine(parsed, connect_args=args)
     memory = not parsed.database or parsed.database == ":memory:"
     engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False},
                            **({"poolclass": StaticPool} if memory else {}))

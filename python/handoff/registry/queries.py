@@ -234,7 +234,7 @@ def consumers(conn: Connection, domain: str, model: str, *, transitive: bool = T
         params[f"ns{i}"], params[f"id{i}"] = ns, id_
         selects.append(f"SELECT CAST(:ns{i} AS VARCHAR(200)), CAST(:id{i} AS VARCHAR(250))")
     rows = conn.execute(text(_REACH.format(seeds=" UNION ALL ".join(selects))), params).all()
-    return _walk(domain, model, seeds, rows, _teams(conn, {r.t_domain for r in rows if r.t_domain}))
+    return _walk(domain, model, seeds, rows, {})  # every model task carries its owner and Slack channel
 
 
 def _walk(domain: str, model: str, seeds: list[NodeKey], rows: list[Row[Any]],
