@@ -11,11 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import pytest
-
 from handoff.manifest import load_manifest
 from handoff.plan import compile_manifest
 

@@ -6,8 +6,9 @@ import os
 import random
 import subprocess
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from handoff.plan import dumps, validate_plan
 
@@ -28,7 +29,7 @@ def write_plans(folder: Path, *plans: Mapping[str, Any]) -> list[Path]:
 def run_cli(*args: str, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """`handoff ARGS` in a subprocess (the real entry point, exit code and streams)."""
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "handoff.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "handoff.cli", *args], capture_output=True, text=True, check=False,
                           env=full_env, cwd=cwd, timeout=120)
 
 

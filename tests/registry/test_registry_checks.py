@@ -12,7 +12,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from handoff.cli import main
 from handoff.registry.checks import RULES, check_mesh
 from handoff.registry.mesh import Mesh, domain_from_plan
@@ -193,7 +192,7 @@ def test_cli_check_with_several_plans_checks_them_together(published, plans, bas
     """A new upstream and its consumer in one run: the consumer's sensor resolves to the new plan."""
     fresh_shop = plans("shop", {"dbt_project.yml": (Path(__file__).parent / "projects/shop/dbt_project.yml")
                                 .read_text().replace("team-shop", "team-shop2")})
-    files = write_plans(tmp_path / "plans", fresh_shop, base["billing"])
+    write_plans(tmp_path / "plans", fresh_shop, base["billing"])
     assert main(["check", str(tmp_path / "plans"), "--registry", published]) == 0
     assert "handoff check: OK — " in capsys.readouterr().out
 

@@ -23,13 +23,11 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import pytest
-from sqlalchemy import func, select
-
 from handoff.registry import schema as s
 from handoff.registry.mesh import domain_from_plan
 from handoff.registry.store import Registry, domain_rows
 from registry_helpers import public_marts, synthetic_plan, write_plans
+from sqlalchemy import func, select
 
 WORKERS = Path(__file__).resolve().parent / "registry_workers.py"
 PUBLISHERS = 20
@@ -85,7 +83,7 @@ def test_concurrent_publishers_never_lose_a_domain_and_readers_never_see_half_of
                 try:
                     registry = registry or Registry(registry_url, must_exist=True)
                     declared, rows = _tasks_per_domain(registry)
-                except Exception as exc:  # the registry does not exist in the first instants
+                except Exception as exc:  # noqa: BLE001 - the registry does not exist in the first instants
                     if registry is None and ("not a handoff registry" in str(exc) or "no registry at" in str(exc)):
                         time.sleep(0.02)
                         continue

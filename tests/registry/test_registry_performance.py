@@ -10,7 +10,6 @@ import statistics
 import time
 
 import pytest
-
 from bench_registry import build_plans
 from handoff.registry.store import Registry
 from registry_helpers import public_marts, synthetic_plan, write_plans

@@ -11,8 +11,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, func, inspect, select, text
-
 from handoff.cli import main
 from handoff.errors import HandoffError
 from handoff.registry import migrations
@@ -21,6 +19,7 @@ from handoff.registry.mesh import domain_from_plan
 from handoff.registry.snapshot import lookup, read_snapshot
 from handoff.registry.store import Registry, domain_rows
 from registry_helpers import run_cli, write_plans
+from sqlalchemy import create_engine, func, inspect, select, text
 
 BASE = ("shop", "billing", "growth")
 
@@ -353,9 +352,8 @@ def test_a_connection_the_server_dropped_is_retried_on_a_new_one(postgres_server
 
 
 def test_transient_errors_are_retried_and_others_are_not(registry_url, monkeypatch):
-    from sqlalchemy.exc import OperationalError
-
     from handoff.registry import engine as engines
+    from sqlalchemy.exc import OperationalError
 
     monkeypatch.setattr(engines, "RETRY_BASE_S", 0.001)
     calls = []

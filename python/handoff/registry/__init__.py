@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["Registry", "PublishResult", "Consumer", "SensorWait", "Completion", "Resolution"]
+__all__ = ["Completion", "Consumer", "PublishResult", "Registry", "Resolution", "SensorWait"]
 
 
 def __getattr__(name: str) -> Any:

@@ -22,9 +22,10 @@ import os
 import random
 import re
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Connection, Engine, make_url
@@ -58,7 +59,7 @@ def mask(url: str | URL) -> str:
         return url.render_as_string(hide_password=True)
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # a malformed URL: mask anything between ':' and '@' after the scheme
+    except Exception:  # noqa: BLE001 - any parse failure: mask anything between ':' and '@' after the scheme
         return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
 
 

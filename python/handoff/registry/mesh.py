@@ -12,9 +12,10 @@ versions is ambiguous: the sensor must name the version's task id.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 
 from ..plan import dumps
 

@@ -13,11 +13,11 @@ now, so every later migration must be a no-op on a database that migration 1 has
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Callable
 
-from sqlalchemy import Column, func, inspect, insert, select, text
+from sqlalchemy import Column, func, insert, inspect, select, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.schema import CreateColumn
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from itertools import groupby
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from .queries import Consumer
 
@@ -13,7 +14,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], indent: str = "
     """Left-aligned columns, a header row and a rule."""
     cells = [[_cell(v) for v in row] for row in rows]
     widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
-    line = lambda values: indent + "  ".join(v.ljust(w) for v, w in zip(values, widths)).rstrip()  # noqa: E731
+    line = lambda values: indent + "  ".join(v.ljust(w) for v, w in zip(values, widths)).rstrip()
     return [line(headers), line(["-" * w for w in widths]), *(line(r) for r in cells)]
 
 
