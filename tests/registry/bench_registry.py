@@ -96,11 +96,11 @@ def run(url: str, plans: list[dict], label: str) -> None:
                   f"consumers median {statistics.median(sizes):.0f}, max {max(sizes)}; "
                   f"core-domain models median {statistics.median(core):.2f} ms "
                   f"(consumers median {statistics.median(sizes[:50]):.0f})")
-            by_size = sorted(zip(sizes, times))
-            small = [t for n, t in by_size if n <= 100]
-            if small:
-                print(f"   models with <= 100 consumers: {len(small)}, median {statistics.median(small):.2f} ms, "
-                      f"max {max(small):.2f} ms")
+            for label, chosen in (("with 1-100 consumers", [t for n, t in zip(sizes, times) if 0 < n <= 100]),
+                                  ("with > 100 consumers", [t for n, t in zip(sizes, times) if n > 100])):
+                if chosen:
+                    print(f"   models {label}: {len(chosen)}, median {statistics.median(chosen):.2f} ms, "
+                          f"max {max(chosen):.2f} ms")
         started = time.perf_counter()
         mesh = registry.mesh()
         loaded = time.perf_counter() - started
