@@ -145,7 +145,8 @@ class _Graph:
             self.resolution_findings.append(Finding(
                 "HO301", where, f"{reads} waits on {wanted}, but no domain '{up_domain}' is published",
                 (f"did you mean '{near[0]}'? fix handoff_upstream.domain of the source" if near else
-                 f"publish {up_domain}'s plan first (`handoff publish`), or fix handoff_upstream.domain of the source"),
+                 f"publish the plan of domain '{up_domain}' first (`handoff publish`), or fix handoff_upstream.domain "
+                 "of the source"),
                 involved))
             return None
         if resolution.problem == "unknown_model":
@@ -153,8 +154,8 @@ class _Graph:
             guess = f"did you mean '{near[0]}'? " if near else ""
             self.resolution_findings.append(Finding(
                 "HO302", where, f"{reads} waits on {wanted}, but {up_domain} publishes no model '{up_model}'",
-                f"{guess}fix handoff_upstream.model of the source (owner {self.team(sensor.domain)}), "
-                f"or keep the model in {up_domain} (owner {self.team(up_domain)})",
+                f"{guess}fix handoff_upstream.model of the source (owner: {self.team(sensor.domain)}), "
+                f"or keep the model in {up_domain} (owner: {self.team(up_domain)})",
                 involved))
             return None
         if resolution.problem == "ambiguous":
