@@ -183,3 +183,36 @@ def test_a_publisher_killed_inside_its_transaction_leaves_the_previous_version(r
 def _count(registry: Registry, table, domain: str) -> int:  # type: ignore[no-untyped-def]
     with registry.engine.connect() as conn:
         return int(conn.execute(select(func.count()).select_from(table).where(table.c.domain == domain)).scalar())
+
+
+def test_publishers_of_the_same_domain_take_turns_and_one_whole_version_wins(registry_url, plans, tmp_path):
+    template = plans("billing")
+    versions = [synthetic_plan("same", 30 + 5 * v, template=template, version=v) for v in range(8)]
+    Registry(registry_url).close()
+    procs = []
+    for worker in range(4):  # 4 processes x 5 publishes of one domain, each a different version
+        mine = [versions[(worker + k) % len(versions)] for k in range(5)]
+        files = [write_plans(tmp_path / f"w{worker}-{k}", plan)[0] for k, plan in enumerate(mine)]
+        procs.append(subprocess.Popen([sys.executable, str(WORKERS), "publisher", registry_url, "same",
+                                       *map(str, files)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True))
+    try:
+        for proc in procs:
+            assert proc.stdout.readline().strip() == "READY", proc.stderr.read()
+        for proc in procs:
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        outputs = [proc.communicate(timeout=120) for proc in procs]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    summaries = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
+    assert [e for summary in summaries for e in summary["errors"]] == []
+    with Registry(registry_url, must_exist=True) as registry:
+        stored = registry.mesh().domains["same"]
+        assert any(stored.pipelines == domain_from_plan(v).pipelines and stored.plan_sha256 ==
+                   domain_from_plan(v).plan_sha256 for v in versions)
+        assert _count(registry, s.tasks, "same") == stored.task_count
+        assert len(registry.history("same", limit=100)) == 20

@@ -378,3 +378,18 @@ def test_transient_errors_are_retried_and_others_are_not(registry_url, monkeypat
         with pytest.raises(HandoffError, match="testing failed: no such table: nowhere — nothing was changed"):
             registry._read(broken, "testing")
         assert len(calls) == 1
+
+
+def test_a_snapshot_that_does_not_match_its_schema_is_refused(tmp_path):
+    from handoff.registry.snapshot import validate_snapshot, write_snapshot
+
+    broken = {"snapshot_version": 1, "handoff_version": "0", "generated_at": "2024-01-01T00:00:00Z",
+              "domains": [], "models": [{"domain": "shop", "model": "orders", "task_id": "orders"}]}
+    with pytest.raises(HandoffError, match="registry_snapshot.schema.json at models/0: 'dag_id' is a required"):
+        validate_snapshot(broken, "x")
+    with pytest.raises(HandoffError):
+        write_snapshot(broken, tmp_path / "out.json")
+    assert not (tmp_path / "out.json").exists()
+    (tmp_path / "bad.json").write_text("{")
+    with pytest.raises(HandoffError, match="cannot read the registry snapshot"):
+        read_snapshot(tmp_path / "bad.json")
