@@ -171,6 +171,8 @@ def bench_registry(report: Report, prepared: Prepared, repeats: int) -> None:
 
     big = CACHE / f"registry-100k-{_big_key(prepared.plans_dir)}.db"
     if not big.is_file():
+        for stale in CACHE.glob("registry-100k-*"):  # built from older plans or registry code
+            stale.unlink()
         print(f"building the 100k-task registry {big.name} (once; cached)", flush=True)
         built = _step("build_big", {"db": str(big), "plans_dir": str(prepared.plans_dir)})
         (big.with_suffix(".json")).write_text(json.dumps(built))
