@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -277,8 +277,8 @@ def validate_plan(plan: Any, where: str) -> dict[str, Any]:
 
 def _check_references(plan: dict[str, Any], where: str) -> None:
     for pipeline in plan["pipelines"]:
-        ids = [t["task_id"] for t in pipeline["tasks"]]
-        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        ids = Counter(t["task_id"] for t in pipeline["tasks"])
+        duplicates = sorted(i for i, n in ids.items() if n > 1)
         if duplicates:
             raise HandoffError(f"pipeline {pipeline['name']}: duplicate task id(s) {', '.join(duplicates)}",
                                where=where, hint="re-compile the plan")
