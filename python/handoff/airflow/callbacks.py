@@ -72,3 +72,31 @@ def on_model_success(context: Any) -> None:
                     exc.one_line())
     except Exception:  # noqa: BLE001 - a callback must never fail the upstream task
         log.exception("handoff: completion callback failed; `handoff reconcile` will catch up")
+
+
+def on_sensor_success(context: Any) -> None:
+    """A cross-domain sensor saw its upstream itself: record the resolution ("poke") so that
+    `handoff explain --at` can say how the run's wait ended. Never raises."""
+    url = os.environ.get("HANDOFF_REGISTRY_URL")
+    if not url:
+        return
+    ti = context["ti"]
+    task = context.get("task")
+    try:
+        from ..registry import Registry
+
+        with Registry(url, must_exist=True) as registry:
+            completion_id = None
+            if task is not None and getattr(task, "external_dag_id", None):
+                dag_run = context.get("dag_run")
+                moment = getattr(dag_run, "logical_date", None) or getattr(dag_run, "run_after", None)
+                if moment is not None:
+                    upstream_date = task.execution_date_fn(moment)
+                    completion_id = next((c.id for c in registry.completions(
+                        dag_id=task.external_dag_id, task_id=task.external_task_id, limit=1000)
+                        if c.logical_date == upstream_date), None)
+            registry.record_resolution(ti.dag_id, ti.run_id, ti.task_id, how="poke", completion_id=completion_id)
+    except HandoffError as exc:
+        log.warning("handoff: could not record the sensor's resolution: %s", exc.one_line())
+    except Exception:  # noqa: BLE001 - a callback must never fail the task
+        log.exception("handoff: could not record the sensor's resolution")

@@ -29,6 +29,7 @@ from airflow.sdk import DAG, BaseOperator, CronTriggerTimetable, get_parsing_con
 from ..alignment import to_cron
 from ..errors import HandoffError
 from ..plan import PLAN_VERSION, validate_plan
+from .callbacks import on_sensor_success
 from .dbt_runner import DbtProject
 from .operators import CrossDomainSensor, DbtNodeOperator, ReconcileOperator, UnresolvedUpstream
 
@@ -80,6 +81,7 @@ def _task(dag: DAG, spec: Mapping[str, Any], project: DbtProject,
             upstream_schedule=target["schedule"],
             mode="poke" if spec["mode"] == "deferrable" else spec["mode"], deferrable=spec["mode"] == "deferrable",
             poke_interval=spec["poke_interval_s"], timeout=spec["timeout_s"], retries=0,
+            on_success_callback=on_sensor_success if on_success is not None else None,
             **common,
         )
     timeout = spec["timeout_s"]

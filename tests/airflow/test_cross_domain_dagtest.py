@@ -1,0 +1,69 @@
+"""Two domains through the generated DAGs in-process (dag.test): the sensor finds the upstream run
+of the aligned logical date by itself, and both callbacks leave their trace in the registry."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import datetime, timezone
+
+import pytest
+
+from handoff.manifest import load_manifest
+from handoff.plan import compile_manifest, dumps
+from support.examples import build_mesh
+
+HANDOFF = [sys.executable, "-m", "handoff.cli"]
+DAY = datetime(2026, 1, 12, tzinfo=timezone.utc)
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory, airflow_home):
+    tmp = tmp_path_factory.mktemp("dagtest")
+    mesh = build_mesh(tmp, build=False, domains=("marketplace", "finance"))
+    plans = tmp / "plans"
+    plans.mkdir()
+    for domain in ("marketplace", "finance"):
+        plan = compile_manifest(load_manifest(mesh.manifests[domain]))
+        (plans / f"{domain}.plan.json").write_text(dumps(plan))
+    registry = f"sqlite:///{tmp / 'registry.db'}"
+    env = {**os.environ, "HANDOFF_REGISTRY_URL": registry}
+    for args in (["publish", str(plans)], ["snapshot", "--output", f"{plans}/"]):
+        done = subprocess.run([*HANDOFF, *args], capture_output=True, text=True, env=env)
+        assert done.returncode == 0, done.stderr
+    return mesh, plans, registry
+
+
+def test_sensor_finds_the_aligned_upstream_run_and_callbacks_record_it(deployed, monkeypatch):
+    mesh, plans, registry_url = deployed
+    for key, value in {"HANDOFF_PLANS_DIR": str(plans), "HANDOFF_DBT_PROJECTS_DIR": str(mesh.root),
+                       "HANDOFF_DBT_PROFILES_DIR": str(mesh.profiles_dir), "HANDOFF_DUCKDB_PATH": str(mesh.duckdb_path),
+                       "HANDOFF_REGISTRY_URL": registry_url}.items():
+        monkeypatch.setenv(key, value)
+    for key in ("HANDOFF_AIRFLOW_API_URL", "HANDOFF_AIRFLOW_API_USERNAME", "HANDOFF_AIRFLOW_API_PASSWORD"):
+        monkeypatch.delenv(key, raising=False)
+    from handoff.airflow import dags_from_env
+    from handoff.registry import Registry
+
+    dags = dags_from_env()
+    upstream = dags["marketplace__daily"].test(logical_date=DAY.replace(hour=3))
+    assert upstream.state == "success"
+    downstream = dags["finance__daily"].test(logical_date=DAY.replace(hour=5))
+    states = {ti.task_id: ti.state for ti in downstream.get_task_instances()}
+    assert downstream.state == "success", states
+    assert states["wait__marketplace__mrt_orders"] == "success"
+
+    with Registry(registry_url, must_exist=True) as registry:
+        [completion] = registry.completions(dag_id="marketplace__daily", task_id="mrt_orders")
+        assert (completion.logical_date, completion.source) == (DAY.replace(hour=3), "callback")
+        # nobody waits on stg_orders: its success records nothing
+        assert registry.completions(dag_id="marketplace__daily", task_id="stg_orders") == []
+        [resolution] = registry.resolutions(dag_id="finance__daily", run_id=downstream.run_id)
+        assert (resolution.sensor_task_id, resolution.how, resolution.completion_id) == (
+            "wait__marketplace__mrt_orders", "poke", completion.id)
+
+    done = subprocess.run([*HANDOFF, "explain", "finance.mrt_revenue", "--at", "2026-01-12", "--registry",
+                           registry_url], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "wait__marketplace__mrt_orders -> marketplace.mrt_orders: satisfied by poke" in done.stdout
