@@ -51,7 +51,7 @@ def main() -> int:
     if "exec" in only:
         from . import execution
 
-        execution.bench_execution(report, quick=opts.quick)
+        execution.bench_execution(report, quick=opts.quick, repeats=opts.repeats)
 
     elapsed = time.perf_counter() - started
     info = suite.machine()
