@@ -26,8 +26,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from .mesh import BENCH, MeshSpec, get_mesh
-from .suite import MAIN_PY, REPO, RUN, Report, Row, base_env, met, secs, TARGETS
+from .mesh import MeshSpec, get_mesh
+from .suite import MAIN_PY, REPO, RUN, TARGETS, Report, Row, base_env, met, secs
 
 EXAMPLE_DOMAINS = ("marketplace", "finance", "marketing")
 WORK = RUN / "exec"
@@ -63,7 +63,9 @@ def step_prepare(args: dict[str, Any]) -> dict[str, Any]:
     WORK.mkdir(parents=True)
     if args["source"] == "examples":
         sys.path.insert(0, str(REPO / "tests"))
-        from support.examples import copy_examples  # the tests' own way of copying the examples
+        from support.examples import (
+            copy_examples,  # the tests' own way of copying the examples
+        )
 
         projects = copy_examples(WORK / "src")
         domains = list(EXAMPLE_DOMAINS)
@@ -201,7 +203,7 @@ STEPS = {"prepare": step_prepare, "dbt": step_dbt, "airflow": step_airflow}
 
 def _step(name: str, args: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
     done = subprocess.run([str(MAIN_PY), "-m", "bench.execution", name, json.dumps(args)], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=1800)
+                          capture_output=True, text=True, timeout=1800, check=False)
     for line in done.stdout.splitlines():
         if line.startswith("BENCH-RESULT "):
             return json.loads(line[len("BENCH-RESULT "):])
@@ -224,7 +226,7 @@ def bench_execution(report: Report, quick: bool = False, repeats: int = 3) -> No
     if official.is_file():
         shutil.copy(official, home / "dags" / "handoff_dags.py")
     migrate = subprocess.run([str(MAIN_PY.with_name("airflow")), "db", "migrate"], env=env, capture_output=True,
-                             text=True)
+                             text=True, check=False)
     if migrate.returncode != 0:
         raise RuntimeError(f"airflow db migrate failed:\n{migrate.stdout[-2000:]}\n{migrate.stderr[-2000:]}")
     warmup_file = home / "dags" / "bench_warmup.py"
@@ -242,7 +244,8 @@ def bench_execution(report: Report, quick: bool = False, repeats: int = 3) -> No
         raise RuntimeError(f"no DAG was built from {prepared['plans']} (plans skipped? see the warnings)")
     failed = {r["dag_id"]: r["not_success"] for r in ours["runs"] if r["state"] != "success" or r["not_success"]}
     what = ("the example mesh (integration_tests: " + ", ".join(prepared["domains"]) + ")"
-            if source == "examples" else "a generated 3x20 mesh (the example mesh is not there yet)")
+            if source == "examples" else
+            f"a generated 3x20 mesh ({'--quick' if quick else 'the example mesh is not there yet'})")
     n = prepared["dbt_nodes"]
     overhead = (ours["wall_s"] - inproc["wall_s"]) / n
     ratio = ours["wall_s"] / inproc["wall_s"]

@@ -22,7 +22,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .suite import CACHE, MAIN_PY, REPO, Prepared, Report, Row, TARGETS, base_env, met, secs
+from .suite import (
+    CACHE,
+    MAIN_PY,
+    REPO,
+    TARGETS,
+    Prepared,
+    Report,
+    Row,
+    base_env,
+    met,
+    secs,
+)
 
 BLOCKS = 20
 SAMPLES = 20
@@ -130,7 +141,7 @@ STEPS = {"publish": step_publish, "build_big": step_build_big, "query": step_que
 
 def _step(name: str, args: dict[str, Any], timeout: float = 1800) -> dict[str, Any]:
     done = subprocess.run([str(MAIN_PY), "-m", "bench.registry", name, json.dumps(args)], cwd=REPO,
-                          env=base_env(), capture_output=True, text=True, timeout=timeout)
+                          env=base_env(), capture_output=True, text=True, timeout=timeout, check=False)
     for line in done.stdout.splitlines():
         if line.startswith("BENCH-RESULT "):
             return json.loads(line[len("BENCH-RESULT "):])

@@ -13,12 +13,12 @@ import shutil
 import statistics
 import subprocess
 import sys
-import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from .mesh import BENCH, CACHE, Mesh, MeshSpec, dbt_env, get_mesh
+from .mesh import BENCH, CACHE, Mesh, MeshSpec, get_mesh
 
 REPO = BENCH.parent
 MAIN_PY = REPO / ".venv" / "bin" / "python"
@@ -129,7 +129,7 @@ def run_worker(kind: str, args: dict[str, Any], *, python: Path = MAIN_PY,
                env: dict[str, str] | None = None, timeout: float = 900) -> dict[str, Any]:
     """One fresh interpreter, one measurement; its JSON result."""
     done = subprocess.run([str(python), "-m", "bench.workers", kind, json.dumps(args)], cwd=REPO,
-                          env=env or base_env(), capture_output=True, text=True, timeout=timeout)
+                          env=env or base_env(), capture_output=True, text=True, timeout=timeout, check=False)
     for line in done.stdout.splitlines():
         if line.startswith("BENCH-RESULT "):
             return json.loads(line[len("BENCH-RESULT "):])
@@ -398,7 +398,7 @@ def profile_compile(report: Report, manifest: str) -> None:
         "print(p.output_text(unicode=True, color=False, show_all=False))\n"
     )
     done = subprocess.run([str(BENCH_PY), "-c", code, manifest], cwd=REPO, env=base_env(),
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, check=False)
     out.write_text(done.stdout + done.stderr)
     report.notes.append(f"compile profile of {manifest}: {out.relative_to(REPO)}")
 
@@ -406,6 +406,13 @@ def profile_compile(report: Report, manifest: str) -> None:
 # --------------------------------------------------------------------------------------
 # The whole run
 # --------------------------------------------------------------------------------------
+
+VERSIONS_CODE = (
+    "from importlib.metadata import version as v\n"
+    "print('; '.join(f'{p} {v(p)}' for p in ('apache-airflow', 'apache-airflow-providers-standard', "
+    "'dbt-core', 'dbt-duckdb', 'astronomer-cosmos', 'jsonschema')))"
+)
+
 
 def machine() -> dict[str, str]:
     cpu = ""
@@ -416,11 +423,8 @@ def machine() -> dict[str, str]:
     mem_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
                   if line.startswith("MemTotal"))
     versions = subprocess.run(
-        [str(BENCH_PY), "-c",
-         "from importlib.metadata import version as v\n"
-         "print('; '.join(f'{p} {v(p)}' for p in ('apache-airflow', 'apache-airflow-providers-standard', "
-         "'dbt-core', 'dbt-duckdb', 'astronomer-cosmos', 'jsonschema')))"],
-        capture_output=True, text=True, env=base_env()).stdout.strip()
+        [str(BENCH_PY), "-c", VERSIONS_CODE], capture_output=True, text=True, env=base_env(),
+        check=False).stdout.strip()
     return {"cpu": cpu, "nproc": str(os.cpu_count()), "memory": f"{mem_kb / 1024 / 1024:.1f} GiB",
             "loadavg": Path("/proc/loadavg").read_text().split(" ")[0],
             "python": sys.version.split()[0], "versions": versions}

@@ -14,8 +14,9 @@ import os
 import resource
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 SCHEDULE = "0 3 * * *"
 
@@ -80,8 +81,15 @@ def cosmos_dag(domain: str, manifest: str, profiles_yml: str, test_behavior: str
     the dbt project is the folder holding target/manifest.json."""
     from datetime import datetime, timezone
 
-    from cosmos import (DbtDag, ExecutionConfig, LoadMode, ProfileConfig, ProjectConfig, RenderConfig,
-                        TestBehavior)
+    from cosmos import (
+        DbtDag,
+        ExecutionConfig,
+        LoadMode,
+        ProfileConfig,
+        ProjectConfig,
+        RenderConfig,
+        TestBehavior,
+    )
 
     return DbtDag(
         dag_id=dag_id or f"{domain}__daily",
