@@ -43,20 +43,34 @@ class Issue:
 def validate_meta(kind: str, meta: Any) -> list[Issue]:
     """Check one meta block (``kind`` is 'node' or 'source') against schemas/meta.schema.json.
 
-    The root of a meta block only maps handoff's keys to sub-schemas, so each key's value is
-    judged on its own, through a cache: across a project most nodes share the same
-    handoff_domain / handoff_pipeline / handoff_defaults values (thousands of nodes, a handful
-    of distinct values), and jsonschema costs ~1 ms per node otherwise."""
+    Verdicts are cached by the block's content: across a project most nodes share the same
+    meta (thousands of nodes, a handful of distinct blocks), and jsonschema costs ~1 ms per
+    node otherwise. Inside a block, each root key's value is judged on its own (cached too),
+    since the root only maps handoff's keys to sub-schemas."""
     if kind not in KINDS:
         raise ValueError(f"unknown meta kind {kind!r}")
-    meta = meta if meta is not None else {}
+    try:
+        key = json.dumps(meta if meta is not None else {}, sort_keys=True)
+    except (TypeError, ValueError):
+        key = None
+    if key is None:
+        return _judge(kind, meta if meta is not None else {})
+    return list(_cached_verdict(kind, key))
+
+
+@lru_cache(maxsize=4096)
+def _cached_verdict(kind: str, meta_json: str) -> tuple[Issue, ...]:
+    return tuple(_judge(kind, json.loads(meta_json)))
+
+
+def _judge(kind: str, meta: Any) -> list[Issue]:
     if not isinstance(meta, dict):
-        return sorted(set(_issues_for(KINDS[kind], None, json.dumps(meta))))
+        return sorted(set(_issues_for(KINDS[kind], None, json.dumps(meta, default=str))))
     issues: list[Issue] = []
     properties = schemas.load("meta")["$defs"][KINDS[kind]]["properties"]
     for key, value in meta.items():
         if key in properties:
-            issues.extend(_issues_for(KINDS[kind], key, json.dumps(value, sort_keys=True)))
+            issues.extend(_issues_for(KINDS[kind], key, json.dumps(value, sort_keys=True, default=str)))
     issues.extend(_misspelt_root_keys(KINDS[kind], meta))
     return sorted(set(issues))
 
