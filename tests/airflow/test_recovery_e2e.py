@@ -24,7 +24,6 @@ import subprocess
 import sys
 import time
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
@@ -88,14 +87,13 @@ def stack(deployment, module_airflow_stack_factory) -> AirflowStack:
 
 
 def point_callback_at(stack: AirflowStack, port: int) -> None:
-    stack.airflow("connections", "delete", "handoff_airflow_api", timeout=60) if _has_connection(stack) else None
-    stack.airflow("connections", "add", "handoff_airflow_api", "--conn-uri",
-                  f"http://{stack.username}:{stack.password}@127.0.0.1:{port}", timeout=60)
-
-
-def _has_connection(stack: AirflowStack) -> bool:
-    listed = stack.airflow("connections", "list", "-o", "json", timeout=60).stdout
-    return "handoff_airflow_api" in listed
+    """(Re)define the Airflow connection the completion callback reads its API from."""
+    body = {"connection_id": "handoff_airflow_api", "conn_type": "http", "host": "127.0.0.1", "port": port,
+            "login": stack.username, "password": stack.password}
+    status, answer = stack.airflow_api.request("PATCH", "/api/v2/connections/handoff_airflow_api", body=body)
+    if status == 404:
+        status, answer = stack.airflow_api.request("POST", "/api/v2/connections", body=body)
+    assert status in (200, 201), (status, answer)
 
 
 def _day(offset: int) -> datetime:
