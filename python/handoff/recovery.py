@@ -147,6 +147,12 @@ def _all_waits(registry: Registry) -> Iterable[Any]:
                 yield from registry.sensors_waiting_on(*key)
 
 
+def find_completion(registry: Registry, dag_id: str, task_id: str, logical_date: datetime) -> Any:
+    """The recorded completion of ``dag_id.task_id`` for its run at ``logical_date`` (or None)."""
+    return next((c for c in registry.completions(dag_id=dag_id, task_id=task_id, limit=1000)
+                 if c.logical_date == logical_date), None)
+
+
 def run_state(registry: Registry, explained: dict[str, Any], at: datetime,
               api: AirflowApi | None = None) -> dict[str, Any]:
     """"Why did (or didn't) this run?": for the run of the model's DAG at ``at`` (the latest tick
@@ -168,9 +174,7 @@ def run_state(registry: Registry, explained: dict[str, Any], at: datetime,
         upstream_date = upstream_logical_date(run_date, target["schedule"])
         entry["upstream_task"] = f"{target['dag_id']}.{target['task_id']}"
         entry["upstream_run_date"] = upstream_date.isoformat()
-        completion = next((c for c in registry.completions(dag_id=target["dag_id"], task_id=target["task_id"],
-                                                           limit=1000)
-                           if c.logical_date == upstream_date), None)
+        completion = find_completion(registry, target["dag_id"], target["task_id"], upstream_date)
         resolution = None
         if completion is not None:
             entry["upstream_completed_at"] = completion.completed_at.isoformat()

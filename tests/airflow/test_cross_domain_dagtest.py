@@ -3,16 +3,12 @@ of the aligned logical date by itself, and both callbacks leave their trace in t
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from datetime import datetime, timezone
 
 import pytest
-
-from handoff.manifest import load_manifest
-from handoff.plan import compile_manifest, dumps
-from support.examples import build_mesh
+from support.examples import build_mesh, deploy_plans
 
 HANDOFF = [sys.executable, "-m", "handoff.cli"]
 DAY = datetime(2026, 1, 12, tzinfo=timezone.utc)
@@ -22,16 +18,7 @@ DAY = datetime(2026, 1, 12, tzinfo=timezone.utc)
 def deployed(tmp_path_factory, airflow_home):
     tmp = tmp_path_factory.mktemp("dagtest")
     mesh = build_mesh(tmp, build=False, domains=("marketplace", "finance"))
-    plans = tmp / "plans"
-    plans.mkdir()
-    for domain in ("marketplace", "finance"):
-        plan = compile_manifest(load_manifest(mesh.manifests[domain]))
-        (plans / f"{domain}.plan.json").write_text(dumps(plan))
-    registry = f"sqlite:///{tmp / 'registry.db'}"
-    env = {**os.environ, "HANDOFF_REGISTRY_URL": registry}
-    for args in (["publish", str(plans)], ["snapshot", "--output", f"{plans}/"]):
-        done = subprocess.run([*HANDOFF, *args], capture_output=True, text=True, env=env)
-        assert done.returncode == 0, done.stderr
+    plans, registry = deploy_plans(mesh, tmp, ("marketplace", "finance"))
     return mesh, plans, registry
 
 

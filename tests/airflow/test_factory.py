@@ -7,7 +7,6 @@ import warnings
 from pathlib import Path
 
 import pytest
-
 from handoff.manifest import load_manifest
 from handoff.plan import compile_manifest, dumps
 
@@ -45,8 +44,8 @@ def test_dagbag_loads_every_plan_without_import_errors(airflow_home, plans_dir, 
 
 def test_wiring_equals_the_rshift_operator(plans_dir, projects_dir):
     """Edges written into the id sets are exactly what `a >> b` produces."""
-    from airflow.sdk import DAG
     from airflow.providers.standard.operators.empty import EmptyOperator
+    from airflow.sdk import DAG
 
     dags = _load(plans_dir, projects_dir)
     plan = json.loads((plans_dir / "shapes.plan.json").read_text())
@@ -64,7 +63,11 @@ def test_wiring_equals_the_rshift_operator(plans_dir, projects_dir):
 
 
 def test_task_settings_come_from_the_plan(plans_dir, projects_dir):
-    from handoff.airflow.operators import CrossDomainSensor, DbtNodeOperator, UnresolvedUpstream
+    from handoff.airflow.operators import (
+        CrossDomainSensor,
+        DbtNodeOperator,
+        UnresolvedUpstream,
+    )
 
     dags = _load(plans_dir, projects_dir)
     daily, hourly = dags["shapes__daily"], dags["shapes__hourly"]

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import duckdb
 import pytest
-
-from handoff.manifest import load_manifest
-from handoff.plan import compile_manifest, dumps
-from support.examples import build_mesh
+from support.examples import build_mesh, deploy_plans
 
 EXPECTED_TASKS = {
     "raw_items", "raw_orders", "stg_items", "stg_orders", "int_orders", "mrt_items", "mrt_orders",
@@ -19,11 +18,8 @@ def marketplace(tmp_path_factory, airflow_home):
     """A parse-only copy of marketplace (empty warehouse: the DAG's seed tasks load it) and its plan."""
     tmp = tmp_path_factory.mktemp("isolation")
     mesh = build_mesh(tmp, build=False, domains=("marketplace",))
-    plans = tmp / "plans"
-    plans.mkdir()
-    plan = compile_manifest(load_manifest(mesh.manifests["marketplace"]))
-    (plans / "marketplace.plan.json").write_text(dumps(plan))
-    return mesh, plans, plan
+    plans, _ = deploy_plans(mesh, tmp, ("marketplace",), publish=False)
+    return mesh, plans, json.loads((plans / "marketplace.plan.json").read_text())
 
 
 def _tables(path) -> set[str]:

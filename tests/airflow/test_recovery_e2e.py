@@ -26,11 +26,8 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
-
-from handoff.manifest import load_manifest
-from handoff.plan import compile_manifest, dumps
 from support.airflow_stack import AirflowStack, free_port
-from support.examples import REPO, build_mesh
+from support.examples import REPO, build_mesh, deploy_plans
 
 pytestmark = pytest.mark.airflow_stack
 
@@ -46,21 +43,15 @@ def deployment(tmp_path_factory):
     """Built warehouse, compiled plans (short sensor timeout), published registry, snapshot."""
     tmp = tmp_path_factory.mktemp("recovery")
     mesh = build_mesh(tmp, build=True, domains=("marketplace", "finance"))
-    plans = tmp / "plans"
-    plans.mkdir()
-    for domain in ("marketplace", "finance"):
-        plan = compile_manifest(load_manifest(mesh.manifests[domain]))
+
+    def shorten_waits(domain: str, plan: dict) -> None:
         if domain == "finance":
             plan["pipelines"][0]["max_active_runs"] = 3  # b and c wait for their timeouts together
             for task in plan["pipelines"][0]["tasks"]:
                 if task["task_id"] == SENSOR:
                     task.update(timeout_s=SENSOR_TIMEOUT_S, poke_interval_s=3)  # a test-sized wait
-        (plans / f"{domain}.plan.json").write_text(dumps(plan))
-    registry_url = f"sqlite:///{tmp / 'registry.db'}"
-    env = {**os.environ, "HANDOFF_REGISTRY_URL": registry_url}
-    for args in (["publish", str(plans)], ["snapshot", "--output", f"{plans}/"]):
-        done = subprocess.run([*HANDOFF, *args], capture_output=True, text=True, env=env)
-        assert done.returncode == 0, done.stderr
+
+    plans, registry_url = deploy_plans(mesh, tmp, ("marketplace", "finance"), adjust=shorten_waits)
     dags = tmp / "dags"
     dags.mkdir()
     shutil.copy(REPO / "integration_tests" / "airflow" / "dags" / "handoff_dags.py", dags / "handoff_dags.py")

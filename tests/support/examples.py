@@ -178,3 +178,31 @@ def example_manifests(tmp_path_factory: pytest.TempPathFactory) -> Mesh:
 def example_mesh(tmp_path_factory: pytest.TempPathFactory) -> Mesh:
     """The three example domains after ``dbt deps`` + ``dbt build`` into one DuckDB file."""
     return build_mesh(tmp_path_factory.mktemp("example_mesh"), build=True)
+
+
+def deploy_plans(mesh: Mesh, dest: Path, domains: Sequence[str], *, publish: bool = True,
+                 adjust: Any = None) -> tuple[Path, str]:
+    """Compile each domain's manifest into ``dest/plans`` (``adjust(domain, plan)`` may edit a plan
+    first: test-sized timeouts), then publish them to ``dest/registry.db`` and write the registry
+    snapshot next to the plans, through the real CLI. Returns (plans folder, registry URL)."""
+    import subprocess
+    import sys
+
+    from handoff.manifest import load_manifest
+    from handoff.plan import compile_manifest, dumps
+
+    plans = Path(dest) / "plans"
+    plans.mkdir(parents=True, exist_ok=True)
+    for domain in domains:
+        plan = compile_manifest(load_manifest(mesh.manifests[domain]))
+        if adjust is not None:
+            adjust(domain, plan)
+        (plans / f"{domain}.plan.json").write_text(dumps(plan))
+    registry_url = f"sqlite:///{Path(dest) / 'registry.db'}"
+    if publish:
+        env = {**os.environ, "HANDOFF_REGISTRY_URL": registry_url}
+        for args in (["publish", str(plans)], ["snapshot", "--output", f"{plans}/"]):
+            done = subprocess.run([sys.executable, "-m", "handoff.cli", *args], capture_output=True, text=True,
+                                  env=env)
+            assert done.returncode == 0, f"handoff {args[0]} failed: {done.stderr}"
+    return plans, registry_url

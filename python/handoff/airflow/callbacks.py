@@ -11,9 +11,10 @@ for the sweep. Its requests use a short timeout so a dead API costs the task sec
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from typing import Any
+from typing import Any, Iterator
 
 from ..airflow_api import ENV_URL, AirflowApi, AirflowApiConfig
 from ..errors import HandoffError
@@ -42,61 +43,62 @@ def api_from_settings() -> AirflowApi | None:
                                        timeout=min(config.timeout, CALLBACK_TIMEOUT_S), attempts=2))
 
 
-def on_model_success(context: Any) -> None:
-    """Record the completion and reconcile downstream sensors; never raises."""
+@contextlib.contextmanager
+def _registry(what: str) -> Iterator[Any]:
+    """The registry named by HANDOFF_REGISTRY_URL (None when unset) for a callback's body; any error
+    in the body is logged in one line and swallowed: a callback must never fail its task."""
     url = os.environ.get("HANDOFF_REGISTRY_URL")
     if not url:
+        yield None
         return
-    ti = context["ti"]
-    dag_run = context.get("dag_run")
     try:
-        from ..recovery import handle_completion
         from ..registry import Registry
 
         with Registry(url, must_exist=True) as registry:
-            if not registry.sensors_waiting_on_task(ti.dag_id, ti.task_id):
-                return  # nobody waits on this model
-            api = api_from_settings()
-            if api is None:
-                log.warning("handoff: no Airflow API configured (%s or connection %s): completion recorded, "
-                            "`handoff reconcile` will satisfy the waiting sensors", ENV_URL, API_CONNECTION_ID)
-            actions = handle_completion(
-                registry, api, dag_id=ti.dag_id, task_id=ti.task_id, run_id=ti.run_id,
-                logical_date=getattr(dag_run, "logical_date", None) or context.get("logical_date"),
-                run_after=getattr(dag_run, "run_after", None))
+            yield registry
+    except HandoffError as exc:
+        log.warning("handoff: %s could not finish: %s; `handoff reconcile` will catch up", what, exc.one_line())
+    except Exception:  # noqa: BLE001 - a callback must never fail the task
+        log.exception("handoff: %s failed; `handoff reconcile` will catch up", what)
+
+
+def on_model_success(context: Any) -> None:
+    """Record the completion and reconcile downstream sensors; never raises."""
+    ti = context["ti"]
+    dag_run = context.get("dag_run")
+    with _registry("completion callback") as registry:
+        if registry is None or not registry.sensors_waiting_on_task(ti.dag_id, ti.task_id):
+            return  # no registry configured, or nobody waits on this model
+        from ..recovery import handle_completion
+
+        api = api_from_settings()
+        if api is None:
+            log.warning("handoff: no Airflow API configured (%s or connection %s): completion recorded, "
+                        "`handoff reconcile` will satisfy the waiting sensors", ENV_URL, API_CONNECTION_ID)
+        actions = handle_completion(
+            registry, api, dag_id=ti.dag_id, task_id=ti.task_id, run_id=ti.run_id,
+            logical_date=getattr(dag_run, "logical_date", None) or context.get("logical_date"),
+            run_after=getattr(dag_run, "run_after", None))
         for action in actions:
             log.info("handoff: %s.%s in %s: %s (was %s)", action.dag_id, action.sensor_task_id,
                      action.run_id, action.action, action.previous_state)
-    except HandoffError as exc:
-        log.warning("handoff: completion callback could not finish: %s; `handoff reconcile` will catch up",
-                    exc.one_line())
-    except Exception:  # noqa: BLE001 - a callback must never fail the upstream task
-        log.exception("handoff: completion callback failed; `handoff reconcile` will catch up")
 
 
 def on_sensor_success(context: Any) -> None:
     """A cross-domain sensor saw its upstream itself: record the resolution ("poke") so that
     `handoff explain --at` can say how the run's wait ended. Never raises."""
-    url = os.environ.get("HANDOFF_REGISTRY_URL")
-    if not url:
-        return
     ti = context["ti"]
     task = context.get("task")
-    try:
-        from ..registry import Registry
+    dag_run = context.get("dag_run")
+    with _registry("recording the sensor's resolution") as registry:
+        if registry is None:
+            return
+        from ..recovery import find_completion
 
-        with Registry(url, must_exist=True) as registry:
-            completion_id = None
-            if task is not None and getattr(task, "external_dag_id", None):
-                dag_run = context.get("dag_run")
-                moment = getattr(dag_run, "logical_date", None) or getattr(dag_run, "run_after", None)
-                if moment is not None:
-                    upstream_date = task.execution_date_fn(moment)
-                    completion_id = next((c.id for c in registry.completions(
-                        dag_id=task.external_dag_id, task_id=task.external_task_id, limit=1000)
-                        if c.logical_date == upstream_date), None)
-            registry.record_resolution(ti.dag_id, ti.run_id, ti.task_id, how="poke", completion_id=completion_id)
-    except HandoffError as exc:
-        log.warning("handoff: could not record the sensor's resolution: %s", exc.one_line())
-    except Exception:  # noqa: BLE001 - a callback must never fail the task
-        log.exception("handoff: could not record the sensor's resolution")
+        completion = None
+        moment = getattr(dag_run, "logical_date", None) or getattr(dag_run, "run_after", None)
+        if getattr(task, "external_dag_id", None) and moment is not None:
+            completion = find_completion(registry, task.external_dag_id, task.external_task_id,
+                                         task.execution_date_fn(moment))
+        registry.record_resolution(ti.dag_id, ti.run_id, ti.task_id, how="poke",
+                                   completion_id=completion.id if completion else None)
