@@ -15,6 +15,7 @@ from typing import Any
 
 import duckdb
 import pytest
+from handoff.cli import main as handoff_cli
 from handoff.convention import resolve
 from handoff.manifest import load_manifest
 from support.examples import DOMAINS, Mesh, broken_cases, check, copy_examples, run_dbt
@@ -35,10 +36,15 @@ def _manifest(path: Path) -> dict[str, Any]:
 # -- the example domains ------------------------------------------------------------------
 
 @pytest.mark.parametrize("domain", DOMAINS)
-def test_example_domain_builds_and_passes_validation(domain: str, example_mesh: Mesh) -> None:
+def test_example_domain_builds_and_passes_validation(domain: str, example_mesh: Mesh,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
     nodes, upstreams = EXPECTED_OK[domain]
     run = check(run_dbt(["run-operation", "handoff_validate"], example_mesh.project_dirs[domain], example_mesh.env))
-    assert run.printed == [f"handoff: {domain}: {nodes} nodes, {upstreams} cross-domain sources, 0 violations"]
+    verdict = f"handoff: {domain}: {nodes} nodes, {upstreams} cross-domain sources, 0 violations"
+    assert run.printed == [verdict]
+    capsys.readouterr()
+    assert handoff_cli(["validate", str(example_mesh.manifests[domain])]) == 0  # the Python twin agrees
+    assert capsys.readouterr().out.splitlines() == [verdict]
 
 
 def test_validate_runs_package_qualified(example_manifests: Mesh) -> None:
@@ -137,7 +143,8 @@ def _expected(case: str, root: Path) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("case", broken_cases())
-def test_broken_project_fails_naming_node_key_and_code(case: str, broken_root: Path) -> None:
+def test_broken_project_fails_naming_node_key_and_code(case: str, broken_root: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
     project = broken_root / case
     check(run_dbt(["deps"], project))
     run = run_dbt(["run-operation", "handoff_validate"], project)
@@ -155,6 +162,17 @@ def test_broken_project_fails_naming_node_key_and_code(case: str, broken_root: P
     # The Python resolver (handoff.convention.resolve) reports the same violations.
     resolved = resolve(load_manifest(project / "target" / "manifest.json"))
     assert sorted([v.code, v.unique_id, v.key] for v in resolved.violations) == sorted(expected)
+
+    # ... and so does its command, `handoff validate`: exit 1, one line per violation, then the count
+    capsys.readouterr()
+    assert handoff_cli(["validate", str(project / "target" / "manifest.json")]) == 1
+    printed = capsys.readouterr().out.splitlines()
+    for code, uid, key in expected:
+        assert any(line.startswith(f"{code} {uid} (") and f" meta.{key}:" in line for line in printed), printed
+    assert printed[-1].endswith(f"{len(expected)} violations")
+    assert handoff_cli(["validate", "--format", "json", str(project / "target" / "manifest.json")]) == 1
+    reported = json.loads(capsys.readouterr().out)["violations"]
+    assert sorted([v["code"], v["unique_id"], v["key"]] for v in reported) == sorted(expected)
 
 
 def test_dbt_cli_exits_1_and_prints_the_violation(broken_root: Path) -> None:
