@@ -1,0 +1,73 @@
+"""One corpus of bad input across every `handoff` command: one line on stderr naming what and
+where, exit 2, no traceback, nothing written."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from handoff.manifest import load_manifest
+from handoff.plan import compile_manifest, dumps
+
+
+@pytest.fixture(scope="module")
+def world(fixture_manifest, tmp_path_factory) -> dict[str, Path | str]:
+    tmp = tmp_path_factory.mktemp("cli-errors")
+    manifest = fixture_manifest("shapes")
+    plan = tmp / "shapes.plan.json"
+    plan.write_text(dumps(compile_manifest(load_manifest(manifest))))
+    registry = f"sqlite:///{tmp / 'registry.db'}"
+    done = subprocess.run([sys.executable, "-m", "handoff.cli", "publish", str(plan), "--registry", registry],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    truncated = tmp / "truncated.plan.json"
+    truncated.write_text(plan.read_text()[:300])
+    return {"tmp": tmp, "manifest": manifest, "plan": plan, "registry": registry, "truncated": truncated}
+
+
+# (argv with {placeholders}, what the one line must say)
+CASES = {
+    "unknown command": (["frobnicate"], "invalid choice: 'frobnicate'"),
+    "missing argument": (["compile"], "the following arguments are required: manifest"),
+    "compile a folder": (["compile", "{tmp}"], "cannot read"),
+    "inspect missing plan": (["inspect", "{tmp}/nope.plan.json"], "nope.plan.json: file not found"),
+    "inspect truncated plan": (["inspect", "{truncated}"], "not valid JSON"),
+    "publish truncated plan": (["publish", "{truncated}", "--registry", "{registry}"], "not valid JSON"),
+    "check truncated plan": (["check", "{truncated}", "--registry", "{registry}"], "not valid JSON"),
+    "target without a dot": (["who-depends-on", "shapes", "--registry", "{registry}"], "DOMAIN.MODEL"),
+    "unknown model": (["explain", "shapes.nope", "--registry", "{registry}"], "nope"),
+    "unknown domain": (["who-depends-on", "ghost.model", "--registry", "{registry}"], "ghost"),
+    "bad --at": (["explain", "shapes.base", "--at", "soon", "--registry", "{registry}"], "--at 'soon' is not a date"),
+    "registry file missing": (["who-depends-on", "shapes.base", "--registry", "sqlite:///{tmp}/none.db"], "none.db"),
+    "registry scheme": (["who-depends-on", "shapes.base", "--registry", "mysql://u:secret@h/db"], "mysql"),
+    "registry not a URL": (["snapshot", "--output", "{tmp}/snap/", "--registry", "not a url"], "not a url"),
+    "registry unreachable": (["who-depends-on", "shapes.base", "--registry",
+                              "postgresql://handoff:secret@127.0.0.1:1/handoff"], "127.0.0.1"),
+    "reconcile without API settings": (["reconcile", "--registry", "{registry}"], "HANDOFF_AIRFLOW_API_URL"),
+    "reconcile bad --since": (["reconcile", "--since", "forever"], "--since 'forever' is not a duration"),
+    "impact same manifest": (["impact", "--base", "{manifest}", "--head", "{manifest}"], "same manifest"),
+    "impact missing head": (["impact", "--base", "{manifest}", "--head", "{tmp}/nope.json"], "nope.json"),
+    "validate missing manifest": (["validate", "{tmp}/nope.json"], "file not found"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_input_is_one_line_exit_2(case, world):
+    argv, expected = CASES[case]
+    args = [a.format(**world) for a in argv]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
+    before = sorted(p.name for p in Path(world["tmp"]).iterdir())
+    done = subprocess.run([sys.executable, "-m", "handoff.cli", *args], capture_output=True, text=True, env=env,
+                          timeout=60, cwd=world["tmp"])
+    assert done.returncode == 2, (done.returncode, done.stdout, done.stderr)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("handoff"), lines[0]
+    assert expected in lines[0], lines[0]
+    assert "Traceback" not in done.stderr and done.stdout == ""
+    assert "secret" not in done.stderr  # passwords in URLs are masked
+    assert sorted(p.name for p in Path(world["tmp"]).iterdir()) == before  # nothing written
