@@ -167,3 +167,22 @@ def test_maintenance_dag_runs_the_sweep_on_its_schedule(plans_dir, projects_dir,
     sweep = dags["handoff_reconcile"]
     assert sweep.timetable.expression == "*/15 * * * *"
     assert [type(t) for t in sweep.tasks] == [ReconcileOperator]
+
+
+def test_dagbag_loads_the_example_domains(airflow_home, example_manifests, tmp_path, monkeypatch):
+    from airflow.dag_processing.dagbag import BundleDagBag
+
+    from support.examples import deploy_plans
+
+    plans, _ = deploy_plans(example_manifests, tmp_path, ("marketplace", "finance", "marketing"), publish=False)
+    monkeypatch.setenv("HANDOFF_PLANS_DIR", str(plans))
+    monkeypatch.setenv("HANDOFF_DBT_PROJECTS_DIR", str(example_manifests.root))
+    bag = BundleDagBag(dag_folder=airflow_home / "dags", bundle_path=airflow_home / "dags")
+    assert bag.import_errors == {}
+    counts = {dag_id: len(dag.tasks) for dag_id, dag in bag.dags.items()}
+    assert counts == {"marketplace__daily": 8, "finance__daily": 6, "marketing__daily": 6, "marketing__hourly": 2}
+    sensors = {dag_id: sorted(t.task_id for t in dag.tasks if t.task_id.startswith("wait__"))
+               for dag_id, dag in bag.dags.items()}
+    assert sensors == {"marketplace__daily": [], "finance__daily": ["wait__marketplace__mrt_orders"],
+                       "marketing__daily": ["wait__finance__mrt_revenue", "wait__marketplace__mrt_items"],
+                       "marketing__hourly": []}
