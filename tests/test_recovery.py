@@ -166,7 +166,7 @@ def test_explain_at_a_date_from_the_cli(registry):
     assert done.returncode == 0, done.stderr
     assert "Run of finance__daily at 2026-03-02T05:00:00+00:00:" in done.stdout
     assert f"{SENSOR} -> marketplace.mrt_orders: satisfied by reconcile" in done.stdout
-    assert "(sensor was up_for_reschedule)" in done.stdout
+    assert "(the sensor was up_for_reschedule)" in done.stdout
     # the day before: nothing recorded yet for marketplace's run at 03:00 that day
     done = subprocess.run([*base, "--at", "2026-03-01T23:00", "--format", "json"], capture_output=True, text=True,
                           env=env)

@@ -234,7 +234,9 @@ def run_state_text(state: dict[str, Any]) -> str:
                     if "upstream_completed_at" in s else "no completion recorded")
             lines.append(f"    upstream run {s['upstream_task']} at {s['upstream_run_date']}: {done}")
         if "resolved_at" in s:
-            lines.append(f"    satisfied at {s['resolved_at']} (sensor was {s['state_before'] or 'not started'})")
+            before = (f"the sensor was {s['state_before'] or 'not started'}" if s["verdict"] == "satisfied by reconcile"
+                      else "the sensor saw the upstream itself")
+            lines.append(f"    satisfied at {s['resolved_at']} ({before})")
         if "why" in s:
             lines.append(f"    {s['why']}")
         for run_id, live in (s.get("live_states") or {}).items():

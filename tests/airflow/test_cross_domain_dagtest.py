@@ -54,3 +54,4 @@ def test_sensor_finds_the_aligned_upstream_run_and_callbacks_record_it(deployed,
                            registry_url], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "wait__marketplace__mrt_orders -> marketplace.mrt_orders: satisfied by poke" in done.stdout
+    assert "(the sensor saw the upstream itself)" in done.stdout
