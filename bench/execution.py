@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .mesh import MeshSpec, get_mesh
+from .steps import run_step, step_main
 from .suite import MAIN_PY, REPO, RUN, TARGETS, Report, Row, base_env, met, secs
 
 EXAMPLE_DOMAINS = ("marketplace", "finance", "marketing")
@@ -202,13 +203,7 @@ STEPS = {"prepare": step_prepare, "dbt": step_dbt, "airflow": step_airflow}
 # --------------------------------------------------------------------------------------
 
 def _step(name: str, args: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
-    done = subprocess.run([str(MAIN_PY), "-m", "bench.execution", name, json.dumps(args)], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=1800, check=False)
-    for line in done.stdout.splitlines():
-        if line.startswith("BENCH-RESULT "):
-            return json.loads(line[len("BENCH-RESULT "):])
-    raise RuntimeError(f"execution step {name} failed (exit {done.returncode}):\n{done.stdout[-4000:]}\n"
-                       f"{done.stderr[-4000:]}")
+    return run_step(MAIN_PY, REPO, "execution", name, args, env)
 
 
 def bench_execution(report: Report, quick: bool = False, repeats: int = 3) -> None:
@@ -262,11 +257,5 @@ def bench_execution(report: Report, quick: bool = False, repeats: int = 3) -> No
         "≤ 1.5× dbt build and ≤ 1 s per model", met(ok)))
 
 
-def main() -> int:
-    result = STEPS[sys.argv[1]](json.loads(sys.argv[2]))
-    print("BENCH-RESULT " + json.dumps(result), flush=True)
-    return 0
-
-
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(step_main(STEPS))

@@ -16,12 +16,11 @@ import json
 import random
 import re
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from .steps import run_step, step_main
 from .suite import (
     CACHE,
     MAIN_PY,
@@ -140,13 +139,7 @@ STEPS = {"publish": step_publish, "build_big": step_build_big, "query": step_que
 
 
 def _step(name: str, args: dict[str, Any], timeout: float = 1800) -> dict[str, Any]:
-    done = subprocess.run([str(MAIN_PY), "-m", "bench.registry", name, json.dumps(args)], cwd=REPO,
-                          env=base_env(), capture_output=True, text=True, timeout=timeout, check=False)
-    for line in done.stdout.splitlines():
-        if line.startswith("BENCH-RESULT "):
-            return json.loads(line[len("BENCH-RESULT "):])
-    raise RuntimeError(f"registry step {name} failed (exit {done.returncode}):\n{done.stdout[-4000:]}\n"
-                       f"{done.stderr[-4000:]}")
+    return run_step(MAIN_PY, REPO, "registry", name, args, base_env(), timeout)
 
 
 # --------------------------------------------------------------------------------------
@@ -210,11 +203,5 @@ def bench_registry(report: Report, prepared: Prepared, repeats: int) -> None:
         "", "≤ 10 ms", met(typical <= TARGETS["who_depends_on_s"])))
 
 
-def main() -> int:
-    result = STEPS[sys.argv[1]](json.loads(sys.argv[2]))
-    print("BENCH-RESULT " + json.dumps(result), flush=True)
-    return 0
-
-
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(step_main(STEPS))
