@@ -1,0 +1,123 @@
+"""The report as markdown for a PR body: the summary line, who to talk to, one section per model."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from .report import Consumer, ModelImpact, Report, version_order
+
+
+def summary_line(report: Report) -> str:
+    """The report's first line."""
+    if not report.models:
+        return f"handoff impact ({report.domain}): no cross-domain impact — no model, seed or snapshot changed"
+    if not report.cross_domain_impact:
+        why = ("none is used by another domain" if report.consumers_checked
+               else "none was visible to other domains")
+        return (f"handoff impact ({report.domain}): no cross-domain impact — "
+                f"{_count(len(report.models), 'changed node')}, {why}")
+    if not report.consumers_checked:
+        breaking = (_count(report.breaking_changes, "breaking change") if report.breaking_changes
+                    else "No breaking changes")
+        return (f"{breaking} in {_count(len(report.reaching), 'changed public model')}; "
+                "consumers not checked (run with --registry)")
+    teams = report.teams()
+    channels = ", ".join(t.slack for t in teams)
+    if report.breaking_changes:
+        hit = [t for t in teams if t.breaking]
+        line = (f"{_count(report.breaking_changes, 'breaking change')} "
+                f"affect{'s' if report.breaking_changes == 1 else ''} "
+                f"{_count(len(hit), 'team')}: {', '.join(t.slack for t in hit)}")
+        others = [t for t in teams if not t.breaking]
+        if others:
+            line += f" (non-breaking changes also reach {', '.join(t.slack for t in others)})"
+        return line
+    changes = sum(len(m.changes) for m in report.consumed)
+    return f"No breaking changes; {_count(changes, 'change')} reach{'es' if changes == 1 else ''} " \
+           f"{_count(len(teams), 'team')}: {channels}"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(report: Report) -> str:
+    """Markdown for a PR body: summary first, then who to talk to, then the changes per model."""
+    if not report.cross_domain_impact:
+        return summary_line(report) + "\n"
+    out = [f"**{summary_line(report)}**", ""]
+    teams = report.teams()
+    if teams:
+        out += ["| talk to | owner | domain | because of |", "|---|---|---|---|"]
+        for team in teams:
+            flag = "🔴 " if team.breaking else "🟡 "
+            out.append(f"| {flag}**{team.slack}** | {', '.join(team.owners)} | {', '.join(team.domains)} | "
+                       f"{', '.join(f'`{m}`' + (' (indirect)' if m in team.indirect else '') for m in team.models)} |")
+        out.append("")
+
+    shown = list(report.reaching)
+    for model in sorted(shown, key=lambda m: (not m.breaking, m.name, version_order(m.version))):
+        out += _model_section(model, report.consumers_checked)
+
+    quiet_public = [m for m in report.models if m not in shown and m.public]
+    if quiet_public:
+        out += ["<details><summary>" + _count(len(quiet_public), "public node") +
+                " changed, no consumer in another domain yet</summary>", "",
+                "| model | change | breaking for a consumer? |", "|---|---|---|"]
+        for model in quiet_public:
+            for change in model.changes:
+                out.append(f"| `{model.label}` | {_cell(change.detail)} | {'yes' if change.breaking else 'no'} |")
+        out += ["", "</details>", ""]
+    internal = [m for m in report.models if m not in shown and not m.public]
+    if internal:
+        out += ["<details><summary>" + _count(len(internal), "internal change") +
+                " (not public: no other domain can depend on them)</summary>", "",
+                "| node | access | changes |", "|---|---|---|"]
+        for model in internal:
+            access = model.access_head or model.access_base or model.resource_type
+            out.append(f"| `{model.label}` | {access} | {_cell('; '.join(c.detail for c in model.changes))} |")
+        out += ["", "</details>", ""]
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _model_section(model: ModelImpact, consumers_checked: bool) -> list[str]:
+    state = "breaking" if model.breaking else "non-breaking"
+    icon = "🔴" if model.breaking else "🟡"
+    access = model.access_base if model.lookup_name is not None else model.access_head
+    out = [f"#### {icon} `{model.label}` — {state} ({access or model.resource_type})", "",
+           "| change | breaking? |", "|---|---|"]
+    for change in model.changes:
+        verdict = "**yes**" if change.breaking and model.exposed else "no"
+        out.append(f"| {_cell(change.detail)} | {verdict} |")
+    out.append("")
+    if not consumers_checked:
+        return [*out, "Consumers: not checked (no --registry).", ""]
+    out += ["| consumer domain | owner | Slack | tasks | how |", "|---|---|---|---|---|"]
+    for (domain, owner, slack, how), tasks in _consumer_rows(model.consumers or ()):
+        out.append(f"| {domain} | {owner} | {slack} | {_cell(tasks)} | {_cell(how)} |")
+    out.append("")
+    return out
+
+
+def _consumer_rows(consumers: Iterable[Consumer]) -> list[tuple[tuple[str, str, str, str], str]]:
+    """Consumers grouped by team and by how they depend on the model; tasks listed per DAG."""
+    groups: dict[tuple[int, int, str, str, str, str], dict[str, list[str]]] = {}
+    for c in consumers:
+        if c.depth > 1:
+            how, rank = "through " + " → ".join(f"`{v}`" for v in c.via[1:]), 2
+        elif c.direct:
+            how, rank = "reads it", 0
+        else:
+            how, rank = "downstream of a reader", 1
+        groups.setdefault((c.depth, rank, c.domain, c.owner, c.slack, how), {}).setdefault(c.dag_id, []).append(
+            c.task_id)
+    rows = []
+    for (_, _, domain, owner, slack, how), dags in sorted(groups.items()):
+        tasks = "; ".join(f"`{dag}`: " + ", ".join(f"`{t}`" for t in sorted(ids)) for dag, ids in sorted(dags.items()))
+        rows.append(((domain, owner, slack, how), tasks))
+    return rows
+
