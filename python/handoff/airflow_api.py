@@ -12,7 +12,7 @@ and tokens never appear in messages or logs.
 from __future__ import annotations
 
 import json
-import logging
+import math
 import os
 import socket
 import time
@@ -25,8 +25,9 @@ from datetime import datetime
 from typing import Any
 
 from handoff.errors import HandoffError
+from handoff.redact import get_logger, redact
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 ENV_URL = "HANDOFF_AIRFLOW_API_URL"
 ENV_USERNAME = "HANDOFF_AIRFLOW_API_USERNAME"
@@ -38,6 +39,7 @@ PAGE_LIMIT = 100  # Airflow's default [api] maximum_page_limit
 # 5 s lock timeout under many heartbeating sensors); every retried call is idempotent.
 _RETRY_STATUSES = frozenset({500, 502, 503, 504})
 _SECRET_HINT = f"check {ENV_USERNAME} and {ENV_PASSWORD}"
+MAX_TIMEOUT_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -54,13 +56,22 @@ class AirflowApiConfig:
     def __post_init__(self) -> None:
         url = self.base_url.strip().rstrip("/")
         url = url.removesuffix("/api/v2")
-        parsed = urllib.parse.urlsplit(url)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise HandoffError(f"Airflow API URL {self.base_url!r} is not an http(s) URL",
-                               where=ENV_URL, hint="e.g. http://127.0.0.1:8080")
-        if parsed.username or parsed.password:
+        try:
+            parsed = urllib.parse.urlsplit(url)
+            credentials = parsed.username or parsed.password or "@" in parsed.netloc
+        except ValueError:
+            parsed, credentials = None, "@" in url
+        if credentials:  # before anything quotes the URL: never echo what it carries
             raise HandoffError("the Airflow API URL must not carry credentials", where=ENV_URL,
                                hint=f"set {ENV_USERNAME} and {ENV_PASSWORD} instead")
+        if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc or any(
+                ord(c) < 33 for c in url):
+            raise HandoffError(f"Airflow API URL {redact(url)!r} is not an http(s) URL",
+                               where=ENV_URL, hint="e.g. http://127.0.0.1:8080")
+        if isinstance(self.timeout, bool) or not isinstance(self.timeout, (int, float)) or not (
+                math.isfinite(self.timeout) and 0 < self.timeout <= MAX_TIMEOUT_S):
+            raise HandoffError(f"API timeout {self.timeout!r} is not a number of seconds in (0, {MAX_TIMEOUT_S:g}]",
+                               where=ENV_TIMEOUT, hint="e.g. 10")
         object.__setattr__(self, "base_url", url)
 
     @classmethod
@@ -73,9 +84,10 @@ class AirflowApiConfig:
                                hint="set them in the environment of the Airflow workers")
         timeout = env.get(ENV_TIMEOUT)
         try:
-            seconds = float(timeout) if timeout else 10.0
+            seconds = float(timeout) if timeout is not None else 10.0
         except ValueError:
-            raise HandoffError(f"{ENV_TIMEOUT}={timeout!r} is not a number of seconds") from None
+            raise HandoffError(f"{ENV_TIMEOUT}={timeout!r} is not a number of seconds",
+                               hint=f"e.g. {ENV_TIMEOUT}=10") from None
         return cls(env[ENV_URL], env[ENV_USERNAME], env[ENV_PASSWORD], timeout=seconds)
 
 
@@ -103,8 +115,8 @@ class AirflowApi:
                 raise self._error("POST", "/auth/token", status, answer)
             token = answer.get("access_token") if isinstance(answer, dict) else None
             if not isinstance(token, str) or not token:
-                raise HandoffError(f"Airflow API POST {self._url('/auth/token')} answered {status} "
-                                   "without an access_token")
+                raise self._error("POST", "/auth/token", status, answer,
+                                  hint=f"no access_token in the answer: is {ENV_URL} the Airflow api-server's address?")
             self._token = token
         return self._token
 
@@ -214,6 +226,9 @@ class AirflowApi:
         while True:
             page = self._call("GET", path, params={**params, "limit": PAGE_LIMIT, "offset": len(rows)})
             batch = page.get(key) or []
+            if not isinstance(batch, list) or not all(isinstance(row, dict) for row in batch):
+                raise HandoffError(f"Airflow API GET {self._url(path)} answered without a list of {key}",
+                                   hint=f"is {ENV_URL} the Airflow api-server's address?")
             rows.extend(batch)
             total = page.get("total_entries")
             if len(batch) < PAGE_LIMIT or (isinstance(total, int) and len(rows) >= total):
@@ -226,6 +241,8 @@ class AirflowApi:
                                     authorized=authorized, idempotent=idempotent)
         if status not in expect:
             raise self._error(method, path, status, answer)
+        if not isinstance(answer, dict):
+            raise self._error(method, path, status, answer, hint=f"is {ENV_URL} the Airflow api-server's address?")
         return answer
 
     def request(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
@@ -287,11 +304,18 @@ class AirflowApi:
 
     def _error(self, method: str, path: str, status: int, answer: Any,
                hint: str | None = None) -> HandoffError:
-        detail = answer.get("detail") if isinstance(answer, dict) else answer
-        text = detail if isinstance(detail, str) else json.dumps(detail)
-        text = " ".join(str(text).split())[:300]
+        if isinstance(answer, str) and answer.lstrip()[:1] == "<":
+            text = "an HTML page, not JSON"
+        else:
+            detail = answer.get("detail") if isinstance(answer, dict) else answer
+            text = detail if isinstance(detail, str) else json.dumps(detail, default=str)
+            text = " ".join(redact(text, self._secrets()).split())[:300]
         return HandoffError(f"Airflow API {method} {self._url(path)} answered {status}: {text}",
                             hint=hint)
+
+    def _secrets(self) -> tuple[str | None, ...]:
+        """What a response body must never show, whatever its shape."""
+        return (self.config.password, self._token)
 
 
 def _seg(value: str) -> str:

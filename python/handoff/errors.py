@@ -7,7 +7,8 @@ class HandoffError(Exception):
     """Bad input or a failed precondition the user can fix.
 
     ``where`` names the file, node or key; ``hint`` says what to do. The CLI prints
-    ``str(error)`` on one line and exits 2.
+    ``str(error)`` on one line and exits 2. The line is redacted (``handoff.redact``): a URL or
+    response body quoted in a message never shows a password or token.
     """
 
     def __init__(self, problem: str, *, where: str | None = None, hint: str | None = None) -> None:
@@ -20,4 +21,6 @@ class HandoffError(Exception):
         text = f"{self.where}: {self.problem}" if self.where else self.problem
         if self.hint:
             text = f"{text} — {self.hint}"
-        return " ".join(text.split())
+        from .redact import redact
+
+        return redact(" ".join(text.split()))

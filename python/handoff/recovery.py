@@ -19,7 +19,6 @@ This module imports neither Airflow nor dbt.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
@@ -27,9 +26,10 @@ from typing import Any, Iterable
 from .airflow_api import AirflowApi
 from .alignment import reference_date, upstream_logical_date, upstream_window
 from .errors import HandoffError
+from .redact import get_logger
 from .registry import Registry
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 # Sensor states that recovery turns into success. "running" covers a sensor in poke mode
 # (Airflow stops the running try when its state is changed under it); None: not started yet.

@@ -12,14 +12,14 @@ for the sweep. Its requests use a short timeout so a dead API costs the task sec
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 from typing import Any, Iterator
 
 from ..airflow_api import ENV_URL, AirflowApi, AirflowApiConfig
 from ..errors import HandoffError
+from ..redact import get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 API_CONNECTION_ID = "handoff_airflow_api"
 CALLBACK_TIMEOUT_S = 5.0

@@ -14,6 +14,7 @@ from airflow.providers.standard.sensors.external_task import ExternalTaskSensor
 from airflow.sdk import BaseOperator
 
 from ..alignment import upstream_logical_date
+from ..redact import redact
 from .dbt_runner import DbtNodeFailed, DbtProject, run_node
 
 
@@ -54,7 +55,7 @@ class DbtNodeOperator(BaseOperator):
         try:
             results = run_node(self.project, unique_id=self.unique_id, select=self.select, dbt_vars=dbt_vars)
         except DbtNodeFailed as exc:
-            raise HandoffTaskFailed(str(exc)) from None
+            raise HandoffTaskFailed(redact(str(exc))) from None
         for r in results:
             self.log.info("%s: %s %s", r.unique_id, r.status, r.message)
         return [r.unique_id for r in results]

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import random
-import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -33,6 +32,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlch
 from sqlalchemy.pool import StaticPool
 
 from ..errors import HandoffError
+from ..redact import redact
 
 ENV_VAR = "HANDOFF_REGISTRY_URL"
 DEFAULT_URL = "sqlite:///.handoff/registry.db"
@@ -54,13 +54,14 @@ def resolve_url(given: str | None) -> str:
 
 
 def mask(url: str | URL) -> str:
-    """The URL with its password replaced by ***, also when the URL does not parse."""
+    """The URL as messages show it: passwords (user info, ``?password=`` and the like) replaced by
+    ***, also when the URL does not parse (``handoff.redact``)."""
     if isinstance(url, URL):
-        return url.render_as_string(hide_password=True)
+        return redact(url.render_as_string(hide_password=True))
     try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - any parse failure: mask anything between ':' and '@' after the scheme
-        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+        return redact(make_url(url).render_as_string(hide_password=True))
+    except Exception:  # noqa: BLE001 - any parse failure: redact the text as it is
+        return redact(url)
 
 
 def open_engine(url: str, *, must_exist: bool = False, create_default_dir: bool = True) -> Engine:

@@ -1,0 +1,95 @@
+"""The one redaction function: every message and log line that can hold a URL, a setting or a
+response body goes through ``redact`` before anyone sees it.
+
+What is hidden (each shape has a test in tests/test_redact.py):
+
+* the password of a URL's user info, ``scheme://user:PASSWORD@host`` -> ``scheme://user:***@host``,
+  including passwords with an unencoded ``@``, ``:`` or ``/`` (everything up to the last ``@``
+  of the token is hidden), and the same without a scheme (``user:PASSWORD@host:5432``);
+* secret-looking keys with their values, in query strings, ``key=value`` text, JSON and
+  Python reprs: ``?password=...``, ``"password": "..."``, ``'token': '...'``, ``api_key=...``,
+  ``sslpassword``, ``client_secret``, ``access_token``, ``refresh_token``, ``passwd``, ``pwd``;
+* ``Authorization``/``Bearer``/``Basic`` credentials and JSON Web Tokens (``eyJ...``);
+* any literal given in ``secrets`` (e.g. the configured password, which a server may echo in a
+  401 body in any shape).
+
+Over-hiding is accepted (a path segment holding ``@`` after a ``:`` may be masked); under-hiding
+is a bug. ``redact`` never raises and is idempotent. Loggers from ``get_logger`` apply it to every
+record they emit.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+
+MASK = "***"
+
+_SECRET_KEYS = (r"(?:ssl)?pass(?:word|wd|phrase)?|pwd|secret|client[_-]?secret|api[_-]?key|apikey|"
+                r"(?:access|refresh|id|auth)?[_-]?token|private[_-]?key|credentials?")
+
+# scheme://user:password@host — the password runs to the LAST '@' of the token (unencoded '@' in it)
+_URL_USERINFO = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^\s:@/'\"<>]*:)(?P<secret>[^\s'\"<>]*)@")
+# user:password@host without a scheme (a URL missing its scheme, a libpq-style string)
+_BARE_USERINFO = re.compile(r"(?P<head>(?:^|(?<=[\s'\"(<=,]))[A-Za-z0-9._%+\-]+:)(?!//)(?P<secret>[^\s'\"<>@]+)"
+                            r"@(?=[A-Za-z0-9\[])")
+# "password": "x" / 'password': 'x' (JSON, Python reprs); the value may hold escaped quotes
+_QUOTED_PAIR = re.compile(r"(?P<head>(?P<q>[\"'])(?:[A-Za-z0-9_\-]*[_\-])?(?:" + _SECRET_KEYS + r")(?P=q)\s*[:=]\s*)"
+                          r"(?P<secret>\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'|[^\s,}\]]+)", re.IGNORECASE)
+# password=x, ?token=x&..., sslpassword: x
+_PLAIN_PAIR = re.compile(r"(?P<head>(?<![A-Za-z0-9])(?:[A-Za-z0-9]*[_\-])?(?:" + _SECRET_KEYS + r")\s*[=:]\s*)"
+                         r"(?!\*\*\*)(?P<secret>\"[^\"]*\"|'[^']*'|[^\s&;,'\"<>)}\]]+)", re.IGNORECASE)
+_AUTH_HEADER = re.compile(r"(?P<head>\b(?:(?:Bearer|Basic)\s+|(?i:authorization)\s*[:=]\s*(?:[A-Za-z]+\s+)?))"
+                          r"(?P<secret>[A-Za-z0-9._~+/=\-]{6,})(?![A-Za-z0-9._~+/=\-]|\s+\*\*\*)")
+_JWT = re.compile(r"\beyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]*")
+
+
+def _masked(match: re.Match[str]) -> str:
+    secret = match.group("secret")
+    quote = secret[0] if secret[:1] in ("'", '"') and len(secret) > 1 and secret[-1] == secret[0] else ""
+    return f"{match.group('head')}{quote}{MASK}{quote}"
+
+
+def redact(text: object, secrets: Iterable[str | None] = ()) -> str:
+    """``text`` (anything; ``str()`` of it) with every credential shape above replaced by ``***``."""
+    try:
+        out = text if isinstance(text, str) else str(text)
+    except Exception:  # noqa: BLE001 - a broken __str__ must not hide the real error
+        out = f"<{type(text).__name__}>"
+    for secret in sorted({s for s in secrets if s and len(s) >= 3}, key=len, reverse=True):
+        out = out.replace(secret, MASK)
+    out = _URL_USERINFO.sub(lambda m: f"{m.group('head')}{MASK}@", out)
+    out = _BARE_USERINFO.sub(lambda m: f"{m.group('head')}{MASK}@", out)
+    out = _QUOTED_PAIR.sub(_masked, out)
+    out = _PLAIN_PAIR.sub(_masked, out)
+    out = _AUTH_HEADER.sub(lambda m: f"{m.group('head')}{MASK}", out)
+    return _JWT.sub(MASK, out)
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that renders a record's message and redacts it (args are dropped)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - keep the record, as logging itself would
+            return True
+        record.msg = redact(message)
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        return True
+
+
+_FILTER = RedactingFilter()
+
+
+def get_logger(name: str) -> logging.Logger:
+    """``logging.getLogger(name)`` whose records are redacted (use it in every handoff module that logs)."""
+    logger = logging.getLogger(name)
+    if _FILTER not in logger.filters:
+        logger.addFilter(_FILTER)
+    return logger

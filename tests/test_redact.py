@@ -1,0 +1,132 @@
+"""handoff.redact: every credential shape is hidden, in messages, log lines and the CLI's last resort."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import pytest
+
+from handoff import cli
+from handoff.errors import HandoffError
+from handoff.redact import MASK, get_logger, redact
+from handoff.registry.engine import mask
+
+SECRET = "hunter2-Zq9"
+
+# (text holding SECRET, what must still be there)
+SHAPES = {
+    "url user info": (f"postgresql://alice:{SECRET}@db.internal:5432/handoff", "postgresql://alice:***@db.internal"),
+    "unencoded @ in the password": (f"postgresql://alice:{SECRET}@tail@db:5432/x", "@db:5432/x"),
+    "unencoded / in the password": (f"postgresql://alice:ab/{SECRET}@db/x", "@db/x"),
+    "unencoded : in the password": (f"postgresql://alice:a:{SECRET}@db/x", "alice:***@db/x"),
+    "query password": (f"sqlite:///r.db?password={SECRET}&mode=ro", "mode=ro"),
+    "query sslpassword": (f"postgresql://db/x?sslmode=require&sslpassword={SECRET}", "sslmode=require"),
+    "query token": (f"http://h/api?token={SECRET}", "http://h/api?token="),
+    "wrong scheme with credentials": (f"htp://admin:{SECRET}@airflow:8080", "@airflow:8080"),
+    "no scheme with credentials": (f"admin:{SECRET}@airflow:8080", "@airflow:8080"),
+    "quoted in a message": (f"Airflow API URL 'ftp://admin:{SECRET}@h' is not an http(s) URL", "is not an http(s) URL"),
+    "json body echoing the login": ('{"detail": "bad", "username": "admin", "password": "' + SECRET + '"}', '"username": "admin"'),
+    "json body with escaped quote": ('{"password": "a\\"' + SECRET + '"}', '"password"'),
+    "python repr": (f"{{'password': '{SECRET}', 'user': 'x'}}", "'user': 'x'"),
+    "form body": (f"username=admin&password={SECRET}&x=1", "username=admin"),
+    "bearer header": (f"Authorization: Bearer {SECRET}", "Authorization: Bearer"),
+    "basic header": (f"Authorization: Basic {SECRET}", "Basic"),
+    "access_token in json": ('{"access_token": "' + SECRET + '", "token_type": "bearer"}', "token_type"),
+    "env style": (f"HANDOFF_AIRFLOW_API_PASSWORD={SECRET}", "HANDOFF_AIRFLOW_API_PASSWORD="),
+    "libpq keyword string": (f"host=db user=alice password={SECRET} dbname=x", "dbname=x"),
+    "api key": (f"api_key: {SECRET}", "api_key"),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_each_shape_is_hidden(shape: str) -> None:
+    text, kept = SHAPES[shape]
+    shown = redact(text)
+    assert SECRET not in shown, shown
+    assert MASK in shown and kept in shown, shown
+    assert redact(shown) == shown  # idempotent
+
+
+def test_jwt_and_literal_secrets() -> None:
+    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhZG1pbiJ9.c2lnbmF0dXJl"
+    assert jwt not in redact(f"token was {jwt} and expired")
+    assert SECRET not in redact(f"<p>Login {SECRET} refused</p>", secrets=[SECRET, None])
+
+
+@pytest.mark.parametrize("text", [
+    "http://127.0.0.1:8080/api/v2/dags/finance__daily/dagRuns",
+    "finance.finance__daily.mrt_revenue: HO305 error: 05:00 is earlier than 07:00",
+    "run at 2026-11-24T05:00:00+00:00 waits on marketplace.mrt_orders",
+    "POST http://h:1/auth/token answered 401: Invalid credentials",
+    "sqlite:////tmp/registry.db",
+])
+def test_ordinary_text_is_left_alone(text: str) -> None:
+    assert redact(text) == text
+
+
+def test_never_raises() -> None:
+    class Broken:
+        def __str__(self) -> str:
+            raise ValueError("no")
+
+    assert redact(Broken()) == "<Broken>"
+
+
+def test_handoff_error_lines_and_registry_urls_are_redacted() -> None:
+    error = HandoffError(f"cannot open postgresql://u:{SECRET}@h/db", where=f"sqlite:///x?password={SECRET}")
+    assert SECRET not in error.one_line() and SECRET not in str(error)
+    assert SECRET not in mask(f"postgresql://u:{SECRET}@h/db?sslpassword={SECRET}")
+    assert SECRET not in mask(f"postgresql://u:{SECRET}@tail@h:notaport/db")
+
+
+def test_logger_redacts_messages_args_and_tracebacks() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    logger = get_logger("handoff.test_redact")
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        logger.info("GET %s -> %s", f"http://admin:{SECRET}@h/api", 401)
+        try:
+            raise RuntimeError(f"password={SECRET}")
+        except RuntimeError:
+            logger.exception("failed")
+    finally:
+        logger.removeHandler(handler)
+    assert SECRET not in stream.getvalue() and "http://admin:***@h/api -> 401" in stream.getvalue()
+    assert "RuntimeError" in stream.getvalue()
+
+
+def test_cli_last_resort_is_one_line_and_debug_shows_the_traceback(monkeypatch, capsys) -> None:
+    from handoff.commands import core
+
+    def explode(args: object) -> int:
+        raise ValueError(f"internal state with postgresql://u:{SECRET}@h/db")
+
+    monkeypatch.setattr(core, "cmd_inspect", explode)
+    monkeypatch.delenv(cli.DEBUG_ENV, raising=False)
+    assert cli.main(["inspect", "x.plan.json"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert err.startswith("handoff: error: unexpected ValueError") and "--debug" in err and SECRET not in err
+    for argv in (["--debug", "inspect", "x.plan.json"], ["inspect", "--debug", "x.plan.json"]):
+        assert cli.main(argv) == 2
+        err = capsys.readouterr().err
+        assert "Traceback" in err and SECRET not in err and err.splitlines()[-1].startswith("handoff: error:")
+
+
+def test_cli_oserror_and_recursion_are_one_line(monkeypatch, capsys) -> None:
+    from handoff.commands import core
+
+    def denied(args: object) -> int:
+        raise PermissionError(13, "Permission denied", "/some/file")
+
+    def deep(args: object) -> int:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    for func, expected in ((denied, "/some/file: Permission denied"), (deep, "nested too deeply")):
+        monkeypatch.setattr(core, "cmd_inspect", func)
+        assert cli.main(["inspect", "x"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and expected in err, err
