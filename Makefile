@@ -6,13 +6,14 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.handoff-installed
 
-.PHONY: help setup demo test test-fast schemas schemas-check bench postgres clean
+.PHONY: help setup demo test test-fast schemas schemas-check bench postgres chromium vendor-js clean
 
 help:
 	@echo "make demo    set up, then build/validate/compile/publish the example domains and run their DAGs"
-	@echo "make test    set up (incl. PostgreSQL), then run every test"
+	@echo "make test    set up (incl. PostgreSQL and Chromium), then run every test"
 	@echo "make bench   set up, then run the benchmark suite (docs/benchmarks.md)"
 	@echo "make schemas regenerate the dbt macros' copy of schemas/meta.schema.json"
+	@echo "make vendor-js refresh the vendored JS graph library (python/handoff/ui/static/vendor/, from npm)"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +26,12 @@ setup: $(STAMP)
 postgres:
 	@scripts/ensure-postgres.sh
 
+chromium:
+	@scripts/ensure-chromium.sh
+
+vendor-js:
+	scripts/vendor-js.sh
+
 schemas: setup
 	$(PY) scripts/gen_macro_schema.py
 
@@ -34,10 +41,10 @@ schemas-check: setup
 demo: setup
 	$(PY) integration_tests/demo.py
 
-test: setup postgres
+test: setup postgres chromium
 	$(PY) -m pytest
 
-test-fast: setup
+test-fast: setup chromium
 	$(PY) -m pytest -m "not airflow_stack"
 
 bench: setup

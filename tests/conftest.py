@@ -25,7 +25,8 @@ os.environ["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] = "False"
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "False")
 
-pytest_plugins: list[str] = ["support.dbt_fixtures", "support.airflow_stack", "support.examples", "support.postgres"]
+pytest_plugins: list[str] = ["support.dbt_fixtures", "support.airflow_stack", "support.examples", "support.postgres",
+                             "support.browser"]
 
 
 @pytest.fixture(scope="session")

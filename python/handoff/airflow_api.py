@@ -102,6 +102,14 @@ class AirflowApi:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AirflowApi:
         return cls(AirflowApiConfig.from_env(environ))
 
+    @classmethod
+    def with_token(cls, base_url: str, token: str, *, timeout: float = 10.0) -> AirflowApi:
+        """A client that sends an existing JWT (the signed-in user's: the web pages) instead of logging in.
+        When the token is refused the calls fail (there is no password to log in again with)."""
+        api = cls(AirflowApiConfig(base_url, "", "", timeout=timeout))
+        api._token = token
+        return api
+
     # -- authentication ------------------------------------------------------------------
 
     def token(self) -> str:

@@ -24,6 +24,7 @@ from .redact import redact
 COMMAND_MODULES = (
     "handoff.commands.core",
     "handoff.commands.impact",
+    "handoff.commands.map",
     "handoff.commands.recovery",
     "handoff.commands.registry",
 )

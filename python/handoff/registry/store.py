@@ -156,6 +156,41 @@ class Registry:
         """Everything about one model as a JSON-ready dict (``queries.explain``)."""
         return self._read(lambda c: queries.explain(c, domain, model), f"explaining {domain}.{model}")  # type: ignore[no-any-return]
 
+    # -- the map and the web pages (overview.py) ----------------------------------------
+    def domain_map(self) -> dict[str, Any]:
+        """Domains and the cross-domain hand-overs between them (``overview.domain_map``)."""
+        from . import overview
+
+        return self._read(overview.domain_map, "reading the domain map")  # type: ignore[no-any-return]
+
+    def search_models(self, text: str, limit: int = 20) -> list[dict[str, Any]]:
+        """Model tasks whose name or task id contains ``text`` (``overview.search_models``)."""
+        from . import overview
+
+        return self._read(lambda c: overview.search_models(c, text, limit),  # type: ignore[no-any-return]
+                          "searching models")
+
+    def pipeline_waits(self, dag_id: str) -> dict[str, Any]:
+        """Every sensor of one DAG in ``explain``'s ``waits_on`` shape (``overview.pipeline_waits``)."""
+        from . import overview
+
+        return self._read(lambda c: overview.pipeline_waits(c, dag_id),  # type: ignore[no-any-return]
+                          f"reading the sensors of {dag_id}")
+
+    def domain_pipelines(self, domain: str) -> list[dict[str, Any]]:
+        """A published domain's pipelines (``overview.domain_pipelines``)."""
+        from . import overview
+
+        return self._read(lambda c: overview.domain_pipelines(c, domain),  # type: ignore[no-any-return]
+                          f"reading the pipelines of {domain}")
+
+    def locate(self, dag_id: str, task_id: str | None = None) -> dict[str, Any]:
+        """The domain (and model) behind an Airflow DAG or task (``overview.locate``)."""
+        from . import overview
+
+        return self._read(lambda c: overview.locate(c, dag_id, task_id),  # type: ignore[no-any-return]
+                          f"locating {dag_id}")
+
     def snapshot(self) -> dict[str, Any]:
         """The registry snapshot document the Airflow DAG factory reads (``snapshot.build_snapshot``)."""
         from .snapshot import build_snapshot

@@ -1,0 +1,83 @@
+"""`handoff map`: the domain map from the registry — one self-contained HTML file, Mermaid, JSON or text."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime, timezone
+from typing import Any
+
+from ..errors import HandoffError
+from .registry import REGISTRY_HELP
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    cmd = subparsers.add_parser(
+        "map", help="the domain map: who reads which models from whom (HTML file, Mermaid, JSON, text)",
+        description="Draw the published mesh at domain level: domains (owner, Slack, models) and the models "
+                    "each domain reads from another. --html writes one self-contained file that opens with no "
+                    "network; --format mermaid prints a flowchart for a PR comment or docs. See docs/ui.md.")
+    cmd.add_argument("--html", metavar="FILE", help="write the map as one self-contained HTML file")
+    cmd.add_argument("--format", choices=("text", "mermaid", "json"), default=None,
+                     help="print the map (default text; with --html nothing is printed)")
+    cmd.add_argument("--domain", action="append", default=[], metavar="DOMAIN",
+                     help="only this domain and its neighbours (repeatable)")
+    cmd.add_argument("--hops", type=int, default=1, metavar="N",
+                     help="with --domain: how many hand-overs away to include (default 1)")
+    cmd.add_argument("-o", "--output", metavar="FILE", help="write the --format output here instead of stdout")
+    cmd.add_argument("--registry", metavar="URL", help=REGISTRY_HELP)
+    cmd.set_defaults(func=cmd_map)
+
+
+def cmd_map(args: argparse.Namespace) -> int:
+    from ..plan import write_atomically
+    from ..registry.store import Registry
+    from ..ui.mapview import mermaid, neighbourhood, static_html
+
+    if args.hops < 0 or args.hops > 10:
+        raise HandoffError(f"--hops {args.hops} is out of range", hint="use 0 to 10")
+    if args.output and not args.format:
+        raise HandoffError("--output needs --format", hint="e.g. --format mermaid -o map.mmd; for HTML use --html FILE")
+    with Registry(args.registry, must_exist=True) as registry:
+        found = registry.domain_map()
+        shown = registry.shown_url
+    known = {d["name"] for d in found["domains"]}
+    unknown = [d for d in args.domain if d not in known]
+    if unknown:
+        import difflib
+
+        near = difflib.get_close_matches(unknown[0], sorted(known), n=1)
+        raise HandoffError(f"no domain '{unknown[0]}' is published in {shown}",
+                           hint=f"did you mean '{near[0]}'?" if near else "see `handoff registry status`")
+    view = neighbourhood(found, args.domain, args.hops) if args.domain else found
+    if args.html:
+        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        write_atomically(args.html, static_html(view, generated=f"from {shown} at {stamp}",
+                                                focus=args.domain[0] if args.domain else None))
+        print(f"handoff: wrote {args.html} ({len(view['domains'])} domain(s), {len(view['edges'])} hand-over(s))",
+              file=sys.stderr)
+    if args.format or not args.html:
+        fmt = args.format or "text"
+        text = (mermaid(view, highlight=args.domain) if fmt == "mermaid"
+                else json.dumps(view, indent=2, sort_keys=True) + "\n" if fmt == "json" else map_text(view))
+        if args.output:
+            write_atomically(args.output, text)
+        else:
+            sys.stdout.write(text)
+    return 0
+
+
+def map_text(view: dict[str, Any]) -> str:
+    """The map as two tables: domains, then hand-overs."""
+    from ..registry.render import table
+
+    out = [f"{len(view['domains'])} domain(s), {len(view['edges'])} hand-over(s) between domains", ""]
+    out += table(["domain", "owner", "slack", "models", "public", "pipelines"],
+                 [[d["name"], d["owner"], d["slack"], d["models"], d["public"],
+                   ", ".join(p["dag_id"] for p in d["pipelines"])] for d in view["domains"]])
+    if view["edges"]:
+        out.append("")
+        out += table(["upstream", "downstream", "models read", "sensors"],
+                     [[e["upstream"], e["downstream"], ", ".join(e["models"]), e["sensors"]] for e in view["edges"]])
+    return "\n".join(out) + "\n"

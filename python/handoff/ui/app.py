@@ -1,0 +1,264 @@
+"""The web app Airflow's API server mounts at /handoff (``handoff.airflow.plugin``): map, model, run status.
+
+Routes (all behind Airflow's own authentication, given as ``Auth``):
+
+    GET /                               the domain map (?domain=NAME opens on it)
+    GET /models/{domain}/{model}        a model's page (explain + consumers)
+    GET /runs?domain=&model=&dag_id=&date=   run status for a date
+    GET /tasks/{dag_id}/{task_id}       from Airflow's task view: that model's page (a sensor: its upstream's)
+    GET /dags/{dag_id}                  from Airflow's DAG view: the map on its domain
+    GET /dag-runs/{dag_id}/{run_id}     from Airflow's DAG-run view: run status of that run
+    GET /static/{name}                  CSS, map.js, the vendored graph library (a fixed list of files)
+    GET /api/map | /api/models/{domain}/{model} | /api/search?q= | /api/runs?...   the same as JSON
+
+Pages without a session redirect to Airflow's login; /api/* and /static/* answer 401. Every query
+is the registry's (``Registry``) and the recovery module's (``run_state``); nothing is re-implemented.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+
+from ..errors import HandoffError
+from .mapview import static_text
+from .pages import Urls, error_page, map_page, model_page, run_section, runs_page
+
+STATIC = {
+    "ui.css": "text/css; charset=utf-8",
+    "map.js": "text/javascript; charset=utf-8",
+    "vendor/cytoscape.min.js": "text/javascript; charset=utf-8",
+    "vendor/cytoscape-dagre.min.js": "text/javascript; charset=utf-8",
+}
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+                               "frame-ancestors 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+@dataclass(frozen=True)
+class Auth:
+    """Airflow's authentication, as FastAPI dependencies: ``page`` redirects to the login page when
+    there is no session, ``api`` answers 401; ``token(request)`` is the user's JWT (for live states
+    from Airflow's API, with the user's own permissions)."""
+
+    page: Callable[[Request], Awaitable[Any]]
+    api: Callable[[Request], Awaitable[Any]]
+    token: Callable[[Request], str | None]
+
+
+@dataclass(frozen=True)
+class Settings:
+    registry_url: str | None  # None: $HANDOFF_REGISTRY_URL, else the default
+    urls: Urls
+    airflow_api_url: str | None  # Airflow's API for live states (None: registry only)
+
+
+def create_app(settings: Settings, auth: Auth) -> FastAPI:
+    """The app; the registry is opened at the first request (a missing registry is a page, not a crash)."""
+    app = FastAPI(title="handoff", docs_url=None, redoc_url=None, openapi_url=None)
+    state = _State(settings)
+    urls = settings.urls
+    pages = APIRouter(dependencies=[Depends(auth.page)], default_response_class=HTMLResponse)
+    api = APIRouter(dependencies=[Depends(auth.api)])
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        response = await call_next(request)
+        for key, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(key, value)
+        return response
+
+    # -- pages -------------------------------------------------------------------------
+    @pages.get("/")
+    def home(domain: str | None = None) -> Response:
+        return _page(lambda: map_page(state.registry().domain_map(), urls, focus=domain), "Domain map", urls)
+
+    @pages.get("/models/{domain}/{model}")
+    def model(domain: str, model: str) -> Response:
+        def render() -> str:
+            registry = state.registry()
+            info = registry.explain(domain, model)
+            found = registry.consumers(domain, info["model"]["task_id"], transitive=True)
+            return model_page(info, found, registry.teams({c.domain for c in found}), urls)
+        return _page(render, f"{domain}.{model}", urls)
+
+    @pages.get("/runs")
+    def runs(request: Request, domain: str = "", model: str = "", dag_id: str = "", date: str = "") -> Response:
+        if not date or not (domain or dag_id):
+            return HTMLResponse(runs_page("Run status", [], urls, domain=domain, model=model))
+        try:
+            heading, sections, note = _run_sections(state, auth, request, domain=domain, model=model,
+                                                     dag_id=dag_id, date=date)
+        except HandoffError as exc:
+            return HTMLResponse(runs_page("Run status", [], urls, domain=domain, model=model, date=date,
+                                          message=exc.one_line()), status_code=404)
+        return HTMLResponse(runs_page(heading, sections, urls, domain=domain, model=model, date=date, message=note))
+
+    @pages.get("/tasks/{dag_id}/{task_id}")
+    def from_task(dag_id: str, task_id: str) -> Response:
+        try:
+            found = state.registry().locate(dag_id, task_id)
+        except HandoffError as exc:
+            return HTMLResponse(error_page("Not published", exc.one_line(), urls), status_code=404)
+        target = found.get("upstream") or {"domain": found["domain"], "model": found["model"]}
+        return RedirectResponse(urls.model(target["domain"], target["model"]), status_code=303)
+
+    @pages.get("/dags/{dag_id}")
+    def from_dag(dag_id: str) -> Response:
+        try:
+            found = state.registry().locate(dag_id)
+        except HandoffError as exc:
+            return HTMLResponse(error_page("Not published", exc.one_line(), urls), status_code=404)
+        return RedirectResponse(urls.home(found["domain"]), status_code=303)
+
+    @pages.get("/dag-runs/{dag_id}/{run_id}")
+    def from_dag_run(request: Request, dag_id: str, run_id: str) -> Response:
+        api_client = state.api(auth.token(request))
+        if api_client is None:
+            return HTMLResponse(error_page("Run status", "no Airflow API URL is configured for handoff", urls), 404)
+        from ..recovery import run_reference_date
+
+        try:
+            moment = run_reference_date(api_client.get_dag_run(dag_id, run_id))
+        except HandoffError as exc:
+            return HTMLResponse(error_page("Run status", exc.one_line(), urls), status_code=404)
+        if moment is None:
+            return HTMLResponse(error_page("Run status", f"run {run_id} has no logical date", urls), 404)
+        return RedirectResponse(urls.runs(dag_id=dag_id, date=moment.isoformat()), status_code=303)
+
+    # -- static files and JSON ---------------------------------------------------------------
+    @api.get("/static/{name:path}")
+    def static(name: str) -> Response:
+        media = STATIC.get(name)
+        if media is None:
+            raise HTTPException(404, "no such file")
+        return Response(state.static(name), media_type=media,
+                        headers={"Cache-Control": "private, max-age=3600"})
+
+    @api.get("/api/map")
+    def api_map() -> Any:
+        return _json(lambda: state.registry().domain_map())
+
+    @api.get("/api/models/{domain}/{model}")
+    def api_model(domain: str, model: str) -> Any:
+        def answer() -> Any:
+            registry = state.registry()
+            info = registry.explain(domain, model)
+            info["all_consumers"] = [c.as_dict() for c in registry.consumers(domain, info["model"]["task_id"])]
+            return info
+        return _json(answer)
+
+    @api.get("/api/search")
+    def api_search(q: str = "", limit: int = 20) -> Any:
+        return _json(lambda: state.registry().search_models(q[:200], limit))
+
+    @api.get("/api/runs")
+    def api_runs(request: Request, domain: str = "", model: str = "", dag_id: str = "", date: str = "") -> Any:
+        return _json(lambda: _run_states(state, auth, request, domain=domain, model=model, dag_id=dag_id,
+                                         date=date)[0])
+
+    app.include_router(pages)
+    app.include_router(api)
+    return app
+
+
+# --------------------------------------------------------------------------------------
+# Shared state and helpers
+# --------------------------------------------------------------------------------------
+
+class _State:
+    """The registry (opened once, at first use) and the static files (read once)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._registry: Any = None
+        self._static: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def registry(self) -> Any:
+        with self._lock:
+            if self._registry is None:
+                from ..registry.store import Registry
+
+                self._registry = Registry(self.settings.registry_url, must_exist=True)
+            return self._registry
+
+    def static(self, name: str) -> str:
+        if name not in self._static:
+            self._static[name] = static_text(name)
+        return self._static[name]
+
+    def api(self, token: str | None) -> Any:
+        if not self.settings.airflow_api_url or not token:
+            return None
+        from ..airflow_api import AirflowApi
+
+        return AirflowApi.with_token(self.settings.airflow_api_url, token)
+
+
+def _page(render: Callable[[], str], title: str, urls: Urls) -> Response:
+    try:
+        return HTMLResponse(render())
+    except HandoffError as exc:
+        return HTMLResponse(error_page(title, exc.one_line(), urls), status_code=404)
+
+
+def _json(answer: Callable[[], Any]) -> Any:
+    try:
+        return answer()
+    except HandoffError as exc:
+        return JSONResponse({"error": exc.one_line()}, status_code=404)
+
+
+def _moment(date: str) -> datetime:
+    from ..commands.registry import _moment as parse  # the CLI's --at: one parser for both
+
+    if len(date) > 40:
+        raise HandoffError("the date is too long", hint="write e.g. 2026-11-24 or 2026-11-24T05:00")
+    moment: datetime = parse(date)
+    return moment
+
+
+def _run_states(state: _State, auth: Auth, request: Request, *, domain: str, model: str, dag_id: str,
+                date: str) -> tuple[list[tuple[str, dict[str, Any]]], str]:
+    """[(title, run_state)] for a model, a DAG, or every DAG of a domain, and a note (live states off)."""
+    from ..recovery import run_state
+
+    at = _moment(date)
+    registry = state.registry()
+    api_client = state.api(auth.token(request))
+    note = "" if api_client is not None else "Live task states are not shown: no Airflow API URL is configured."
+    if model:
+        if not domain:
+            raise HandoffError("a model needs its domain", hint="give domain= and model=")
+        subjects = [(f"{domain}.{model}", registry.explain(domain, model))]
+    elif dag_id:
+        subjects = [(dag_id, registry.pipeline_waits(dag_id))]
+    else:
+        subjects = [(p["dag_id"], registry.pipeline_waits(p["dag_id"])) for p in registry.domain_pipelines(domain)]
+    results = []
+    for title, explained in subjects:
+        try:
+            results.append((title, run_state(registry, explained, at, api_client)))
+        except HandoffError as exc:  # Airflow's API failed: the registry's view alone, said so
+            note = f"Live states unavailable: {exc.one_line()}"
+            results.append((title, run_state(registry, explained, at, None)))
+    return results, note
+
+
+def _run_sections(state: _State, auth: Auth, request: Request, *, domain: str, model: str, dag_id: str,
+                  date: str) -> tuple[str, list[str], str]:
+    results, note = _run_states(state, auth, request, domain=domain, model=model, dag_id=dag_id, date=date)
+    urls = state.settings.urls
+    subject = f"{domain}.{model}" if model else dag_id or domain
+    return (f"Run status of {subject} for {date}", [run_section(t, s, urls) for t, s in results], note)
