@@ -47,6 +47,7 @@ class Node:
     latest_version: str | None = None
     deprecation_date: str | None = None
     unrendered_config: Mapping[str, Any] = field(default_factory=dict)
+    compiled_code: str | None = None  # only after `dbt compile` / `dbt build` (not `dbt parse`)
 
     @property
     def is_ephemeral(self) -> bool:
@@ -65,6 +66,7 @@ class Source:
     meta: Mapping[str, Any]
     source_meta: Mapping[str, Any]
     relation_name: str | None = None
+    columns: tuple[Column, ...] = ()  # documented in the source's YAML
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,7 @@ class Manifest:
     nodes: Mapping[str, Node]
     sources: Mapping[str, Source]
     groups: Mapping[str, Group] = field(default_factory=dict)
+    adapter_type: str | None = None  # metadata.adapter_type: the SQL dialect of compiled_code
 
     def own_nodes(self, *resource_types: str) -> list[Node]:
         """Nodes of the root project (not of installed packages), sorted by unique_id."""
@@ -165,6 +168,7 @@ def parse_manifest(data: Any, *, source: str, sha256: str = "") -> Manifest:
         nodes=nodes,
         sources=sources,
         groups=groups,
+        adapter_type=metadata.get("adapter_type") if isinstance(metadata.get("adapter_type"), str) else None,
     )
 
 
@@ -230,10 +234,7 @@ def _node(uid: str, raw: Any, source: str) -> Node:
         group=raw.get("group") or config.get("group"),
         relation_name=raw.get("relation_name"),
         version=None if version is None else str(version),
-        columns=tuple(
-            Column(name=str(c.get("name", key)), data_type=c.get("data_type"))
-            for key, c in columns.items() if isinstance(c, dict)
-        ) if isinstance(columns, dict) else (),
+        columns=_columns(columns),
         contract_enforced=bool(isinstance(contract, dict) and contract.get("enforced")),
         checksum=checksum.get("checksum") if isinstance(checksum, dict) else None,
         description=str(raw.get("description") or ""),
@@ -242,7 +243,16 @@ def _node(uid: str, raw: Any, source: str) -> Node:
         latest_version=None if raw.get("latest_version") is None else str(raw["latest_version"]),
         deprecation_date=None if raw.get("deprecation_date") is None else str(raw["deprecation_date"]),
         unrendered_config=raw.get("unrendered_config") if isinstance(raw.get("unrendered_config"), dict) else {},
+        compiled_code=raw["compiled_code"] if isinstance(raw.get("compiled_code"), str) else None,
     )
+
+
+def _columns(columns: Any) -> tuple[Column, ...]:
+    if not isinstance(columns, dict):
+        return ()
+    return tuple(Column(name=str(c.get("name", key)),
+                        data_type=c["data_type"] if isinstance(c.get("data_type"), str) else None)
+                 for key, c in columns.items() if isinstance(c, dict))
 
 
 def _source(uid: str, raw: Any, source: str) -> Source:
@@ -264,4 +274,5 @@ def _source(uid: str, raw: Any, source: str) -> Source:
         meta=meta,
         source_meta=source_meta,
         relation_name=raw.get("relation_name"),
+        columns=_columns(raw.get("columns")),
     )

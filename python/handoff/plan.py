@@ -15,6 +15,7 @@ from typing import Any, Iterable, Mapping
 import jsonschema
 
 from . import __version__, schemas
+from .columns import Catalog, ColumnResolver, demand_from_json, demand_to_json
 from .convention import NodeSettings, Resolved, Upstream, resolve
 from .errors import HandoffError
 from .manifest import Manifest, Node
@@ -44,8 +45,14 @@ def dbt_selector(node: Node) -> str:
     return node.name if node.version is None else f"{node.name}.v{node.version}"
 
 
-def compile_manifest(manifest: Manifest) -> dict[str, Any]:
-    """The plan of one domain's manifest; raises HandoffError listing every convention violation."""
+def compile_manifest(manifest: Manifest, catalog: Catalog | None = None) -> dict[str, Any]:
+    """The plan of one domain's manifest; raises HandoffError listing every convention violation.
+
+    Column knowledge (docs/impact.md): public models carry their ``columns`` when they are known (from
+    ``catalog``, a contract or compiled SQL), and sensors carry what each task ``reads`` of their
+    upstream model when the manifest holds compiled SQL (`dbt compile`). A parsed-only manifest
+    without contracts gives a plan without either.
+    """
     resolved = resolve(manifest)
     if resolved.violations:
         lines = "; ".join(str(v) for v in resolved.violations[:20])
@@ -55,13 +62,14 @@ def compile_manifest(manifest: Manifest) -> dict[str, Any]:
     if resolved.domain is None:
         raise HandoffError("the project has no models to schedule", where=manifest.path,
                            hint="annotate models with handoff_domain / handoff_pipeline")
-    return _Compiler(manifest, resolved).plan()
+    return _Compiler(manifest, resolved, catalog).plan()
 
 
 class _Compiler:
-    def __init__(self, manifest: Manifest, resolved: Resolved) -> None:
+    def __init__(self, manifest: Manifest, resolved: Resolved, catalog: Catalog | None = None) -> None:
         self.m = manifest
         self.r = resolved
+        self.columns = ColumnResolver(manifest, catalog)
         self.domain = resolved.domain.name if resolved.domain else ""
         self.notes: list[str] = []
 
@@ -138,6 +146,8 @@ class _Compiler:
                     existing = sensors.setdefault(sensor["task_id"], sensor)
                     if existing is not sensor:
                         existing["sources"] = sorted(set(existing["sources"]) | set(sensor["sources"]))
+                    if dep in self.r.upstreams and node.compiled_code is not None:
+                        self._add_reads(existing, node, dep, node_task[node.unique_id][1])
                     upstream_ids.add(sensor["task_id"])
                 tasks.append(self._node_task(node, self.r.nodes[node.unique_id], sorted(upstream_ids),
                                              tests.get(node.unique_id, []), node_task))
@@ -166,8 +176,29 @@ class _Compiler:
             "notes": sorted(set(self.notes)),
         }
 
+    def _add_reads(self, sensor: dict[str, Any], node: Node, source_id: str, task_id: str) -> None:
+        """What ``node`` (task ``task_id``) reads of the upstream model behind ``source_id``: a sensor's
+        ``reads`` maps task ids to ``{"all", "columns"}`` or null (unknown)."""
+        found = self.columns.reads(node, [source_id])[source_id].demand
+        reads = sensor.setdefault("reads", {})
+        if task_id in reads and (reads[task_id] is None or found is None):
+            reads[task_id] = None
+        elif task_id in reads:
+            reads[task_id] = demand_to_json(demand_from_json(reads[task_id]) | found)  # type: ignore[operator]
+        else:
+            reads[task_id] = demand_to_json(found)
+
     def _node_task(self, node: Node, s: NodeSettings, upstream: list[str], tests: list[Node],
                    node_task: Mapping[str, tuple[str, str]]) -> dict[str, Any]:
+        task = self._task_fields(node, s, upstream, tests, node_task)
+        if node.resource_type == "model" and node.access == "public":
+            columns = self.columns.of(node.unique_id)
+            if columns.known:
+                task["columns"] = columns.to_json()
+        return task
+
+    def _task_fields(self, node: Node, s: NodeSettings, upstream: list[str], tests: list[Node],
+                     node_task: Mapping[str, tuple[str, str]]) -> dict[str, Any]:
         return {
             "task_id": node_task[node.unique_id][1],
             "kind": f"dbt_{node.resource_type}",

@@ -77,22 +77,41 @@ def copy_domain(domain: str, dest: Path) -> Path:
     return dest
 
 
-def parse(project: Path) -> Path:
-    """`dbt parse` (in-process, no partial parse) -> the project's target/manifest.json."""
+def dbt(project: Path, *command: str) -> None:
+    """One in-process dbt command on a project copy (DuckDB file next to the copy)."""
     from dbt.cli.main import dbtRunner
 
     os.environ.setdefault("HANDOFF_DUCKDB_PATH", str(project.parent / "impact.duckdb"))
-    result = dbtRunner().invoke(["--quiet", "parse", "--no-partial-parse", "--project-dir", str(project),
+    result = dbtRunner().invoke(["--quiet", *command, "--project-dir", str(project),
                                  "--profiles-dir", str(EXAMPLES), "--target-path", str(project / "target"),
                                  "--log-path", str(project / "logs")])
     if not result.success:
-        raise AssertionError(f"dbt parse of {project} failed: {result.exception}")
+        raise AssertionError(f"dbt {' '.join(command)} of {project} failed: {result.exception}")
+
+
+def compile_project(project: Path) -> Path:
+    """`dbt compile` (what CI runs for impact: the manifest then holds compiled_code) -> target/manifest.json."""
+    dbt(project, "compile", "--no-partial-parse")
     return project / "target" / "manifest.json"
 
 
-def build(domain: str, dest: Path, edits: tuple[Edit, ...] = ()) -> Path:
-    """Copy, edit and parse one domain; returns its manifest path."""
+def build(domain: str, dest: Path, edits: tuple[Edit, ...] = (), *, catalog: bool = False) -> Path:
+    """Copy, edit and compile one domain; returns its manifest path. ``catalog``: also build it in its own
+    DuckDB file and `dbt docs generate` (target/catalog.json holds the warehouse's columns)."""
     project = copy_domain(domain, dest)
     for edit in edits:
         edit(project)
-    return parse(project)
+    if not catalog:
+        return compile_project(project)
+    previous = os.environ.get("HANDOFF_DUCKDB_PATH")
+    os.environ["HANDOFF_DUCKDB_PATH"] = str(dest.parent / f"{dest.name}.duckdb")
+    try:
+        dbt(project, "seed")
+        dbt(project, "run", "--exclude", "resource_type:snapshot")
+        dbt(project, "docs", "generate")
+    finally:
+        if previous is None:
+            os.environ.pop("HANDOFF_DUCKDB_PATH", None)
+        else:
+            os.environ["HANDOFF_DUCKDB_PATH"] = previous
+    return project / "target" / "manifest.json"

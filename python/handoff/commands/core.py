@@ -23,6 +23,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     compile_.add_argument("manifest", help="path to target/manifest.json")
     compile_.add_argument("-o", "--output", help="plan file to write (default: standard output); "
                           "a folder means <folder>/<domain>.plan.json")
+    compile_.add_argument("--catalog", metavar="CATALOG",
+                          help="the project's catalog.json (`dbt docs generate`): public models' real columns and "
+                               "types for the plan (else contracts, then compiled SQL; see docs/impact.md)")
     compile_.set_defaults(func=cmd_compile)
 
     inspect = subparsers.add_parser("inspect", help="check a plan file and print its pipelines, tasks and sensors")
@@ -49,7 +52,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    plan = compile_manifest(load_manifest(args.manifest))
+    from ..columns import load_catalog
+
+    manifest = load_manifest(args.manifest)
+    plan = compile_manifest(manifest, load_catalog(args.catalog) if args.catalog else None)
     text = dumps(plan)
     if args.output is None:
         sys.stdout.write(text)

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
+from collections import deque
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from ..columns import ColumnList, Demand, demand_from_json, load_catalog
 from ..errors import HandoffError
 from ..impact import (
     FAIL_ON,
@@ -14,13 +18,19 @@ from ..impact import (
     ModelImpact,
     Report,
     attach_consumers,
+    check_comparable,
     diff_manifests,
     dumps_json,
     exit_code,
     render_markdown,
 )
+from ..impact.policy import UNKNOWN_COLUMNS
 from ..manifest import load_manifest
 from ..plan import write_atomically
+
+if TYPE_CHECKING:
+    from ..registry import Registry
+    from ..registry.mesh import Mesh
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -39,6 +49,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     impact.add_argument("--fail-on", choices=FAIL_ON, default="never",
                         help="exit 1 when a breaking change (breaking) or any change (any) reaches another "
                              "domain; default never")
+    impact.add_argument("--unknown-columns", choices=UNKNOWN_COLUMNS, default="breaking",
+                        help="what --fail-on breaking makes of a change that may break a consumer because columns "
+                             "are unknown (default: breaking)")
+    impact.add_argument("--base-catalog", metavar="CATALOG",
+                        help="catalog.json of the deployed project (`dbt docs generate`): real columns and types")
+    impact.add_argument("--head-catalog", metavar="CATALOG",
+                        help="catalog.json of the PR's project (`dbt docs generate` after building it in CI)")
     impact.add_argument("-o", "--output", metavar="FILE", help="write the report here (default: standard output)")
     impact.set_defaults(func=cmd_impact)
 
@@ -46,16 +63,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def cmd_impact(args: argparse.Namespace) -> int:
     base = load_manifest(args.base)
     head = load_manifest(args.head)
-    report = diff_manifests(base, head)
+    base_catalog = load_catalog(args.base_catalog) if args.base_catalog else None
+    head_catalog = load_catalog(args.head_catalog) if args.head_catalog else None
+    domain = check_comparable(base, head)
     url = registry_url(args.registry)
-    if url is not None:
-        report = consumers_from_registry(report, url)
+    if url is None:
+        report = diff_manifests(base, head, base_catalog=base_catalog, head_catalog=head_catalog)
+    else:
+        with open_registry(url, domain) as registry:
+            mesh = registry.mesh()
+            report = diff_manifests(base, head, base_catalog=base_catalog, head_catalog=head_catalog,
+                                    deployed=deployed_columns(mesh, domain))
+            report = consumers_from_registry(report, registry, mesh)
     text = dumps_json(report) if args.format == "json" else render_markdown(report)
     if args.output:
         write_atomically(args.output, text)
     else:
         sys.stdout.write(text)
-    return exit_code(report, args.fail_on)
+    return exit_code(report, args.fail_on, args.unknown_columns)
+
+
+def deployed_columns(mesh: Mesh, domain: str) -> dict[str, ColumnList]:
+    """Task id -> the column list the registry holds for that model (source marked ``registry:``)."""
+    found = {}
+    for task in mesh.domains[domain].tasks():
+        if task.columns_json:
+            found[task.task_id] = ColumnList.from_json(json.loads(task.columns_json), prefix="registry:")
+    return found
 
 
 def registry_url(given: str | None) -> str | None:
@@ -68,9 +102,8 @@ def registry_url(given: str | None) -> str | None:
     return DEFAULT_URL if Path(DEFAULT_URL.removeprefix("sqlite:///")).is_file() else None
 
 
-def consumers_from_registry(report: Report, url: str) -> Report:
-    """``report`` with every changed model's consumers, read from the registry at ``url``.
-    The registry must exist and hold the domain; it is only read."""
+def open_registry(url: str, domain: str) -> Registry:
+    """The registry at ``url``, which must exist, be a handoff registry and hold ``domain``; only read."""
     from ..registry import Registry, migrations
     from ..registry import engine as engines
 
@@ -86,26 +119,60 @@ def consumers_from_registry(report: Report, url: str) -> Report:
     if version == 0:
         raise HandoffError(f"{shown} is not a handoff registry (it has no registry tables)",
                            hint="point --registry / $HANDOFF_REGISTRY_URL at the registry `handoff publish` writes to")
-    with Registry(url, must_exist=True) as registry:
-        mesh = registry.mesh()
-        if report.domain not in mesh.domains:
-            raise HandoffError(f"domain '{report.domain}' is not published in registry {shown}, so its consumers "
+    registry = Registry(url, must_exist=True)
+    try:
+        if domain not in registry.domain_names():
+            raise HandoffError(f"domain '{domain}' is not published in registry {shown}, so its consumers "
                                "are unknown", hint="point --registry at the registry the deployed plan was "
                                "published to (`handoff publish`)")
-        published = set(mesh.model_keys(report.domain))
-        waited_on = {t.upstream_model for t in mesh.tasks() if t.is_sensor and t.upstream_model
-                     and t.upstream_domain == report.domain and t.domain != report.domain}
+    except BaseException:
+        registry.close()
+        raise
+    return registry
 
-        def lookup(model: ModelImpact) -> list[Consumer]:
-            # A node never published (ephemeral, or new since the last deploy) has no consumers.
-            key = model.task_id if model.task_id in published else model.lookup_name
-            if key not in published:
-                return []
-            # Who reads it through their own sensor, under any of its keys (name or task id).
-            readers = {(c.dag_id, c.task_id) for c in registry.consumers(report.domain, key, transitive=False)}
-            return [Consumer(domain=c.domain, dag_id=c.dag_id, task_id=c.task_id, model=c.model, owner=c.owner,
-                             slack=c.slack, depth=c.depth, via=tuple(c.via), direct=(c.dag_id, c.task_id) in readers,
-                             available_by=c.available_by)
-                    for c in registry.consumers(report.domain, key, transitive=True)]
 
-        return attach_consumers(report, lookup, waited_on)
+def consumers_from_registry(report: Report, registry: Registry, mesh: Mesh) -> Report:
+    """``report`` with every changed model's consumers, and what each reads of it, from the registry."""
+    published = set(mesh.model_keys(report.domain))
+    waited_on = {t.upstream_model for t in mesh.tasks() if t.is_sensor and t.upstream_model
+                 and t.upstream_domain == report.domain and t.domain != report.domain}
+
+    def lookup(model: ModelImpact) -> list[Consumer]:
+        # A node never published (ephemeral, or new since the last deploy) has no consumers.
+        key = model.task_id if model.task_id in published else model.lookup_name
+        if key not in published:
+            return []
+        # Who reads it through their own sensor, under any of its keys (name or task id), and what.
+        direct = {(c.dag_id, c.task_id): _reads(mesh, c.dag_id, c.sensor_task_id, c.task_id)
+                  for c in registry.consumers(report.domain, key, transitive=False)}
+        return [Consumer(domain=c.domain, dag_id=c.dag_id, task_id=c.task_id, model=c.model, owner=c.owner,
+                         slack=c.slack, depth=c.depth, via=tuple(c.via), direct=(c.dag_id, c.task_id) in direct,
+                         available_by=c.available_by, reads=direct.get((c.dag_id, c.task_id)),
+                         readers=_readers_above(mesh, c.dag_id, c.task_id, {t for d, t in direct if d == c.dag_id}))
+                for c in registry.consumers(report.domain, key, transitive=True)]
+
+    return attach_consumers(report, lookup, waited_on)
+
+
+def _reads(mesh: Mesh, dag_id: str, sensor_task_id: str, task_id: str) -> Demand | None:
+    """What task ``task_id`` reads of the model its sensor waits on (published with its plan), or None."""
+    sensor = mesh.task(dag_id, sensor_task_id)
+    if sensor is None or not sensor.reads_json:
+        return None
+    return demand_from_json(json.loads(sensor.reads_json).get(task_id))
+
+
+def _readers_above(mesh: Mesh, dag_id: str, task_id: str, readers: set[str]) -> tuple[str, ...]:
+    """The direct readers among a task's ancestors in its DAG (what a downstream consumer depends on)."""
+    if task_id in readers:
+        return ()
+    seen, queue, found = {task_id}, deque([task_id]), set()
+    while queue:
+        task = mesh.task(dag_id, queue.popleft())
+        for upstream in task.upstream if task is not None else ():
+            if upstream in readers:
+                found.add(upstream)
+            if upstream not in seen:
+                seen.add(upstream)
+                queue.append(upstream)
+    return tuple(sorted(found))

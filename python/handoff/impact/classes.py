@@ -14,6 +14,7 @@ class ChangeClass:
     kind: str
     breaking: bool
     meaning: str
+    uncertain: bool = False  # may break: the verdict is unknown (shown as "may break")
 
 
 
@@ -21,14 +22,22 @@ class ChangeClass:
 # breaks a consumer in another domain; it only matters for a model other domains can see.
 CLASSES: tuple[ChangeClass, ...] = (
     ChangeClass("removed", True, "the model is gone; consumers' sources and sensors point at nothing"),
-    ChangeClass("renamed", True, "same SQL and columns under another name; consumers must follow the new name"),
+    ChangeClass("renamed", True, "same SQL and columns under another name, or likely (same columns and inputs, "
+                "SQL edited); consumers must follow the new name"),
     ChangeClass("version_removed", True, "a dbt model version is gone (consumers pinned to it break)"),
     ChangeClass("access_narrowed", True, "public became protected or private: other domains may no longer read it"),
     ChangeClass("contract_removed", True, "the enforced contract was dropped: the columns are no longer guaranteed"),
     ChangeClass("relation_changed", True, "configured database, schema or alias changed, or it became ephemeral: "
                 "consumers' sources name the old relation"),
-    ChangeClass("column_removed", True, "a documented column is gone (contracted, or its SQL changed too)"),
-    ChangeClass("column_type_changed", True, "a column's documented or contracted data_type changed"),
+    ChangeClass("column_removed", True, "a column is gone; with a registry, breaking for the consumers whose SQL "
+                "reads it"),
+    ChangeClass("column_renamed", True, "likely renamed: a column is gone and a new one has the same lineage "
+                "(expression); breaking for the consumers that read the old name"),
+    ChangeClass("column_type_changed", True, "a column's type changed (catalog, contract or documented type); "
+                "with a registry, breaking for the consumers that read it"),
+    ChangeClass("columns_unknown", False, "the SQL changed but the columns cannot be determined (not compiled, "
+                "SQL sqlglot cannot parse, no catalog or contract): may break; --unknown-columns decides",
+                uncertain=True),
     ChangeClass("latest_version_changed", True, "dbt's latest_version moved; breaking when the new latest version "
                 "drops or retypes a column of the old one"),
     ChangeClass("name_ambiguous", True, "a versioned model with one version got another: consumers that wait on "
@@ -45,7 +54,7 @@ CLASSES: tuple[ChangeClass, ...] = (
                 "change: a documentation change"),
     ChangeClass("deprecation_changed", False, "dbt deprecation_date set, moved or lifted"),
     ChangeClass("available_by_changed", False, "the SLA moved earlier, or was set or removed"),
-    ChangeClass("sql_changed", False, "the SQL (or seed data) changed; the documented columns did not"),
+    ChangeClass("sql_changed", False, "the SQL (or seed data) changed; the columns did not"),
     ChangeClass("config_changed", False, "dbt config changed (materialization, tags, grants, ...)"),
 )
 CLASS = {c.kind: c for c in CLASSES}

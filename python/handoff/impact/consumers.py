@@ -48,7 +48,67 @@ def _judge(change: Change, model: ModelImpact, consumers: Sequence[Consumer],
         return _judge_sla(change, consumers)
     if change.kind == "name_ambiguous" and waited_on is not None:
         return replace(change, breaking_override=model.name in waited_on)
+    if change.kind == "columns_unknown":
+        return replace(change, maybe=frozenset(c.key for c in consumers))
+    if change.columns and change.kind in COLUMN_KINDS and model.exposed:
+        return _judge_columns(change, consumers)
     return change
+
+
+COLUMN_KINDS = frozenset({"column_removed", "column_renamed", "column_type_changed"})
+HIT, SAFE, UNKNOWN = "hit", "safe", "unknown"
+
+
+def _judge_columns(change: Change, consumers: Sequence[Consumer]) -> Change:
+    """A dropped, renamed or retyped column breaks the consumers whose SQL reads it (and what is downstream
+    of them); it may break those whose read columns are unknown; the others are safe."""
+    status = consumer_status(change.columns, consumers)
+    hit = [c for c in consumers if status[c.key] == HIT]
+    maybe = [c for c in consumers if status[c.key] == UNKNOWN]
+    direct = [c for c in consumers if c.direct]
+    if hit:
+        readers = "; ".join(f"{c.domain}.{c.model} reads " + ", ".join(
+            f"`{col}`" for col in change.columns if c.reads is not None and c.reads.reads(col))
+            for c in direct if status[c.key] == HIT)
+        detail = f"{change.detail}; read by {readers}"
+    elif maybe:
+        unknown = ", ".join(sorted({f"{c.domain}.{c.model}" for c in direct if status[c.key] == UNKNOWN}))
+        detail = f"{change.detail}; may break: the columns {unknown or 'its consumers'} read are unknown"
+    else:
+        shown = "; ".join(f"{c.domain}.{c.model} reads {c.reads.describe()}" for c in direct if c.reads is not None)
+        detail = f"{change.detail}; no consumer reads it" + (f" ({shown})" if shown else "")
+    return replace(change, detail=detail, breaking_override=bool(hit), hits=frozenset(c.key for c in hit),
+                   maybe=frozenset(c.key for c in maybe))
+
+
+def consumer_status(columns: Sequence[str], consumers: Sequence[Consumer]) -> dict[tuple[str, str, str], str]:
+    """For each consumer: ``hit`` (reads one of ``columns``, or is downstream of a reader that does),
+    ``unknown`` (what it or its reader reads is unknown) or ``safe``."""
+    status: dict[tuple[str, str, str], str] = {}
+    for c in consumers:
+        if c.direct:
+            if c.reads is None:
+                status[c.key] = UNKNOWN
+            else:
+                status[c.key] = HIT if any(c.reads.reads(col) for col in columns) else SAFE
+    for c in consumers:
+        if c.direct or c.depth != 1:
+            continue
+        readers = c.readers or tuple(r.task_id for r in consumers if r.direct and r.dag_id == c.dag_id)
+        status[c.key] = _worst(status.get((c.domain, c.dag_id, r), UNKNOWN) for r in readers)
+    by_model = {f"{c.domain}.{c.model}": status[c.key] for c in consumers if c.depth == 1}
+    by_model.update({f"{c.domain}.{c.task_id}": status[c.key] for c in consumers if c.depth == 1})
+    for c in consumers:
+        if c.depth > 1:
+            status[c.key] = by_model.get(c.via[1], UNKNOWN) if len(c.via) > 1 else UNKNOWN
+    return status
+
+
+def _worst(found: Iterable[str]) -> str:
+    seen = set(found)
+    if not seen:
+        return UNKNOWN
+    return HIT if HIT in seen else UNKNOWN if UNKNOWN in seen else SAFE
 
 
 def _judge_sla(change: Change, consumers: Sequence[Consumer]) -> Change:
@@ -59,5 +119,6 @@ def _judge_sla(change: Change, consumers: Sequence[Consumer]) -> Change:
         detail = f"{change.detail}; earlier than: {', '.join(late)}"
     else:
         detail = f"{change.detail}; every consumer's SLA is later" if consumers else change.detail
-    return replace(change, detail=detail, breaking_override=bool(late))
+    hits = frozenset(c.key for c in consumers if c.available_by and change.sla and c.available_by < change.sla)
+    return replace(change, detail=detail, breaking_override=bool(late), hits=hits)
 

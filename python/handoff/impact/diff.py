@@ -4,15 +4,17 @@ each change classified (``classes.CLASSES``). Pure: manifests in, a ``Report`` o
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
+from ..columns import Catalog, ColumnList, ColumnResolver
 from ..convention import Resolved, resolve
 from ..errors import HandoffError
 from ..manifest import Manifest, Node
 from ..plan import task_id_for_node
 from .classes import ORDER
+from .column_changes import Sides, column_changes, documented
 from .report import Change, ModelImpact, Report, version_order
 
 RESOURCE_TYPES = ("model", "seed", "snapshot")
@@ -54,10 +56,17 @@ def check_comparable(base: Manifest, head: Manifest, base_resolved: Resolved | N
     return head_domain
 
 
-def diff_manifests(base: Manifest, head: Manifest) -> Report:
-    """Classify every added, removed and changed model, seed and snapshot of one domain (pure)."""
+def diff_manifests(base: Manifest, head: Manifest, *, base_catalog: Catalog | None = None,
+                   head_catalog: Catalog | None = None, deployed: Mapping[str, ColumnList] | None = None) -> Report:
+    """Classify every added, removed and changed model, seed and snapshot of one domain (pure).
+
+    Columns (``handoff.columns``) come from each side's catalog when given, else contracts, else the
+    compiled SQL; ``deployed`` (task id -> ColumnList, from the registry) stands in for a base model
+    whose columns the base manifest cannot tell.
+    """
     base_resolved, head_resolved = resolve(base), resolve(head)
     domain = check_comparable(base, head, base_resolved, head_resolved)
+    sides = Sides(ColumnResolver(base, base_catalog), ColumnResolver(head, head_catalog), deployed or {})
     old, new = _nodes(base), _nodes(head)
     old_sla, new_sla = _available_by(base_resolved), _available_by(head_resolved)
     impacts: dict[_Key, ModelImpact] = {}
@@ -68,15 +77,15 @@ def diff_manifests(base: Manifest, head: Manifest) -> Report:
     new_names = {(k[0], k[1]) for k in new}
     renames = _pair_renames(
         [k for k in gone if (k[0], k[1]) not in new_names], [k for k in came if (k[0], k[1]) not in old_names],
-        old, new)
+        old, new, sides)
 
     for key in gone:
         node = old[key]
         if key in renames:
-            target = new[renames[key]]
-            changes = [Change("renamed", f"renamed `{node.name}` → `{target.name}` (same SQL and columns); "
-                                         f"consumers must follow the new name")]
-            changes += _compare(node, target, old_sla.get(node.unique_id), new_sla.get(target.unique_id))
+            target_key, evidence = renames[key]
+            target = new[target_key]
+            changes = [Change("renamed", f"{evidence}; consumers must follow the new name")]
+            changes += _compare(node, target, old_sla.get(node.unique_id), new_sla.get(target.unique_id), sides)
             impacts[key] = _impact(target, changes, base_node=node)
             continue
         siblings = sorted((k[2] for k in new if (k[0], k[1]) == (key[0], key[1])), key=version_order)
@@ -89,7 +98,7 @@ def diff_manifests(base: Manifest, head: Manifest) -> Report:
         else:
             impacts[key] = _impact(None, [Change("removed", f"{node.resource_type} removed")], base_node=node)
 
-    paired = set(renames.values())
+    paired = {target for target, _ in renames.values()}
     for key in came:
         if key in paired:
             continue
@@ -102,12 +111,21 @@ def diff_manifests(base: Manifest, head: Manifest) -> Report:
         impacts[key] = _impact(node, [change])
 
     for key in sorted(set(old) & set(new), key=_key_order):
-        changes = _compare(old[key], new[key], old_sla.get(old[key].unique_id), new_sla.get(new[key].unique_id))
+        changes = _compare(old[key], new[key], old_sla.get(old[key].unique_id), new_sla.get(new[key].unique_id),
+                           sides)
         if changes:
             impacts[key] = _impact(new[key], changes, base_node=old[key])
 
     _latest_version_changes(old, new, impacts)
     _ambiguous_names(old, new, impacts)
+    for key, impact in impacts.items():
+        if key[0] == "model":
+            was, now = old.get(key), new.get(key) if key in new else None
+            if key in renames:
+                now = new[renames[key][0]]
+            impacts[key] = replace(impact, columns_from=(
+                sides.before(was).source if was is not None else None,
+                sides.after(now).source if now is not None else None))
     models = sorted(impacts.values(), key=lambda m: (m.resource_type != "model", m.name, version_order(m.version)))
     return Report(domain=domain, project=head.project_name, models=tuple(models))
 
@@ -153,37 +171,54 @@ def _key_order(key: _Key) -> tuple[str, str, tuple[int, float, str]]:
     return (key[0], key[1], version_order(key[2]))
 
 
-def _columns(node: Node) -> dict[str, str | None]:
-    return {c.name.lower(): _type(c.data_type) for c in node.columns}
-
-
-def _type(data_type: str | None) -> str | None:
-    return " ".join(data_type.lower().split()) if data_type else None
-
-
-def _pair_renames(gone: list[_Key], came: list[_Key], old: Mapping[_Key, Node],
-                  new: Mapping[_Key, Node]) -> dict[_Key, _Key]:
-    """Removed -> added pairs with the same type, version, checksum and columns, when the pair is unique."""
-    def signature(node: Node) -> tuple[Any, ...] | None:
+def _pair_renames(gone: list[_Key], came: list[_Key], old: Mapping[_Key, Node], new: Mapping[_Key, Node],
+                  sides: Sides) -> dict[_Key, tuple[_Key, str]]:
+    """Removed -> (added, evidence) pairs, each pair unique: the same type, version, checksum and documented
+    columns (a certain rename); else, for models, the same real columns and the same inputs (a likely
+    rename that also edited the SQL)."""
+    def certain(node: Node) -> tuple[Any, ...] | None:
         if not node.checksum:
             return None
-        return (node.resource_type, node.version, node.checksum, tuple(sorted(_columns(node).items(),
-                                                                              key=lambda kv: kv[0])))
+        return (node.resource_type, node.version, node.checksum, tuple(sorted(documented(node).items())))
+
+    def likely(node: Node, columns: ColumnList) -> tuple[Any, ...] | None:
+        if node.resource_type != "model" or not columns.known or not columns.columns:
+            return None
+        return (node.version, tuple(sorted(columns.names())), tuple(sorted(node.depends_on)))
+
+    found: dict[_Key, tuple[_Key, str]] = {}
+    for pair in _unique_pairs(gone, came, lambda k: certain(old[k]), lambda k: certain(new[k])):
+        found[pair[0]] = (pair[1], f"renamed `{old[pair[0]].name}` → `{new[pair[1]].name}` (same SQL and columns)")
+    rest_gone = [k for k in gone if k not in found]
+    rest_came = [k for k in came if k not in {v[0] for v in found.values()}]
+    for was, now in _unique_pairs(rest_gone, rest_came, lambda k: likely(old[k], sides.before(old[k])),
+                                  lambda k: likely(new[k], sides.after(new[k]))):
+        columns = sides.after(new[now]).names()
+        inputs = sorted(d.split(".")[-1] for d in new[now].depends_on)
+        shown = ", ".join(f"`{c}`" for c in columns[:6]) + (", …" if len(columns) > 6 else "")
+        found[was] = (now, f"likely rename of `{old[was].name}` → `{new[now].name}`: same {len(columns)} columns "
+                           f"({shown}) and same inputs ({', '.join(f'`{i}`' for i in inputs) or 'none'}); "
+                           "SQL edited")
+    return found
+
+
+def _unique_pairs(gone: list[_Key], came: list[_Key], old_sig: Callable[[_Key], Any],
+                  new_sig: Callable[[_Key], Any]) -> list[tuple[_Key, _Key]]:
     by_old: dict[Any, list[_Key]] = {}
     by_new: dict[Any, list[_Key]] = {}
     for key in gone:
-        sig = signature(old[key])
+        sig = old_sig(key)
         if sig is not None:
             by_old.setdefault(sig, []).append(key)
     for key in came:
-        sig = signature(new[key])
+        sig = new_sig(key)
         if sig is not None:
             by_new.setdefault(sig, []).append(key)
-    return {keys[0]: by_new[sig][0] for sig, keys in by_old.items()
-            if len(keys) == 1 and len(by_new.get(sig, ())) == 1}
+    return [(keys[0], by_new[sig][0]) for sig, keys in by_old.items()
+            if len(keys) == 1 and len(by_new.get(sig, ())) == 1]
 
 
-def _compare(old: Node, new: Node, old_sla: str | None, new_sla: str | None) -> list[Change]:
+def _compare(old: Node, new: Node, old_sla: str | None, new_sla: str | None, sides: Sides) -> list[Change]:
     """Changes between two nodes that are the same model (or a rename of it)."""
     changes = _access_changes(old, new)
     if old.contract_enforced and not new.contract_enforced:
@@ -191,7 +226,7 @@ def _compare(old: Node, new: Node, old_sla: str | None, new_sla: str | None) -> 
     elif new.contract_enforced and not old.contract_enforced:
         changes.append(Change("contract_added", "contract now enforced"))
     changes += _relation_changes(old, new)
-    changes += _column_changes(old, new)
+    changes += column_changes(old, new, sides)
     if old_sla != new_sla:
         if old_sla and new_sla and new_sla > old_sla:
             changes.append(Change("available_by_later", f"SLA later: available_by {old_sla} → {new_sla} UTC",
@@ -207,7 +242,8 @@ def _compare(old: Node, new: Node, old_sla: str | None, new_sla: str | None) -> 
     if old.checksum != new.checksum:
         what = {"seed": "seed data changed", "snapshot": "snapshot definition changed"}.get(new.resource_type,
                                                                                            "SQL changed")
-        changes.append(Change("sql_changed", what))
+        if not any(c.kind == "columns_unknown" for c in changes):
+            changes.append(Change("sql_changed", what))
     config = _config_changes(old, new)
     if config:
         changes.append(Change("config_changed", "config changed: " + ", ".join(config)))
@@ -242,30 +278,6 @@ def _relation_changes(old: Node, new: Node) -> list[Change]:
 
 def _show(value: Any) -> str:
     return "default" if value is None else f"`{value}`"
-
-
-def _column_changes(old: Node, new: Node) -> list[Change]:
-    before, after = _columns(old), _columns(new)
-    names = {c.name.lower(): c.name for c in (*old.columns, *new.columns)}
-    changes = []
-    removed = [names[c] for c in before if c not in after]
-    if removed:
-        listed = ", ".join(f"`{c}`" for c in removed)
-        if old.contract_enforced or old.checksum != new.checksum:
-            changes.append(Change("column_removed", f"column{'s' if len(removed) > 1 else ''} {listed} removed"))
-        else:
-            changes.append(Change("column_undocumented",
-                                  f"column{'s' if len(removed) > 1 else ''} {listed} no longer documented "
-                                  "(SQL unchanged, no contract)"))
-    retyped = [f"`{names[c]}` {before[c]} → {after[c]}" for c in before
-               if c in after and before[c] and after[c] and before[c] != after[c]]
-    if retyped:
-        changes.append(Change("column_type_changed", "type changed: " + ", ".join(retyped)))
-    added = [names[c] for c in after if c not in before]
-    if added:
-        changes.append(Change("column_added", f"column{'s' if len(added) > 1 else ''} "
-                              + ", ".join(f"`{c}`" for c in added) + " added"))
-    return changes
 
 
 def _config_changes(old: Node, new: Node) -> list[str]:
@@ -303,9 +315,9 @@ def _latest_version_changes(old: Mapping[_Key, Node], new: Mapping[_Key, Node],
         was, now = before[name_key], after[name_key]
         if was.version == now.version:
             continue
-        dropped = [c for c in _columns(was) if c not in _columns(now)]
-        retyped = [c for c, t in _columns(was).items()
-                   if c in _columns(now) and t and _columns(now)[c] and t != _columns(now)[c]]
+        before, after = documented(was), documented(now)
+        dropped = [c for c in before if c not in after]
+        retyped = [c for c, t in before.items() if c in after and t and after[c] and t != after[c]]
         problems = []
         if dropped:
             problems.append("drops " + ", ".join(f"`{c}`" for c in dropped))

@@ -16,19 +16,29 @@ def summary_line(report: Report) -> str:
                else "none was visible to other domains")
         return (f"handoff impact ({report.domain}): no cross-domain impact — "
                 f"{_count(len(report.models), 'changed node')}, {why}")
+    maybe = report.uncertain_changes
     if not report.consumers_checked:
         breaking = (_count(report.breaking_changes, "breaking change") if report.breaking_changes
                     else "No breaking changes")
+        if maybe:
+            breaking += f" and {_count(maybe, 'change')} that may break (columns unknown)"
         return (f"{breaking} in {_count(len(report.reaching), 'changed public model')}; "
                 "consumers not checked (run with --registry)")
     teams = report.teams()
     channels = ", ".join(t.slack for t in teams)
-    if report.breaking_changes:
+    if report.breaking_changes or maybe:
+        parts = []
         hit = [t for t in teams if t.breaking]
-        line = (f"{_count(report.breaking_changes, 'breaking change')} "
-                f"affect{'s' if report.breaking_changes == 1 else ''} "
-                f"{_count(len(hit), 'team')}: {', '.join(t.slack for t in hit)}")
-        others = [t for t in teams if not t.breaking]
+        if report.breaking_changes:
+            parts.append(f"{_count(report.breaking_changes, 'breaking change')} "
+                         f"affect{'s' if report.breaking_changes == 1 else ''} "
+                         f"{_count(len(hit), 'team')}: {', '.join(t.slack for t in hit)}")
+        unsure = [t for t in teams if t.uncertain]
+        if maybe:
+            parts.append(f"{_count(maybe, 'change')} may break {_count(len(unsure), 'team')}: columns unknown "
+                         f"({', '.join(t.slack for t in unsure)})")
+        line = "; ".join(parts)
+        others = [t for t in teams if not t.breaking and not t.uncertain]
         if others:
             line += f" (non-breaking changes also reach {', '.join(t.slack for t in others)})"
         return line
@@ -54,13 +64,13 @@ def render_markdown(report: Report) -> str:
     if teams:
         out += ["| talk to | owner | domain | because of |", "|---|---|---|---|"]
         for team in teams:
-            flag = "🔴 " if team.breaking else "🟡 "
+            flag = "🔴 " if team.breaking else "🟠 " if team.uncertain else "🟡 "
             out.append(f"| {flag}**{team.slack}** | {', '.join(team.owners)} | {', '.join(team.domains)} | "
                        f"{', '.join(f'`{m}`' + (' (indirect)' if m in team.indirect else '') for m in team.models)} |")
         out.append("")
 
     shown = list(report.reaching)
-    for model in sorted(shown, key=lambda m: (not m.breaking, m.name, version_order(m.version))):
+    for model in sorted(shown, key=lambda m: (not m.breaking, not m.uncertain, m.name, version_order(m.version))):
         out += _model_section(model, report.consumers_checked)
 
     quiet_public = [m for m in report.models if m not in shown and m.public]
@@ -70,7 +80,8 @@ def render_markdown(report: Report) -> str:
                 "| model | change | breaking for a consumer? |", "|---|---|---|"]
         for model in quiet_public:
             for change in model.changes:
-                out.append(f"| `{model.label}` | {_cell(change.detail)} | {'yes' if change.breaking else 'no'} |")
+                verdict = "yes" if change.breaking else "may break" if change.uncertain else "no"
+                out.append(f"| `{model.label}` | {_cell(change.detail)} | {verdict} |")
         out += ["", "</details>", ""]
     internal = [m for m in report.models if m not in shown and not m.public]
     if internal:
@@ -85,13 +96,14 @@ def render_markdown(report: Report) -> str:
 
 
 def _model_section(model: ModelImpact, consumers_checked: bool) -> list[str]:
-    state = "breaking" if model.breaking else "non-breaking"
-    icon = "🔴" if model.breaking else "🟡"
+    state = "breaking" if model.breaking else "may break" if model.uncertain else "non-breaking"
+    icon = "🔴" if model.breaking else "🟠" if model.uncertain else "🟡"
     access = model.access_base if model.lookup_name is not None else model.access_head
     out = [f"#### {icon} `{model.label}` — {state} ({access or model.resource_type})", "",
            "| change | breaking? |", "|---|---|"]
     for change in model.changes:
-        verdict = "**yes**" if change.breaking and model.exposed else "no"
+        verdict = ("**yes**" if change.breaking and model.exposed
+                   else "**may break**" if change.uncertain and model.exposed else "no")
         out.append(f"| {_cell(change.detail)} | {verdict} |")
     out.append("")
     if not consumers_checked:

@@ -9,20 +9,44 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..columns import Demand
 from .classes import CLASS
+
+ConsumerKey = tuple[str, str, str]  # (domain, dag_id, task_id)
 
 
 @dataclass(frozen=True)
 class Change:
+    """One change of one model. ``columns``: the model's columns it removes or retypes (judged per
+    consumer, by what each reads). Once consumers are known, ``hits`` are the consumers it breaks (None:
+    every consumer, when breaking) and ``maybe`` those it may break (what they read is unknown)."""
+
     kind: str
     detail: str
     breaking_override: bool | None = None  # for classes whose verdict depends on the case
     sla: str | None = None  # available_by_later: the new SLA
+    columns: tuple[str, ...] = ()
+    hits: frozenset[ConsumerKey] | None = None
+    maybe: frozenset[ConsumerKey] = frozenset()
 
     @property
     def breaking(self) -> bool:
         """Whether this change breaks a consumer, if the model has one."""
         return CLASS[self.kind].breaking if self.breaking_override is None else self.breaking_override
+
+    @property
+    def uncertain(self) -> bool:
+        """Not known to break, but may: the columns involved are unknown (``columns_unknown``, or a
+        consumer whose read columns are unknown)."""
+        return not self.breaking and (CLASS[self.kind].uncertain or bool(self.maybe))
+
+    def breaks(self, consumer: Consumer) -> bool:
+        return self.breaking and (self.hits is None or consumer.key in self.hits)
+
+    def may_break(self, consumer: Consumer) -> bool:
+        if self.breaks(consumer):
+            return False
+        return consumer.key in self.maybe or (CLASS[self.kind].uncertain and self.breaking_override is None)
 
 
 @dataclass(frozen=True)
@@ -39,6 +63,12 @@ class Consumer:
     via: tuple[str, ...] = ()  # domain.model crossed, from the changed model to the one this task waits on
     direct: bool = True  # reads the changed model itself (one sensor away)
     available_by: str | None = None  # its own SLA (HH:MM UTC)
+    reads: Demand | None = None  # direct readers: the changed model's columns its SQL reads (None: unknown)
+    readers: tuple[str, ...] = ()  # downstream of readers: the direct readers (task ids) in its DAG above it
+
+    @property
+    def key(self) -> ConsumerKey:
+        return (self.domain, self.dag_id, self.task_id)
 
 
 @dataclass(frozen=True)
@@ -55,6 +85,7 @@ class ModelImpact:
     changes: tuple[Change, ...]
     lookup_name: str | None = None  # the name other domains know it by (the base name); None if new
     consumers: tuple[Consumer, ...] | None = None  # None: not looked up
+    columns_from: tuple[str | None, str | None] = (None, None)  # where (base, head) column lists came from
 
     @property
     def label(self) -> str:
@@ -82,6 +113,22 @@ class ModelImpact:
     def breaking(self) -> bool:
         return bool(self.breaking_changes)
 
+    @property
+    def uncertain_changes(self) -> tuple[Change, ...]:
+        """Changes that may break a consumer (columns unknown); none for an internal model."""
+        return tuple(c for c in self.changes if c.uncertain) if self.exposed else ()
+
+    @property
+    def uncertain(self) -> bool:
+        """Not known to break, but may."""
+        return not self.breaking and bool(self.uncertain_changes)
+
+    def breaks(self, consumer: Consumer) -> bool:
+        return self.exposed and any(c.breaks(consumer) for c in self.changes)
+
+    def may_break(self, consumer: Consumer) -> bool:
+        return self.exposed and not self.breaks(consumer) and any(c.may_break(consumer) for c in self.changes)
+
 
 @dataclass(frozen=True)
 class Team:
@@ -93,6 +140,7 @@ class Team:
     models: tuple[str, ...]
     breaking: bool
     indirect: tuple[str, ...] = ()  # models that reach it only through another domain
+    uncertain: bool = False  # a change may break it (columns unknown)
 
 
 @dataclass(frozen=True)
@@ -120,6 +168,11 @@ class Report:
         return sum(len(m.breaking_changes) for m in self.reaching)
 
     @property
+    def uncertain_changes(self) -> int:
+        """Changes that reach another domain and may break it (columns unknown)."""
+        return sum(len(m.uncertain_changes) for m in self.reaching)
+
+    @property
     def cross_domain_impact(self) -> bool:
         return bool(self.reaching)
 
@@ -132,18 +185,19 @@ class Report:
             for consumer in model.consumers or ():
                 depth[consumer.slack] = min(depth.get(consumer.slack, consumer.depth), consumer.depth)
                 team = found.setdefault(consumer.slack, {"owners": set(), "domains": set(), "models": set(),
-                                                         "breaking": False})
+                                                         "breaking": False, "uncertain": False})
                 team["owners"].add(consumer.owner)
                 team["domains"].add(consumer.domain)
-                team["breaking"] = team["breaking"] or model.breaking
+                team["breaking"] = team["breaking"] or model.breaks(consumer)
+                team["uncertain"] = team["uncertain"] or model.may_break(consumer)
             for slack, nearest in depth.items():
                 found[slack]["models"].add((model.label, nearest > 1))
         teams = [Team(slack, tuple(sorted(t["owners"])), tuple(sorted(t["domains"])),
                       tuple(sorted(label for label, _ in t["models"])),
-                      t["breaking"], tuple(sorted(label for label, indirect in t["models"] if indirect)))
+                      t["breaking"], tuple(sorted(label for label, indirect in t["models"] if indirect)),
+                      t["uncertain"])
                  for slack, t in found.items()]
-        return tuple(sorted(teams, key=lambda t: (not t.breaking, t.slack)))
-
+        return tuple(sorted(teams, key=lambda t: (not t.breaking, not t.uncertain, t.slack)))
 
 
 def version_order(version: str | None) -> tuple[int, float, str]:

@@ -12,6 +12,7 @@ versions is ambiguous: the sensor must name the version's task id.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -44,6 +45,8 @@ class Task:
     timeout_s: int | None = None  # sensors only
     poke_interval_s: int | None = None  # sensors only
     mode: str | None = None  # sensors only
+    columns_json: str | None = None  # models only: the plan's ``columns`` ({"from", "list"}) as JSON, if known
+    reads_json: str | None = None  # sensors only: the plan's ``reads`` (task id -> columns read) as JSON
 
     @property
     def is_sensor(self) -> bool:
@@ -202,7 +205,13 @@ def _task_from_plan(domain: str, dag_id: str, t: Mapping[str, Any]) -> Task:
         return Task(domain=domain, dag_id=dag_id, task_id=t["task_id"], kind=SENSOR,
                     upstream=tuple(t["upstream"]), upstream_domain=t["upstream_domain"],
                     upstream_model=t["upstream_model"], sources=tuple(t.get("sources", ())),
-                    timeout_s=t.get("timeout_s"), poke_interval_s=t.get("poke_interval_s"), mode=t.get("mode"))
+                    timeout_s=t.get("timeout_s"), poke_interval_s=t.get("poke_interval_s"), mode=t.get("mode"),
+                    reads_json=_json_or_none(t.get("reads")))
     return Task(domain=domain, dag_id=dag_id, task_id=t["task_id"], kind=t["kind"], upstream=tuple(t["upstream"]),
                 model=t["name"], unique_id=t["unique_id"], relation=t.get("relation"), access=t["access"],
-                owner=t["owner"], slack=t["slack"], available_by=t.get("available_by"))
+                owner=t["owner"], slack=t["slack"], available_by=t.get("available_by"),
+                columns_json=_json_or_none(t.get("columns")))
+
+
+def _json_or_none(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, sort_keys=True, separators=(",", ":"))

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import Column, func, insert, inspect, select, text
+from sqlalchemy import Column, Text, func, insert, inspect, select, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.schema import CreateColumn
 
@@ -49,9 +49,16 @@ def add_column_if_missing(conn: Connection, table: str, column: Column) -> None:
     conn.execute(text(f"ALTER TABLE {conn.dialect.identifier_preparer.quote(table)} ADD COLUMN {ddl}"))
 
 
+def _column_lists(conn: Connection) -> None:
+    add_column_if_missing(conn, schema.tasks.name, Column("columns", Text))
+    add_column_if_missing(conn, schema.cross_edges.name, Column("reads", Text))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "domains, pipelines, tasks, edges, lineage, publications, completions, sensor_resolutions",
               _create_tables),
+    Migration(2, "tasks.columns (published column lists), cross_edges.reads (columns each consumer reads)",
+              _column_lists),
 )
 LATEST = MIGRATIONS[-1].version
 

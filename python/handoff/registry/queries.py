@@ -148,10 +148,10 @@ def _task(t: Row[Any], upstream: tuple[str, ...], sensor: Row[Any] | None) -> Ta
         return Task(domain=t.domain, dag_id=t.dag_id, task_id=t.task_id, kind=SENSOR, upstream=upstream,
                     upstream_domain=sensor.upstream_domain, upstream_model=sensor.upstream_model,
                     sources=tuple(json.loads(sensor.sources)), timeout_s=sensor.timeout_s,
-                    poke_interval_s=sensor.poke_interval_s, mode=sensor.mode)
+                    poke_interval_s=sensor.poke_interval_s, mode=sensor.mode, reads_json=sensor.reads)
     return Task(domain=t.domain, dag_id=t.dag_id, task_id=t.task_id, kind=t.kind, upstream=upstream, model=t.model,
                 unique_id=t.unique_id, relation=t.relation, access=t.access, owner=t.owner, slack=t.slack,
-                available_by=t.available_by)
+                available_by=t.available_by, columns_json=t.columns)
 
 
 # --------------------------------------------------------------------------------------

@@ -75,6 +75,7 @@ tasks = Table(
     Column("owner", Text),
     Column("slack", String(100)),
     Column("available_by", String(5)),  # HH:MM UTC
+    Column("columns", Text),  # JSON {"from", "list"}: the model's columns as published (migration 2)
     Index("ix_tasks_domain_model", "domain", "model"),
 )
 
@@ -99,6 +100,7 @@ cross_edges = Table(
     Column("timeout_s", Integer),
     Column("poke_interval_s", Integer),
     Column("mode", String(20)),
+    Column("reads", Text),  # JSON: downstream task id -> upstream columns it reads (migration 2)
     Index("ix_cross_edges_upstream", "upstream_domain", "upstream_model"),
     Index("ix_cross_edges_domain", "domain"),
 )

@@ -324,7 +324,7 @@ def domain_rows(domain: Domain) -> dict[str, list[dict[str, Any]]]:
             rows["tasks"].append({"dag_id": t.dag_id, "task_id": t.task_id, "domain": name, "kind": t.kind,
                                   "model": t.model, "unique_id": t.unique_id, "relation": t.relation,
                                   "access": t.access, "owner": t.owner, "slack": t.slack,
-                                  "available_by": t.available_by})
+                                  "available_by": t.available_by, "columns": t.columns_json})
             for upstream in t.upstream:
                 rows["task_edges"].append({"dag_id": t.dag_id, "upstream_task_id": upstream,
                                            "downstream_task_id": t.task_id, "domain": name})
@@ -334,7 +334,8 @@ def domain_rows(domain: Domain) -> dict[str, list[dict[str, Any]]]:
                 rows["cross_edges"].append({"dag_id": t.dag_id, "sensor_task_id": t.task_id, "domain": name,
                                             "upstream_domain": t.upstream_domain, "upstream_model": t.upstream_model,
                                             "sources": json.dumps(list(t.sources)), "timeout_s": t.timeout_s,
-                                            "poke_interval_s": t.poke_interval_s, "mode": t.mode})
+                                            "poke_interval_s": t.poke_interval_s, "mode": t.mode,
+                                            "reads": t.reads_json})
                 rows["lineage"].append({"src_ns": f"@{t.upstream_domain}", "src_id": t.upstream_model,
                                         "dst_ns": t.dag_id, "dst_id": t.task_id, "kind": "sensor", "domain": name})
             for key in t.model_keys():
