@@ -1,8 +1,8 @@
 """`make demo`: the example mesh end to end on the embedded defaults (DuckDB, SQLite).
 
 For each example domain: dbt deps + build + `run-operation handoff_validate`; then
-`handoff compile` → `handoff publish` → `handoff check` → `handoff snapshot`; then Airflow 3
-loads the generated DAGs from the one DAG file and runs each (dag.test) on aligned logical
+`handoff package` → `handoff compile` → `handoff publish` → `handoff check` → `handoff snapshot`;
+then Airflow 3 loads the generated DAGs from the one DAG file and runs each (dag.test) on aligned logical
 dates — marketplace at 03:00, finance at 05:00 (its sensor finds marketplace's run), marketing
 at 06:00 — and prints every task's state. Everything is written under .demo/.
 """
@@ -59,7 +59,7 @@ def dbt(domain: str, *args: str) -> list[str]:
     """dbt in this process; returns what macros printed. Exits the demo on failure."""
     from dbt.cli.main import dbtRunner
 
-    from handoff.airflow.dbt_runner import release_connections
+    from handoff.warehouse import release_connections
 
     printed: list[str] = []
 
@@ -108,8 +108,9 @@ def main() -> int:
         dbt(domain, "build")
         dbt(domain, "run-operation", "handoff_validate")  # prints its one-line verdict
 
-    step("handoff compile → publish → check → snapshot")
+    step("handoff package → compile → publish → check → snapshot")
     for domain in DOMAINS:
+        print("  " + handoff("package", str(EXAMPLES / domain), "--profiles-dir", str(EXAMPLES)).strip())
         print("  " + handoff("compile", str(EXAMPLES / domain / "target" / "manifest.json"),
                              "-o", f"{WORK / 'plans'}/").strip())
     print("  " + handoff("publish", str(WORK / "plans")).strip().replace("\n", "\n  "))

@@ -23,6 +23,7 @@ from .redact import redact
 # Modules exposing ``register(subparsers)``; each subcommand sets ``func(args) -> int``.
 COMMAND_MODULES = (
     "handoff.commands.core",
+    "handoff.commands.package",
     "handoff.commands.impact",
     "handoff.commands.map",
     "handoff.commands.recovery",

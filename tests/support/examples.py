@@ -182,18 +182,23 @@ def example_mesh(tmp_path_factory: pytest.TempPathFactory) -> Mesh:
 
 def deploy_plans(mesh: Mesh, dest: Path, domains: Sequence[str], *, publish: bool = True,
                  adjust: Any = None) -> tuple[Path, str]:
-    """Compile each domain's manifest into ``dest/plans`` (``adjust(domain, plan)`` may edit a plan
-    first: test-sized timeouts), then publish them to ``dest/registry.db`` and write the registry
-    snapshot next to the plans, through the real CLI. Returns (plans folder, registry URL)."""
+    """Deploy each domain as docs/deployment.md says: `handoff package` its project (one dbt parse
+    writing target/manifest.json and the artefact its tasks run from), compile that manifest into
+    ``dest/plans`` (``adjust(domain, plan)`` may edit a plan first: test-sized timeouts), then
+    publish them to ``dest/registry.db`` and write the registry snapshot next to the plans,
+    through the real CLI. Returns (plans folder, registry URL)."""
     import subprocess
     import sys
 
     from handoff.manifest import load_manifest
+    from handoff.packaging import package_project
     from handoff.plan import compile_manifest, dumps
 
     plans = Path(dest) / "plans"
     plans.mkdir(parents=True, exist_ok=True)
     for domain in domains:
+        with _DBT_LOCK, _environ({"DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DO_NOT_TRACK": "1", **mesh.env}):
+            package_project(mesh.project_dirs[domain], profiles_dir=mesh.profiles_dir)
         plan = compile_manifest(load_manifest(mesh.manifests[domain]))
         if adjust is not None:
             adjust(domain, plan)

@@ -1,35 +1,51 @@
-"""Runs dbt nodes in-process, parsing each project once per process.
+"""Runs one task's dbt nodes in-process from the deployed artefact: never a parse on a worker.
 
-Why in-process: a `dbt build --select x` subprocess pays 3-4 s of start-up and parsing before
-any SQL runs; `dbtRunner` reusing an already parsed manifest runs one model in ~0.2 s
-(docs/decisions.md has the measurement). dbt is not safe to invoke concurrently inside one
-process, so invocations are serialised with a lock; Airflow runs each task in its own process.
+A task loads its *slice* of the domain's artefact (`handoff package`, handoff/artifact.py: the
+node, the tests reading it, the parents their refs resolve to, every macro) and hands it to
+``dbtRunner(manifest=…)``: dbt neither parses the project nor links the whole graph (the two
+costs that grew with the project: docs/decisions.md D12, docs/benchmarks.md). A missing or
+stale artefact, or a worker profile whose target differs from the deploy's, fails the task at
+once with one line naming the deploy step.
+
+Everything the invocation writes (compiled SQL, graph summary) goes to a temporary folder that
+is removed when the task's dbt call returns; dbt's log goes to the task log (stdout), not to a
+file. dbt is not safe to invoke concurrently inside one process, so invocations hold a lock;
+Airflow runs each task in its own process.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 import tempfile
 import threading
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
+from ..artifact import artifact_path, open_artifact
 from ..errors import HandoffError
+from ..warehouse import release_connections
+
+__all__ = ["DbtNodeFailed", "DbtProject", "NodeResult", "build_args", "release_connections", "run_node"]
 
 _LOCK = threading.RLock()
-_MANIFESTS: dict[tuple[str, str, str | None], Any] = {}
 _OK = {"success", "pass", "warn"}
 
 
 @dataclass(frozen=True)
 class DbtProject:
-    """Where a domain's dbt project lives on the worker."""
+    """Where a domain's dbt project lives on the worker, and the manifest digest its plan was
+    compiled from (the deployed artefact must carry the same)."""
 
     project_dir: str
     profiles_dir: str
     target: str | None = None
+    manifest_sha256: str | None = None
+
+    @property
+    def artifact(self) -> Path:
+        return artifact_path(self.project_dir)
 
 
 @dataclass(frozen=True)
@@ -37,96 +53,68 @@ class NodeResult:
     unique_id: str
     status: str
     message: str
+    execute_s: float = 0.0  # the node's own SQL: dbt's "execute" timing, wall seconds
 
 
 class DbtNodeFailed(Exception):
     """The selected dbt node or one of its tests did not succeed."""
 
 
-def _work_dir(project: DbtProject) -> Path:
-    """A per-process target/log folder: parallel task processes never write each other's files."""
-    key = (project.project_dir, project.profiles_dir, project.target)
-    folder = _WORK_DIRS.get(key)
-    if folder is None:
-        folder = Path(tempfile.mkdtemp(prefix="handoff-dbt-"))
-        seed = Path(project.project_dir) / "target" / "partial_parse.msgpack"
-        if seed.is_file():
-            shutil.copy2(seed, folder / "partial_parse.msgpack")  # start from the deployed parse
-        _WORK_DIRS[key] = folder
-    return folder
-
-
-_WORK_DIRS: dict[tuple[str, str, str | None], Path] = {}
-
-
-def _common_args(project: DbtProject) -> list[str]:
-    work = _work_dir(project)
-    args = ["--project-dir", project.project_dir, "--profiles-dir", project.profiles_dir,
-            "--target-path", str(work), "--log-path", str(work)]
+def build_args(project: DbtProject, select: Sequence[str], *, work_dir: str | Path,
+               dbt_vars: Mapping[str, Any] | None = None) -> list[str]:
+    """The one place a task's dbt invocation is built: `dbt build` of exactly ``select`` (no
+    indirect selection of tests), writing nothing outside ``work_dir`` and no log file."""
+    args = ["--no-use-colors", "--no-send-anonymous-usage-stats", "--log-level-file", "none",
+            "build", "--project-dir", project.project_dir, "--profiles-dir", project.profiles_dir,
+            "--target-path", str(work_dir), "--log-path", str(work_dir),
+            "--select", *select, "--indirect-selection", "empty", "--no-write-json"]
     if project.target:
         args += ["--target", project.target]
+    if dbt_vars:
+        args += ["--vars", json.dumps(dict(dbt_vars), sort_keys=True)]
     return args
 
 
-def parsed_manifest(project: DbtProject) -> Any:
-    """dbt's in-memory Manifest of the project, parsed once per process."""
-    from dbt.cli.main import dbtRunner
+def load_task_manifest(project: DbtProject, roots: Iterable[str]) -> Any:
+    """The slice of the deployed artefact a task runs on, after checking the artefact belongs to
+    the plan and to the deployed project (HandoffError otherwise)."""
+    with open_artifact(project.artifact) as artefact:
+        artefact.check(manifest_sha256=project.manifest_sha256,
+                       project_file=Path(project.project_dir) / "dbt_project.yml")
+        manifest = artefact.load_slice(roots)
+        expected = artefact.info.target
+    from ..packaging import target_identity
 
-    key = (project.project_dir, project.profiles_dir, project.target)
-    with _LOCK:
-        if key not in _MANIFESTS:
-            if not (Path(project.project_dir) / "dbt_project.yml").is_file():
-                raise HandoffError("no dbt_project.yml", where=project.project_dir,
-                                   hint="point the deployment's dbt_projects setting at the domain's dbt project")
-            result = dbtRunner().invoke(["--quiet", "parse", *_common_args(project)])
-            if not result.success or result.result is None:
-                raise HandoffError(f"dbt parse failed: {result.exception or 'see the task log'}",
-                                   where=project.project_dir)
-            _MANIFESTS[key] = result.result
-        return _MANIFESTS[key]
-
-
-def release_connections() -> None:
-    """Close the warehouse connections dbt keeps open in-process after an invocation.
-
-    dbt-duckdb keeps its database file open (and locked against every other process) for as
-    long as the process lives; a task must not hold the warehouse beyond its own work. Closing
-    costs ~15 ms and reopening ~0.1 s (docs/decisions.md)."""
-    try:
-        from dbt.adapters.factory import FACTORY
-
-        FACTORY.cleanup_connections()
-    except Exception:  # noqa: BLE001 - best effort: nothing registered yet
-        pass
-    try:
-        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-    except ImportError:
-        return
-    environment = DuckDBConnectionManager._ENV
-    if environment is not None:
-        environment.close()
-    DuckDBConnectionManager.close_all_connections()
+    worker = target_identity(project.project_dir, profiles_dir=project.profiles_dir, target=project.target)
+    if worker != expected:
+        raise HandoffError(
+            f"the worker's dbt profile targets {worker.describe()}, the artefact was parsed for "
+            f"{expected.describe()} (dbt writes these into every relation name)", where=str(project.artifact),
+            hint="package with a profile whose type, database and schema match the workers' "
+                 "(connection details and credentials may differ)")
+    return manifest
 
 
 def run_node(project: DbtProject, *, unique_id: str, select: Iterable[str],
              dbt_vars: Mapping[str, Any] | None = None) -> list[NodeResult]:
-    """`dbt build` exactly the selected node and tests; raise DbtNodeFailed unless all succeeded
-    and the node itself was among the results (dbt reports success for an empty selection)."""
+    """`dbt build` exactly the selected node and tests on the task's slice; raise DbtNodeFailed
+    unless all succeeded and the node itself was among the results (dbt reports success for an
+    empty selection), HandoffError when the deployed artefact is missing, stale or foreign."""
     from dbt.cli.main import dbtRunner
 
     selection = list(select)
-    args = ["--no-use-colors", "build", *_common_args(project), "--select", *selection,
-            "--indirect-selection", "empty", "--no-write-json"]
-    if dbt_vars:
-        args += ["--vars", json.dumps(dict(dbt_vars), sort_keys=True)]
     with _LOCK:
-        manifest = parsed_manifest(project)
-        try:
-            outcome = dbtRunner(manifest=manifest).invoke(args)
-        finally:
-            release_connections()
+        manifest = load_task_manifest(project, [unique_id])
+        with tempfile.TemporaryDirectory(prefix="handoff-dbt-") as work:
+            try:
+                outcome = dbtRunner(manifest=manifest).invoke(
+                    build_args(project, selection, work_dir=work, dbt_vars=dbt_vars))
+            finally:
+                release_connections()
     results = [
-        NodeResult(r.node.unique_id, str(getattr(r.status, "value", r.status)), str(r.message or ""))
+        NodeResult(r.node.unique_id, str(getattr(r.status, "value", r.status)), str(r.message or ""),
+                   sum((t.completed_at - t.started_at).total_seconds() for t in (r.timing or [])
+                       if t.name == "execute" and t.started_at and t.completed_at))
         for r in (getattr(outcome.result, "results", None) or [])
     ]
     if outcome.exception is not None:

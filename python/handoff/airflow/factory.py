@@ -234,7 +234,8 @@ def load_dags(plans_dir: str | Path, *, dbt_projects_dir: str | Path, profiles_d
             project_name = plan["dbt"]["project_name"]
             project_dir = Path(dbt_projects_dir) / project_name
             project = DbtProject(project_dir=str(project_dir),
-                                 profiles_dir=str(profiles_dir) if profiles_dir else str(project_dir))
+                                 profiles_dir=str(profiles_dir) if profiles_dir else str(project_dir),
+                                 manifest_sha256=plan["dbt"]["manifest_sha256"])
             for pipeline in plan["pipelines"]:
                 if only_dag_id is not None and pipeline["dag_id"] != only_dag_id:
                     continue

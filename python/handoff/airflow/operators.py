@@ -14,6 +14,7 @@ from airflow.providers.standard.sensors.external_task import ExternalTaskSensor
 from airflow.sdk import BaseOperator
 
 from ..alignment import upstream_logical_date
+from ..errors import HandoffError
 from ..redact import redact
 from .dbt_runner import DbtNodeFailed, DbtProject, run_node
 
@@ -54,6 +55,8 @@ class DbtNodeOperator(BaseOperator):
             raise HandoffTaskFailed("dag run conf 'dbt_vars' must be an object of dbt vars")
         try:
             results = run_node(self.project, unique_id=self.unique_id, select=self.select, dbt_vars=dbt_vars)
+        except HandoffError as exc:  # the deployed artefact is missing, stale or foreign
+            raise HandoffTaskFailed(exc.one_line()) from None
         except DbtNodeFailed as exc:
             raise HandoffTaskFailed(redact(str(exc))) from None
         for r in results:

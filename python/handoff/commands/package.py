@@ -1,0 +1,42 @@
+"""`handoff package`: a domain's dbt project parsed once at deploy into the artefact workers run from."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ..errors import HandoffError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    package = subparsers.add_parser(
+        "package", help="dbt parse a project and write the artefact its Airflow tasks run from (deploy step)")
+    package.add_argument("project_dir", help="the domain's dbt project (after `dbt deps`)")
+    package.add_argument("--profiles-dir", help="folder of profiles.yml (default: dbt's own default)")
+    package.add_argument("--target", help="profile target (default: the profile's own default)")
+    package.add_argument("--vars", help="dbt vars for the parse, as a JSON object")
+    package.add_argument("-o", "--output",
+                         help="artefact file to write (default: <project>/target/handoff-artifact.sqlite)")
+    package.set_defaults(func=cmd_package)
+
+
+def cmd_package(args: argparse.Namespace) -> int:
+    from ..packaging import package_project
+
+    dbt_vars = None
+    if args.vars is not None:
+        try:
+            dbt_vars = json.loads(args.vars)
+        except json.JSONDecodeError as exc:
+            raise HandoffError(f"--vars is not JSON ({exc.msg})", where="--vars",
+                               hint='pass a JSON object, e.g. {"day": "2026-01-01"}') from None
+        if not isinstance(dbt_vars, dict):
+            raise HandoffError("--vars must be a JSON object", where="--vars")
+    path, info = package_project(args.project_dir, profiles_dir=args.profiles_dir, target=args.target,
+                                 dbt_vars=dbt_vars, output=args.output)
+    size = path.stat().st_size / 1e6
+    print(f"handoff: wrote {path} ({info.nodes} nodes, {size:.1f} MB; {info.target.describe()}; "
+          f"manifest sha256 {info.manifest_sha256[:12]}…) — now `handoff compile` its target/manifest.json",
+          file=sys.stderr)
+    return 0
