@@ -297,7 +297,9 @@ def validate_plan(plan: Any, where: str) -> dict[str, Any]:
                            where=where, hint="upgrade handoff where the plan is read, or compile with this version")
     if version < 1:
         raise HandoffError(f"plan version {version} does not exist", where=where)
-    error = jsonschema.exceptions.best_match(schemas.validator("plan").iter_errors(plan))
+    fast = schemas.fast_check("plan")  # compiled twin: ~11x faster on valid plans (schemas.py)
+    error = None if fast is not None and fast(plan) else jsonschema.exceptions.best_match(
+        schemas.validator("plan").iter_errors(plan))
     if error is not None:
         location = "/".join(str(p) for p in error.absolute_path) or "(root)"
         raise HandoffError(f"plan does not match schemas/plan.schema.json at {location}: {error.message}",
