@@ -44,7 +44,7 @@ def _dbt(args: list[str], project: Path, profiles: Path) -> Any:
 
     result = dbtRunner().invoke(["--quiet", *args, "--project-dir", str(project), "--profiles-dir", str(profiles)])
     try:
-        from handoff.airflow.dbt_runner import release_connections
+        from handoff.warehouse import release_connections
 
         release_connections()
     except ImportError:
@@ -78,17 +78,21 @@ def step_prepare(args: dict[str, Any]) -> dict[str, Any]:
         shutil.copy(mesh.profiles_dir / "profiles.yml", WORK / "src" / "profiles.yml")
         domains = mesh.domains()
         profiles = WORK / "src"
-    os.environ["HANDOFF_DUCKDB_PATH"] = str(WORK / "parse.duckdb")
+    # the deploy's warehouse has the workers' file name: dbt's database name (its stem) is the same
+    (WORK / "deploy").mkdir()
+    os.environ["HANDOFF_DUCKDB_PATH"] = str(WORK / "deploy" / "warehouse.duckdb")
     from handoff.manifest import load_manifest
     from handoff.plan import compile_manifest, dumps
 
     plans = WORK / "plans"
     plans.mkdir()
     n_nodes = 0
+    from handoff.packaging import package_project
+
     for domain in domains:
         if (projects / domain / "packages.yml").is_file():
             _dbt(["deps"], projects / domain, profiles)
-        _dbt(["parse"], projects / domain, profiles)
+        package_project(projects / domain, profiles_dir=profiles)  # the deploy step: parse + artefact
         plan = compile_manifest(load_manifest(projects / domain / "target" / "manifest.json"))
         (plans / f"{plan['domain']['name']}.plan.json").write_text(dumps(plan), "utf-8")
     from handoff.airflow.factory import plan_upstreams
@@ -145,8 +149,9 @@ def step_airflow(args: dict[str, Any]) -> dict[str, Any]:
 
     from croniter import croniter
 
-    warehouse = WORK / "airflow.duckdb"
-    warehouse.unlink(missing_ok=True)
+    warehouse = WORK / "airflow" / "warehouse.duckdb"  # same file name as at deploy (D12)
+    shutil.rmtree(warehouse.parent, ignore_errors=True)
+    warehouse.parent.mkdir()
     os.environ["HANDOFF_DUCKDB_PATH"] = str(warehouse)
     import dbt.cli.main  # noqa: F401
     from handoff.airflow import load_dags
