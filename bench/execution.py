@@ -149,7 +149,7 @@ def step_airflow(args: dict[str, Any]) -> dict[str, Any]:
 
     from croniter import croniter
 
-    warehouse = WORK / "airflow" / "warehouse.duckdb"  # same file name as at deploy (D12)
+    warehouse = WORK / "airflow" / "warehouse.duckdb"  # same file name as at deploy (D13)
     shutil.rmtree(warehouse.parent, ignore_errors=True)
     warehouse.parent.mkdir()
     os.environ["HANDOFF_DUCKDB_PATH"] = str(warehouse)

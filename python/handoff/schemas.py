@@ -43,7 +43,7 @@ def validator(name: str, definition: str | None = None) -> jsonschema.Draft20201
 # fastjsonschema compiles the schema to Python once: ~11x faster. It implements draft-07, so it is
 # used only when every keyword of the schema (and of the schemas it refers to) means the same in
 # draft 2020-12 and is enforced by it; it only ever *accepts*: when it refuses, the caller asks
-# jsonschema, the authority, which also writes the message (docs/decisions.md D13).
+# jsonschema, the authority, which also writes the message (docs/decisions.md D14).
 # keywords of draft 2020-12 that draft-07 does not have (or reads otherwise): a schema using any
 # of them anywhere is validated by jsonschema alone
 _NOT_IN_DRAFT7 = frozenset({

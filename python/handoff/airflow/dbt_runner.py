@@ -3,7 +3,7 @@
 A task loads its *slice* of the domain's artefact (`handoff package`, handoff/artifact.py: the
 node, the tests reading it, the parents their refs resolve to, every macro) and hands it to
 ``dbtRunner(manifest=…)``: dbt neither parses the project nor links the whole graph (the two
-costs that grew with the project: docs/decisions.md D12, docs/benchmarks.md). A missing or
+costs that grew with the project: docs/decisions.md D13, docs/benchmarks.md). A missing or
 stale artefact, or a worker profile whose target differs from the deploy's, fails the task at
 once with one line naming the deploy step.
 
