@@ -1,4 +1,4 @@
-"""python -m bench [--only build,parse,compile,registry,exec] [--repeats N] [--quick]
+"""python -m bench [--only build,parse,compile,registry,exec,ui] [--repeats N] [--quick]
 
 Runs the suite and prints one table; also writes bench/results/latest.md and latest.json.
 """
@@ -12,7 +12,7 @@ import time
 from . import suite
 from .mesh import MeshSpec
 
-SECTIONS = ("build", "parse", "compile", "registry", "exec")
+SECTIONS = ("build", "parse", "compile", "registry", "exec", "ui")
 
 
 def main() -> int:
@@ -52,6 +52,10 @@ def main() -> int:
         from . import execution
 
         execution.bench_execution(report, quick=opts.quick, repeats=opts.repeats)
+    if "ui" in only:
+        from . import ui
+
+        ui.bench_ui(report, prepared[parse_spec], opts.repeats)
 
     elapsed = time.perf_counter() - started
     info = suite.machine()

@@ -610,3 +610,19 @@ def test_docs_examples_are_the_golden_files():
     assert len(examples) >= 4
     for name, text in examples:
         assert text == (GOLDEN / f"{name}.md").read_text("utf-8"), f"docs/impact.md example {name} is stale"
+
+
+def test_map_embeds_the_domains_the_change_reaches(deployed, capsys):
+    """--map (the UI's hook): a Mermaid sub-map of marketplace and the domains its change reaches."""
+    code, text, _ = run(capsys, "--base", str(deployed.manifests["marketplace"]),
+                        "--head", str(head_manifest("dropped_column", deployed)),
+                        "--registry", deployed.registry, "--map")
+    assert code == 0
+    chart = text.split("### Domains reached\n\n```mermaid\n", 1)[1].split("```", 1)[0]
+    assert chart.startswith("flowchart LR\n")
+    assert {line.split('["')[1].split("<br/>")[0] for line in chart.splitlines() if '["' in line} == {
+        "marketplace", "finance", "marketing"}
+    assert '-->|"mrt_orders"|' in chart and "class " in chart and "changed" in chart
+    code, _, err = run(capsys, "--base", str(deployed.manifests["marketplace"]),
+                       "--head", str(head_manifest("dropped_column", deployed)), "--map")
+    assert code == 2 and "--map needs the registry" in err

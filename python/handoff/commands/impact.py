@@ -57,6 +57,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     impact.add_argument("--head-catalog", metavar="CATALOG",
                         help="catalog.json of the PR's project (`dbt docs generate` after building it in CI)")
     impact.add_argument("-o", "--output", metavar="FILE", help="write the report here (default: standard output)")
+    impact.add_argument("--map", action="store_true",
+                        help="markdown: end with a Mermaid map of the domains the change reaches (needs the registry)")
     impact.set_defaults(func=cmd_impact)
 
 
@@ -76,6 +78,8 @@ def cmd_impact(args: argparse.Namespace) -> int:
                                     deployed=deployed_columns(mesh, domain))
             report = consumers_from_registry(report, registry, mesh)
     text = dumps_json(report) if args.format == "json" else render_markdown(report)
+    if args.map and args.format == "markdown":
+        text += affected_map_markdown(report, url)
     if args.output:
         write_atomically(args.output, text)
     else:
@@ -176,3 +180,18 @@ def _readers_above(mesh: Mesh, dag_id: str, task_id: str, readers: set[str]) -> 
                 seen.add(upstream)
                 queue.append(upstream)
     return tuple(sorted(found))
+
+
+def affected_map_markdown(report: Report, url: str | None) -> str:
+    """The "domains reached" Mermaid sub-map (handoff.ui.mapview.affected_submap) as a markdown section."""
+    if url is None:
+        raise HandoffError("--map needs the registry", hint="pass --registry URL or set $HANDOFF_REGISTRY_URL")
+    from ..registry import Registry
+    from ..ui.mapview import affected_submap
+
+    reached = {c.domain for m in report.models for c in (m.consumers or ())}
+    with Registry(url, must_exist=True) as registry:
+        chart = affected_submap(registry.domain_map(), report.domain, reached)
+    if not chart:
+        return ""
+    return f"\n### Domains reached\n\n```mermaid\n{chart}```\n"

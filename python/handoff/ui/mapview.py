@@ -131,3 +131,15 @@ def mermaid(domain_map: Mapping[str, Any], *, highlight: Iterable[str] = (), max
         lines.append("  classDef changed fill:#fff4e0,stroke:#b26a00,stroke-width:2px")
         lines.append(f"  class {','.join(marked)} changed")
     return "\n".join(lines) + "\n"
+
+
+def affected_submap(domain_map: Mapping[str, Any], domain: str, reached: Iterable[str]) -> str:
+    """The Mermaid sub-map a PR impact report embeds: the changed ``domain``, the domains its change
+    ``reached`` (consumers, any depth) and the hand-overs between them; ``domain`` is highlighted.
+    Empty when nothing is reached."""
+    keep = {domain, *reached}
+    if len(keep) < 2:
+        return ""
+    view = {"domains": [d for d in domain_map["domains"] if d["name"] in keep],
+            "edges": [e for e in domain_map["edges"] if e["upstream"] in keep and e["downstream"] in keep]}
+    return mermaid(view, highlight=[domain])

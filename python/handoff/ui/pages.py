@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from html import escape
 from itertools import groupby
 from typing import Any
@@ -50,6 +51,19 @@ class Urls:
 
 def _seg(value: str) -> str:
     return quote(value, safe="")
+
+
+def _when(value: Any) -> str:
+    """An ISO date-time as ``YYYY-MM-DD HH:MM:SS UTC`` (seconds, no microseconds), escaped; other values as cells."""
+    if isinstance(value, str) and len(value) >= 19 and value[10:11] == "T":
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return _cell(value)
+        if moment.utcoffset() is not None:
+            moment = moment.astimezone(timezone.utc)
+            return f'<span title="{escape(value)}">{moment:%Y-%m-%d %H:%M:%S} UTC</span>'
+    return _cell(value)
 
 
 def _a(text: Any, href: str, *, top: bool = False) -> str:
@@ -137,7 +151,7 @@ def model_page(info: Mapping[str, Any], consumers: Sequence[Any], teams: Mapping
         ("SLA", f"available by {_cell(m['available_by'])} UTC" if m.get("available_by") else "none"),
         ("upstream in DAG", _cell(", ".join(info["upstream_tasks"]))),
         ("downstream in DAG", _cell(", ".join(info["downstream_tasks"]))),
-        ("published", f"{_cell(d['published_at'])}" + (f" ({_cell(d['label'])})" if d.get("label") else "")),
+        ("published", f"{_when(d['published_at'])}" + (f" ({_cell(d['label'])})" if d.get("label") else "")),
     ]
     out = [f'<main><h2 id="model-name">{escape(name)}</h2>', '<table class="facts" id="facts">']
     out += [f"<tr><th>{escape(k)}</th><td>{v}</td></tr>" for k, v in facts]
@@ -226,8 +240,8 @@ def run_section(title: str, state: Mapping[str, Any], urls: Urls, *, note: str =
     runs = ", ".join(_a(r, urls.dag_run(dag_id, r), top=True) for r in state.get("runs") or []) or "none seen"
     out = [f'<section class="run" data-dag-id="{escape(dag_id)}"><h2>{escape(title)}</h2>',
            f"<p>Run of {_a(dag_id, urls.dag(dag_id), top=True)} at "
-           f"<code>{escape(str(state['run_logical_date']))}</code>"
-           f" (asked: {escape(str(state['at']))}); Airflow runs: {runs}</p>"]
+           f"<code>{_when(state['run_logical_date'])}</code>"
+           f" (asked: {_when(state['at'])}); Airflow runs: {runs}</p>"]
     if note:
         out.append(f'<p class="muted note">{escape(note)}</p>')
     sensors = state.get("sensors") or []
@@ -241,10 +255,10 @@ def run_section(title: str, state: Mapping[str, Any], urls: Urls, *, note: str =
         by = f" by {_cell(s['recorded_by'])}" if s.get("recorded_by") else ""
         more = f"<code>{escape(json.dumps(extra, sort_keys=True, default=str))}</code>" if extra else _cell(None)
         rows.append([escape(s["sensor_task_id"]), escape(str(s.get("upstream", ""))),
-                     _cell(s.get("upstream_task")), _cell(s.get("upstream_run_date")),
+                     _cell(s.get("upstream_task")), _when(s.get("upstream_run_date")),
                      f'<span class="pill {klass}">{escape(str(s.get("verdict", "")))}</span>',
-                     _cell(s.get("upstream_completed_at")) + by,
-                     _cell(s.get("resolved_at")), _cell(s.get("state_before")), _cell(live), _cell(s.get("why")), more])
+                     _when(s.get("upstream_completed_at")) + by,
+                     _when(s.get("resolved_at")), _cell(s.get("state_before")), _cell(live), _cell(s.get("why")), more])
         classes.append(klass)
     if rows:
         out.append(_table(["sensor", "waits on", "upstream task", "upstream run", "verdict", "upstream completed",
