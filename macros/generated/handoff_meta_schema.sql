@@ -123,6 +123,13 @@
           "minimum": 1,
           "maximum": 16,
           "description": "how many runs of the pipeline\'s DAG may be active at once (default 1)"
+        },
+        "execution": {
+          "enum": [
+            "batched",
+            "per_task"
+          ],
+          "description": "how the pipeline\'s model tasks run: per_task (default: one worker process per model task) or batched (one dbt process per DAG run sets every model task\'s state; docs/execution.md)"
         }
       }
     },

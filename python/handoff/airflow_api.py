@@ -227,6 +227,47 @@ class AirflowApi:
             raise self._error("PATCH", path, status, answer)
         return True
 
+    def set_task_states(self, dag_id: str, run_id: str,
+                        changes: Iterable[tuple[str, str, str | None]]) -> dict[str, str]:
+        """Set several task instances of one run at once: ``changes`` are (task_id, new_state,
+        note). ``PATCH /api/v2/dags/{dag}/dagRuns/{run}/taskInstances`` (bulk update, never
+        ``include_downstream``). Returns {task_id: "ok" | "already" | error text}; "already" is a
+        409 (the task already had that state, e.g. a retried request). Raises HandoffError when
+        the request as a whole is refused."""
+        entities = []
+        for task_id, state, note in changes:
+            entity: dict[str, Any] = {"task_id": task_id, "new_state": state}
+            if note is not None:
+                entity["note"] = note
+            entities.append(entity)
+        if not entities:
+            return {}
+        path = f"/api/v2/dags/{_seg(dag_id)}/dagRuns/{_seg(run_id)}/taskInstances"
+        body = {"actions": [{"action": "update", "entities": entities, "action_on_non_existence": "skip"}]}
+        status, answer = self.request("PATCH", path, body=body)
+        if status == 403:
+            raise self._error("PATCH", path, status, answer,
+                              hint=f"user '{self.config.username}' may not edit task instances of this DAG")
+        if status != 200 or not isinstance(answer, dict):
+            raise self._error("PATCH", path, status, answer)
+        report = answer.get("update") if isinstance(answer.get("update"), dict) else {}
+        done: dict[str, str] = {}
+        for item in report.get("success") or []:
+            # "<dag_id>.<run_id>.<task_id>[<map_index>]"
+            text = str(item).rsplit("[", 1)[0]
+            for entity in entities:
+                if text.endswith("." + entity["task_id"]):
+                    done[entity["task_id"]] = "ok"
+        for error in report.get("errors") or []:
+            text = str(error.get("error", error) if isinstance(error, dict) else error)
+            code = error.get("status_code") if isinstance(error, dict) else None
+            for entity in entities:
+                if f"Task id {entity['task_id']} " in text or f"'{entity['task_id']}'" in text:
+                    done[entity["task_id"]] = "already" if code == 409 else redact(text, self._secrets())[:300]
+        for entity in entities:
+            done.setdefault(entity["task_id"], "ok" if not report.get("errors") else "unknown")
+        return done
+
     # -- plumbing ------------------------------------------------------------------------
 
     def _pages(self, path: str, params: Mapping[str, Any], key: str) -> list[dict[str, Any]]:

@@ -189,6 +189,7 @@ DEFAULT_RETRIES = 1
 DEFAULT_RETRY_DELAY = "5m"
 DEFAULT_WAIT = {"timeout": "6h", "poke_interval": "5m", "mode": "deferrable"}
 DEFAULT_MAX_ACTIVE_RUNS = 1
+DEFAULT_EXECUTION = "per_task"  # docs/execution.md
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -230,6 +231,7 @@ class PipelineInfo:
     start_date: str = DEFAULT_START_DATE
     description: str = ""
     max_active_runs: int = DEFAULT_MAX_ACTIVE_RUNS
+    execution: str = DEFAULT_EXECUTION
 
 
 @dataclass(frozen=True)
@@ -317,17 +319,19 @@ def resolve(manifest: Manifest) -> Resolved:
             pipeline_info = PipelineInfo(pipeline["name"], pipeline["schedule"],
                                          pipeline.get("start_date", DEFAULT_START_DATE),
                                          pipeline.get("description", ""),
-                                         pipeline.get("max_active_runs", DEFAULT_MAX_ACTIVE_RUNS))
+                                         pipeline.get("max_active_runs", DEFAULT_MAX_ACTIVE_RUNS),
+                                         pipeline.get("execution", DEFAULT_EXECUTION))
             if not node.is_ephemeral:
                 first = pipelines.setdefault(pipeline_info.name, (pipeline_info, node.unique_id))
                 here, seen = pipeline_info, first[0]
-                if (seen.schedule, seen.start_date, seen.max_active_runs) != (
-                        here.schedule, here.start_date, here.max_active_runs):
+                if (seen.schedule, seen.start_date, seen.max_active_runs, seen.execution) != (
+                        here.schedule, here.start_date, here.max_active_runs, here.execution):
                     violations.append(Violation(
                         "HO203", node.unique_id, node.original_file_path, "handoff_pipeline",
                         f"pipeline '{here.name}' has schedule '{here.schedule}' (start {here.start_date}, "
-                        f"max_active_runs {here.max_active_runs}) here but '{seen.schedule}' (start "
-                        f"{seen.start_date}, max_active_runs {seen.max_active_runs}) on {first[1]}; "
+                        f"max_active_runs {here.max_active_runs}, execution {here.execution}) here but "
+                        f"'{seen.schedule}' (start {seen.start_date}, max_active_runs {seen.max_active_runs}, "
+                        f"execution {seen.execution}) on {first[1]}; "
                         "give the pipeline one schedule, or name the folder's pipeline differently"))
         defaults = meta.get("handoff_defaults") or {}
         own = meta.get("handoff") or {}

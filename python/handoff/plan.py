@@ -160,6 +160,7 @@ class _Compiler:
                 "start_date": info.start_date,
                 "description": info.description,
                 "max_active_runs": info.max_active_runs,
+                "execution": info.execution,
                 "tasks": tasks,
             })
 

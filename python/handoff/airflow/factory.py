@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterator, Mapping
 from airflow.sdk import DAG, BaseOperator, CronTriggerTimetable, get_parsing_context
 
 from ..alignment import to_cron
+from ..batching import BATCH_TASK_ID, DEFAULT_EXECUTION, batched_models
 from ..errors import HandoffError
 from ..plan import PLAN_VERSION, validate_plan
 from .callbacks import on_sensor_success
@@ -65,7 +66,26 @@ def build_dag(plan: Mapping[str, Any], pipeline: Mapping[str, Any], *, project: 
             # what `upstream >> downstream` does, without hashing the DAG per edge (module doc)
             tasks[upstream_id].downstream_task_ids.add(spec["task_id"])
             downstream.upstream_task_ids.add(upstream_id)
+    if pipeline.get("execution", DEFAULT_EXECUTION) == "batched":
+        _add_batch(dag, pipeline, project, tasks, domain["owner"])
     return dag
+
+
+def _add_batch(dag: DAG, pipeline: Mapping[str, Any], project: DbtProject, tasks: dict[str, BaseOperator],
+               owner: str) -> None:
+    """The batch task, upstream of every model task it runs (docs/execution.md)."""
+    from .batch import batch_task
+
+    if BATCH_TASK_ID in tasks:
+        raise HandoffError(f"pipeline {pipeline['name']}: a task is named {BATCH_TASK_ID}, which batched "
+                           "execution reserves", hint="rename the model, or use `execution: per_task`")
+    pool, models = batched_models(pipeline)
+    if not models:
+        return
+    batch = batch_task(dag, project=project, pool=pool, models=models, owner=owner)
+    for model in models:
+        batch.downstream_task_ids.add(model.task_id)
+        tasks[model.task_id].upstream_task_ids.add(BATCH_TASK_ID)
 
 
 def _task(dag: DAG, spec: Mapping[str, Any], project: DbtProject,

@@ -1,0 +1,289 @@
+"""The batch task of a batched pipeline: one dbt process per DAG run, a state per model task.
+
+``DbtBatchOperator`` (task id ``handoff__batch``, upstream of every batched model task) runs the
+ready models in waves with dbt's own threading, in-process, from the deployed artefact (never a
+parse), and writes each model task's state through the Airflow REST API as soon as the model and
+its tests have finished, then runs that task's completion callback. When nothing is ready but a
+sensor (or a model it does not run) may still release models, or a retry is not yet due, it
+defers (``WaitForTasksTrigger``) and resumes with the next wave. The decisions are pure
+(handoff.batching); docs/execution.md has the semantics and why the REST API (measured).
+"""
+
+from __future__ import annotations
+
+import queue
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+from airflow.sdk import BaseOperator
+
+from .. import batching
+from ..batching import BatchModel, Outcome
+from ..errors import HandoffError
+from ..redact import redact
+from .dbt_runner import DbtProject
+
+FLUSH_EVERY_S = 0.25  # how often finished models are written to Airflow
+SLEEP_BELOW_S = 60.0  # a retry due sooner is waited for in-process; later ones defer
+THREADS_ENV = "HANDOFF_DBT_THREADS"
+
+
+class BatchFailed(RuntimeError):
+    """The batch could not do its work (configuration, dbt crashed); the message says what to do."""
+
+
+class _ModelTaskInstance:
+    """What a model task's callbacks read from ``context["ti"]`` when the batch settled it."""
+
+    def __init__(self, dag_id: str, run_id: str, task_id: str, state: str) -> None:
+        self.dag_id, self.run_id, self.task_id, self.state = dag_id, run_id, task_id, state
+        self.map_index = -1
+        self.try_number = 0  # the batch settled it: Airflow never started a try of it
+
+
+class DbtBatchOperator(BaseOperator):
+    """Runs a batched pipeline's models in one dbt process per wave; see the module doc."""
+
+    template_fields: Sequence[str] = ()
+    ui_color = "#ff9f43"
+    ui_fgcolor = "#ffffff"
+
+    def __init__(self, *, project: DbtProject, models: Sequence[BatchModel], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.project = project
+        self.models = {m.task_id: m for m in models}
+
+    # -- entry points ------------------------------------------------------------------
+
+    def execute(self, context: Any) -> dict[str, int]:
+        return self._run(context, {}, {}, 0)
+
+    def resume(self, context: Any, event: Any = None, attempts: Mapping[str, int] | None = None,
+               not_before: Mapping[str, float] | None = None, wave: int = 0) -> dict[str, int]:
+        self.log.info("resumed: %s", event)
+        return self._run(context, dict(attempts or {}), dict(not_before or {}), wave)
+
+    # -- the loop ----------------------------------------------------------------------
+
+    def _run(self, context: Any, attempts: dict[str, int], not_before: dict[str, float],
+             wave: int) -> dict[str, int]:
+        from .callbacks import api_from_settings
+
+        api = api_from_settings()
+        if api is None:
+            raise BatchFailed("batched execution writes task states through the Airflow REST API: set "
+                              "HANDOFF_AIRFLOW_API_URL/_USERNAME/_PASSWORD or the connection handoff_airflow_api "
+                              "(docs/execution.md), or use `execution: per_task` for this pipeline")
+        ti = context["ti"]
+        totals = {"success": 0, "failed": 0, "retried": 0}
+        manifest = None
+        while True:
+            states = self._states(ti.dag_id, ti.run_id)
+            now = time.time()
+            ready = batching.ready(self.models, states, not_before=not_before, now=now)
+            if ready:
+                wave += 1
+                if manifest is None:
+                    manifest = self._manifest()
+                self._wave(context, api, manifest, ready, wave, attempts, not_before, totals)
+                continue
+            wait = batching.waiting(self.models, states, not_before=not_before)
+            if wait.done:
+                self.log.info("batch done after %d wave(s): %s", wave, totals)
+                return totals
+            if not wait.tasks and wait.retry_at is not None and wait.retry_at - now <= SLEEP_BELOW_S:
+                self.log.info("waiting %.0f s for a retry", max(0.0, wait.retry_at - now))
+                time.sleep(max(0.0, wait.retry_at - now))
+                continue
+            from .batch_trigger import WaitForTasksTrigger
+
+            self.log.info("nothing ready; deferring until one of %s finishes%s", ", ".join(wait.tasks) or "-",
+                          f" or {wait.retry_at:.0f} (retry due)" if wait.retry_at else "")
+            self.defer(trigger=WaitForTasksTrigger(dag_id=ti.dag_id, run_id=ti.run_id, task_ids=list(wait.tasks),
+                                                   states={t: states.get(t) for t in wait.tasks},
+                                                   until=wait.retry_at),
+                       method_name="resume",
+                       kwargs={"attempts": attempts, "not_before": not_before, "wave": wave})
+
+    def _states(self, dag_id: str, run_id: str) -> dict[str, str | None]:
+        from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+        answer = RuntimeTaskInstance.get_task_states(dag_id=dag_id, run_ids=[run_id])
+        states = answer.get(run_id, answer) if isinstance(answer, dict) else {}
+        return {str(k): (None if v is None else str(getattr(v, "value", v))) for k, v in states.items()}
+
+    def _manifest(self) -> Any:
+        from .dbt_runner import load_task_manifest
+
+        try:
+            return load_task_manifest(self.project, [m.unique_id for m in self.models.values()])
+        except HandoffError as exc:
+            raise BatchFailed(redact(exc.one_line())) from None
+
+    # -- one wave ----------------------------------------------------------------------
+
+    def _wave(self, context: Any, api: Any, manifest: Any, ready: list[str], wave: int,
+              attempts: dict[str, int], not_before: dict[str, float], totals: dict[str, int]) -> None:
+        import os
+
+        from dbt.cli.main import dbtRunner
+
+        from ..warehouse import release_connections
+        from .dbt_runner import _LOCK, build_args
+
+        ti = context["ti"]
+        models = [self.models[t] for t in ready]
+        tracker = batching.WaveTracker(models)
+        outcomes: queue.Queue[Outcome | None] = queue.Queue()
+        lock = threading.Lock()
+
+        def on_event(event: Any) -> None:  # in dbt's threads: keep it short
+            if event.info.name != "NodeFinished":
+                return
+            data = event.data
+            result = data.run_result
+            with lock:
+                outcome = tracker.finished(data.node_info.unique_id, data.node_info.node_name, str(result.status),
+                                           str(result.message or ""), float(result.execution_time or 0.0))
+            if outcome is not None:
+                outcomes.put(outcome)
+
+        writer = _Writer(self, context, api, wave, attempts, not_before, totals, outcomes)
+        writer.start()
+        select = [s for m in models for s in m.select]
+        conf = getattr(context.get("dag_run"), "conf", None) or {}
+        dbt_vars = conf.get("dbt_vars") if isinstance(conf, dict) else None
+        if dbt_vars is not None and not isinstance(dbt_vars, dict):
+            raise BatchFailed("dag run conf 'dbt_vars' must be an object of dbt vars")
+        self.log.info("wave %d: dbt build of %d model(s) of %s", wave, len(models), ti.dag_id)
+        started = time.perf_counter()
+        try:
+            with _LOCK, tempfile.TemporaryDirectory(prefix="handoff-batch-") as work:
+                args = build_args(self.project, select, work_dir=work, dbt_vars=dbt_vars)
+                threads = os.environ.get(THREADS_ENV, "").strip()
+                if threads:
+                    if not threads.isdigit() or not 0 < int(threads) <= 64:
+                        raise BatchFailed(f"{THREADS_ENV}={threads!r}: a whole number from 1 to 64")
+                    args += ["--threads", threads]
+                try:
+                    outcome = dbtRunner(manifest=manifest, callbacks=[on_event]).invoke(args)
+                finally:
+                    release_connections()
+            if outcome.exception is not None:
+                self.log.error("dbt raised: %s", redact(str(outcome.exception)))
+            with lock:
+                for rest in tracker.finish():
+                    outcomes.put(rest)
+        finally:
+            outcomes.put(None)
+            writer.join()
+        self.log.info("wave %d done in %.1f s: %s", wave, time.perf_counter() - started, totals)
+        if writer.error is not None:
+            raise BatchFailed(f"could not write task states: {writer.error}")
+
+
+class _Writer(threading.Thread):
+    """Writes finished models to Airflow every FLUSH_EVERY_S, then runs their success callbacks."""
+
+    def __init__(self, op: DbtBatchOperator, context: Any, api: Any, wave: int, attempts: dict[str, int],
+                 not_before: dict[str, float], totals: dict[str, int], outcomes: queue.Queue[Outcome | None]) -> None:
+        super().__init__(name="handoff-batch-writer", daemon=True)
+        self.op, self.context, self.api, self.wave = op, context, api, wave
+        self.attempts, self.not_before, self.totals, self.outcomes = attempts, not_before, totals, outcomes
+        self.error: str | None = None
+
+    def run(self) -> None:
+        done = False
+        while not done:
+            pending: list[Outcome] = []
+            deadline = time.monotonic() + FLUSH_EVERY_S
+            while True:
+                try:
+                    item = self.outcomes.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    break
+                if item is None:
+                    done = True
+                    break
+                pending.append(item)
+            if pending:
+                try:
+                    self._write(pending)
+                except Exception as exc:  # noqa: BLE001 - reported by the wave, after dbt ends
+                    self.error = redact(str(exc))
+                    self.op.log.error("writing %d task state(s) failed: %s", len(pending), self.error)
+
+    def _write(self, outcomes: list[Outcome]) -> None:
+        ti = self.context["ti"]
+        log = self.op.log
+        current = self.op._states(ti.dag_id, ti.run_id)
+        changes: list[tuple[str, str, str | None]] = []
+        for o in outcomes:
+            model = self.op.models[o.task_id]
+            for line in _lines(o):
+                log.info("%s: %s", o.task_id, line)
+            if current.get(o.task_id) is not None:
+                log.info("%s: left %s (set meanwhile, not by the batch)", o.task_id, current[o.task_id])
+                continue
+            if o.status == "skipped":
+                continue  # an upstream failed: Airflow makes it upstream_failed
+            attempt = self.attempts.get(o.task_id, 0) + 1
+            if o.status == "failed" and attempt <= model.retries:
+                self.attempts[o.task_id] = attempt
+                self.not_before[o.task_id] = time.time() + model.retry_delay_s
+                self.totals["retried"] += 1
+                log.warning("%s failed (attempt %d of %d); retrying in %.0f s", o.task_id, attempt,
+                            model.retries + 1, model.retry_delay_s)
+                continue
+            changes.append((o.task_id, o.status, batching.note(o, wave=self.wave, attempt=attempt,
+                                                                attempts=model.retries + 1)))
+        if not changes:
+            return
+        result = self.api.set_task_states(ti.dag_id, ti.run_id, changes)
+        for task_id, state, _ in changes:
+            answer = result.get(task_id, "unknown")
+            if answer not in ("ok", "already"):
+                log.error("%s: could not set %s: %s", task_id, state, answer)
+                continue
+            self.totals[state] = self.totals.get(state, 0) + 1
+            self.not_before.pop(task_id, None)
+            if state == "success":
+                self._callbacks(task_id)
+
+    def _callbacks(self, task_id: str) -> None:
+        try:
+            task = self.op.dag.get_task(task_id)
+        except Exception:  # noqa: BLE001 - no DAG or no such task: nothing to call
+            return
+        callbacks = getattr(task, "on_success_callback", None)
+        if not callbacks:
+            return
+        ti = self.context["ti"]
+        context = dict(self.context)
+        context["ti"] = context["task_instance"] = _ModelTaskInstance(ti.dag_id, ti.run_id, task_id, "success")
+        context["task"] = task
+        for callback in callbacks if isinstance(callbacks, list) else [callbacks]:
+            try:
+                callback(context)
+            except Exception:  # noqa: BLE001 - a callback never fails the batch (as for a task)
+                self.op.log.exception("%s: success callback failed", task_id)
+
+
+def _lines(o: Outcome) -> list[str]:
+    lines = [f"dbt {o.status} in {o.execution_time_s:.2f} s"]
+    lines += [f"test {name}: {status}" for name, status in o.tests]
+    if o.message and o.status != "success":
+        lines.append(o.message)
+    return lines
+
+
+def batch_task(dag: Any, *, project: DbtProject, pool: str, models: Sequence[BatchModel],
+               owner: str, on_success: Callable[[Any], None] | None = None) -> DbtBatchOperator:
+    """The ``handoff__batch`` task of a batched pipeline's DAG (no retries: docs/execution.md)."""
+    del on_success  # the batch runs each model task's own callbacks
+    return DbtBatchOperator(task_id=batching.BATCH_TASK_ID, dag=dag, project=project, models=models,
+                            pool=pool, owner=owner, retries=0, retry_delay=timedelta(seconds=30))

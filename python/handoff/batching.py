@@ -1,0 +1,205 @@
+"""The batched execution mode's decisions, as pure functions (docs/execution.md).
+
+No Airflow and no dbt here: the batch task (handoff.airflow.batch) feeds these functions the
+run's task states and dbt's per-node events, and applies what they return.
+
+- ``batched_models``: which model tasks of a pipeline the batch runs, and in which pool;
+- ``ready``: the models of the next wave (a fixpoint over the run's states);
+- ``waiting``: what the batch must wait for when nothing is ready (or that it is done);
+- ``WaveTracker``: turns dbt's per-node events into one outcome per model task, as soon as the
+  model and all its tests have finished;
+- ``note``: the note written on a model task (Airflow keeps at most 1,000 characters).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+BATCH_TASK_ID = "handoff__batch"
+EXECUTION_MODES = ("batched", "per_task")
+DEFAULT_EXECUTION = "per_task"
+DEFAULT_POOL = "default_pool"
+NOTE_LIMIT = 1000
+# Airflow task states after which a task will not change without a person or a retry
+TERMINAL = frozenset({"success", "failed", "upstream_failed", "skipped", "removed"})
+_OK_TESTS = frozenset({"pass", "warn", "success"})
+
+
+@dataclass(frozen=True)
+class BatchModel:
+    """One model/seed/snapshot task the batch runs (from its plan task)."""
+
+    task_id: str
+    unique_id: str
+    select: tuple[str, ...]  # dbt selectors: the node and its tests (the single-task path's)
+    tests: tuple[str, ...]  # test names placed in this task
+    upstream: tuple[str, ...]  # upstream task ids (models, sensors, other tasks)
+    retries: int = 0
+    retry_delay_s: float = 0.0
+
+    @classmethod
+    def from_spec(cls, spec: Mapping[str, Any]) -> BatchModel:
+        return cls(task_id=spec["task_id"], unique_id=spec["unique_id"],
+                   select=(spec["select"], *spec["tests"]), tests=tuple(spec["tests"]),
+                   upstream=tuple(spec["upstream"]), retries=int(spec.get("retries") or 0),
+                   retry_delay_s=float(spec.get("retry_delay_s") or 0))
+
+
+def batched_models(pipeline: Mapping[str, Any]) -> tuple[str, list[BatchModel]]:
+    """(the batch's pool, the models it runs) of a pipeline whose execution is batched.
+
+    The batch runs the dbt tasks of the pipeline's most common pool (ties: the name first in
+    alphabetical order, ``default_pool`` for tasks without one): a pool limits worker slots, and
+    the batch holds one slot of its pool for the whole run, so a model in another pool keeps its
+    own task to stay limited by it."""
+    dbt_tasks = [t for t in pipeline["tasks"] if t["kind"] != "sensor"]
+    counts: dict[str, int] = {}
+    for task in dbt_tasks:
+        pool = task.get("pool") or DEFAULT_POOL
+        counts[pool] = counts.get(pool, 0) + 1
+    if not counts:
+        return DEFAULT_POOL, []
+    pool = min(counts, key=lambda name: (-counts[name], name))
+    return pool, [BatchModel.from_spec(t) for t in dbt_tasks if (t.get("pool") or DEFAULT_POOL) == pool]
+
+
+def ready(models: Mapping[str, BatchModel], states: Mapping[str, str | None], *,
+          not_before: Mapping[str, float] | None = None, now: float = math.inf) -> list[str]:
+    """Task ids of the batched models to run in the next wave, sorted.
+
+    A model is a candidate when its task has no state yet and no retry of it is waiting for its
+    ``retry_delay`` (``not_before`` maps task id -> epoch seconds). It is ready when every upstream
+    task is ``success`` or a ready model itself (dbt orders them within the wave)."""
+    waiting_retry = not_before or {}
+    candidates = {t for t, m in models.items()
+                  if states.get(t) is None and waiting_retry.get(t, -math.inf) <= now}
+    changed = True
+    while changed:
+        changed = False
+        for task_id in sorted(candidates):
+            if any(states.get(up) != "success" and up not in candidates for up in models[task_id].upstream):
+                candidates.discard(task_id)
+                changed = True
+    return sorted(candidates)
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """What keeps the batch from ending: upstream tasks it does not run that are still unfinished
+    (sensors, models of another pool), and the earliest retry due (epoch seconds)."""
+
+    tasks: tuple[str, ...] = ()
+    retry_at: float | None = None
+
+    @property
+    def done(self) -> bool:
+        return not self.tasks and self.retry_at is None
+
+
+def waiting(models: Mapping[str, BatchModel], states: Mapping[str, str | None], *,
+            not_before: Mapping[str, float] | None = None) -> Waiting:
+    """When no model is ready: what could still release a batched model without a state.
+
+    Walks up from every stateless batched model through stateless batched models; an upstream
+    outside the batch that has not reached a terminal state is worth waiting for. A batched
+    model with a pending retry is waited for until it is due. Anything else (an upstream failed,
+    skipped...) releases nothing: Airflow settles those models (upstream_failed) itself."""
+    retries = {t: at for t, at in (not_before or {}).items() if t in models and states.get(t) is None}
+    tasks: set[str] = set()
+    for task_id, model in models.items():
+        if states.get(task_id) is not None:
+            continue
+        for up in model.upstream:
+            if up in models:
+                continue  # a batched upstream: either a pending retry (below) or settled
+            if states.get(up) not in TERMINAL:
+                tasks.add(up)
+    return Waiting(tuple(sorted(tasks)), min(retries.values()) if retries else None)
+
+
+@dataclass
+class Outcome:
+    """The result of one batched model task in one wave."""
+
+    task_id: str
+    status: str  # "success", "failed", or "skipped" (dbt skipped it: an upstream failed)
+    message: str = ""
+    execution_time_s: float = 0.0
+    tests: list[tuple[str, str]] = field(default_factory=list)  # (test name, dbt status)
+
+
+class WaveTracker:
+    """Collects dbt's NodeFinished events of one wave; ``finished`` returns the outcome of a
+    model once the model and every test placed in its task have finished (in any order)."""
+
+    def __init__(self, models: Iterable[BatchModel]) -> None:
+        self.models = {m.unique_id: m for m in models}
+        self.test_home = {name: m.unique_id for m in self.models.values() for name in m.tests}
+        self.node_status: dict[str, tuple[str, str, float]] = {}
+        self.test_status: dict[str, dict[str, str]] = {uid: {} for uid in self.models}
+        self.test_messages: dict[str, str] = {}
+        self.emitted: set[str] = set()
+
+    def finished(self, unique_id: str, name: str, status: str, message: str = "",
+                 execution_time_s: float = 0.0) -> Outcome | None:
+        """Record one finished dbt node; the model's outcome if it is now complete."""
+        if unique_id in self.models:
+            self.node_status[unique_id] = (status, message, execution_time_s)
+            return self._complete(unique_id)
+        home = self.test_home.get(name)
+        if home is None:
+            return None
+        self.test_status[home][name] = status
+        if status not in _OK_TESTS:
+            self.test_messages.setdefault(home, f"test {name}: {status} {message}".strip())
+        return self._complete(home)
+
+    def _complete(self, unique_id: str, final: bool = False) -> Outcome | None:
+        if unique_id in self.emitted or unique_id not in self.node_status:
+            return None
+        model = self.models[unique_id]
+        status, message, seconds = self.node_status[unique_id]
+        tests = self.test_status[unique_id]
+        if status != "success":
+            outcome = Outcome(model.task_id, "skipped" if status == "skipped" else "failed", message, seconds,
+                              sorted(tests.items()))
+        elif not final and any(name not in tests for name in model.tests):
+            return None
+        else:
+            bad = sorted(name for name, st in tests.items() if st not in _OK_TESTS)
+            outcome = Outcome(model.task_id, "failed" if bad else "success",
+                              self.test_messages.get(unique_id, "") if bad else message,
+                              seconds, sorted(tests.items()))
+        self.emitted.add(unique_id)
+        return outcome
+
+    def finish(self) -> list[Outcome]:
+        """After the invocation: outcomes of the models not emitted yet. A model dbt never
+        reported failed (the deployed project does not match the plan); one whose tests did not
+        all report is judged on what did."""
+        out = []
+        for unique_id, model in self.models.items():
+            if unique_id in self.emitted:
+                continue
+            if unique_id not in self.node_status:
+                self.emitted.add(unique_id)
+                out.append(Outcome(model.task_id, "failed",
+                                   f"dbt did not run {unique_id} (the deployed project does not match the "
+                                   "plan: redeploy both)"))
+                continue
+            outcome = self._complete(unique_id, final=True)
+            if outcome is not None:
+                out.append(outcome)
+        return out
+
+
+def note(outcome: Outcome, *, wave: int, attempt: int, attempts: int) -> str:
+    """The note on a model task the batch settled (shown in Airflow's UI), ≤ 1,000 characters."""
+    tests = ", ".join(f"{name} {status}" for name, status in outcome.tests) or "none"
+    head = (f"handoff batch, wave {wave}, attempt {attempt}/{attempts}: dbt {outcome.status} "
+            f"in {outcome.execution_time_s:.2f} s; tests: {tests}")
+    text = head if not outcome.message or outcome.status == "success" else f"{head}\n{outcome.message}"
+    return text if len(text) <= NOTE_LIMIT else text[:NOTE_LIMIT - 1] + "…"

@@ -1,0 +1,151 @@
+"""Batched execution on a real Airflow 3.3 stack, with real dbt (docs/execution.md).
+
+marketplace and finance, both compiled with `execution: batched`: one `handoff__batch` task per
+DAG run runs the models in-process and writes each model task's state through the REST API.
+
+- a failing model: independent models succeed, its dependants are upstream_failed, and no model
+  task started a process of its own (try_number 0); clearing one model runs it alone;
+- a cross-domain sensor gates only its readers: finance's independent models are settled by the
+  first wave while the sensor waits; its readers run in a second wave after marketplace succeeds;
+- the batch process killed mid-wave: every model it had not settled ends upstream_failed (not
+  running, not success).
+One stack for the module; the runs use different logical dates.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from support.airflow_stack import AirflowStack
+from support.examples import REPO, build_mesh, deploy_plans
+
+pytestmark = pytest.mark.airflow_stack
+
+BATCH = "handoff__batch"
+MARKETPLACE, FINANCE = "marketplace__daily", "finance__daily"
+SENSOR = "wait__marketplace__mrt_orders"
+READERS = ("stg_marketplace_orders", "mrt_revenue")
+INDEPENDENT = ("stg_fx_rates", "mrt_fx_rates")
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("batched")
+    mesh = build_mesh(tmp, build=True, domains=("marketplace", "finance"))
+
+    def batched(domain: str, plan: dict) -> None:
+        for pipeline in plan["pipelines"]:
+            pipeline["execution"] = "batched"
+            pipeline["max_active_runs"] = 4
+            for task in pipeline["tasks"]:
+                if task["kind"] == "sensor":
+                    task.update(timeout_s=600, poke_interval_s=3)
+
+    plans, registry_url = deploy_plans(mesh, tmp, ("marketplace", "finance"), adjust=batched)
+    dags = tmp / "dags"
+    dags.mkdir()
+    shutil.copy(REPO / "integration_tests" / "airflow" / "dags" / "handoff_dags.py", dags / "handoff_dags.py")
+    return {"mesh": mesh, "plans": plans, "registry_url": registry_url, "dags": dags}
+
+
+@pytest.fixture(scope="module")
+def stack(deployment, module_airflow_stack_factory) -> AirflowStack:
+    mesh = deployment["mesh"]
+    stack = module_airflow_stack_factory(deployment["dags"], env={
+        "HANDOFF_PLANS_DIR": str(deployment["plans"]),
+        "HANDOFF_DBT_PROJECTS_DIR": str(mesh.root),
+        "HANDOFF_DBT_PROFILES_DIR": str(mesh.profiles_dir),
+        "HANDOFF_DUCKDB_PATH": str(mesh.duckdb_path),
+        "HANDOFF_REGISTRY_URL": deployment["registry_url"],
+        "HANDOFF_DBT_THREADS": "2",
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+    }, triggerer=True)
+    stack.create_pool("duckdb", 1)
+    stack.wait_for_dags(MARKETPLACE, FINANCE, timeout=120)
+    return stack
+
+
+def _day(offset: int) -> datetime:
+    return datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=offset)
+
+
+def _tis(stack: AirflowStack, dag_id: str, run_id: str) -> dict[str, dict]:
+    return {ti["task_id"]: ti for ti in stack.airflow_api.list_task_instances(dag_id, run_id)}
+
+
+def _when(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def test_a_failing_model_fails_alone_and_a_cleared_model_runs_alone(stack):
+    run = stack.trigger(MARKETPLACE, _day(5) + timedelta(hours=3),
+                        conf={"dbt_vars": {"handoff_example_fail": ["int_orders"]}})
+    stack.wait_for_run(MARKETPLACE, run, timeout=300)
+    tis = _tis(stack, MARKETPLACE, run)
+    states = {t: ti["state"] for t, ti in tis.items()}
+    assert states[BATCH] == "success", states
+    assert states["int_orders"] == "failed" and states["mrt_orders"] == "upstream_failed", states
+    assert all(states[t] == "success" for t in ("stg_orders", "stg_items", "mrt_items")), states
+    # no model task started a try of its own: the batch settled them
+    assert all(tis[t]["try_number"] == 0 for t in ("stg_orders", "stg_items", "mrt_items", "int_orders")), \
+        {t: tis[t]["try_number"] for t in tis}
+    assert "injected failure in int_orders" in (tis["int_orders"].get("note") or ""), tis["int_orders"].get("note")
+    assert "handoff batch, wave" in (tis["mrt_items"].get("note") or "")
+
+    # clearing one model task runs that model alone, through the single-task path
+    status, answer = stack.airflow_api.request("POST", f"/api/v2/dags/{MARKETPLACE}/clearTaskInstances", body={
+        "dag_run_id": run, "task_ids": ["mrt_items"], "dry_run": False, "only_failed": False,
+        "include_downstream": False, "include_upstream": False, "reset_dag_runs": True})
+    assert status == 200, (status, answer)
+    ti = stack.wait_for_task(MARKETPLACE, run, "mrt_items", ["success", "failed"], timeout=300)
+    assert ti["state"] == "success" and ti["try_number"] == 1, ti
+    log = stack.airflow_api.task_log(MARKETPLACE, run, "mrt_items", 1)
+    assert "mrt_items" in log and "stg_orders" not in log.split("mrt_items", 1)[1][:2000], log[-2000:]
+    after = _tis(stack, MARKETPLACE, run)
+    assert all(after[t]["try_number"] == tis[t]["try_number"] for t in tis if t != "mrt_items")
+
+
+def test_a_sensor_gates_only_its_readers(stack):
+    day = _day(4)
+    finance = stack.trigger(FINANCE, day + timedelta(hours=5))
+    # the first wave settles the independent models while the sensor waits
+    for task_id in INDEPENDENT:
+        stack.wait_for_task(FINANCE, finance, task_id, ["success"], timeout=300)
+    tis = _tis(stack, FINANCE, finance)
+    assert tis[SENSOR]["state"] in ("deferred", "running", "scheduled", "queued"), tis[SENSOR]
+    assert all(tis[t]["state"] is None for t in READERS), {t: tis[t]["state"] for t in READERS}
+    stack.wait_for_task(FINANCE, finance, BATCH, ["deferred"], timeout=120)  # waiting, no worker slot
+
+    upstream = stack.trigger(MARKETPLACE, day + timedelta(hours=3))
+    stack.wait_for_run(MARKETPLACE, upstream, timeout=300)
+    stack.wait_for_run(FINANCE, finance, timeout=300)
+    tis = _tis(stack, FINANCE, finance)
+    assert all(ti["state"] == "success" for ti in tis.values()), {t: ti["state"] for t, ti in tis.items()}
+    sensor_end = _when(tis[SENSOR]["end_date"])
+    assert all(_when(tis[t]["end_date"]) < sensor_end for t in INDEPENDENT)
+    assert all(_when(tis[t]["end_date"]) >= sensor_end for t in READERS)
+    assert all(tis[t]["try_number"] == 0 for t in (*INDEPENDENT, *READERS))
+    assert "wave 2" in (tis["mrt_revenue"].get("note") or ""), tis["mrt_revenue"].get("note")
+
+
+def test_a_killed_batch_leaves_its_unsettled_models_failed(stack):
+    run = stack.trigger(MARKETPLACE, _day(6) + timedelta(hours=3),
+                        conf={"dbt_vars": {"handoff_example_slow": {"int_orders": 600}}})
+    stack.wait_for_task(MARKETPLACE, run, "stg_orders", ["success"], timeout=300)
+    batch = stack.wait_for_task(MARKETPLACE, run, BATCH, ["running"], timeout=60)
+    pid = batch.get("pid")
+    assert isinstance(pid, int) and pid > 0, batch
+    os.kill(pid, signal.SIGKILL)
+    stack.wait_for_run(MARKETPLACE, run, ["failed"], timeout=300)
+    time.sleep(3)  # let the scheduler settle the dependants
+    states = stack.task_states(MARKETPLACE, run)
+    assert states[BATCH] == "failed", states
+    assert states["stg_orders"] == "success", states
+    for task_id in ("int_orders", "mrt_orders"):
+        assert states[task_id] == "upstream_failed", states
+    assert not [t for t, s in states.items() if s in ("running", "queued", "scheduled", "deferred", None)], states

@@ -1,0 +1,101 @@
+"""The batched mode's pure decisions (handoff.batching): waves, waiting, per-model outcomes, notes."""
+
+from __future__ import annotations
+
+from handoff.batching import (
+    BATCH_TASK_ID,
+    NOTE_LIMIT,
+    BatchModel,
+    Outcome,
+    WaveTracker,
+    batched_models,
+    note,
+    ready,
+    waiting,
+)
+
+
+def _m(task_id: str, *upstream: str, tests: tuple[str, ...] = (), retries: int = 0) -> BatchModel:
+    return BatchModel(task_id, f"model.p.{task_id}", (task_id, *tests), tests, upstream, retries, 10.0)
+
+
+# a -> b -> c ; sensor s -> d -> e ; f alone ; g reads b and d
+MODELS = {m.task_id: m for m in [
+    _m("a"), _m("b", "a"), _m("c", "b"), _m("d", "s"), _m("e", "d"), _m("f"), _m("g", "b", "d")]}
+
+
+def test_first_wave_is_everything_not_behind_an_unfinished_sensor():
+    assert ready(MODELS, {"s": "deferred"}) == ["a", "b", "c", "f"]
+
+
+def test_a_satisfied_sensor_releases_only_its_readers():
+    states = {"s": "success", "a": "success", "b": "success", "c": "success", "f": "success"}
+    assert ready(MODELS, states) == ["d", "e", "g"]
+
+
+def test_settled_tasks_and_their_dependants_are_not_ready():
+    states = {"s": "deferred", "a": "failed", "b": "upstream_failed"}
+    assert ready(MODELS, states) == ["f"]  # c waits on b, which Airflow settled
+
+
+def test_a_retry_waits_for_its_delay_and_holds_its_dependants():
+    states = {"s": "success"}
+    assert ready(MODELS, states, not_before={"b": 100.0}, now=50.0) == ["a", "d", "e", "f"]
+    assert ready(MODELS, states, not_before={"b": 100.0}, now=150.0) == ["a", "b", "c", "d", "e", "f", "g"]
+
+
+def test_waiting_names_the_unfinished_sensor_and_the_next_retry():
+    states = {"s": "deferred", "a": "success", "b": None, "f": "success"}
+    wait = waiting(MODELS, states, not_before={"b": 123.0})
+    assert wait.tasks == ("s",) and wait.retry_at == 123.0 and not wait.done
+
+
+def test_nothing_to_wait_for_when_the_sensor_failed():
+    states = {"s": "failed", "a": "success", "b": "success", "c": "success", "f": "success"}
+    assert waiting(MODELS, states).done  # d, e, g: Airflow makes them upstream_failed
+
+
+def test_batched_models_take_the_most_common_pool_and_leave_the_others_alone():
+    def task(task_id: str, pool: str | None) -> dict:
+        return {"task_id": task_id, "kind": "dbt_model", "unique_id": f"model.p.{task_id}", "select": task_id,
+                "tests": [], "upstream": [], "retries": 1, "retry_delay_s": 60, "pool": pool}
+
+    pipeline = {"tasks": [task("a", None), task("b", None), task("heavy", "big"),
+                          {"task_id": "wait__x__y", "kind": "sensor", "upstream": []}]}
+    pool, models = batched_models(pipeline)
+    assert pool == "default_pool" and [m.task_id for m in models] == ["a", "b"]
+    assert models[0].retries == 1 and models[0].retry_delay_s == 60.0 and BATCH_TASK_ID not in {"a", "b"}
+
+
+def test_a_model_is_reported_once_it_and_all_its_tests_finished():
+    tracker = WaveTracker([_m("a", tests=("not_null_a_id", "unique_a_id")), _m("b")])
+    assert tracker.finished("model.p.a", "a", "success", "OK", 0.5) is None
+    assert tracker.finished("test.p.not_null_a_id.1", "not_null_a_id", "pass") is None
+    b = tracker.finished("model.p.b", "b", "success", "OK", 0.1)
+    assert b is not None and b.status == "success" and b.task_id == "b"
+    a = tracker.finished("test.p.unique_a_id.2", "unique_a_id", "pass")
+    assert a is not None and a.status == "success" and a.tests == [("not_null_a_id", "pass"), ("unique_a_id", "pass")]
+    assert tracker.finish() == []
+
+
+def test_a_failing_test_fails_its_model_and_a_skipped_model_is_skipped():
+    tracker = WaveTracker([_m("a", tests=("unique_a_id",)), _m("b", "a"), _m("c")])
+    tracker.finished("model.p.a", "a", "success", "OK", 0.2)
+    a = tracker.finished("test.p.unique_a_id.2", "unique_a_id", "fail", "Got 2 results")
+    assert a is not None and a.status == "failed" and "unique_a_id" in a.message
+    b = tracker.finished("model.p.b", "b", "skipped")
+    assert b is not None and b.status == "skipped"
+    rest = tracker.finish()  # c never reported by dbt: the plan and the deployed project differ
+    assert [(o.task_id, o.status) for o in rest] == [("c", "failed")] and "redeploy" in rest[0].message
+
+
+def test_an_erroring_model_is_failed_at_once():
+    tracker = WaveTracker([_m("a", tests=("unique_a_id",))])
+    a = tracker.finished("model.p.a", "a", "error", "Catalog Error: no table")
+    assert a is not None and a.status == "failed" and a.message == "Catalog Error: no table"
+
+
+def test_notes_fit_airflow_and_say_what_happened():
+    text = note(Outcome("a", "failed", "x" * 5000, 1.5, [("t", "fail")]), wave=2, attempt=2, attempts=2)
+    assert len(text) <= NOTE_LIMIT and text.startswith("handoff batch, wave 2, attempt 2/2: dbt failed in 1.50 s")
+    assert "tests: t fail" in note(Outcome("a", "success", "", 0.1, [("t", "fail")]), wave=1, attempt=1, attempts=1)
