@@ -1,4 +1,4 @@
-"""python -m bench [--only build,parse,compile,registry,exec,ui] [--repeats N] [--quick]
+"""python -m bench [--only build,parse,compile,registry,exec,ui,batch] [--repeats N] [--quick]
 
 Runs the suite and prints one table; also writes bench/results/latest.md and latest.json.
 """
@@ -12,7 +12,7 @@ import time
 from . import suite
 from .mesh import MeshSpec
 
-SECTIONS = ("build", "parse", "compile", "registry", "exec", "ui")
+SECTIONS = ("build", "parse", "compile", "registry", "exec", "ui", "batch")
 
 
 def main() -> int:
@@ -21,6 +21,8 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3, help="repeats of each measurement (median)")
     parser.add_argument("--quick", action="store_true", help="small scenarios only, for trying the suite out")
     parser.add_argument("--scenarios", help="DAG-build/compile scenarios, e.g. 1x250,20x250 (default: all four)")
+    parser.add_argument("--batch-sizes", default="200,1000",
+                        help="models of the one-domain meshes the batch section runs (default 200,1000)")
     opts = parser.parse_args()
     only = [s for s in opts.only.split(",") if s]
     unknown = set(only) - set(SECTIONS)
@@ -35,7 +37,9 @@ def main() -> int:
         scenarios = [MeshSpec(*map(int, label.split("x"))) for label in opts.scenarios.split(",")]
     parse_spec = MeshSpec(3, 50) if opts.quick else suite.PARSE_SPEC
     print("preparing meshes (generated and parsed by dbt on first use, then cached)", flush=True)
-    prepared = {spec: suite.prepare(spec) for spec in dict.fromkeys([*scenarios, parse_spec])}
+    needs_meshes = bool({"build", "parse", "compile", "registry", "ui"} & set(only))
+    prepared = ({spec: suite.prepare(spec) for spec in dict.fromkeys([*scenarios, parse_spec])}
+                if needs_meshes else {})
 
     if "build" in only:
         for spec in scenarios:
@@ -56,6 +60,11 @@ def main() -> int:
         from . import ui
 
         ui.bench_ui(report, prepared[parse_spec], opts.repeats)
+    if "batch" in only:
+        from . import batched
+
+        sizes = [30] if opts.quick else [int(n) for n in opts.batch_sizes.split(",") if n]
+        batched.bench_batched(report, sizes)
 
     elapsed = time.perf_counter() - started
     info = suite.machine()

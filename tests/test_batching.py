@@ -97,5 +97,5 @@ def test_an_erroring_model_is_failed_at_once():
 
 def test_notes_fit_airflow_and_say_what_happened():
     text = note(Outcome("a", "failed", "x" * 5000, 1.5, [("t", "fail")]), wave=2, attempt=2, attempts=2)
-    assert len(text) <= NOTE_LIMIT and text.startswith("handoff batch, wave 2, attempt 2/2: dbt failed in 1.50 s")
+    assert len(text) <= NOTE_LIMIT and text.startswith("handoff batch, wave 2, attempt 2/2: dbt failed in 1.50 s, done 1970-01-01T00:00:00.000+00:00")
     assert "tests: t fail" in note(Outcome("a", "success", "", 0.1, [("t", "fail")]), wave=1, attempt=1, attempts=1)

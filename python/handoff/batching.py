@@ -129,6 +129,7 @@ class Outcome:
     message: str = ""
     execution_time_s: float = 0.0
     tests: list[tuple[str, str]] = field(default_factory=list)  # (test name, dbt status)
+    done_at: float = 0.0  # epoch seconds when the model and its tests were all finished
 
 
 class WaveTracker:
@@ -142,10 +143,12 @@ class WaveTracker:
         self.test_status: dict[str, dict[str, str]] = {uid: {} for uid in self.models}
         self.test_messages: dict[str, str] = {}
         self.emitted: set[str] = set()
+        self.now = 0.0
 
     def finished(self, unique_id: str, name: str, status: str, message: str = "",
-                 execution_time_s: float = 0.0) -> Outcome | None:
-        """Record one finished dbt node; the model's outcome if it is now complete."""
+                 execution_time_s: float = 0.0, now: float = 0.0) -> Outcome | None:
+        """Record one finished dbt node (at epoch ``now``); the model's outcome if it is now complete."""
+        self.now = now
         if unique_id in self.models:
             self.node_status[unique_id] = (status, message, execution_time_s)
             return self._complete(unique_id)
@@ -174,12 +177,14 @@ class WaveTracker:
                               self.test_messages.get(unique_id, "") if bad else message,
                               seconds, sorted(tests.items()))
         self.emitted.add(unique_id)
+        outcome.done_at = self.now
         return outcome
 
-    def finish(self) -> list[Outcome]:
+    def finish(self, now: float = 0.0) -> list[Outcome]:
         """After the invocation: outcomes of the models not emitted yet. A model dbt never
         reported failed (the deployed project does not match the plan); one whose tests did not
         all report is judged on what did."""
+        self.now = now
         out = []
         for unique_id, model in self.models.items():
             if unique_id in self.emitted:
@@ -188,7 +193,7 @@ class WaveTracker:
                 self.emitted.add(unique_id)
                 out.append(Outcome(model.task_id, "failed",
                                    f"dbt did not run {unique_id} (the deployed project does not match the "
-                                   "plan: redeploy both)"))
+                                   "plan: redeploy both)", done_at=now))
                 continue
             outcome = self._complete(unique_id, final=True)
             if outcome is not None:
@@ -198,8 +203,11 @@ class WaveTracker:
 
 def note(outcome: Outcome, *, wave: int, attempt: int, attempts: int) -> str:
     """The note on a model task the batch settled (shown in Airflow's UI), ≤ 1,000 characters."""
+    from datetime import datetime, timezone
+
     tests = ", ".join(f"{name} {status}" for name, status in outcome.tests) or "none"
+    done = datetime.fromtimestamp(outcome.done_at, timezone.utc).isoformat(timespec="milliseconds")
     head = (f"handoff batch, wave {wave}, attempt {attempt}/{attempts}: dbt {outcome.status} "
-            f"in {outcome.execution_time_s:.2f} s; tests: {tests}")
+            f"in {outcome.execution_time_s:.2f} s, done {done}; tests: {tests}")
     text = head if not outcome.message or outcome.status == "success" else f"{head}\n{outcome.message}"
     return text if len(text) <= NOTE_LIMIT else text[:NOTE_LIMIT - 1] + "…"

@@ -148,7 +148,8 @@ class DbtBatchOperator(BaseOperator):
             result = data.run_result
             with lock:
                 outcome = tracker.finished(data.node_info.unique_id, data.node_info.node_name, str(result.status),
-                                           str(result.message or ""), float(result.execution_time or 0.0))
+                                           str(result.message or ""), float(result.execution_time or 0.0),
+                                           now=time.time())
             if outcome is not None:
                 outcomes.put(outcome)
 
@@ -176,7 +177,7 @@ class DbtBatchOperator(BaseOperator):
             if outcome.exception is not None:
                 self.log.error("dbt raised: %s", redact(str(outcome.exception)))
             with lock:
-                for rest in tracker.finish():
+                for rest in tracker.finish(now=time.time()):
                     outcomes.put(rest)
         finally:
             outcomes.put(None)

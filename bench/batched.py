@@ -1,0 +1,217 @@
+"""Batched vs per-task execution of one domain under a real Airflow scheduler (docs/execution.md).
+
+``python -m bench --only batch [--scenarios 1x200,1x1000]`` (or ``python -m bench.batched run '<json>'``
+for one variant). For each mesh 1×N (bench/mesh.py), side by side on fresh stacks:
+
+- one ``dbt build --threads 2`` from the command line on a fresh DuckDB file;
+- handoff ``execution: batched`` (``HANDOFF_DBT_THREADS=2``);
+- handoff ``execution: per_task`` (one worker process per model; a one-slot ``duckdb`` pool
+  serialises the writers) — skipped above ``PER_TASK_MAX`` models (its cost is linear and known).
+
+Each handoff variant gets its own new stack (tests/support/airflow_stack.py: api-server, scheduler,
+dag-processor on 127.0.0.1, SQLite, LocalExecutor, parallelism 2), one DAG run, and reports:
+DAG run wall (run start → end), whole-stack CPU (every process of the stack's sessions, task
+processes included, from /proc), task processes started (task instances with a try), and for
+batched the per-model latency from "dbt finished the model and its tests" (the note's ``done``)
+to the task's success in Airflow. Every relation of the domain is checked in DuckDB afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .mesh import MeshSpec, dbt_env, get_mesh
+from .steps import run_step, step_main
+from .suite import MAIN_PY, REPO, RUN, Report, Row, met, secs
+
+WORK = RUN / "batched"
+PER_TASK_MAX = 200
+TARGET_VS_BUILD = 3.0
+TARGET_P95_S = 5.0
+LOGICAL = datetime(2026, 1, 5, 3, 0, tzinfo=timezone.utc)
+
+
+def _deploy(spec: MeshSpec, variant: str) -> dict[str, Any]:
+    """Copy the mesh's project, `handoff package` it, compile its plan for ``variant``."""
+    mesh = get_mesh(spec)
+    domain = mesh.domains()[0]
+    root = WORK / spec.label / variant
+    shutil.rmtree(root, ignore_errors=True)
+    projects = root / "projects"
+    shutil.copytree(mesh.project_dir(domain), projects / domain, ignore=shutil.ignore_patterns("target", "logs"))
+    shutil.copy(mesh.profiles_dir / "profiles.yml", root / "profiles.yml")
+    (root / "warehouse").mkdir()
+    env = {**dbt_env(root), "HANDOFF_DUCKDB_PATH": str(root / "warehouse" / "mesh.duckdb")}
+    return {"root": str(root), "domain": domain, "projects": str(projects), "profiles": str(root),
+            "duckdb": env["HANDOFF_DUCKDB_PATH"], "env": env}
+
+
+def _relations(duckdb_path: str, schema: str) -> int:
+    import duckdb
+
+    con = duckdb.connect(duckdb_path, read_only=True)
+    try:
+        row = con.execute("select count(*) from information_schema.tables where table_schema = ?",
+                          [schema]).fetchone()
+        return int(row[0]) if row else 0
+    finally:
+        con.close()
+
+
+def step_dbt(args: dict[str, Any]) -> dict[str, Any]:
+    """One `dbt build --threads 2` CLI run on a fresh warehouse."""
+    spec = MeshSpec(1, args["models"])
+    d = _deploy(spec, "dbt")
+    env = {**os.environ, **d["env"]}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    subprocess.run([str(MAIN_PY.with_name("dbt")), "--quiet", "build", "--threads", "2", "--project-dir",
+                    f"{d['projects']}/{d['domain']}", "--profiles-dir", d["profiles"]], check=True, env=env,
+                   capture_output=True)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"wall_s": wall, "cpu_s": cpu, "relations": _relations(d["duckdb"], d["domain"])}
+
+
+def _stack_cpu(stack: Any) -> float:
+    sys.path.insert(0, str(REPO / "tests"))
+    from support.airflow_stack import _session_members
+
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for process in stack.processes.values():
+        for pid in _session_members({process.pid}):
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(")") + 2:].split()
+            total += sum(int(f) for f in fields[11:15])
+    return total / tick
+
+
+def step_airflow(args: dict[str, Any]) -> dict[str, Any]:
+    """One DAG run of the domain on a new stack, ``execution`` = args["variant"]."""
+    sys.path.insert(0, str(REPO / "tests"))
+    from handoff.manifest import load_manifest
+    from handoff.packaging import package_project
+    from handoff.plan import compile_manifest, dumps
+    from support.airflow_stack import start_airflow_stack
+
+    spec = MeshSpec(1, args["models"])
+    variant = args["variant"]
+    d = _deploy(spec, variant)
+    os.environ.update(d["env"])
+    project = Path(d["projects"]) / d["domain"]
+    package_project(project, profiles_dir=Path(d["profiles"]))
+    plan = compile_manifest(load_manifest(project / "target" / "manifest.json"))
+    for pipeline in plan["pipelines"]:
+        pipeline["execution"] = variant
+        for task in pipeline["tasks"]:
+            if task["kind"] != "sensor":
+                task["pool"] = "duckdb"  # one writer at a time (DuckDB), as in the issue's table
+    plans = Path(d["root"]) / "plans"
+    plans.mkdir()
+    (plans / f"{d['domain']}.plan.json").write_text(dumps(plan))
+    dags = Path(d["root"]) / "dags"
+    dags.mkdir()
+    shutil.copy(REPO / "integration_tests" / "airflow" / "dags" / "handoff_dags.py", dags / "handoff_dags.py")
+    dag_id = plan["pipelines"][0]["dag_id"]
+    n_models = sum(1 for t in plan["pipelines"][0]["tasks"] if t["kind"] != "sensor")
+    stack = start_airflow_stack(Path(d["root"]) / "home", dags, env={
+        **d["env"], "HANDOFF_PLANS_DIR": str(plans), "HANDOFF_DBT_PROJECTS_DIR": d["projects"],
+        "HANDOFF_DBT_PROFILES_DIR": d["profiles"], "HANDOFF_DBT_THREADS": "2",
+        "AIRFLOW__CORE__PARALLELISM": "2", "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "2",
+        "HANDOFF_CACHE_DIR": str(Path(d["root"]) / "cache")}, triggerer=False)
+    try:
+        stack.create_pool("duckdb", 1)
+        stack.wait_for_dags(dag_id, timeout=300)
+        time.sleep(3)
+        cpu0 = _stack_cpu(stack)
+        run_id = stack.trigger(dag_id, LOGICAL)
+        run = stack.wait_for_run(dag_id, run_id, timeout=args.get("timeout", 7200))
+        cpu = _stack_cpu(stack) - cpu0
+        tis = stack.airflow_api.list_task_instances(dag_id, run_id)
+    finally:
+        stack.stop()
+
+    def when(value: str | None) -> float | None:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() if value else None
+
+    start, end = when(run.get("start_date")), when(run.get("end_date"))
+    latencies = []
+    for ti in tis:
+        note = ti.get("note") or ""
+        if ti["state"] == "success" and ", done " in note:
+            done = datetime.fromisoformat(note.split(", done ", 1)[1].split(";", 1)[0]).timestamp()
+            end_ti = when(ti["end_date"])
+            if end_ti is not None:
+                latencies.append(end_ti - done)
+    latencies.sort()
+    states: dict[str, int] = {}
+    for ti in tis:
+        states[str(ti["state"])] = states.get(str(ti["state"]), 0) + 1
+    return {
+        "variant": variant, "models": n_models, "state": run.get("state"), "states": states,
+        "wall_s": (end - start) if start and end else None, "cpu_s": cpu,
+        "task_processes": sum(1 for ti in tis if (ti.get("try_number") or 0) > 0),
+        "latency_p50_s": latencies[len(latencies) // 2] if latencies else None,
+        "latency_p95_s": latencies[min(len(latencies) - 1, int(len(latencies) * 0.95))] if latencies else None,
+        "latency_max_s": latencies[-1] if latencies else None, "latency_n": len(latencies),
+        "relations": _relations(d["duckdb"], d["domain"]),
+    }
+
+
+STEPS = {"dbt": step_dbt, "airflow": step_airflow}
+
+
+def _step(name: str, args: dict[str, Any]) -> dict[str, Any]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    env["PYTHONPATH"] = str(REPO)
+    return run_step(MAIN_PY, REPO, "batched", name, args, env, timeout=4 * 3600)
+
+
+def bench_batched(report: Report, sizes: list[int]) -> None:
+    """The rows: per size, dbt build vs batched (and per_task up to PER_TASK_MAX models)."""
+    raw: dict[str, Any] = {}
+    for n in sizes:
+        dbt = _step("dbt", {"models": n})
+        batched = _step("airflow", {"models": n, "variant": "batched"})
+        per_task = _step("airflow", {"models": n, "variant": "per_task"}) if n <= PER_TASK_MAX else None
+        raw[f"1x{n}"] = {"dbt": dbt, "batched": batched, "per_task": per_task}
+        ok_tables = batched["relations"] == dbt["relations"]
+        ratio = batched["wall_s"] / dbt["wall_s"]
+        p95 = batched["latency_p95_s"]
+        others = (f"`dbt build --threads 2` {secs(dbt['wall_s'])} wall, {secs(dbt['cpu_s'])} CPU"
+                  + (f"; per_task {secs(per_task['wall_s'])} wall, {secs(per_task['cpu_s'])} stack CPU, "
+                     f"{per_task['task_processes']} task processes" if per_task else
+                     f"; per_task not run above {PER_TASK_MAX} models"))
+        report.add(Row(
+            "batched", f"one DAG run of 1x{n} ({batched['models']} dbt tasks) on a new stack, LocalExecutor "
+            f"parallelism 2, SQLite; {batched['relations']} relations built (dbt build: {dbt['relations']})"
+            + ("" if batched["state"] == "success" and ok_tables else f"; NOT ALL BUILT: {batched['states']}"),
+            f"{secs(batched['wall_s'])} wall, {secs(batched['cpu_s'])} stack CPU, {batched['task_processes']} "
+            f"task process(es); dbt done → task success p50 {secs(batched['latency_p50_s'] or 0)}, "
+            f"p95 {secs(p95 or 0)}, max {secs(batched['latency_max_s'] or 0)}",
+            others, f"{ratio:.2f}× dbt build" + (f"; per_task {per_task['wall_s'] / dbt['wall_s']:.1f}×" if per_task
+                                                 else ""),
+            f"≤ {TARGET_VS_BUILD:g}× dbt build, p95 ≤ {TARGET_P95_S:g} s, 1 task process",
+            met(ratio <= TARGET_VS_BUILD and p95 is not None and p95 <= TARGET_P95_S
+                and batched["task_processes"] == 1 and ok_tables)))
+    report.raw["batched"] = raw
+    WORK.mkdir(parents=True, exist_ok=True)
+    (WORK / "latest.json").write_text(json.dumps(raw, indent=1, default=str), "utf-8")
+
+
+if __name__ == "__main__":
+    raise SystemExit(step_main(STEPS))
