@@ -174,6 +174,9 @@ def test_signed_in_user_reads_map_model_and_run_status_after_a_late_upstream(sta
     assert {(c[0], c[1]) for c in consumers} >= {("finance", "stg_marketplace_orders"), ("finance", "mrt_revenue")}
     assert any(c[0] == "marketing" and c[2] == "2" and c[4] == "#marketing-data" for c in consumers), consumers
     assert all(c[4].startswith("#") for c in consumers)  # every consumer with its Slack channel
+    teams = [r.split("\t") for r in texts(browser, "#consumer-domains tbody tr")]
+    assert teams == [["finance", "team-finance", "#finance-data", "2", "1", "1"],
+                     ["marketing", "team-marketing", "#marketing-data", "1", "0", "2"]], teams
     shot(browser, "ui-model")
 
     # run status of finance for DAY: the sensor timed out, then was satisfied by reconciliation

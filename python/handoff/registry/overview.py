@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 from ..errors import HandoffError
 from . import schema as s
 from .mesh import SENSOR
-from .queries import _iso, _wait
+from .queries import Consumer, _iso, _one_task, _teams, _wait, consumers, explain
 
 
 def domain_map(conn: Connection) -> dict[str, Any]:
@@ -147,3 +147,15 @@ def domain_pipelines(conn: Connection, domain: str) -> list[dict[str, Any]]:
         raise HandoffError(f"no domain '{domain}' is published",
                            hint=f"did you mean '{near[0]}'?" if near else "see `handoff registry status`")
     return [{"name": r.name, "dag_id": r.dag_id, "schedule": r.schedule} for r in rows]
+
+
+def model_view(conn: Connection, domain: str, model: str) -> tuple[dict[str, Any], list[Consumer],
+                                                                    dict[str, tuple[str, str]]]:
+    """What a model's page shows, from one snapshot: ``explain`` of the model, every consumer
+    (direct and transitive, ``consumers``) and each consuming domain's (owner, slack). The
+    transitive walk runs once (explain's count reuses it). Raises HandoffError like ``explain``."""
+    task = _one_task(conn, domain, model)
+    every = consumers(conn, domain, task.task_id, transitive=True)
+    info = explain(conn, domain, model, every=every)
+    return info, every, _teams(conn, {c.domain for c in every})
+

@@ -380,8 +380,11 @@ def sensors_waiting_on_task(conn: Connection, dag_id: str, task_id: str) -> list
 # explain
 # --------------------------------------------------------------------------------------
 
-def explain(conn: Connection, domain: str, model: str) -> dict[str, Any]:
+def explain(conn: Connection, domain: str, model: str, *, every: list[Consumer] | None = None) -> dict[str, Any]:
     """One model as a dict: domain, pipeline, the task, what it waits on, who reads it.
+
+    ``every``: its transitive consumers when the caller already has them (the model page lists
+    them; computing them twice doubles the cost of a wide consumer tree).
 
     Keys: domain, pipeline, model, upstream_tasks, downstream_tasks, waits_on (every sensor
     upstream of the model in its DAG, resolved to the upstream DAG/task/schedule), consumers
@@ -409,7 +412,8 @@ def explain(conn: Connection, domain: str, model: str) -> dict[str, Any]:
         .order_by(s.cross_edges.c.sensor_task_id)).all()
     waits_on = [_wait(conn, sensor, ancestors[sensor.sensor_task_id], p.schedule) for sensor in sensors]
     direct = consumers(conn, domain, task.task_id, transitive=False)
-    every = consumers(conn, domain, task.task_id, transitive=True)
+    if every is None:
+        every = consumers(conn, domain, task.task_id, transitive=True)
     return {
         "domain": {"name": d.name, "owner": d.owner, "slack": d.slack, "description": d.description,
                    "project": d.project, "published_at": _iso(d.published_at), "label": d.label,

@@ -177,6 +177,14 @@ class Registry:
         return self._read(lambda c: overview.pipeline_waits(c, dag_id),  # type: ignore[no-any-return]
                           f"reading the sensors of {dag_id}")
 
+    def model_view(self, domain: str, model: str) -> tuple[dict[str, Any], list[Consumer],
+                                                           dict[str, tuple[str, str]]]:
+        """explain + every consumer + the consuming domains' teams, in one transaction (``overview.model_view``)."""
+        from . import overview
+
+        return self._read(lambda c: overview.model_view(c, domain, model),  # type: ignore[no-any-return]
+                          f"explaining {domain}.{model}")
+
     def domain_pipelines(self, domain: str) -> list[dict[str, Any]]:
         """A published domain's pipelines (``overview.domain_pipelines``)."""
         from . import overview

@@ -86,10 +86,8 @@ def create_app(settings: Settings, auth: Auth) -> FastAPI:
     @pages.get("/models/{domain}/{model}")
     def model(domain: str, model: str) -> Response:
         def render() -> str:
-            registry = state.registry()
-            info = registry.explain(domain, model)
-            found = registry.consumers(domain, info["model"]["task_id"], transitive=True)
-            return model_page(info, found, registry.teams({c.domain for c in found}), urls)
+            info, found, teams = state.registry().model_view(domain, model)
+            return model_page(info, found, teams, urls)
         return _page(render, f"{domain}.{model}", urls)
 
     @pages.get("/runs")
@@ -152,9 +150,8 @@ def create_app(settings: Settings, auth: Auth) -> FastAPI:
     @api.get("/api/models/{domain}/{model}")
     def api_model(domain: str, model: str) -> Any:
         def answer() -> Any:
-            registry = state.registry()
-            info = registry.explain(domain, model)
-            info["all_consumers"] = [c.as_dict() for c in registry.consumers(domain, info["model"]["task_id"])]
+            info, found, _ = state.registry().model_view(domain, model)
+            info["all_consumers"] = [c.as_dict() for c in found]
             return info
         return _json(answer)
 

@@ -185,21 +185,44 @@ def model_page(info: Mapping[str, Any], consumers: Sequence[Any], teams: Mapping
     if not consumers:
         out.append('<p class="muted" id="consumers">No other domain reads it.</p>')
     else:
-        rows, classes = [], []
-        for domain, group in groupby(sorted(consumers, key=lambda c: (c.domain, c.depth, c.dag_id, c.task_id)),
-                                     key=lambda c: c.domain):
-            owner, slack = teams.get(domain, ("", ""))
-            for c in group:
-                rows.append([_a(domain, urls.home(domain)), _a(c.task_id, urls.model(c.domain, c.task_id)),
-                             f"{c.depth}" + (" (direct)" if c.direct else ""), _cell(c.owner or owner),
-                             _cell(c.slack or slack), _a(c.dag_id, urls.dag(c.dag_id), top=True),
-                             escape(c.sensor_task_id), _cell(list(c.via))])
-                classes.append("direct" if c.direct else "transitive")
-        out.append(_table(["domain", "model", "depth", "owner", "Slack", "DAG", "sensor", "via"], rows,
-                          table_id="consumers", row_classes=classes))
+        out += _consumer_tables(d["name"], m["task_id"], consumers, teams, urls)
     out += _extra(info, _EXPLAIN_KEYS)
     out.append("</main>")
     return shell(name, "\n".join(out), urls)
+
+
+MAX_CONSUMER_ROWS = 200  # a wide consumer tree (thousands of models) is summarised per domain
+
+
+def _consumer_tables(domain: str, task_id: str, consumers: Sequence[Any], teams: Mapping[str, tuple[str, str]],
+                     urls: Urls) -> list[str]:
+    """Whom to tell (one row per consuming domain, all of them), then the consuming models
+    (nearest first, at most MAX_CONSUMER_ROWS; the JSON route and the CLI list every one)."""
+    ordered = sorted(consumers, key=lambda c: (c.depth, not c.direct, c.domain, c.dag_id, c.task_id))
+    rows = []
+    for reader, group in groupby(sorted(consumers, key=lambda c: c.domain), key=lambda c: c.domain):
+        members = list(group)
+        owner, slack = teams.get(reader, ("", ""))
+        rows.append([_a(reader, urls.home(reader)), _cell(owner), _cell(slack), str(len(members)),
+                     str(sum(1 for c in members if c.direct)), str(min(c.depth for c in members))])
+    out = [_table(["domain", "owner", "Slack", "models", "direct", "nearest depth"], rows,
+                  table_id="consumer-domains")]
+    rows, classes = [], []
+    for c in ordered[:MAX_CONSUMER_ROWS]:
+        owner, slack = teams.get(c.domain, ("", ""))
+        rows.append([_a(c.domain, urls.home(c.domain)), _a(c.task_id, urls.model(c.domain, c.task_id)),
+                     f"{c.depth}" + (" (direct)" if c.direct else ""), _cell(c.owner or owner),
+                     _cell(c.slack or slack), _a(c.dag_id, urls.dag(c.dag_id), top=True),
+                     escape(c.sensor_task_id), _cell(list(c.via))])
+        classes.append("direct" if c.direct else "transitive")
+    out.append(_table(["domain", "model", "depth", "owner", "Slack", "DAG", "sensor", "via"], rows,
+                      table_id="consumers", row_classes=classes))
+    left = len(ordered) - MAX_CONSUMER_ROWS
+    if left > 0:
+        out.append(f'<p class="muted" id="consumers-more">{left} more consumer(s), further away: all of them in '
+                   f'{_a("JSON", f"{urls.prefix}/api/models/{_seg(domain)}/{_seg(task_id)}")} or with '
+                   f"<code>handoff who-depends-on {escape(domain)}.{escape(task_id)}</code>.</p>")
+    return out
 
 
 def _extra(info: Mapping[str, Any], known: set[str]) -> list[str]:

@@ -1,8 +1,9 @@
 /* handoff's domain map: domains as nodes, the models one domain reads from another as edges.
  * Layout and drawing: cytoscape.js with the dagre layered layout (vendored, see vendor/VERSIONS.json).
  * Data: the JSON in <script id="handoff-data"> (Registry.domain_map() plus "config"). Every name is
- * set with textContent, never parsed as HTML. Up to config.focusThreshold domains the whole mesh is
- * drawn; above it the map shows one domain and its neighbours (the rest aggregated), with search. */
+ * set with textContent, never parsed as HTML. A small, sparse mesh is drawn whole; above
+ * config.focusThreshold domains, or with more than denseRatio hand-overs per domain, the map shows
+ * one domain, its neighbours and its own hand-overs (the rest aggregated), and search moves it. */
 (function () {
   "use strict";
   var started = performance.now();
@@ -17,10 +18,13 @@
     (out[e.upstream] = out[e.upstream] || []).push(e);
     (inn[e.downstream] = inn[e.downstream] || []).push(e);
   });
-  var state = { mode: data.domains.length > THRESHOLD ? "focus" : "all", focus: null, selected: null, filter: "" };
+  // a dense mesh (many hand-overs per domain) is a hairball drawn whole: open it on one domain too
+  var DENSE = config.denseRatio || 2.5;
+  var crowded = data.domains.length > THRESHOLD || data.edges.length > DENSE * Math.max(1, data.domains.length);
+  var state = { mode: crowded ? "focus" : "all", focus: null, selected: null, filter: "" };
   var params = new URLSearchParams(window.location.search);
   var asked = params.get("domain") || config.focus || null;
-  if (asked && byName[asked]) { state.focus = asked; state.selected = asked; if (data.domains.length > THRESHOLD) state.mode = "focus"; }
+  if (asked && byName[asked]) { state.focus = asked; state.selected = asked; }
 
   function el(tag, text, attrs) {
     var node = document.createElement(tag);
@@ -61,7 +65,10 @@
     }
     var set = {};
     names.forEach(function (n) { set[n] = true; });
-    var edges = data.edges.filter(function (e) { return set[e.upstream] && set[e.downstream]; });
+    // focus: only the focused domain's own hand-overs (upstream -> it -> downstream, three ranks)
+    var edges = data.edges.filter(function (e) {
+      return set[e.upstream] && set[e.downstream] && (state.mode === "all" || e.upstream === state.focus || e.downstream === state.focus);
+    });
     return { names: names, edges: edges, extra: extra };
   }
 
@@ -97,7 +104,7 @@
       container: container, elements: elements(view), minZoom: 0.1, maxZoom: 1.6,
       style: [
         { selector: "node", style: { "shape": "round-rectangle", "background-color": "#e8eefc", "border-color": "#2457c5",
-          "border-width": 1.5, "label": "data(label)", "text-wrap": "wrap", "text-valign": "center", "font-size": 11,
+          "border-width": 1.5, "label": "data(label)", "text-wrap": "wrap", "text-valign": "center", "font-size": 12,
           "width": "data(w)", "height": "data(h)", "color": "#1d2433" } },
         { selector: "node[missing = 1]", style: { "background-color": "#fde8e7", "border-color": "#b3261e", "border-style": "dashed" } },
         { selector: "node[more = 1]", style: { "background-color": "#f1f2f6", "border-style": "dotted", "color": "#5b6478" } },
@@ -109,7 +116,7 @@
         { selector: "edge[more = 1]", style: { "line-style": "dotted", "width": 1 } },
         { selector: "edge.hot", style: { "line-color": "#2457c5", "target-arrow-color": "#2457c5", "color": "#2457c5" } }
       ],
-      layout: { name: "dagre", rankDir: "LR", nodeSep: 18, rankSep: 90, edgeSep: 8, ranker: "network-simplex", fit: true, padding: 16, animate: false }
+      layout: { name: "dagre", rankDir: "LR", nodeSep: 10, rankSep: 110, edgeSep: 8, ranker: "network-simplex", fit: true, padding: 16, animate: false }
     });
     cy.on("tap", "node", function (evt) {
       var name = evt.target.data("name");

@@ -1,0 +1,64 @@
+"""The server's pages as HTML (pure functions over what the query layer returns): escaping, the
+consumer summary of a wide tree, run-status highlighting, and keys a page does not know."""
+
+from __future__ import annotations
+
+import re
+
+from handoff.registry.queries import Consumer
+from handoff.ui.pages import MAX_CONSUMER_ROWS, Urls, model_page, run_section, sensor_class
+
+URLS = Urls(prefix="/handoff", airflow="")
+
+
+def _info(**extra):
+    return {
+        "domain": {"name": "shop", "owner": "team-shop", "slack": "#shop", "description": "", "project": "shop",
+                   "published_at": "2026-11-30T04:34:56.321721Z", "label": "abc123", "plan_sha256": "0" * 64},
+        "pipeline": {"name": "daily", "dag_id": "shop__daily", "schedule": "0 3 * * *", "start_date": "2024-01-01"},
+        "model": {"name": "orders", "task_id": "orders", "kind": "dbt_model", "unique_id": "model.shop.orders",
+                  "relation": '"db"."shop"."orders"', "access": "public", "owner": "<b>team</b>", "slack": "#shop",
+                  "available_by": "05:30"},
+        "upstream_tasks": [], "downstream_tasks": [], "waits_on": [], "consumers": [], "transitive_consumers": 0,
+        **extra,
+    }
+
+
+def _consumer(i: int, domain: str, depth: int) -> Consumer:
+    return Consumer(domain=domain, dag_id=f"{domain}__daily", task_id=f"m{i:04d}", model=f"m{i:04d}", owner="",
+                    slack="", depth=depth, via=("shop.orders",), sensor_task_id="wait__shop__orders",
+                    direct=depth == 1 and i % 2 == 0, kind="dbt_model", access="protected", available_by=None)
+
+
+def test_a_wide_consumer_tree_is_summarised_per_domain_and_capped():
+    found = [_consumer(i, f"d{i % 7}", 1 + i % 3) for i in range(950)]
+    teams = {f"d{k}": (f"team-d{k}", f"#d{k}") for k in range(7)}
+    page = model_page(_info(transitive_consumers=950, run_notes={"x": "<script>"}), found, teams, URLS)
+    summary = page.split('id="consumer-domains"', 1)[1].split("</table>", 1)[0]
+    assert summary.count("<tr>") == 1 + 7 and "#d3" in summary and "team-d6" in summary
+    listed = page.split('id="consumers"', 1)[1].split("</table>", 1)[0]
+    assert listed.count("<tr") == 1 + MAX_CONSUMER_ROWS
+    assert f"{950 - MAX_CONSUMER_ROWS} more consumer(s)" in page and "/handoff/api/models/shop/orders" in page
+    depths = [int(d) for d in re.findall(r"<td>(\d)(?: \(direct\))?</td>", listed)]
+    assert depths == sorted(depths)  # the nearest first
+    assert "&lt;b&gt;team&lt;/b&gt;" in page and "<b>team</b>" not in page
+    assert "run_notes" in page and "&lt;script&gt;" in page and "<script>" not in page.split("</header>", 1)[1]
+    assert 'href="/dags/shop__daily/tasks/orders" target="_top"' in page
+
+
+def test_run_status_rows_are_highlighted_by_what_happened():
+    state = {"dag_id": "shop__daily", "at": "2026-11-24T23:59:59+00:00", "run_logical_date": "2026-11-24T05:00:00+00:00",
+             "runs": ["manual__1"], "sensors": [
+                 {"sensor_task_id": "a", "upstream": "x.a", "verdict": "satisfied by reconcile", "state_before": "failed",
+                  "live_states": {"manual__1": "success"}},
+                 {"sensor_task_id": "b", "upstream": "x.b", "verdict": "satisfied by poke"},
+                 {"sensor_task_id": "c", "upstream": "x.c", "verdict": "waiting on upstream", "why": "no completion",
+                  "live_states": {"manual__1": "failed"}},
+                 {"sensor_task_id": "d", "upstream": "x.d", "verdict": "waiting on upstream", "attempts": 3},
+             ]}
+    assert [sensor_class(s) for s in state["sensors"]] == ["recovered", "satisfied", "failed", "waiting"]
+    html = run_section("shop__daily", state, URLS)
+    assert re.findall(r'<tr class="(\w+)">', html) == ["recovered", "satisfied", "failed", "waiting"]
+    assert "2026-11-24 05:00:00 UTC" in html and "manual__1: success" in html
+    assert "&quot;attempts&quot;: 3" in html  # a key the page does not know is still shown
+    assert 'href="/dags/shop__daily/runs/manual__1"' in html
