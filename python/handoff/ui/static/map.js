@@ -10,7 +10,7 @@
   var data = JSON.parse(document.getElementById("handoff-data").textContent);
   var config = data.config || {};
   var THRESHOLD = config.focusThreshold || 60;
-  var MAX_NEIGHBOURS = config.maxNeighbours || 24;
+  var MAX_NEIGHBOURS = config.maxNeighbours || 16;
   var byName = {};
   data.domains.forEach(function (d) { byName[d.name] = d; });
   var out = {}, inn = {};
