@@ -244,7 +244,9 @@ class AirflowApi:
             return {}
         path = f"/api/v2/dags/{_seg(dag_id)}/dagRuns/{_seg(run_id)}/taskInstances"
         body = {"actions": [{"action": "update", "entities": entities, "action_on_non_existence": "skip"}]}
-        status, answer = self.request("PATCH", path, body=body)
+        # not retried once sent: a second copy racing the first one fails on Airflow's unique
+        # constraints (seen); the caller re-reads the states instead
+        status, answer = self.request("PATCH", path, body=body, idempotent=False)
         if status == 403:
             raise self._error("PATCH", path, status, answer,
                               hint=f"user '{self.config.username}' may not edit task instances of this DAG")

@@ -131,6 +131,13 @@ def test_a_sensor_gates_only_its_readers(stack):
     assert all(_when(tis[t]["end_date"]) >= sensor_end for t in READERS)
     assert all(tis[t]["try_number"] == 0 for t in (*INDEPENDENT, *READERS))
     assert "wave 2" in (tis["mrt_revenue"].get("note") or ""), tis["mrt_revenue"].get("note")
+    # the event chain: dbt finished mrt_orders -> its task success -> finance's sensor satisfied
+    upstream_ti = _tis(stack, MARKETPLACE, upstream)["mrt_orders"]
+    done = _when((upstream_ti.get("note") or "").split(", done ", 1)[1].split(";", 1)[0])
+    success = _when(upstream_ti["end_date"])
+    assert done <= success <= sensor_end, (done, success, sensor_end)
+    print(f"\n[batched] dbt done -> task success {(success - done).total_seconds():.2f} s -> sensor satisfied "
+          f"{(sensor_end - success).total_seconds():.2f} s")
 
 
 def test_a_killed_batch_leaves_its_unsettled_models_failed(stack):

@@ -30,6 +30,7 @@ from .dbt_runner import DbtProject
 FLUSH_EVERY_S = 0.25  # how often finished models are written to Airflow
 SLEEP_BELOW_S = 60.0  # a retry due sooner is waited for in-process; later ones defer
 THREADS_ENV = "HANDOFF_DBT_THREADS"
+API_TIMEOUT_S = 120.0  # per REST request of the batch (bulk updates of many tasks)
 
 
 class BatchFailed(RuntimeError):
@@ -73,25 +74,34 @@ class DbtBatchOperator(BaseOperator):
              wave: int) -> dict[str, int]:
         from .callbacks import api_from_settings
 
-        api = api_from_settings()
-        if api is None:
+        settings = api_from_settings()
+        if settings is None:
             raise BatchFailed("batched execution writes task states through the Airflow REST API: set "
                               "HANDOFF_AIRFLOW_API_URL/_USERNAME/_PASSWORD or the connection handoff_airflow_api "
                               "(docs/execution.md), or use `execution: per_task` for this pipeline")
+        from ..airflow_api import AirflowApi, AirflowApiConfig
+
+        # the callbacks' client gives up after 5 s; a bulk update of many tasks may take longer
+        config = settings.config
+        api = AirflowApi(AirflowApiConfig(config.base_url, config.username, config.password,
+                                          timeout=API_TIMEOUT_S, attempts=3))
         ti = context["ti"]
         totals = {"success": 0, "failed": 0, "retried": 0}
+        unsettled: set[str] = set()  # ran here, but their state could not be written: never rerun
         manifest = None
         while True:
             states = self._states(ti.dag_id, ti.run_id)
             now = time.time()
-            ready = batching.ready(self.models, states, not_before=not_before, now=now)
+            ready = [t for t in batching.ready(self.models, states, not_before=not_before, now=now)
+                     if t not in unsettled]
             if ready:
                 wave += 1
                 if manifest is None:
                     manifest = self._manifest()
-                self._wave(context, api, manifest, ready, wave, attempts, not_before, totals)
+                unsettled |= self._wave(context, api, manifest, ready, wave, attempts, not_before, totals)
                 continue
-            wait = batching.waiting(self.models, states, not_before=not_before)
+            wait = batching.waiting({t: m for t, m in self.models.items() if t not in unsettled}, states,
+                                    not_before=not_before)
             if wait.done:
                 self.log.info("batch done after %d wave(s): %s", wave, totals)
                 return totals
@@ -127,7 +137,8 @@ class DbtBatchOperator(BaseOperator):
     # -- one wave ----------------------------------------------------------------------
 
     def _wave(self, context: Any, api: Any, manifest: Any, ready: list[str], wave: int,
-              attempts: dict[str, int], not_before: dict[str, float], totals: dict[str, int]) -> None:
+              attempts: dict[str, int], not_before: dict[str, float], totals: dict[str, int]) -> set[str]:
+        """One dbt invocation over ``ready``; returns the models whose state could not be written."""
         import os
 
         from dbt.cli.main import dbtRunner
@@ -185,6 +196,7 @@ class DbtBatchOperator(BaseOperator):
         self.log.info("wave %d done in %.1f s: %s", wave, time.perf_counter() - started, totals)
         if writer.error is not None:
             raise BatchFailed(f"could not write task states: {writer.error}")
+        return writer.unsettled
 
 
 class _Writer(threading.Thread):
@@ -196,6 +208,7 @@ class _Writer(threading.Thread):
         self.op, self.context, self.api, self.wave = op, context, api, wave
         self.attempts, self.not_before, self.totals, self.outcomes = attempts, not_before, totals, outcomes
         self.error: str | None = None
+        self.unsettled: set[str] = set()
 
     def run(self) -> None:
         done = False
@@ -244,11 +257,21 @@ class _Writer(threading.Thread):
                                                                 attempts=model.retries + 1)))
         if not changes:
             return
-        result = self.api.set_task_states(ti.dag_id, ti.run_id, changes)
+        try:
+            result = self.api.set_task_states(ti.dag_id, ti.run_id, changes)
+        except HandoffError as exc:
+            # the request may have been applied in part (Airflow commits task by task): what
+            # Airflow now holds decides
+            log.warning("bulk update of %d task(s) answered: %s; re-reading their states", len(changes),
+                        exc.one_line())
+            now_states = self.op._states(ti.dag_id, ti.run_id)
+            result = {task_id: "ok" if now_states.get(task_id) == state else "not written"
+                      for task_id, state, _ in changes}
         for task_id, state, _ in changes:
             answer = result.get(task_id, "unknown")
             if answer not in ("ok", "already"):
                 log.error("%s: could not set %s: %s", task_id, state, answer)
+                self.unsettled.add(task_id)
                 continue
             self.totals[state] = self.totals.get(state, 0) + 1
             self.not_before.pop(task_id, None)
