@@ -16,7 +16,7 @@ def release_connections() -> None:
     try:
         from dbt.adapters.factory import FACTORY
 
-        FACTORY.cleanup_connections()
+        FACTORY.cleanup_connections()  # type: ignore[no-untyped-call]
     except Exception:  # noqa: S110 - best effort: nothing registered yet
         pass
     try:
@@ -25,5 +25,5 @@ def release_connections() -> None:
         return
     environment = DuckDBConnectionManager._ENV
     if environment is not None:
-        environment.close()
-    DuckDBConnectionManager.close_all_connections()
+        environment.close()  # type: ignore[no-untyped-call]
+    DuckDBConnectionManager.close_all_connections()  # type: ignore[no-untyped-call]

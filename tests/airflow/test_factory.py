@@ -7,6 +7,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+from handoff.errors import HandoffError
 from handoff.manifest import load_manifest
 from handoff.plan import compile_manifest, dumps
 
@@ -110,6 +111,40 @@ def test_worker_builds_only_its_dag(plans_dir, projects_dir):
     assert list(dags) == ["shapes__hourly"]
     # its cross-pipeline sensor still resolves (from the domain's own plan)
     assert dags["shapes__hourly"].task_dict["wait__shapes__through_eph"].external_dag_id == "shapes__daily"
+
+
+def test_worker_builds_only_its_task_exactly_as_the_full_dag_has_it(plans_dir, projects_dir, tmp_path):
+    """Airflow 3's task runner reads only dag.task_dict[task_id]: a worker builds that one task,
+    identical (but for its edges) to the dag-processor's."""
+    snapshot = tmp_path / "registry_snapshot.json"
+    snapshot.write_text(json.dumps({"models": [
+        {"domain": "other_domain", "model": "mrt_orders", "dag_id": "other_domain__nightly",
+         "task_id": "mrt_orders", "schedule": "0 1 * * *"}]}))
+    full = _load(plans_dir, projects_dir, snapshot_path=snapshot)
+    compared = ("task_type", "unique_id", "select", "project", "owner", "retries", "retry_delay", "pool",
+                "execution_timeout", "on_success_callback", "external_dag_id", "external_task_id", "timeout",
+                "poke_interval", "deferrable", "mode", "upstream_domain", "upstream_model")
+    for dag_id, dag in full.items():
+        for task_id, reference in dag.task_dict.items():
+            mine = _load(plans_dir, projects_dir, snapshot_path=snapshot, only_dag_id=dag_id, only_task_id=task_id)
+            built = mine[dag_id]
+            assert list(built.task_dict) == [task_id]
+            task = built.task_dict[task_id]
+            assert task.upstream_task_ids == set() and task.downstream_task_ids == set()
+            for name in compared:
+                assert getattr(task, name, None) == getattr(reference, name, None), (dag_id, task_id, name)
+            assert (built.timetable.expression, built.start_date, built.max_active_runs) == (
+                dag.timetable.expression, dag.start_date, dag.max_active_runs)
+
+
+def test_a_worker_task_never_reads_the_registry_snapshot_unless_it_is_a_sensor(plans_dir, projects_dir, tmp_path):
+    broken = tmp_path / "registry_snapshot.json"
+    broken.write_text("{not json")
+    built = _load(plans_dir, projects_dir, snapshot_path=broken, only_dag_id="shapes__daily", only_task_id="base")
+    assert list(built["shapes__daily"].task_dict) == ["base"]
+    with pytest.raises(HandoffError):
+        _load(plans_dir, projects_dir, snapshot_path=broken, only_dag_id="shapes__daily",
+              only_task_id="wait__other_domain__mrt_orders")
 
 
 def test_hostile_names_are_data(plans_dir, projects_dir, tmp_path, monkeypatch):

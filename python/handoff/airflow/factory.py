@@ -8,7 +8,10 @@ EmptyOperators wired with `>>` (docs/benchmarks.md):
 - edges are written straight into the tasks' upstream/downstream id sets. `a >> b` does the
   same after collecting the DAGs of both sides into a set, which hashes the DAG, whose hash
   covers every task id: that makes wiring quadratic in the DAG's size.
-- in a worker (Airflow's parsing context names one dag_id) only that DAG is built.
+- in a worker (Airflow's parsing context names one dag_id) only that DAG is built; when the
+  context also names the task (Airflow 3's task runner does), only that task, unwired: the task
+  runner reads nothing of the DAG but the task (docs/decisions.md D17), so a task's parse does not
+  grow with its DAG.
 """
 
 from __future__ import annotations
@@ -43,9 +46,10 @@ Callback = Callable[[Any], None]
 
 def build_dag(plan: Mapping[str, Any], pipeline: Mapping[str, Any], *, project: DbtProject,
               upstreams: Mapping[tuple[str, str], Mapping[str, str]],
-              on_success: Callback | None = None) -> DAG:
+              on_success: Callback | None = None, only_task_id: str | None = None) -> DAG:
     """One pipeline of a plan as a DAG. ``upstreams`` maps (domain, model) to the upstream task's
-    dag_id, task_id and schedule (the registry snapshot)."""
+    dag_id, task_id and schedule (the registry snapshot). ``only_task_id`` (a worker) builds just
+    that task, without edges; the whole DAG when the pipeline has no such task."""
     domain = plan["domain"]
     dag = DAG(
         dag_id=pipeline["dag_id"],
@@ -57,10 +61,16 @@ def build_dag(plan: Mapping[str, Any], pipeline: Mapping[str, Any], *, project: 
         tags=["handoff", f"domain:{domain['name']}"],
         default_args={"owner": domain["owner"]},
     )
+    specs = pipeline["tasks"]
+    if only_task_id is not None:
+        mine = [spec for spec in specs if spec["task_id"] == only_task_id]
+        if mine:
+            _task(dag, mine[0], project, upstreams, on_success)
+            return dag
     tasks: dict[str, BaseOperator] = {}
-    for spec in pipeline["tasks"]:
+    for spec in specs:
         tasks[spec["task_id"]] = _task(dag, spec, project, upstreams, on_success)
-    for spec in pipeline["tasks"]:
+    for spec in specs:
         downstream = tasks[spec["task_id"]]
         for upstream_id in spec["upstream"]:
             # what `upstream >> downstream` does, without hashing the DAG per edge (module doc)
@@ -214,7 +224,8 @@ def _remember(marker: Path | None) -> None:
 
 def load_dags(plans_dir: str | Path, *, dbt_projects_dir: str | Path, profiles_dir: str | Path | None = None,
               snapshot_path: str | Path | None = None, only_dag_id: str | None = None,
-              validate: bool = True, on_success: Callback | None = None) -> dict[str, DAG]:
+              only_task_id: str | None = None, validate: bool = True,
+              on_success: Callback | None = None) -> dict[str, DAG]:
     """Every DAG of every ``<domain>.plan.json`` in ``plans_dir``.
 
     dbt projects are found as ``<dbt_projects_dir>/<dbt project name>``; profiles in
@@ -222,7 +233,7 @@ def load_dags(plans_dir: str | Path, *, dbt_projects_dir: str | Path, profiles_d
     ``snapshot_path`` (default ``<plans_dir>/registry_snapshot.json`` if present), falling back to
     the plans in the same folder. A plan that cannot be read is skipped with a warning that
     Airflow shows as a DAG warning; the other domains still load. ``only_dag_id`` builds just
-    that DAG (what a worker needs).
+    that DAG, and ``only_task_id`` (with it) just that task (what a worker needs).
     """
     plans_dir = Path(plans_dir)
     if not plans_dir.is_dir():
@@ -239,8 +250,10 @@ def load_dags(plans_dir: str | Path, *, dbt_projects_dir: str | Path, profiles_d
         except HandoffError as exc:
             warnings.warn(f"handoff: skipped {path.name}: {exc.one_line()}", stacklevel=2)
     snapshot_file = Path(snapshot_path) if snapshot_path else plans_dir / SNAPSHOT_NAME
-    upstreams = plan_upstreams(plans) if only_dag_id is None else {}
-    if snapshot_file.is_file():
+    upstreams = plan_upstreams(plans)  # a worker's: its own domain's plan (same-domain pipeline sensors)
+    if only_dag_id is not None and only_task_id is not None and not _is_sensor(plans, only_dag_id, only_task_id):
+        pass  # a worker's dbt task resolves no upstream: the snapshot is not even read
+    elif snapshot_file.is_file():
         upstreams.update(snapshot_upstreams(_read_json(snapshot_file)))
     elif snapshot_path:
         raise HandoffError("registry snapshot not found", where=str(snapshot_file),
@@ -260,8 +273,20 @@ def load_dags(plans_dir: str | Path, *, dbt_projects_dir: str | Path, profiles_d
                 if only_dag_id is not None and pipeline["dag_id"] != only_dag_id:
                     continue
                 dags[pipeline["dag_id"]] = build_dag(plan, pipeline, project=project, upstreams=upstreams,
-                                                     on_success=on_success)
+                                                     on_success=on_success,
+                                                     only_task_id=only_task_id if only_dag_id else None)
     return dags
+
+
+def _is_sensor(plans: list[dict[str, Any]], dag_id: str, task_id: str) -> bool:
+    """Whether the worker's task needs the registry snapshot (sensors do; unknown tasks might)."""
+    for plan in plans:
+        for pipeline in plan["pipelines"]:
+            if pipeline["dag_id"] == dag_id:
+                for task in pipeline["tasks"]:
+                    if task["task_id"] == task_id:
+                        return bool(task["kind"] == "sensor")
+    return True
 
 
 @contextlib.contextmanager
@@ -310,7 +335,8 @@ def dags_from_env() -> dict[str, DAG]:
                            where="handoff DAG file", hint="see docs/deployment.md")
     from .callbacks import on_model_success
 
-    only = get_parsing_context().dag_id
+    parsing = get_parsing_context()
+    only = parsing.dag_id
     sweep_schedule = os.environ.get("HANDOFF_RECONCILE_SCHEDULE")
     if sweep_schedule and only in (None, MAINTENANCE_DAG_ID):
         registry_url = os.environ.get("HANDOFF_REGISTRY_URL")
@@ -325,6 +351,7 @@ def dags_from_env() -> dict[str, DAG]:
         profiles_dir=os.environ.get("HANDOFF_DBT_PROFILES_DIR"),
         snapshot_path=os.environ.get("HANDOFF_SNAPSHOT"),
         only_dag_id=only,
+        only_task_id=parsing.task_id if only else None,
         validate=os.environ.get("HANDOFF_VALIDATE_PLANS", "1") != "0",
         on_success=on_model_success,
     )

@@ -9,7 +9,7 @@ import sys
 from ..errors import HandoffError
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     package = subparsers.add_parser(
         "package", help="dbt parse a project and write the artefact its Airflow tasks run from (deploy step)")
     package.add_argument("project_dir", help="the domain's dbt project (after `dbt deps`)")
