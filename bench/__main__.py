@@ -1,4 +1,4 @@
-"""python -m bench [--only build,parse,compile,registry,exec,ui,batch] [--repeats N] [--quick]
+"""python -m bench [--only build,parse,compile,registry,exec,ui,batch,task,scheduler] [--repeats N] [--quick]
 
 Runs the suite and prints one table; also writes bench/results/latest.md and latest.json.
 """
@@ -12,7 +12,7 @@ import time
 from . import suite
 from .mesh import MeshSpec
 
-SECTIONS = ("build", "parse", "compile", "registry", "exec", "ui", "batch")
+SECTIONS = ("build", "parse", "compile", "registry", "exec", "ui", "batch", "task", "scheduler")
 
 
 def main() -> int:
@@ -20,9 +20,11 @@ def main() -> int:
     parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections")
     parser.add_argument("--repeats", type=int, default=3, help="repeats of each measurement (median)")
     parser.add_argument("--quick", action="store_true", help="small scenarios only, for trying the suite out")
-    parser.add_argument("--scenarios", help="DAG-build/compile scenarios, e.g. 1x250,20x250 (default: all four)")
+    parser.add_argument("--scenarios", help="DAG-build/compile scenarios, e.g. 1x250,20x250 (default: all five)")
     parser.add_argument("--batch-sizes", default="200,1000",
                         help="models of the one-domain meshes the batch section runs (default 200,1000)")
+    parser.add_argument("--task-sizes", default="1000,5000,20000",
+                        help="models of the 1xN domains of the per-task section (default 1000,5000,20000)")
     opts = parser.parse_args()
     only = [s for s in opts.only.split(",") if s]
     unknown = set(only) - set(SECTIONS)
@@ -65,6 +67,14 @@ def main() -> int:
 
         sizes = [30] if opts.quick else [int(n) for n in opts.batch_sizes.split(",") if n]
         batched.bench_batched(report, sizes)
+
+    if "task" in only or "scheduler" in only:
+        from . import tasks
+
+        sizes = [200] if opts.quick else [int(n) for n in opts.task_sizes.split(",") if n]
+        tasks.bench_tasks(report, sizes if "task" in only else [], opts.repeats,
+                          cosmos_sizes=(200,) if opts.quick else (1000, 5000),
+                          scheduler_size=(50 if opts.quick else 200) if "scheduler" in only else None)
 
     elapsed = time.perf_counter() - started
     info = suite.machine()

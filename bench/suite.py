@@ -26,11 +26,13 @@ BENCH_PY = BENCH / ".venv" / "bin" / "python"
 RUN = CACHE / "run"
 RESULTS = BENCH / "results"
 
-BUILD_SCENARIOS = [MeshSpec(1, 250), MeshSpec(1, 1000), MeshSpec(1, 5000), MeshSpec(20, 250)]
+BUILD_SCENARIOS = [MeshSpec(1, 250), MeshSpec(1, 1000), MeshSpec(1, 5000), MeshSpec(20, 250), MeshSpec(1, 20000)]
+NO_COSMOS_BUILD_AT = 20000  # models of one domain from which Cosmos's DAG build is not timed (minutes per repeat)
 PARSE_SPEC = MeshSpec(20, 250)
 
 TARGETS = {
-    "build_vs_floor": 1.0,  # handoff build time / floor build time, at most
+    "build_vs_floor": 1.0,  # handoff build time / strong floor build time, at most
+    "first_vs_warm": 1.5,  # first parse of new plans (validating them) / warm parse, at most
     "cosmos_vs_build": 5.0,  # Cosmos (TestBehavior.NONE) time / handoff time, at least
     "parse_vs_cosmos": 20.0,  # Cosmos all-in-one-file per-task parse / ours, at least
     "compile_vs_json": 2.0,  # (load_manifest + compile_manifest) / json.load, at most
@@ -216,9 +218,14 @@ def bench_build(report: Report, prepared: Prepared, repeats: int) -> None:
     variants = {
         "handoff": (MAIN_PY, {"builder": "ours", **common}),
         "floor": (MAIN_PY, {"builder": "floor", **common}),
+        "floor_rshift": (MAIN_PY, {"builder": "floor", "wiring": "rshift", **common}),
         "cosmos_none": (BENCH_PY, {"builder": "cosmos", "test_behavior": "NONE", **cosmos_args}),
         "cosmos_after_each": (BENCH_PY, {"builder": "cosmos", "test_behavior": "AFTER_EACH", **cosmos_args}),
     }
+    big = spec.models >= NO_COSMOS_BUILD_AT
+    if big:  # minutes per repeat; the quadratic `>>` floor too
+        for name in ("floor_rshift", "cosmos_none", "cosmos_after_each"):
+            del variants[name]
     env = handoff_env(spec)
     cold = run_worker("build", variants["handoff"][1], env=env)  # plans never seen: validated
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
@@ -229,31 +236,44 @@ def bench_build(report: Report, prepared: Prepared, repeats: int) -> None:
     b = {name: med(r, "build_s") for name, r in runs.items()}
     tasks = runs["handoff"][0]["tasks"]
     label = f"{spec.label} ({runs['handoff'][0]['dags']} DAG{'s' if spec.domains > 1 else ''}, {tasks} tasks)"
-    ok = b["handoff"] <= TARGETS["build_vs_floor"] * b["floor"] and b["cosmos_none"] >= TARGETS["cosmos_vs_build"] * b["handoff"]
+    first = cold["build_s"] / b["handoff"]
+    ok = b["handoff"] <= TARGETS["build_vs_floor"] * b["floor"] and first <= TARGETS["first_vs_warm"]
+    others = f"strong floor (ids wired directly) {secs(b['floor'])}"
+    ratio = f"{b['handoff'] / b['floor']:.2f}× strong floor; first parse {first:.2f}× warm"
+    target = "≤ 1.0× strong floor, first parse ≤ 1.5× warm"
+    if not big:
+        ok = ok and b["cosmos_none"] >= TARGETS["cosmos_vs_build"] * b["handoff"]
+        others += (f"; floor wired with `>>` {secs(b['floor_rshift'])}; Cosmos NONE {secs(b['cosmos_none'])} "
+                   f"({runs['cosmos_none'][0]['tasks']} tasks); Cosmos AFTER_EACH {secs(b['cosmos_after_each'])} "
+                   f"({runs['cosmos_after_each'][0]['tasks']} tasks)")
+        ratio += (f"; Cosmos NONE {b['cosmos_none'] / b['handoff']:.1f}× slower, "
+                  f"AFTER_EACH {b['cosmos_after_each'] / b['handoff']:.1f}× slower")
+        target += " and Cosmos NONE ≥ 5× slower"
+    else:
+        others += "; Cosmos and the `>>` floor not timed at this size (minutes per repeat)"
     report.add(Row(
         "DAG build", f"build {label}, CPU time, median of {repeats}",
         f"{secs(b['handoff'])} (first parse of new plans, validating them: {secs(cold['build_s'])})",
-        f"floor {secs(b['floor'])}; Cosmos NONE {secs(b['cosmos_none'])} "
-        f"({runs['cosmos_none'][0]['tasks']} tasks); Cosmos AFTER_EACH {secs(b['cosmos_after_each'])} "
-        f"({runs['cosmos_after_each'][0]['tasks']} tasks)",
-        f"{b['handoff'] / b['floor']:.2f}× floor; Cosmos NONE {b['cosmos_none'] / b['handoff']:.1f}× slower, "
-        f"AFTER_EACH {b['cosmos_after_each'] / b['handoff']:.1f}× slower",
-        "≤ 1.0× floor and Cosmos NONE ≥ 5× slower", met(ok)))
+        others, ratio, target, met(ok)))
     peak = {name: med(r, "rss_peak_mb") for name, r in runs.items()}
     delta = {name: med(r, "rss_delta_mb") for name, r in runs.items()}
+    cosmos_mem = "" if big else (
+        f"; Cosmos NONE {peak['cosmos_none']:.0f} MB (+{delta['cosmos_none']:.0f}); "
+        f"AFTER_EACH {peak['cosmos_after_each']:.0f} MB (+{delta['cosmos_after_each']:.0f})")
     report.add(Row(
         "DAG build", f"memory {spec.label}: peak RSS of the building process (+ RSS the built DAGs keep)",
         f"{peak['handoff']:.0f} MB (+{delta['handoff']:.0f})",
-        f"floor {peak['floor']:.0f} MB (+{delta['floor']:.0f}); Cosmos NONE {peak['cosmos_none']:.0f} MB "
-        f"(+{delta['cosmos_none']:.0f}); AFTER_EACH {peak['cosmos_after_each']:.0f} MB (+{delta['cosmos_after_each']:.0f})",
+        f"floor {peak['floor']:.0f} MB (+{delta['floor']:.0f}){cosmos_mem}",
         f"{peak['handoff'] / peak['floor']:.2f}× floor", "", ""))
     ser = {name: med(r, "serialize_s") for name, r in runs.items()}
     size = {name: runs[name][0]["serialized_bytes"] / 1e6 for name in runs}
+    cosmos_ser = "" if big else (
+        f"; Cosmos NONE {secs(ser['cosmos_none'])}, {size['cosmos_none']:.1f} MB; "
+        f"AFTER_EACH {secs(ser['cosmos_after_each'])}, {size['cosmos_after_each']:.1f} MB")
     report.add(Row(
         "DAG build", f"Airflow serialization of the built DAGs (DagSerialization.to_dict + json), CPU {spec.label}",
         f"{secs(ser['handoff'])}, {size['handoff']:.1f} MB",
-        f"floor {secs(ser['floor'])}, {size['floor']:.1f} MB; Cosmos NONE {secs(ser['cosmos_none'])}, "
-        f"{size['cosmos_none']:.1f} MB; AFTER_EACH {secs(ser['cosmos_after_each'])}, {size['cosmos_after_each']:.1f} MB",
+        f"floor {secs(ser['floor'])}, {size['floor']:.1f} MB{cosmos_ser}",
         f"{ser['handoff'] / ser['floor']:.2f}× floor", "", ""))
 
 

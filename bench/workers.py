@@ -52,7 +52,9 @@ def _prepare_ours(args: dict[str, Any]) -> Callable[[], dict[str, Any]]:
 
 
 def _prepare_floor(args: dict[str, Any]) -> Callable[[], dict[str, Any]]:
-    """The same tasks and edges as our plans, as EmptyOperators wired with `>>` (read beforehand)."""
+    """The same tasks and edges as our plans, as EmptyOperators (read beforehand). The strong floor
+    (default) writes each edge into the two tasks' id sets, as handoff does (decisions D7); with
+    ``args["wiring"] == "rshift"`` it uses `>>`, which hashes the DAG per edge (quadratic)."""
     from datetime import datetime, timezone
 
     from airflow.providers.standard.operators.empty import EmptyOperator
@@ -60,6 +62,7 @@ def _prepare_floor(args: dict[str, Any]) -> Callable[[], dict[str, Any]]:
 
     shapes = [(p["dag_id"], p["schedule"], [(t["task_id"], t["upstream"]) for t in p["tasks"]])
               for plan in _plans(args["plans_dir"]) for p in plan["pipelines"]]
+    rshift = args.get("wiring") == "rshift"
 
     def build() -> dict[str, Any]:
         dags = {}
@@ -67,9 +70,15 @@ def _prepare_floor(args: dict[str, Any]) -> Callable[[], dict[str, Any]]:
             with DAG(dag_id=dag_id, schedule=CronTriggerTimetable(schedule, timezone="UTC"),
                      start_date=datetime(2024, 1, 1, tzinfo=timezone.utc), catchup=False) as dag:
                 ops = {task_id: EmptyOperator(task_id=task_id) for task_id, _ in tasks}
-            for task_id, upstream in tasks:
-                for up in upstream:
-                    ops[up] >> ops[task_id]
+            if rshift:
+                for task_id, upstream in tasks:
+                    for up in upstream:
+                        ops[up] >> ops[task_id]
+            else:
+                for task_id, upstream in tasks:
+                    for up in upstream:
+                        ops[up].downstream_task_ids.add(task_id)
+                        ops[task_id].upstream_task_ids.add(up)
             dags[dag_id] = dag
         return dags
 
