@@ -18,7 +18,7 @@ help:
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e '.[airflow,dbt,postgres,test]'
+	$(VENV)/bin/pip install --quiet -e '.[airflow,dbt,mesh,postgres,test]'
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -1,9 +1,10 @@
 {#- Every violation of the convention in one project, in a stable order: per node (sorted by
     unique_id) its schema issues (HO1xx), or, when it has none, the project rules HO201, HO202,
-    HO203 and HO205; then HO206; then per source table its schema issues, or HO204.
-    Pure: takes slim nodes/sources (handoff_own_nodes, handoff_own_sources) and group owners, and
-    returns {violations, nodes, upstreams}. Identical meta blocks are judged once. -#}
-{% macro handoff_check_project(nodes, sources, group_owners, root=none) -%}
+    HO203 and HO205; then HO206; then per source table its schema issues, or HO204; then HO207 over
+    the cross-project refs of the nodes that passed. Pure: takes slim nodes/sources (handoff_own_nodes,
+    handoff_own_sources), group owners and what each other package is (handoff_ref_packages), and
+    returns {violations, nodes, upstreams, refs}. Identical meta blocks are judged once. -#}
+{% macro handoff_check_project(nodes, sources, group_owners, root=none, ref_packages=none) -%}
   {%- set root = root if root is not none else handoff.handoff_meta_schema() -%}
   {%- set violations = [] -%}
   {%- set judged = {} -%}
@@ -11,6 +12,8 @@
   {%- set pipelines = {} -%}
   {%- set own = namespace(domain=none, upstreams=0) -%}
   {%- set nodes_by_id = {} -%}
+  {%- set readers = [] -%}
+  {%- set ref_packages = ref_packages if ref_packages is not none else {} -%}
 
   {%- for node in nodes -%}
     {%- do nodes_by_id.update({node['unique_id']: node}) -%}
@@ -32,6 +35,7 @@
     {%- if missing_pipeline -%}{%- continue -%}{%- endif -%}
     {%- do violations.extend(handoff.handoff_rule_pipeline_schedule(node, pipelines)) -%}
     {%- do violations.extend(handoff.handoff_rule_public_owner(node, group_owners)) -%}
+    {%- do readers.append(node) -%}
   {%- endfor -%}
   {%- do violations.extend(handoff.handoff_rule_one_domain(domains, nodes_by_id)) -%}
 
@@ -45,5 +49,14 @@
     {%- do violations.extend(own_domain) -%}
     {%- if not own_domain -%}{%- set own.upstreams = own.upstreams + 1 -%}{%- endif -%}
   {%- endfor -%}
-  {{ return({'violations': violations, 'nodes': nodes | length, 'upstreams': own.upstreams}) }}
+  {%- do violations.extend(handoff.handoff_rule_ref_waits(readers, ref_packages)) -%}
+  {%- set refs = [] -%}
+  {%- for node in nodes -%}
+    {%- for ref in node.get('refs', []) if ref.get('package') and ref['package'] != project_name
+          and ref_packages.get(ref['package']) == 'external' -%}
+      {%- set shown = node['unique_id'] ~ ' ' ~ ref['package'] ~ '.' ~ ref['name'] ~ '.' ~ ref.get('version') -%}
+      {%- if shown not in refs -%}{%- do refs.append(shown) -%}{%- endif -%}
+    {%- endfor -%}
+  {%- endfor -%}
+  {{ return({'violations': violations, 'nodes': nodes | length, 'upstreams': own.upstreams, 'refs': refs | length}) }}
 {%- endmacro %}

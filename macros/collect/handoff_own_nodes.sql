@@ -1,6 +1,6 @@
 {#- The models, seeds and snapshots of the root project (not of installed packages), sorted by
     unique_id, as slim dicts: unique_id, resource_type, name, file, meta (config.meta),
-    materialized, access, group. -#}
+    materialized, access, group, refs (dbt's list of {name, package, version}). -#}
 {% macro handoff_own_nodes(for_project=none) -%}
   {%- set for_project = for_project or project_name -%}
   {%- set nodes = [] -%}
@@ -17,6 +17,7 @@
           'materialized': config.get('materialized'),
           'access': node.get('access'),
           'group': node.get('group') or config.get('group'),
+          'refs': node.get('refs') or [],
         }) -%}
   {%- endfor -%}
   {{ return(nodes | sort(attribute='unique_id')) }}

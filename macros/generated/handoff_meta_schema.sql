@@ -220,6 +220,36 @@
         "domain"
       ]
     },
+    "refs": {
+      "type": "object",
+      "additionalProperties": false,
+      "description": "how the sensors of this project\'s cross-project refs (ref(\'project\', \'model\'), dbt Mesh / dbt-loom) wait; set once, at project level, in dbt_project.yml",
+      "properties": {
+        "wait": {
+          "$ref": "#/$defs/wait"
+        },
+        "upstreams": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "one entry per upstream model, keyed <dbt project>.<model> (or <dbt project>.<model>_v<version> for a pinned version): replaces handoff_refs.wait for that model",
+          "patternProperties": {
+            "^[A-Za-z_][A-Za-z0-9_]{0,127}\\\\.[^\\\\x00-\\\\x1f\\\\x7f]{1,250}$": {
+              "$ref": "#/$defs/ref_upstream"
+            }
+          }
+        }
+      }
+    },
+    "ref_upstream": {
+      "type": "object",
+      "additionalProperties": false,
+      "description": "the settings of one upstream model read with a cross-project ref",
+      "properties": {
+        "wait": {
+          "$ref": "#/$defs/wait"
+        }
+      }
+    },
     "node_meta": {
       "type": "object",
       "description": "config.meta of a model, seed or snapshot; keys outside handoff\'s are left alone",
@@ -235,10 +265,13 @@
         },
         "handoff": {
           "$ref": "#/$defs/node"
+        },
+        "handoff_refs": {
+          "$ref": "#/$defs/refs"
         }
       },
       "patternProperties": {
-        "^handoff(?!(_domain|_pipeline|_defaults)?$)": false
+        "^handoff(?!(_domain|_pipeline|_defaults|_refs)?$)": false
       }
     },
     "source_meta": {

@@ -59,7 +59,8 @@
           {%- set allowed = properties.keys() | list | sort -%}
           {%- do issues.append({'code': 'HO101', 'path': child,
                 'message': "unknown key '" ~ key ~ "'" ~ handoff.handoff_did_you_mean(key | string, allowed)
-                           ~ ': fix its spelling or remove it; allowed: ' ~ allowed | join(', ')}) -%}
+                           ~ ': fix its spelling or remove it; '
+                           ~ ('allowed: ' ~ allowed | join(', ') if allowed else 'expected ' ~ schema.get('description', 'no keys'))}) -%}
         {%- else -%}
           {%- do issues.extend(handoff.handoff_schema_issues(schema['additionalProperties'], instance[key], child, root)) -%}
         {%- endif -%}

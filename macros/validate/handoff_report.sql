@@ -13,5 +13,6 @@
           ~ affected | length ~ ' node(s)/source(s), listed above; see docs/convention.md of the handoff package') -%}
   {%- endif -%}
   {{ print('handoff: ' ~ for_project ~ ': ' ~ result['nodes'] ~ ' nodes, ' ~ result['upstreams']
-           ~ ' cross-domain sources, 0 violations') }}
+           ~ ' cross-domain sources, ' ~ (result['refs'] ~ ' cross-project refs, ' if result.get('refs') else '')
+           ~ '0 violations') }}
 {%- endmacro %}

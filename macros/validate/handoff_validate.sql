@@ -4,6 +4,7 @@
     summary when there is none. -#}
 {% macro handoff_validate() -%}
   {%- if not execute -%}{{ return('') }}{%- endif -%}
-  {%- set result = handoff.handoff_check_project(handoff.handoff_own_nodes(), handoff.handoff_own_sources(), handoff.handoff_group_owners()) -%}
+  {%- set result = handoff.handoff_check_project(handoff.handoff_own_nodes(), handoff.handoff_own_sources(),
+                                                   handoff.handoff_group_owners(), none, handoff.handoff_ref_packages()) -%}
   {%- do handoff.handoff_report(project_name, result) -%}
 {%- endmacro %}

@@ -9,14 +9,17 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 import jsonschema
 
 from . import schemas
 from .manifest import Manifest
+
+if TYPE_CHECKING:
+    from .cross_project import CrossProjectRef
 
 # JSON Schema keyword -> rule code. The Jinja validator in macros/ maps the same way.
 SCHEMA_CODES = {
@@ -135,10 +138,12 @@ def _issues_from(error: jsonschema.ValidationError) -> list[Issue]:
         return [i for sub in error.context or [] for i in _issues_from(sub)]
     if keyword == "additionalProperties":
         allowed = _allowed_keys(error.schema) if isinstance(error.schema, dict) else []
-        extras = sorted(set(error.instance) - set(allowed))
+        patterns = list(error.schema.get("patternProperties", {})) if isinstance(error.schema, dict) else []
+        extras = sorted(k for k in set(error.instance) - set(allowed)
+                        if not any(re.search(p, str(k)) for p in patterns))
+        expected = f"allowed: {', '.join(allowed)}" if allowed else f"expected {_describe(error.schema)}"
         return [
-            Issue(SCHEMA_CODES["unknown_key"], _dotted(path + [k]),
-                  f"unknown key '{k}'{suggest(k, allowed)}; allowed: {', '.join(allowed)}")
+            Issue(SCHEMA_CODES["unknown_key"], _dotted(path + [k]), f"unknown key '{k}'{suggest(k, allowed)}; {expected}")
             for k in extras
         ]
     if keyword is None:
@@ -252,7 +257,9 @@ class NodeSettings:
 
 @dataclass(frozen=True)
 class Upstream:
-    """A source table declared as another domain's model."""
+    """Another domain's model this project reads: a source table marked handoff_upstream (``kind``
+    "source", ``source_unique_id`` its unique_id), or a cross-project ref (``kind`` "ref",
+    ``source_unique_id`` the id handoff.cross_project gives it, ``source_name`` the dbt project)."""
 
     source_unique_id: str
     source_name: str
@@ -262,6 +269,7 @@ class Upstream:
     timeout_s: int
     poke_interval_s: int
     mode: str
+    kind: str = "source"
 
 
 @dataclass(frozen=True)
@@ -269,8 +277,10 @@ class Resolved:
     project_name: str
     domain: DomainInfo | None
     nodes: Mapping[str, NodeSettings]
-    upstreams: Mapping[str, Upstream]
+    upstreams: Mapping[str, Upstream]  # the sources marked handoff_upstream, by unique_id
     violations: tuple[Violation, ...]
+    refs: tuple[CrossProjectRef, ...] = ()  # cross-project refs (dbt Mesh), handoff.cross_project
+    ref_waits: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # their waits, by upstream id
 
 
 def merged_source_meta(source_meta: Mapping[str, Any], table_meta: Mapping[str, Any]) -> dict[str, Any]:
@@ -390,12 +400,20 @@ def resolve(manifest: Manifest) -> Resolved:
             mode=wait["mode"],
         )
 
+    from .cross_project import find_refs, ref_waits
+
+    refs = find_refs(manifest)
+    waits, disagreements = ref_waits(manifest, refs, set(nodes))
+    violations.extend(disagreements)
+
     return Resolved(
         project_name=manifest.project_name,
         domain=domain_info,
         nodes=nodes,
         upstreams=upstreams,
         violations=tuple(violations),
+        refs=tuple(refs),
+        ref_waits=waits,
     )
 
 

@@ -23,6 +23,16 @@ class Column:
 
 
 @dataclass(frozen=True)
+class Ref:
+    """One ``ref()`` of a node as dbt recorded it (``refs``): ``package`` is None for a one-argument
+    ref, ``version`` None when no ``v=`` was given."""
+
+    name: str
+    package: str | None = None
+    version: str | None = None
+
+
+@dataclass(frozen=True)
 class Node:
     """A model, seed, snapshot or test."""
 
@@ -48,6 +58,11 @@ class Node:
     deprecation_date: str | None = None
     unrendered_config: Mapping[str, Any] = field(default_factory=dict)
     compiled_code: str | None = None  # only after `dbt compile` / `dbt build` (not `dbt parse`)
+    refs: tuple[Ref, ...] = ()
+    # dbt's external node (``ModelNode.is_external_node``: no original_file_path and no path): another
+    # project's model injected by a plugin such as dbt-loom, or by dbt Cloud. None: the manifest lacks
+    # those fields, so it cannot tell (handoff.cross_project).
+    external: bool | None = False
 
     @property
     def is_ephemeral(self) -> bool:
@@ -244,7 +259,36 @@ def _node(uid: str, raw: Any, source: str) -> Node:
         deprecation_date=None if raw.get("deprecation_date") is None else str(raw["deprecation_date"]),
         unrendered_config=raw.get("unrendered_config") if isinstance(raw.get("unrendered_config"), dict) else {},
         compiled_code=raw["compiled_code"] if isinstance(raw.get("compiled_code"), str) else None,
+        refs=_refs(raw.get("refs"), uid, source),
+        external=_external(raw),
     )
+
+
+def _external(raw: dict[str, Any]) -> bool | None:
+    file, path = raw.get("original_file_path"), raw.get("path")
+    if not isinstance(file, str) or not isinstance(path, str):
+        return None
+    return file == "" and path == ""
+
+
+def _refs(raw: Any, uid: str, source: str) -> tuple[Ref, ...]:
+    """``refs`` of a v10-v12 manifest: a list of {name, package, version}."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not all(isinstance(r, dict) and isinstance(r.get("name"), str) for r in raw):
+        raise HandoffError(f"node {uid}: 'refs' is not a list of {{name, package, version}}", where=source,
+                           hint="re-run `dbt parse`")
+    found = []
+    for r in raw:
+        package, version = r.get("package"), r.get("version")
+        if package is not None and not isinstance(package, str):
+            raise HandoffError(f"node {uid}: a ref's package is a {type(package).__name__}", where=source,
+                               hint="re-run `dbt parse`")
+        if version is not None and (isinstance(version, bool) or not isinstance(version, (str, int, float))):
+            raise HandoffError(f"node {uid}: a ref's version is a {type(version).__name__}", where=source,
+                               hint="re-run `dbt parse`")
+        found.append(Ref(r["name"], package, None if version is None else str(version)))
+    return tuple(found)
 
 
 def _columns(columns: Any) -> tuple[Column, ...]:

@@ -79,8 +79,11 @@ def package_project(project_dir: str | Path, *, profiles_dir: str | Path | None 
         args += ["--vars", json.dumps(dict(dbt_vars), sort_keys=True)]
     from .warehouse import release_connections
 
+    from .loom import in_project_dir
+
     try:
-        result = dbtRunner().invoke(args)
+        with in_project_dir(project):  # dbt-loom reads its config (and relative manifest paths) from there
+            result = dbtRunner().invoke(args)
     finally:
         release_connections()
     if not result.success or result.result is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter, defaultdict
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -17,6 +18,7 @@ import jsonschema
 from . import __version__, schemas
 from .columns import Catalog, ColumnResolver, demand_from_json, demand_to_json
 from .convention import NodeSettings, Resolved, Upstream, resolve
+from .cross_project import RefUpstreams
 from .errors import HandoffError
 from .manifest import Manifest, Node
 
@@ -45,8 +47,14 @@ def dbt_selector(node: Node) -> str:
     return node.name if node.version is None else f"{node.name}.v{node.version}"
 
 
-def compile_manifest(manifest: Manifest, catalog: Catalog | None = None) -> dict[str, Any]:
+def compile_manifest(manifest: Manifest, catalog: Catalog | None = None, *,
+                     projects: Mapping[str, str] | None = None, registry: str = "the registry") -> dict[str, Any]:
     """The plan of one domain's manifest; raises HandoffError listing every convention violation.
+
+    Cross-project refs (dbt Mesh, docs/mesh.md) become sensors like sources marked handoff_upstream:
+    ``projects`` maps each dbt project to its domain (the registry's binding, ``registry`` names it
+    in messages); a ref to a project it does not map is a one-line HandoffError saying what to
+    publish first. A manifest without such refs needs no mapping.
 
     Column knowledge (docs/impact.md): public models carry their ``columns`` when they are known (from
     ``catalog``, a contract or compiled SQL), and sensors carry what each task ``reads`` of their
@@ -62,13 +70,20 @@ def compile_manifest(manifest: Manifest, catalog: Catalog | None = None) -> dict
     if resolved.domain is None:
         raise HandoffError("the project has no models to schedule", where=manifest.path,
                            hint="annotate models with handoff_domain / handoff_pipeline")
-    return _Compiler(manifest, resolved, catalog).plan()
+    from .cross_project import ref_upstreams
+
+    refs = ref_upstreams(list(resolved.refs), resolved.ref_waits, projects, where=manifest.path, registry=registry)
+    if refs.upstreams:
+        resolved = replace(resolved, upstreams={**resolved.upstreams, **refs.upstreams})
+    return _Compiler(manifest, resolved, catalog, refs).plan()
 
 
 class _Compiler:
-    def __init__(self, manifest: Manifest, resolved: Resolved, catalog: Catalog | None = None) -> None:
+    def __init__(self, manifest: Manifest, resolved: Resolved, catalog: Catalog | None = None,
+                 refs: RefUpstreams | None = None) -> None:
         self.m = manifest
         self.r = resolved
+        self.refs = refs or RefUpstreams({}, {}, {})
         self.columns = ColumnResolver(manifest, catalog)
         self.domain = resolved.domain.name if resolved.domain else ""
         self.notes: list[str] = []
@@ -87,6 +102,8 @@ class _Compiler:
                     found |= self._inputs(target, seen | {dep})
                 else:
                     found.add(dep)
+            elif (node.unique_id, dep) in self.refs.inputs:
+                found |= self.refs.inputs[(node.unique_id, dep)]  # another project's model (dbt Mesh)
             elif dep in self.m.sources:
                 continue  # a raw source: no sensor
             elif dep in self.m.nodes:
@@ -146,8 +163,11 @@ class _Compiler:
                     existing = sensors.setdefault(sensor["task_id"], sensor)
                     if existing is not sensor:
                         existing["sources"] = sorted(set(existing["sources"]) | set(sensor["sources"]))
+                    if existing is not sensor and "refs" in sensor:
+                        existing["refs"] = sorted(set(existing.get("refs", [])) | set(sensor["refs"]))
                     if dep in self.r.upstreams and node.compiled_code is not None:
-                        self._add_reads(existing, node, dep, node_task[node.unique_id][1])
+                        for read in self.refs.targets.get(dep, (dep,)):
+                            self._add_reads(existing, node, read, node_task[node.unique_id][1])
                     upstream_ids.add(sensor["task_id"])
                 tasks.append(self._node_task(node, self.r.nodes[node.unique_id], sorted(upstream_ids),
                                              tests.get(node.unique_id, []), node_task))
@@ -220,17 +240,20 @@ class _Compiler:
         }
 
     def _sensor(self, up: Upstream) -> dict[str, Any]:
-        return {
+        sensor = {
             "task_id": sensor_task_id(up.domain, up.model),
             "kind": "sensor",
             "upstream_domain": up.domain,
             "upstream_model": up.model,
-            "sources": [up.source_unique_id],
+            "sources": [up.source_unique_id] if up.kind == "source" else [],
             "timeout_s": up.timeout_s,
             "poke_interval_s": up.poke_interval_s,
             "mode": up.mode,
             "upstream": [],
         }
+        if up.kind == "ref":  # the other project's nodes, as this manifest resolved the refs
+            sensor["refs"] = list(self.refs.targets[up.source_unique_id])
+        return sensor
 
     def _pipeline_sensor(self, dep: str, pipeline: str) -> dict[str, Any]:
         """A dependency on a node of the same domain in another pipeline (another DAG)."""

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from handoff.loom import in_project_dir
 
 REPO = Path(__file__).resolve().parents[2]
 INTEGRATION = REPO / "integration_tests"
@@ -107,7 +108,7 @@ def run_dbt(args: Sequence[str], project_dir: Path, env: Mapping[str, str] | Non
 
     full = [*args, "--project-dir", str(project_dir), "--profiles-dir", str(profiles_dir)]
     settings = {"DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DO_NOT_TRACK": "1", **(env or {})}
-    with _DBT_LOCK, _environ(settings):
+    with _DBT_LOCK, _environ(settings), in_project_dir(project_dir):  # dbt-loom reads its config there
         try:
             res = dbtRunner(callbacks=[collect]).invoke(full)
         finally:

@@ -41,13 +41,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
             "project": manifest.project_name,
             "nodes": len(resolved.nodes),
             "cross_domain_sources": len(resolved.upstreams),
+            "cross_project_refs": len(resolved.refs),
             "violations": [v.__dict__ for v in resolved.violations],
         }, indent=2))
     else:
         for violation in resolved.violations:
             print(violation)
+        refs = f"{len(resolved.refs)} cross-project refs, " if resolved.refs else ""
         print(f"handoff: {manifest.project_name}: {len(resolved.nodes)} nodes, "
-              f"{len(resolved.upstreams)} cross-domain sources, {len(resolved.violations)} violations")
+              f"{len(resolved.upstreams)} cross-domain sources, {refs}{len(resolved.violations)} violations")
     return 1 if resolved.violations else 0
 
 

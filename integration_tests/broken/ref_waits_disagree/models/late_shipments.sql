@@ -1,0 +1,1 @@
+select * from {{ ref('shipping', 'shipments') }} where delivery_days > 2

@@ -1,0 +1,1 @@
+select * from {{ ref('shipping', 'shipments') }} where delivered_at is null

@@ -1,0 +1,9 @@
+{{ handoff_examples.inject_faults() }}
+select
+    shipment_id,
+    order_id,
+    carrier,
+    shipped_at,
+    delivered_at,
+    cost_cents
+from {{ ref('raw_shipments') }}
