@@ -24,9 +24,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     publish.set_defaults(func=cmd_publish)
 
     check = subparsers.add_parser(
-        "check", help="check plans against the registry before merging (rules HO301-HO306)",
+        "check", help="check plans against the registry before merging (rules HO301-HO307)",
         description="Check plans against the registry with each plan substituted for its domain. "
-                    "Errors exit 1; warnings (HO306) exit 0 unless --strict.")
+                    "Errors exit 1; warnings (HO306, HO307) exit 0 unless --strict.")
     check.add_argument("plans", nargs="+", metavar="PLAN", help="plan files, or folders of *.plan.json")
     check.add_argument("--registry", metavar="URL", help=REGISTRY_HELP)
     check.add_argument("--strict", action="store_true", help="warnings fail too (exit 1)")

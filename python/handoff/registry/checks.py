@@ -8,6 +8,8 @@ Rules (stable codes, documented in docs/registry.md):
   HO304 error    a cycle of tasks across DAGs: the DAGs would wait on each other forever
   HO305 error    a model's available_by is earlier than that of a model it waits on (transitively)
   HO306 warning  the two schedules make the logical-date alignment ambiguous (handoff.alignment)
+  HO307 warning  a cross-project ref's upstream model now resolves to another node than the consumer's
+                 manifest resolved it to (an unpinned ref whose latest version changed: docs/mesh.md)
 
 ``check_mesh(mesh, focus)`` returns every finding that involves a domain in ``focus`` — the
 domains under review — including problems their change causes to other domains' sensors.
@@ -35,6 +37,7 @@ RULES: dict[str, tuple[str, str]] = {
     "HO304": (ERROR, "cycle of tasks across DAGs (deadlock)"),
     "HO305": (ERROR, "available_by earlier than an upstream model's it waits on (impossible SLA)"),
     "HO306": (WARNING, "schedules make the logical-date alignment ambiguous"),
+    "HO307": (WARNING, "a cross-project ref now resolves to another version than the consumer was compiled against"),
 }
 # HO305 compares deadlines for this many runs of the downstream pipeline from alignment.SAMPLE_START.
 SLA_SAMPLE_RUNS = 4
@@ -140,13 +143,16 @@ class _Graph:
         involved = frozenset({sensor.domain, up_domain})
         where = sensor.ref
         reads = _reads(sensor)
+        declared = "the ref() (and re-parse against the upstream's current manifest)" if sensor.refs else \
+            "handoff_upstream.model of the source"
         if resolution.problem == "unknown_domain":
             near = difflib.get_close_matches(up_domain, list(self.mesh.domains), n=1)
+            fix = ("the ref()'s project (or the registry's binding of projects to domains)" if sensor.refs else
+                   "handoff_upstream.domain of the source")
             self.resolution_findings.append(Finding(
                 "HO301", where, f"{reads} waits on {wanted}, but no domain '{up_domain}' is published",
-                (f"did you mean '{near[0]}'? fix handoff_upstream.domain of the source" if near else
-                 f"publish the plan of domain '{up_domain}' first (`handoff publish`), or fix handoff_upstream.domain "
-                 "of the source"),
+                (f"did you mean '{near[0]}'? fix {fix}" if near else
+                 f"publish the plan of domain '{up_domain}' first (`handoff publish`), or fix {fix}"),
                 involved))
             return None
         if resolution.problem == "unknown_model":
@@ -154,7 +160,7 @@ class _Graph:
             guess = f"did you mean '{near[0]}'? " if near else ""
             self.resolution_findings.append(Finding(
                 "HO302", where, f"{reads} waits on {wanted}, but {up_domain} publishes no model '{up_model}'",
-                f"{guess}fix handoff_upstream.model of the source (owner: {self.team(sensor.domain)}), "
+                f"{guess}fix {declared} (owner: {self.team(sensor.domain)}), "
                 f"or keep the model in {up_domain} (owner: {self.team(up_domain)})",
                 involved))
             return None
@@ -174,10 +180,19 @@ class _Graph:
                 f"ask {self.team(up_domain)} to make it `access: public`, or read one of {up_domain}'s public "
                 f"models instead", involved))
             # still an edge: the DAGs would wait on it, so cycles and SLAs through it are real
+        if sensor.refs and target.unique_id not in sensor.refs:
+            self.resolution_findings.append(Finding(
+                "HO307", where, f"{reads} waits on {wanted}, which {up_domain} now publishes as {target.unique_id} "
+                f"(task {target.dag_id}.{target.task_id}): the sensor waits on that task while {sensor.domain}'s "
+                "deployed models read what their manifest resolved the ref to",
+                f"re-parse {sensor.domain} against {up_domain}'s current manifest and compile it again (owner: "
+                f"{self.team(sensor.domain)}), or pin the version the models read (ref(..., v=N))", involved))
         return target
 
 
 def _reads(sensor: Task) -> str:
+    if sensor.refs:
+        return f"cross-project ref to {', '.join(sensor.refs)}"
     if sensor.sources:
         return f"source {', '.join(sensor.sources)}"
     return "sensor"

@@ -47,6 +47,7 @@ class Task:
     mode: str | None = None  # sensors only
     columns_json: str | None = None  # models only: the plan's ``columns`` ({"from", "list"}) as JSON, if known
     reads_json: str | None = None  # sensors only: the plan's ``reads`` (task id -> columns read) as JSON
+    refs: tuple[str, ...] = ()  # sensors only: the other dbt project's nodes it stands for (cross-project refs)
 
     @property
     def is_sensor(self) -> bool:
@@ -206,7 +207,7 @@ def _task_from_plan(domain: str, dag_id: str, t: Mapping[str, Any]) -> Task:
                     upstream=tuple(t["upstream"]), upstream_domain=t["upstream_domain"],
                     upstream_model=t["upstream_model"], sources=tuple(t.get("sources", ())),
                     timeout_s=t.get("timeout_s"), poke_interval_s=t.get("poke_interval_s"), mode=t.get("mode"),
-                    reads_json=_json_or_none(t.get("reads")))
+                    reads_json=_json_or_none(t.get("reads")), refs=tuple(t.get("refs", ())))
     return Task(domain=domain, dag_id=dag_id, task_id=t["task_id"], kind=t["kind"], upstream=tuple(t["upstream"]),
                 model=t["name"], unique_id=t["unique_id"], relation=t.get("relation"), access=t["access"],
                 owner=t["owner"], slack=t["slack"], available_by=t.get("available_by"),

@@ -54,11 +54,17 @@ def _column_lists(conn: Connection) -> None:
     add_column_if_missing(conn, schema.cross_edges.name, Column("reads", Text))
 
 
+def _cross_project_refs(conn: Connection) -> None:
+    add_column_if_missing(conn, schema.cross_edges.name, Column("refs", Text))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "domains, pipelines, tasks, edges, lineage, publications, completions, sensor_resolutions",
               _create_tables),
     Migration(2, "tasks.columns (published column lists), cross_edges.reads (columns each consumer reads)",
               _column_lists),
+    Migration(3, "cross_edges.refs (the other dbt project's nodes a cross-project ref's sensor stands for)",
+              _cross_project_refs),
 )
 LATEST = MIGRATIONS[-1].version
 

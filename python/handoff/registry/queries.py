@@ -148,7 +148,8 @@ def _task(t: Row[Any], upstream: tuple[str, ...], sensor: Row[Any] | None) -> Ta
         return Task(domain=t.domain, dag_id=t.dag_id, task_id=t.task_id, kind=SENSOR, upstream=upstream,
                     upstream_domain=sensor.upstream_domain, upstream_model=sensor.upstream_model,
                     sources=tuple(json.loads(sensor.sources)), timeout_s=sensor.timeout_s,
-                    poke_interval_s=sensor.poke_interval_s, mode=sensor.mode, reads_json=sensor.reads)
+                    poke_interval_s=sensor.poke_interval_s, mode=sensor.mode, reads_json=sensor.reads,
+                    refs=tuple(json.loads(sensor.refs)) if sensor.refs else ())
     return Task(domain=t.domain, dag_id=t.dag_id, task_id=t.task_id, kind=t.kind, upstream=upstream, model=t.model,
                 unique_id=t.unique_id, relation=t.relation, access=t.access, owner=t.owner, slack=t.slack,
                 available_by=t.available_by, columns_json=t.columns)
@@ -443,7 +444,8 @@ def _wait(conn: Connection, sensor: Row[Any], direct: bool, schedule: str) -> di
     return {
         "sensor_task_id": sensor.sensor_task_id, "direct": direct,
         "upstream_domain": sensor.upstream_domain, "upstream_model": sensor.upstream_model,
-        "sources": json.loads(sensor.sources), "timeout_s": sensor.timeout_s,
+        "sources": json.loads(sensor.sources), "refs": json.loads(sensor.refs) if sensor.refs else [],
+        "timeout_s": sensor.timeout_s,
         "poke_interval_s": sensor.poke_interval_s, "mode": sensor.mode,
         "upstream": upstream, "problem": problem,
         "alignment_warning": alignment_warning(upstream["schedule"], schedule) if upstream else None,

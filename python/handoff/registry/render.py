@@ -72,9 +72,10 @@ def explain_text(info: Mapping[str, Any]) -> str:
             rows.append([w["sensor_task_id"], "yes" if w["direct"] else "no",
                          f"{w['upstream_domain']}.{w['upstream_model']}",
                          f"{up['dag_id']}.{up['task_id']}" if up else f"UNRESOLVED: {w['problem']}",
-                         up.get("schedule"), up.get("available_by"), up.get("owner"), up.get("slack")])
-        out += table(["sensor", "direct", "upstream", "upstream task", "schedule", "available_by", "owner", "slack"],
-                     rows)
+                         up.get("schedule"), up.get("available_by"), up.get("owner"), up.get("slack"),
+                         _declared(w)])
+        out += table(["sensor", "direct", "upstream", "upstream task", "schedule", "available_by", "owner", "slack",
+                      "declared as"], rows)
         out += [f"  ! {w['sensor_task_id']}: {w['alignment_warning']}" for w in waits if w.get("alignment_warning")]
     else:
         out.append("Waits on: no other DAG")
@@ -93,3 +94,12 @@ def explain_text(info: Mapping[str, Any]) -> str:
     for key in sorted(set(info) - known):
         out += ["", f"{key}:", json.dumps(info[key], indent=2, sort_keys=True, default=str)]
     return "\n".join(out) + "\n"
+
+
+def _declared(wait: Mapping[str, Any]) -> str:
+    """How the consumer declared the dependency: its sources, or its cross-project refs (dbt Mesh)."""
+    if wait.get("refs"):
+        return "ref " + ", ".join(wait["refs"])
+    if wait.get("sources"):
+        return "source " + ", ".join(wait["sources"])
+    return "-"  # another pipeline of the same domain

@@ -96,11 +96,12 @@ cross_edges = Table(
     Column("domain", String(64), ForeignKey("domains.name"), nullable=False),  # the downstream domain
     Column("upstream_domain", String(64), nullable=False),
     Column("upstream_model", Text, nullable=False),  # a model key (docs/registry.md)
-    Column("sources", Text, nullable=False),  # JSON list of dbt source unique_ids
+    Column("sources", Text, nullable=False),  # JSON list of dbt source unique_ids ([] for a ref's sensor)
     Column("timeout_s", Integer),
     Column("poke_interval_s", Integer),
     Column("mode", String(20)),
     Column("reads", Text),  # JSON: downstream task id -> upstream columns it reads (migration 2)
+    Column("refs", Text),  # JSON list of the other dbt project's node ids (cross-project refs; migration 3)
     Index("ix_cross_edges_upstream", "upstream_domain", "upstream_model"),
     Index("ix_cross_edges_domain", "domain"),
 )

@@ -343,7 +343,7 @@ def domain_rows(domain: Domain) -> dict[str, list[dict[str, Any]]]:
                                             "upstream_domain": t.upstream_domain, "upstream_model": t.upstream_model,
                                             "sources": json.dumps(list(t.sources)), "timeout_s": t.timeout_s,
                                             "poke_interval_s": t.poke_interval_s, "mode": t.mode,
-                                            "reads": t.reads_json})
+                                            "reads": t.reads_json, "refs": json.dumps(list(t.refs)) if t.refs else None})
                 rows["lineage"].append({"src_ns": f"@{t.upstream_domain}", "src_id": t.upstream_model,
                                         "dst_ns": t.dag_id, "dst_id": t.task_id, "kind": "sensor", "domain": name})
             for key in t.model_keys():
