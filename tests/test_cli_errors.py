@@ -33,7 +33,7 @@ def world(fixture_manifest, tmp_path_factory) -> dict[str, Path | str]:
 CASES = {
     "unknown command": (["frobnicate"], "invalid choice: 'frobnicate'"),
     "missing argument": (["compile"], "the following arguments are required: manifest"),
-    "compile a folder": (["compile", "{tmp}"], "cannot read"),
+    "compile a folder": (["compile", "{tmp}"], "is a folder, not a file"),
     "inspect missing plan": (["inspect", "{tmp}/nope.plan.json"], "nope.plan.json: file not found"),
     "inspect truncated plan": (["inspect", "{truncated}"], "not valid JSON"),
     "publish truncated plan": (["publish", "{truncated}", "--registry", "{registry}"], "not valid JSON"),

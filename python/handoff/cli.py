@@ -9,6 +9,7 @@ handler below: still one line, exit 2, with the traceback only under ``--debug``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
@@ -38,9 +39,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="handoff", description="handoff: cross-domain dbt pipelines on Airflow 3 — compile plans, publish them to the asset registry, check, explain, reconcile and report impact.")
+    parser = _Parser(prog="handoff", description="handoff: cross-domain dbt pipelines on Airflow 3 — compile plans, "
+                     "publish them to the asset registry, check, explain, reconcile and report impact.")
     parser.add_argument("--version", action="version", version=f"handoff {__version__}")
-    parser.add_argument("--debug", action="store_true", help=f"print the traceback of an unexpected error (or set {DEBUG_ENV}=1)")
+    parser.add_argument("--debug", action="store_true",
+                        help=f"print the traceback of an unexpected error (or set {DEBUG_ENV}=1)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     subparsers.required = True
     for name in COMMAND_MODULES:
@@ -76,10 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise
     except BrokenPipeError:
         # the reader of our output went away (`handoff ... | head`): nothing to say to anyone
-        try:
+        with contextlib.suppress(OSError):
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
-        except OSError:
-            pass
         return 2
     except MemoryError:
         return _fail("out of memory — the input is too large for this machine", debug)

@@ -13,7 +13,7 @@ from .errors import HandoffError
 
 SUPPORTED_SCHEMA_VERSIONS = (10, 11, 12)
 EXECUTABLE_TYPES = ("model", "seed", "snapshot")
-_SCHEMA_VERSION = re.compile(r"/manifest/v(\d+)\.json$")
+_SCHEMA_VERSION = re.compile(r"[^\s]*/manifest/v([0-9]{1,4})\.json")
 
 
 @dataclass(frozen=True)
@@ -121,21 +121,11 @@ class Manifest:
 
 def load_manifest(path: str | Path) -> Manifest:
     """Read and check a manifest.json; any problem is a one-line HandoffError naming the file."""
+    from .files import read_json_bytes
+
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise HandoffError("file not found", where=str(path),
-                           hint="run `dbt parse` in the project and pass target/manifest.json") from None
-    except OSError as exc:
-        raise HandoffError(f"cannot read: {exc.strerror}", where=str(path)) from None
-    try:
-        data = json.loads(raw)
-    except UnicodeDecodeError:
-        raise HandoffError("not UTF-8 text", where=str(path), hint="pass dbt's target/manifest.json") from None
-    except json.JSONDecodeError as exc:
-        raise HandoffError(f"not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})",
-                           where=str(path), hint="the file is truncated or not a manifest; re-run `dbt parse`") from None
+    data, raw = read_json_bytes(path, what="file", allow_nan=True,
+                                hint="run `dbt parse` in the project and pass its target/manifest.json")
     return parse_manifest(data, source=str(path), sha256=hashlib.sha256(raw).hexdigest())
 
 
@@ -145,7 +135,7 @@ def parse_manifest(data: Any, *, source: str, sha256: str = "") -> Manifest:
         raise HandoffError("a manifest is a JSON object", where=source, hint="pass dbt's target/manifest.json")
     metadata = _mapping(data, "metadata", source)
     version_url = metadata.get("dbt_schema_version")
-    match = _SCHEMA_VERSION.search(version_url) if isinstance(version_url, str) else None
+    match = _SCHEMA_VERSION.fullmatch(version_url) if isinstance(version_url, str) else None
     if not match:
         raise HandoffError(f"metadata.dbt_schema_version is {version_url!r}, not a dbt manifest schema URL",
                            where=source, hint="pass dbt's target/manifest.json")

@@ -305,7 +305,9 @@ class _Compiler:
 
 def dumps(plan: Mapping[str, Any]) -> str:
     """Canonical plan text: sorted keys, two-space indent, UTF-8, trailing newline."""
-    return json.dumps(plan, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    from .files import dumps_strict
+
+    return dumps_strict(plan, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 def validate_plan(plan: Any, where: str) -> dict[str, Any]:
@@ -349,18 +351,9 @@ def _check_references(plan: dict[str, Any], where: str) -> None:
 
 def load_plan(path: str | Path) -> dict[str, Any]:
     """Read and validate a plan file."""
-    path = Path(path)
-    try:
-        text = path.read_text("utf-8")
-    except FileNotFoundError:
-        raise HandoffError("file not found", where=str(path), hint="write it with `handoff compile`") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise HandoffError(f"cannot read: {exc}", where=str(path)) from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise HandoffError(f"not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})",
-                           where=str(path), hint="re-compile it with `handoff compile`") from None
+    from .files import read_json
+
+    data = read_json(path, what="file", hint="write it with `handoff compile`")
     return validate_plan(data, str(path))
 
 
@@ -373,17 +366,7 @@ def load_plans(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
 
 
 def write_atomically(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename: never a partial file."""
-    import os
-    import tempfile
+    """Write ``text`` to ``path`` whole or not at all (``handoff.files.write_atomically``)."""
+    from .files import write_atomically as write
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write(path, text)

@@ -26,11 +26,15 @@ from collections.abc import Iterable
 
 MASK = "***"
 
-_SECRET_KEYS = (r"(?:ssl)?pass(?:word|wd|phrase)?|pwd|secret|client[_-]?secret|api[_-]?key|apikey|"
-                r"(?:access|refresh|id|auth)?[_-]?token|private[_-]?key|credentials?")
+# names of keys whose values are secret (not secrets themselves)
+_SECRET_KEYS = "|".join((
+    r"(?:ssl)?pass(?:word|wd|phrase)?", "pwd", "secret", r"client[_-]?secret", r"api[_-]?key", "apikey",
+    r"(?:access|refresh|id|auth)?[_-]?token", r"private[_-]?key", "credentials?"))
 
 # scheme://user:password@host — the password runs to the LAST '@' of the token (unencoded '@' in it)
-_URL_USERINFO = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^\s:@/'\"<>]*:)(?P<secret>[^\s'\"<>]*)@")
+# (a password holding blanks: up to the first '@' on the line)
+_URL_USERINFO = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^\s:@/'\"<>]*:)"
+                           r"(?P<secret>[^\s'\"<>]*(?=@)|[^\n'\"<>]*?(?=@))@")
 # user:password@host without a scheme (a URL missing its scheme, a libpq-style string)
 _BARE_USERINFO = re.compile(r"(?P<head>(?:^|(?<=[\s'\"(<=,]))[A-Za-z0-9._%+\-]+:)(?!//)(?P<secret>[^\s'\"<>@]+)"
                             r"@(?=[A-Za-z0-9\[])")

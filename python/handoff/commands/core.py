@@ -9,19 +9,21 @@ from pathlib import Path
 
 from ..convention import resolve
 from ..manifest import load_manifest
-from ..plan import compile_manifest, dumps, load_plan, write_atomically
+from ..files import write_atomically
+from ..plan import compile_manifest, dumps, load_plan, validate_plan
+from . import args as types
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     validate = subparsers.add_parser(
         "validate", help="check a manifest against the meta convention (the Python twin of handoff_validate)")
-    validate.add_argument("manifest", help="path to target/manifest.json")
+    validate.add_argument("manifest", type=types.path, help="path to target/manifest.json")
     validate.add_argument("--format", choices=("text", "json"), default="text")
     validate.set_defaults(func=cmd_validate)
 
     compile_ = subparsers.add_parser("compile", help="compile a manifest into a plan (JSON) for Airflow and the registry")
-    compile_.add_argument("manifest", help="path to target/manifest.json")
-    compile_.add_argument("-o", "--output", help="plan file to write (default: standard output); "
+    compile_.add_argument("manifest", type=types.path, help="path to target/manifest.json")
+    compile_.add_argument("-o", "--output", type=types.path, help="plan file to write (default: standard output); "
                           "a folder means <folder>/<domain>.plan.json")
     compile_.add_argument("--catalog", metavar="CATALOG",
                           help="the project's catalog.json (`dbt docs generate`): public models' real columns and "
@@ -29,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     compile_.set_defaults(func=cmd_compile)
 
     inspect = subparsers.add_parser("inspect", help="check a plan file and print its pipelines, tasks and sensors")
-    inspect.add_argument("plan", help="a <domain>.plan.json written by `handoff compile`")
+    inspect.add_argument("plan", type=types.path, help="a <domain>.plan.json written by `handoff compile`")
     inspect.set_defaults(func=cmd_inspect)
 
 
@@ -59,6 +61,9 @@ def cmd_compile(args: argparse.Namespace) -> int:
     manifest = load_manifest(args.manifest)
     plan = compile_manifest(manifest, load_catalog(args.catalog) if args.catalog else None)
     text = dumps(plan)
+    # What compile writes must be what every reader accepts (issue #12): validate the plan as
+    # written, so a manifest value the plan schema refuses fails here, not at publish or parse.
+    validate_plan(json.loads(text), f"{args.manifest} (the plan compiled from it)")
     if args.output is None:
         sys.stdout.write(text)
         return 0

@@ -25,8 +25,9 @@ from ..impact import (
     render_markdown,
 )
 from ..impact.policy import UNKNOWN_COLUMNS
+from ..files import write_atomically
 from ..manifest import load_manifest
-from ..plan import write_atomically
+from . import args as types
 
 if TYPE_CHECKING:
     from ..registry import Registry
@@ -39,9 +40,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Compare the deployed manifest (--base) with the PR's (--head), classify every changed "
                     "model, seed and snapshot (breaking or not), and list the consumers in other domains "
                     "from the registry. Markdown for a PR comment, or JSON. See docs/impact.md.")
-    impact.add_argument("--base", required=True, metavar="MANIFEST", help="the deployed manifest.json")
-    impact.add_argument("--head", required=True, metavar="MANIFEST", help="the PR's target/manifest.json")
-    impact.add_argument("--registry", metavar="URL",
+    impact.add_argument("--base", required=True, type=types.path, metavar="MANIFEST", help="the deployed manifest.json")
+    impact.add_argument("--head", required=True, type=types.path, metavar="MANIFEST", help="the PR's target/manifest.json")
+    impact.add_argument("--registry", type=types.registry_url, metavar="URL",
                         help="registry database URL: sqlite:///path/registry.db or postgresql://user:password@host/db "
                              "(default: $HANDOFF_REGISTRY_URL, else sqlite:///.handoff/registry.db if it exists; "
                              "with none, consumers are not looked up)")
@@ -52,11 +53,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     impact.add_argument("--unknown-columns", choices=UNKNOWN_COLUMNS, default="breaking",
                         help="what --fail-on breaking makes of a change that may break a consumer because columns "
                              "are unknown (default: breaking)")
-    impact.add_argument("--base-catalog", metavar="CATALOG",
+    impact.add_argument("--base-catalog", type=types.path, metavar="CATALOG",
                         help="catalog.json of the deployed project (`dbt docs generate`): real columns and types")
-    impact.add_argument("--head-catalog", metavar="CATALOG",
+    impact.add_argument("--head-catalog", type=types.path, metavar="CATALOG",
                         help="catalog.json of the PR's project (`dbt docs generate` after building it in CI)")
-    impact.add_argument("-o", "--output", metavar="FILE", help="write the report here (default: standard output)")
+    impact.add_argument("-o", "--output", type=types.path, metavar="FILE",
+                        help="write the report here (default: standard output)")
     impact.add_argument("--map", action="store_true",
                         help="markdown: end with a Mermaid map of the domains the change reaches (needs the registry)")
     impact.set_defaults(func=cmd_impact)
@@ -80,7 +82,7 @@ def cmd_impact(args: argparse.Namespace) -> int:
     text = dumps_json(report) if args.format == "json" else render_markdown(report)
     if args.map and args.format == "markdown":
         text += affected_map_markdown(report, url)
-    if args.output:
+    if args.output is not None:
         write_atomically(args.output, text)
     else:
         sys.stdout.write(text)

@@ -10,27 +10,34 @@ from datetime import datetime, timedelta, timezone
 
 from ..airflow_api import AirflowApi
 from ..errors import HandoffError
+from . import args as types
 from .registry import REGISTRY_HELP
 
-_SINCE = re.compile(r"^([1-9][0-9]*)(m|h|d)$")
+_SINCE = re.compile(r"([1-9][0-9]{0,6})(m|h|d)")
+MAX_SINCE = timedelta(days=400)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     reconcile = subparsers.add_parser(
         "reconcile", help="satisfy downstream sensors of every upstream task that succeeded recently "
                           "(Airflow API settings: HANDOFF_AIRFLOW_API_URL, _USERNAME, _PASSWORD)")
-    reconcile.add_argument("--since", default="24h", help="how far back to look: 90m, 24h, 7d (default 24h)")
-    reconcile.add_argument("--registry", metavar="URL", help=REGISTRY_HELP)
+    reconcile.add_argument("--since", default="24h", type=types.nonempty, help="how far back to look: 90m, 24h, 7d (default 24h)")
+    reconcile.add_argument("--registry", type=types.registry_url, metavar="URL", help=REGISTRY_HELP)
     reconcile.add_argument("--format", choices=("text", "json"), default="text")
     reconcile.set_defaults(func=cmd_reconcile)
 
 
 def parse_since(text: str) -> timedelta:
-    match = _SINCE.match(text)
+    match = _SINCE.fullmatch(text)
     if not match:
         raise HandoffError(f"--since {text!r} is not a duration", hint="write e.g. 90m, 24h or 7d")
     amount, unit = int(match.group(1)), match.group(2)
-    return timedelta(minutes=amount) if unit == "m" else timedelta(hours=amount) if unit == "h" else timedelta(days=amount)
+    window = (timedelta(minutes=amount) if unit == "m" else timedelta(hours=amount) if unit == "h"
+              else timedelta(days=amount))
+    if window > MAX_SINCE:
+        raise HandoffError(f"--since {text!r} is longer than {MAX_SINCE.days} days",
+                           hint="look back at most 400d; older runs are history, not recovery")
+    return window
 
 
 def cmd_reconcile(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..errors import HandoffError
 from ..plan import load_plans
+from . import args as types
 
 REGISTRY_HELP = ("registry database URL: sqlite:///path/registry.db or postgresql://user:password@host/db "
                  "(default: $HANDOFF_REGISTRY_URL, else sqlite:///.handoff/registry.db)")
@@ -17,9 +18,9 @@ REGISTRY_HELP = ("registry database URL: sqlite:///path/registry.db or postgresq
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     publish = subparsers.add_parser("publish", help="publish plans to the registry (each domain replaced atomically)")
-    publish.add_argument("plans", nargs="+", metavar="PLAN", help="plan files, or folders of *.plan.json")
-    publish.add_argument("--registry", metavar="URL", help=REGISTRY_HELP)
-    publish.add_argument("--label", help="a commit or other source label stored with the publication")
+    publish.add_argument("plans", nargs="+", type=types.path, metavar="PLAN", help="plan files, or folders of *.plan.json")
+    publish.add_argument("--registry", type=types.registry_url, metavar="URL", help=REGISTRY_HELP)
+    publish.add_argument("--label", type=types.nonempty, help="a commit or other source label stored with the publication")
     publish.add_argument("--force", action="store_true", help="rewrite domains whose plan did not change")
     publish.set_defaults(func=cmd_publish)
 
@@ -27,41 +28,41 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "check", help="check plans against the registry before merging (rules HO301-HO307)",
         description="Check plans against the registry with each plan substituted for its domain. "
                     "Errors exit 1; warnings (HO306, HO307) exit 0 unless --strict.")
-    check.add_argument("plans", nargs="+", metavar="PLAN", help="plan files, or folders of *.plan.json")
-    check.add_argument("--registry", metavar="URL", help=REGISTRY_HELP)
+    check.add_argument("plans", nargs="+", type=types.path, metavar="PLAN", help="plan files, or folders of *.plan.json")
+    check.add_argument("--registry", type=types.registry_url, metavar="URL", help=REGISTRY_HELP)
     check.add_argument("--strict", action="store_true", help="warnings fail too (exit 1)")
     check.add_argument("--format", choices=("text", "json"), default="text")
     check.set_defaults(func=cmd_check)
 
     who = subparsers.add_parser("who-depends-on", help="consumers of a model in other domains, grouped by domain")
-    who.add_argument("target", metavar="DOMAIN.MODEL")
+    who.add_argument("target", type=types.nonempty, metavar="DOMAIN.MODEL")
     who.add_argument("--direct", action="store_true", help="only the models that read it directly")
-    who.add_argument("--registry", metavar="URL", help=REGISTRY_HELP)
+    who.add_argument("--registry", type=types.registry_url, metavar="URL", help=REGISTRY_HELP)
     who.add_argument("--format", choices=("text", "json"), default="text")
     who.set_defaults(func=cmd_who_depends_on)
 
     explain = subparsers.add_parser("explain", help="a model's domain, DAG, SLA, owners, what it waits on, who reads it")
-    explain.add_argument("target", metavar="DOMAIN.MODEL")
-    explain.add_argument("--registry", metavar="URL", help=REGISTRY_HELP)
-    explain.add_argument("--at", metavar="DATE", help="also the run of that date (YYYY-MM-DD or an ISO "
+    explain.add_argument("target", type=types.nonempty, metavar="DOMAIN.MODEL")
+    explain.add_argument("--registry", type=types.registry_url, metavar="URL", help=REGISTRY_HELP)
+    explain.add_argument("--at", type=types.nonempty, metavar="DATE", help="also the run of that date (YYYY-MM-DD or an ISO "
                          "date-time, UTC): was each sensor satisfied, by what, what is still awaited")
     explain.add_argument("--format", choices=("text", "json"), default="text")
     explain.set_defaults(func=cmd_explain)
 
     snapshot = subparsers.add_parser("snapshot", help="export the registry snapshot the Airflow DAG factory reads")
-    snapshot.add_argument("--output", "-o", required=True, metavar="PATH",
+    snapshot.add_argument("--output", "-o", required=True, type=types.path, metavar="PATH",
                           help="file to write, or a folder (then FOLDER/registry_snapshot.json)")
-    snapshot.add_argument("--registry", metavar="URL", help=REGISTRY_HELP)
+    snapshot.add_argument("--registry", type=types.registry_url, metavar="URL", help=REGISTRY_HELP)
     snapshot.set_defaults(func=cmd_snapshot)
 
     registry = subparsers.add_parser("registry", help="registry maintenance: upgrade, status")
     actions = registry.add_subparsers(dest="action", metavar="ACTION", parser_class=type(registry))
     actions.required = True
     upgrade = actions.add_parser("upgrade", help="apply pending schema migrations (idempotent)")
-    upgrade.add_argument("--registry", metavar="URL", help=REGISTRY_HELP)
+    upgrade.add_argument("--registry", type=types.registry_url, metavar="URL", help=REGISTRY_HELP)
     upgrade.set_defaults(func=cmd_upgrade)
     status = actions.add_parser("status", help="schema version, domains and latest publications")
-    status.add_argument("--registry", metavar="URL", help=REGISTRY_HELP)
+    status.add_argument("--registry", type=types.registry_url, metavar="URL", help=REGISTRY_HELP)
     status.add_argument("--format", choices=("text", "json"), default="text")
     status.set_defaults(func=cmd_status)
 
@@ -163,7 +164,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from ..registry.render import explain_text
 
     domain, model = _target(args.target)
-    at = _moment(args.at) if args.at else None
+    at = _moment(args.at) if args.at is not None else None
     with _open(args.registry, must_exist=True) as registry:
         info = registry.explain(domain, model)
         if at is not None:
@@ -182,17 +183,25 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+AT_RANGE = (1970, 2199)  # years `--at` may name: runs happen in this span, and cron arithmetic stays finite
+
+
 def _moment(text: str) -> Any:
     """--at: a date (its last moment) or a date-time; UTC unless an offset is given."""
     from datetime import datetime, timedelta, timezone
 
+    hint = "write e.g. 2026-11-24 or 2026-11-24T05:00"
     try:
         moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise HandoffError(f"--at {text!r} is not a date", hint="write e.g. 2026-11-24 or 2026-11-24T05:00") from None
-    if len(text) == 10:
-        moment = moment + timedelta(days=1, microseconds=-1)
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+        if len(text) == 10:
+            moment = moment + timedelta(days=1, microseconds=-1)
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+        utc = moment.astimezone(timezone.utc)
+    except (ValueError, OverflowError):
+        raise HandoffError(f"--at {text!r} is not a date", hint=hint) from None
+    if not AT_RANGE[0] <= utc.year <= AT_RANGE[1]:
+        raise HandoffError(f"--at {text!r} is outside the years {AT_RANGE[0]}-{AT_RANGE[1]}", hint=hint)
+    return utc
 
 
 def cmd_snapshot(args: argparse.Namespace) -> int:

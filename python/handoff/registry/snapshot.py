@@ -19,7 +19,7 @@ import jsonschema
 
 from .. import __version__, schemas
 from ..errors import HandoffError
-from ..plan import write_atomically
+from ..files import dumps_strict, read_json, write_atomically
 from .mesh import Mesh
 
 SNAPSHOT_VERSION = 1
@@ -80,21 +80,13 @@ def write_snapshot(document: Mapping[str, Any], output: str | Path) -> Path:
     if target.is_dir() or str(output).endswith(("/", "\\")):
         target = target / FILE_NAME
     validate_snapshot(document, str(target))
-    write_atomically(target, json.dumps(document, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+    write_atomically(target, dumps_strict(document, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
     return target
 
 
 def read_snapshot(path: str | Path) -> dict[str, Any]:
     """Read and validate a snapshot file."""
-    path = Path(path)
-    try:
-        document = json.loads(path.read_text("utf-8"))
-    except FileNotFoundError:
-        raise HandoffError("registry snapshot not found", where=str(path),
-                           hint="export it with `handoff snapshot --output DIR/`") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise HandoffError(f"cannot read the registry snapshot: {exc}", where=str(path),
-                           hint="re-export it with `handoff snapshot --output DIR/`") from None
+    document = read_json(path, what="registry snapshot", hint="re-export it with `handoff snapshot --output DIR/`")
     return validate_snapshot(document, str(path))
 
 

@@ -1,0 +1,242 @@
+"""Reading and writing handoff's files: JSON in, whole files out, one-line errors either way.
+
+Reading (``read_json``): a missing file, a folder, no permission, bytes that are not UTF-8, text
+that is not JSON, NaN/Infinity (not JSON), integers beyond Python's digit limit and nesting too
+deep to decode are each one ``HandoffError`` naming the file and what to do.
+
+Writing (``write_atomically``), decided in docs/decisions.md (D13):
+* the text goes to a temporary file in the target's folder, is flushed and ``fsync``ed, renamed
+  over the target, and the folder is ``fsync``ed: a reader sees the old file or the new one, a
+  crash leaves no half-written target;
+* a new file gets ``0o666 & ~umask`` (what ``open()`` would give), an existing file keeps its mode;
+  a plan or snapshot written under umask 022 is readable by an Airflow running as another user;
+* a symbolic link is written **through**: the file it points to is replaced (atomically, in the
+  link target's folder) and the link stays a link;
+* temporary files are removed when the write fails or is interrupted (also on SIGTERM while the
+  write runs); those a SIGKILL left behind are removed by the next write to the same folder;
+* an ``OSError`` becomes "cannot write PATH: reason — nothing written".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from .errors import HandoffError
+
+TEMP_SUFFIX = ".handoff-tmp"
+STALE_TEMP_S = 600.0  # a temporary file this old is left over from a killed writer
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def read_json(path: str | Path, *, what: str = "file", hint: str | None = None, allow_nan: bool = False) -> Any:
+    """The decoded JSON of ``path``; any problem is a one-line HandoffError naming it.
+
+    ``allow_nan``: accept NaN/Infinity (Python's json writes them; dbt may, in a meta value)."""
+    data, _ = read_json_bytes(path, what=what, hint=hint, allow_nan=allow_nan)
+    return data
+
+
+def read_json_bytes(path: str | Path, *, what: str = "file", hint: str | None = None,
+                    allow_nan: bool = False) -> tuple[Any, bytes]:
+    """``read_json`` that also returns the raw bytes (for hashing)."""
+    path = Path(path)
+    where = str(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise HandoffError(f"{what} not found", where=where, hint=hint) from None
+    except IsADirectoryError:
+        raise HandoffError(f"is a folder, not a {what}", where=where, hint=hint) from None
+    except PermissionError:
+        raise HandoffError(f"cannot read the {what}: permission denied", where=where,
+                           hint="make it readable by this user (docs/deployment.md lists who reads what)") from None
+    except OSError as exc:
+        raise HandoffError(f"cannot read the {what}: {exc.strerror or exc}", where=where, hint=hint) from None
+    return decode_json(raw, where, what=what, hint=hint, allow_nan=allow_nan), raw
+
+
+def decode_json(raw: bytes, where: str, *, what: str = "file", hint: str | None = None,
+                allow_nan: bool = False) -> Any:
+    """Decode JSON bytes read from ``where`` (see ``read_json``)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise HandoffError(f"the {what} is not UTF-8 text (byte {exc.start})", where=where, hint=hint) from None
+    try:
+        return json.loads(text) if allow_nan else json.loads(text, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as exc:
+        raise HandoffError(f"not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})",
+                           where=where, hint=hint) from None
+    except RecursionError:
+        raise HandoffError(f"the {what} is nested too deeply to read", where=where, hint=hint) from None
+    except ValueError as exc:  # NaN/Infinity, integers over the digit limit
+        raise HandoffError(f"not valid JSON ({' '.join(str(exc).split())[:120]})", where=where, hint=hint) from None
+
+
+def dumps_strict(data: Any, **kwargs: Any) -> str:
+    """``json.dumps`` that refuses NaN and Infinity (they are not JSON) with a one-line error."""
+    try:
+        return json.dumps(data, allow_nan=False, **kwargs)
+    except ValueError as exc:
+        raise HandoffError(f"cannot write JSON: {exc}", hint="a value is NaN or Infinity; fix the input") from None
+
+
+def check_output_path(text: str, option: str) -> Path:
+    """An output path given on the command line: refuses '' and whitespace (which would mean the
+    current folder) and NUL."""
+    if not text or not text.strip() or text != text.strip() or "\0" in text:
+        raise HandoffError(f"{option} {text!r} is not a path", hint=f"give {option} a file or folder name")
+    return Path(text)
+
+
+def write_atomically(path: str | Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` as described in the module docstring; returns the path written
+    (the link's target when ``path`` is a symbolic link)."""
+    shown = str(path)
+    if not shown or "\0" in shown:
+        raise HandoffError(f"{shown!r} is not a path", hint="give a file name")
+    target = Path(os.path.realpath(path)) if Path(path).is_symlink() else Path(path)
+    data = text.encode("utf-8")
+    try:
+        if target.is_dir():
+            raise IsADirectoryError(21, "is a folder", str(target))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_temps(target.parent)
+        mode = _mode_for(target)
+        with _removed_on_failure(target) as (fd, tmp):
+            try:
+                os.fchmod(fd, mode)
+                view = memoryview(data)
+                while view:
+                    written = os.write(fd, view)
+                    view = view[written:]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, target)
+        _fsync_folder(target.parent)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise HandoffError(f"cannot write {shown}: {reason} — nothing written",
+                           hint="check the folder exists, is writable and has space") from None
+    return target
+
+
+def _mode_for(target: Path) -> int:
+    try:
+        return target.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        umask = _current_umask()
+        return 0o666 & ~umask
+
+
+_UMASK_LOCK = threading.Lock()
+
+
+def _current_umask() -> int:
+    with _UMASK_LOCK:  # os.umask can only be read by setting it
+        umask = os.umask(0o022)
+        os.umask(umask)
+    return umask
+
+
+@contextlib.contextmanager
+def _removed_on_failure(target: Path) -> Iterator[tuple[int, str]]:
+    """A new temporary file (fd, name) next to ``target``; removed unless renamed, also on SIGTERM."""
+    previous = _terminate_as_exception()
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=TEMP_SUFFIX, dir=target.parent)
+        yield fd, tmp
+    except _Terminated:
+        with contextlib.suppress(OSError):
+            if tmp is not None:
+                os.unlink(tmp)
+        os.kill(os.getpid(), signal.SIGTERM)  # the default action, now that nothing is left behind
+        raise
+    finally:
+        with contextlib.suppress(OSError):
+            if tmp is not None:
+                os.unlink(tmp)
+        if previous is not None:
+            with contextlib.suppress(ValueError, OSError):
+                signal.signal(signal.SIGTERM, previous)
+
+
+class _Terminated(BaseException):
+    pass
+
+
+def _terminate_as_exception() -> Any:
+    """While a write runs in the main thread with the default SIGTERM action, SIGTERM raises
+    (so the temporary file is removed) and then terminates as it would have."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    try:
+        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+            return None
+
+        def raise_terminated(signum: int, frame: Any) -> None:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            raise _Terminated
+
+        return signal.signal(signal.SIGTERM, raise_terminated)
+    except (ValueError, OSError):
+        return None
+
+
+def _remove_stale_temps(folder: Path) -> None:
+    """Temporary files of killed writers: older than STALE_TEMP_S, or of a dead process on this host."""
+    now = time.time()
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for entry in entries:
+        if not (entry.name.startswith(".") and entry.name.endswith(TEMP_SUFFIX)):
+            continue
+        try:
+            age = now - entry.stat(follow_symlinks=False).st_mtime
+            pid = int(entry.name[: -len(TEMP_SUFFIX)].rsplit(".", 2)[-2])
+        except (OSError, ValueError, IndexError):
+            continue
+        if age > STALE_TEMP_S or (age > 5 and not _alive(pid)):
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def _fsync_folder(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return  # some platforms/filesystems cannot open folders: the rename is still atomic
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,143 @@
+"""handoff.files: whole files or nothing, the umask honoured, links written through, temp files cleaned."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from handoff import files
+from handoff.errors import HandoffError
+
+
+def temps(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(files.TEMP_SUFFIX))
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_new_files_honour_the_umask(tmp_path: Path, umask: int, mode: int) -> None:
+    previous = os.umask(umask)
+    try:
+        files.write_atomically(tmp_path / "a.plan.json", "{}\n")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "a.plan.json").stat().st_mode & 0o777 == mode
+
+
+def test_an_existing_file_keeps_its_mode(tmp_path: Path) -> None:
+    target = tmp_path / "registry_snapshot.json"
+    target.write_text("old")
+    target.chmod(0o640)
+    files.write_atomically(target, "new")
+    assert target.read_text() == "new" and target.stat().st_mode & 0o777 == 0o640
+
+
+def test_a_symlink_is_written_through(tmp_path: Path) -> None:
+    real = tmp_path / "releases" / "finance.plan.json"
+    real.parent.mkdir()
+    real.write_text("old")
+    link = tmp_path / "finance.plan.json"
+    link.symlink_to(real)
+    written = files.write_atomically(link, "new")
+    assert link.is_symlink() and os.readlink(link) == str(real)
+    assert real.read_text() == "new" and written == real
+    assert temps(tmp_path) == [] and temps(real.parent) == []
+
+
+def test_file_and_folder_are_fsynced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def spy(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(files.os, "fsync", spy)
+    files.write_atomically(tmp_path / "x.json", "{}")
+    assert len(synced) == 2
+    assert synced[0].endswith(files.TEMP_SUFFIX) and synced[1] == str(tmp_path)
+
+
+def test_a_failed_write_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    target = tmp_path / "x.json"
+    target.write_text("old")
+
+    def full(fd: int, data: object) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(files.os, "write", full)
+    with pytest.raises(HandoffError) as caught:
+        files.write_atomically(target, "new")
+    assert f"cannot write {target}: No space left on device — nothing written" in caught.value.one_line()
+    assert target.read_text() == "old" and temps(tmp_path) == []
+
+
+def test_a_path_through_a_file_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(HandoffError, match="nothing written"):
+        files.write_atomically(tmp_path / "file" / "x.json", "{}")
+    with pytest.raises(HandoffError, match="is a folder"):
+        files.write_atomically(tmp_path, "{}")
+
+
+def test_sigterm_during_a_write_removes_the_temp_file(tmp_path: Path) -> None:
+    target = tmp_path / "big.plan.json"
+    child = (
+        "import os, signal, sys\n"
+        "from handoff import files\n"
+        "real = os.fsync\n"
+        "def killed(fd):\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "files.os.fsync = killed\n"
+        f"files.write_atomically({str(target)!r}, 'x' * 1000000)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=60)
+    assert done.returncode == -signal.SIGTERM, done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_temp_files_of_killed_writers_are_removed_by_the_next_write(tmp_path: Path) -> None:
+    dead = tmp_path / f".a.plan.json.999999999.abcd{files.TEMP_SUFFIX}"
+    old = tmp_path / f".b.plan.json.{os.getpid()}.efgh{files.TEMP_SUFFIX}"
+    fresh = tmp_path / f".c.plan.json.{os.getpid()}.ijkl{files.TEMP_SUFFIX}"
+    for path in (dead, old, fresh):
+        path.write_text("partial")
+    stamp = time.time() - 30
+    os.utime(dead, (stamp, stamp))
+    stamp = time.time() - files.STALE_TEMP_S - 5
+    os.utime(old, (stamp, stamp))
+    files.write_atomically(tmp_path / "d.plan.json", "{}")
+    assert temps(tmp_path) == [fresh.name]  # a live writer's fresh temp file is left alone
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    (b"", "not valid JSON (Expecting value"),
+    (b'{"a": NaN}', "NaN is not valid JSON"),
+    (b'{"a": -Infinity}', "-Infinity is not valid JSON"),
+    (b"[" * 100000 + b"]" * 100000, "nested too deeply"),
+    (b'{"a": ' + b"9" * 5000 + b"}", "not valid JSON"),
+    (b"\xff\xfe{}", "not UTF-8"),
+])
+def test_bad_json_is_one_line(tmp_path: Path, raw: bytes, expected: str) -> None:
+    path = tmp_path / "x.json"
+    path.write_bytes(raw)
+    with pytest.raises(HandoffError) as caught:
+        files.read_json(path)
+    assert expected in caught.value.one_line() and str(path) in caught.value.one_line()
+
+
+def test_reading_a_folder_or_nothing(tmp_path: Path) -> None:
+    with pytest.raises(HandoffError, match="is a folder"):
+        files.read_json(tmp_path)
+    with pytest.raises(HandoffError, match="not found"):
+        files.read_json(tmp_path / "none.json")
+
+
+def test_nan_is_refused_when_writing() -> None:
+    with pytest.raises(HandoffError, match="NaN or Infinity"):
+        files.dumps_strict({"relation": float("nan")})
