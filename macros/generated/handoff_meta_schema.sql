@@ -271,7 +271,7 @@
         }
       },
       "patternProperties": {
-        "^handoff(?!(_domain|_pipeline|_defaults|_refs)?$)": false
+        "^handoff(?!(_domain|_pipeline|_defaults|_refs)?(?![\\\\s\\\\S]))[\\\\s\\\\S]*$": false
       }
     },
     "source_meta": {
@@ -283,7 +283,7 @@
         }
       },
       "patternProperties": {
-        "^handoff(?!_upstream$)": false
+        "^handoff(?!_upstream(?![\\\\s\\\\S]))[\\\\s\\\\S]*$": false
       }
     }
   }

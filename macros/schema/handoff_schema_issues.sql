@@ -1,4 +1,4 @@
-{#- A JSON-Schema interpreter for the keywords schemas/meta.schema.json uses. Every keyword is
+{#- A JSON-Schema interpreter for the keywords schemas/meta.schema.json uses (patterns full-matched, as handoff.schemas does: a trailing newline never passes). Every keyword is
     applied on its own, as jsonschema does, so both enforcers give the same (code, path) verdicts.
     Returns a list of {code, path, message}; `path` is dotted from the meta root ('' is the root). -#}
 {% macro handoff_schema_issues(schema, instance, path, root) -%}
@@ -42,7 +42,7 @@
       {%- if key in properties -%}
         {%- do issues.extend(handoff.handoff_schema_issues(properties[key], instance[key], child, root)) -%}
       {%- endif -%}
-      {%- for pattern, sub in pattern_properties.items() if modules.re.search(pattern, key | string) -%}
+      {%- for pattern, sub in pattern_properties.items() if modules.re.fullmatch(pattern, key | string) -%}
         {%- set matched.any = true -%}
         {%- if sub is sameas false -%}
           {#- e.g. a misspelt root key such as handoff_pipline: name the keys that are read here -#}
@@ -73,7 +73,7 @@
   {%- endif -%}
 
   {%- if instance is string -%}
-    {%- if 'pattern' in schema and modules.re.search(schema['pattern'], instance) is none -%}
+    {%- if 'pattern' in schema and modules.re.fullmatch(schema['pattern'], instance) is none -%}
       {%- do issues.append({'code': 'HO103', 'path': path,
             'message': 'expected ' ~ (schema['description'] ~ (' (pattern ' ~ schema['pattern'] ~ ')' if schema['pattern'] | length <= 60 else '')
                                       if schema.get('description') else 'a value matching ' ~ schema['pattern'])

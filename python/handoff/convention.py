@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
@@ -100,7 +99,7 @@ def _misspelt_root_keys(definition: str, meta: dict[str, Any]) -> list[Issue]:
               f"unknown key '{key}'{suggest(str(key), known)}; handoff reads here: {', '.join(known)}")
         for key in meta
         for pattern, sub in schema.get("patternProperties", {}).items()
-        if sub is False and re.search(pattern, str(key))
+        if sub is False and schemas.full_match(pattern, str(key))
     ]
 
 
@@ -140,7 +139,7 @@ def _issues_from(error: jsonschema.ValidationError) -> list[Issue]:
         allowed = _allowed_keys(error.schema) if isinstance(error.schema, dict) else []
         patterns = list(error.schema.get("patternProperties", {})) if isinstance(error.schema, dict) else []
         extras = sorted(k for k in set(error.instance) - set(allowed)
-                        if not any(re.search(p, str(k)) for p in patterns))
+                        if not any(schemas.full_match(p, str(k)) for p in patterns))
         expected = f"allowed: {', '.join(allowed)}" if allowed else f"expected {_describe(error.schema)}"
         return [
             Issue(SCHEMA_CODES["unknown_key"], _dotted(path + [k]), f"unknown key '{k}'{suggest(k, allowed)}; {expected}")

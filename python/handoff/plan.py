@@ -39,6 +39,7 @@ def sensor_task_id(domain: str, model: str) -> str:
 
 
 def dag_id_for(domain: str, pipeline: str) -> str:
+    """The Airflow dag_id of a domain's pipeline: always derived, never chosen (validate_plan checks it)."""
     return f"{domain}__{pipeline}"
 
 
@@ -327,11 +328,70 @@ def validate_plan(plan: Any, where: str) -> dict[str, Any]:
     error = None if fast is not None and fast(plan) else jsonschema.exceptions.best_match(
         schemas.validator("plan").iter_errors(plan))
     if error is not None:
-        location = "/".join(str(p) for p in error.absolute_path) or "(root)"
-        raise HandoffError(f"plan does not match schemas/plan.schema.json at {location}: {error.message}",
-                           where=where, hint="re-compile it with `handoff compile`")
+        raise HandoffError(f"plan does not match schemas/plan.schema.json at {_location(plan, error.absolute_path)}: "
+                           f"{_shorter(error.message)}", where=where, hint="re-compile it with `handoff compile`")
     _check_references(plan, where)
+    _check_derived(plan, where)
     return plan
+
+
+def _check_derived(plan: dict[str, Any], where: str) -> None:
+    """What the schema cannot say: ids derived from names, real calendar dates, schedules that fire.
+
+    A dag_id is always ``<domain>__<pipeline>`` (a plan must not claim another domain's DAG, issue
+    #12), a sensor's task id is derived from what it waits on, a start date exists in the calendar
+    and a schedule fires at least once (Airflow would fail to import the DAG otherwise)."""
+    from datetime import date
+
+    from .alignment import to_cron
+
+    domain = plan["domain"]["name"]
+    for pipeline in plan["pipelines"]:
+        name = pipeline["name"]
+        expected = dag_id_for(domain, name)
+        if pipeline["dag_id"] != expected:
+            raise HandoffError(f"pipeline {name}: dag_id '{pipeline['dag_id']}' is not '{expected}' — a dag_id is "
+                               "always <domain>__<pipeline>", where=where, hint="re-compile it with `handoff compile`")
+        try:
+            date.fromisoformat(pipeline["start_date"])
+        except ValueError:
+            raise HandoffError(f"pipeline {name}: start_date '{pipeline['start_date']}' is not a date in the calendar",
+                               where=where, hint="fix handoff_pipeline.start_date and re-compile") from None
+        try:
+            to_cron(pipeline["schedule"])
+        except HandoffError as exc:
+            raise HandoffError(f"pipeline {name}: {exc.problem}", where=where,
+                               hint=f"{exc.hint or 'fix handoff_pipeline.schedule'}, then re-compile") from None
+        for task in pipeline["tasks"]:
+            if task["kind"] == "sensor":
+                wanted = sensor_task_id(task["upstream_domain"], task["upstream_model"])
+                if task["task_id"] != wanted:
+                    raise HandoffError(f"pipeline {name}: sensor '{task['task_id']}' waiting on "
+                                       f"{task['upstream_domain']}.{task['upstream_model']} must be named '{wanted}'",
+                                       where=where, hint="re-compile it with `handoff compile`")
+
+
+def _location(plan: Any, path: Iterable[Any]) -> str:
+    """A JSON path with the pipeline's and the task's names: pipelines/0 (daily)/tasks/3 (orders)/pool."""
+    parts: list[str] = []
+    node = plan
+    for part in path:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            node = None
+        label = str(part)
+        if isinstance(part, int) and isinstance(node, dict):
+            name = node.get("task_id") if "kind" in node else node.get("name")
+            if isinstance(name, str) and name.isprintable() and len(name) <= 80:
+                label = f"{part} ({name})"
+        parts.append(label)
+    return "/".join(parts) or "(root)"
+
+
+def _shorter(message: str) -> str:
+    """jsonschema quotes whole sub-documents in some messages; one line stays readable."""
+    return message if len(message) <= 300 else message[:297] + "..."
 
 
 def _check_references(plan: dict[str, Any], where: str) -> None:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 from importlib import resources
-from typing import Any, Callable
+from typing import Any
 
 import jsonschema
+from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 
 
@@ -24,15 +27,65 @@ def names() -> list[str]:
     return sorted(p.name[: -len(".schema.json")] for p in folder.iterdir() if p.name.endswith(".schema.json"))
 
 
+# Full-match patterns (issue #12): JSON Schema's `pattern` is a search, and Python's `$` also
+# matches before a trailing newline, so `^[a-z]+$` let "finance\n" through. handoff's enforcers
+# (this validator and the macros' interpreter, macros/schema/handoff_schema_issues.sql) match
+# `pattern` and `patternProperties` against the WHOLE string (re.fullmatch); the schemas keep
+# `^...$` so that they read the same to any other JSON Schema tool.
 @lru_cache(maxsize=None)
-def validator(name: str, definition: str | None = None) -> jsonschema.Draft202012Validator:
-    """A validator for a whole schema, or for one of its ``$defs`` entries."""
+def _regex(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def full_match(pattern: str, text: str) -> bool:
+    """Whether ``text`` as a whole matches ``pattern`` (how handoff reads every schema pattern)."""
+    return _regex(pattern).fullmatch(text) is not None
+
+
+def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[ValidationError]:
+    if validator.is_type(instance, "string") and not full_match(pattern, instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+def _pattern_properties(validator: Any, patterns: dict[str, Any], instance: Any, schema: Any) -> Iterator[ValidationError]:
+    if not validator.is_type(instance, "object"):
+        return
+    for pattern, subschema in patterns.items():
+        for key, value in instance.items():
+            if full_match(pattern, key):
+                yield from validator.descend(value, subschema, path=key, schema_path=pattern)
+
+
+def _additional_properties(validator: Any, allowed: Any, instance: Any, schema: Any) -> Iterator[ValidationError]:
+    if not validator.is_type(instance, "object"):
+        return
+    known = schema.get("properties", {})
+    patterns = schema.get("patternProperties", {})
+    extras = [k for k in instance if k not in known and not any(full_match(p, k) for p in patterns)]
+    if validator.is_type(allowed, "object"):
+        for extra in extras:
+            yield from validator.descend(instance[extra], allowed, path=extra)
+    elif allowed is False and extras:
+        listed = ", ".join(repr(e) for e in sorted(extras, key=str))
+        yield ValidationError(f"Additional properties are not allowed ({listed} {'was' if len(extras) == 1 else 'were'} "
+                              "unexpected)")
+
+
+FullMatchValidator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    {"pattern": _pattern, "patternProperties": _pattern_properties, "additionalProperties": _additional_properties},
+)
+
+
+@lru_cache(maxsize=None)
+def validator(name: str, definition: str | None = None) -> Any:
+    """A validator (Draft 2020-12, patterns full-matched) for a whole schema, or one of its ``$defs``."""
     schema = load(name)
     registry: Registry = Registry().with_resources(
         (other["$id"], Resource.from_contents(other)) for other in map(load, names())
     )
     target = {"$ref": f"{schema['$id']}#/$defs/{definition}"} if definition else schema
-    return jsonschema.Draft202012Validator(target, registry=registry)
+    return FullMatchValidator(target, registry=registry)
 
 
 # --------------------------------------------------------------------------------------
@@ -73,8 +126,28 @@ def _local_schema(uri: str) -> dict[str, Any]:
     """Resolve a reference to one of our own schemas from the package, never the network."""
     for name in names():
         if load(name).get("$id") == uri.split("#", 1)[0]:
-            return load(name)
+            return _full_match_twin(load(name))
     raise ValueError(f"reference outside handoff's schemas: {uri}")
+
+
+def _full_match_twin(schema: Any) -> Any:
+    """The schema with every ``pattern`` (and ``patternProperties`` key) anchored as ``\\A(?:p)\\Z``:
+    fastjsonschema searches, and its fast path must accept nothing the full-match validator refuses."""
+    if isinstance(schema, list):
+        return [_full_match_twin(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    twin = {}
+    for key, value in schema.items():
+        if key == "pattern" and isinstance(value, str):
+            twin[key] = rf"\A(?:{value})\Z"
+        elif key == "patternProperties" and isinstance(value, dict):
+            twin[key] = {rf"\A(?:{k})\Z": _full_match_twin(v) for k, v in value.items()}
+        elif key in ("properties", "$defs", "definitions") and isinstance(value, dict):
+            twin[key] = {k: _full_match_twin(v) for k, v in value.items()}  # names, not schemas
+        else:
+            twin[key] = _full_match_twin(value)
+    return twin
 
 
 @lru_cache(maxsize=None)
@@ -85,7 +158,7 @@ def fast_check(name: str) -> Callable[[Any], bool] | None:
 
     if not all(_draft7_compatible(load(other)) for other in names()):
         return None
-    schema = dict(load(name), **{"$schema": "http://json-schema.org/draft-07/schema#"})
+    schema = dict(_full_match_twin(load(name)), **{"$schema": "http://json-schema.org/draft-07/schema#"})
     compiled = fastjsonschema.compile(schema, handlers={"https": _local_schema, "http": _local_schema})
 
     def check(data: Any) -> bool:

@@ -391,5 +391,5 @@ def test_a_snapshot_that_does_not_match_its_schema_is_refused(tmp_path):
         write_snapshot(broken, tmp_path / "out.json")
     assert not (tmp_path / "out.json").exists()
     (tmp_path / "bad.json").write_text("{")
-    with pytest.raises(HandoffError, match="cannot read the registry snapshot"):
+    with pytest.raises(HandoffError, match="bad.json: not valid JSON"):
         read_snapshot(tmp_path / "bad.json")

@@ -189,7 +189,11 @@ def _schema_digest() -> bytes:
 
     from .. import __version__
 
+    from .. import plan as plan_module
+
     digest = hashlib.sha256(f"handoff {__version__} plan v{PLAN_VERSION}\0".encode())
+    # the validator's own code too: a rule added without a version change must not trust old verdicts
+    digest.update(Path(plan_module.__file__).read_bytes() + b"\0")
     folder = resources.files("handoff").joinpath("schemas")
     for name in sorted(p.name for p in folder.iterdir() if p.name.endswith(".schema.json")):
         digest.update(name.encode() + b"\0" + folder.joinpath(name).read_bytes() + b"\0")

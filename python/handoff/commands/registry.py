@@ -117,7 +117,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         published = registry.mesh()
         shown = registry.shown_url
     mesh = published.with_domains(candidates)
-    findings = check_mesh(mesh, focus=names)
+    try:
+        findings = check_mesh(mesh, focus=names)
+    except HandoffError as exc:
+        raise _named(exc, mesh, files) from None
     errors = [f for f in findings if f.severity == ERROR]
     warnings = [f for f in findings if f.severity == WARNING]
     failed = bool(errors) or (args.strict and bool(warnings))
@@ -136,6 +139,21 @@ def cmd_check(args: argparse.Namespace) -> int:
     extra = f" with {len(warnings)} warning(s)" if warnings else ""
     print(f"handoff check: OK{extra} — {scope}")
     return 0
+
+
+def _named(exc: HandoffError, mesh: Any, files: list[Any]) -> HandoffError:
+    """A check that failed on a schedule: name the domain, plan and pipeline it belongs to."""
+    from ..alignment import to_cron
+
+    for domain in mesh.domains.values():
+        for pipeline in domain.pipelines:
+            try:
+                to_cron(pipeline.schedule)
+            except HandoffError as bad:
+                origin = domain.origin if domain.origin != "registry" else f"the registry's {domain.name}"
+                return HandoffError(f"pipeline {pipeline.name} ({pipeline.dag_id}): {bad.problem}", where=origin,
+                                    hint=f"fix handoff_pipeline.schedule in {domain.name}'s project and re-publish")
+    return HandoffError(f"checking {', '.join(str(f) for f in files)}: {exc.problem}", where=exc.where, hint=exc.hint)
 
 
 def cmd_who_depends_on(args: argparse.Namespace) -> int:
