@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..argv import option
 from ..artifact import artifact_path, open_artifact
 from ..errors import HandoffError
 from ..warehouse import release_connections
@@ -64,14 +65,15 @@ def build_args(project: DbtProject, select: Sequence[str], *, work_dir: str | Pa
                dbt_vars: Mapping[str, Any] | None = None) -> list[str]:
     """The one place a task's dbt invocation is built: `dbt build` of exactly ``select`` (no
     indirect selection of tests), writing nothing outside ``work_dir`` and no log file."""
-    args = ["--no-use-colors", "--no-send-anonymous-usage-stats", "--log-level-file", "none",
-            "build", "--project-dir", project.project_dir, "--profiles-dir", project.profiles_dir,
-            "--target-path", str(work_dir), "--log-path", str(work_dir),
-            "--select", *select, "--indirect-selection", "empty", "--no-write-json"]
+    # every value through handoff.argv.option: plan text is never read by dbt as an option (#12)
+    args = ["--no-use-colors", "--no-send-anonymous-usage-stats", *option("--log-level-file", "none"),
+            "build", *option("--project-dir", project.project_dir), *option("--profiles-dir", project.profiles_dir),
+            *option("--target-path", str(work_dir)), *option("--log-path", str(work_dir)),
+            *option("--select", *select), *option("--indirect-selection", "empty"), "--no-write-json"]
     if project.target:
-        args += ["--target", project.target]
+        args += option("--target", project.target)
     if dbt_vars:
-        args += ["--vars", json.dumps(dict(dbt_vars), sort_keys=True)]
+        args += option("--vars", json.dumps(dict(dbt_vars), sort_keys=True))
     return args
 
 

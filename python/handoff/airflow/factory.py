@@ -17,28 +17,32 @@ EmptyOperators wired with `>>` (docs/benchmarks.md):
 from __future__ import annotations
 
 import contextlib
-import functools
 import gc
-import hashlib
-import json
 import os
-import warnings
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
 from airflow.sdk import DAG, BaseOperator, CronTriggerTimetable, get_parsing_context
 
 from ..alignment import to_cron
 from ..batching import BATCH_TASK_ID, DEFAULT_EXECUTION, batched_models
 from ..errors import HandoffError
-from ..plan import PLAN_VERSION, validate_plan
 from .callbacks import on_sensor_success
 from .dbt_runner import DbtProject
+from .deployment import (
+    PLAN_SUFFIX,
+    SNAPSHOT_NAME,
+    plan_upstreams,
+    read_deployment,
+    snapshot_upstreams,
+    warn,
+)
 from .operators import CrossDomainSensor, DbtNodeOperator, ReconcileOperator, UnresolvedUpstream
 
-PLAN_SUFFIX = ".plan.json"
-SNAPSHOT_NAME = "registry_snapshot.json"
+__all__ = ["PLAN_SUFFIX", "SNAPSHOT_NAME", "build_dag", "dags_from_env", "load_dags", "maintenance_dag",
+           "plan_upstreams", "snapshot_upstreams"]
 
 ProjectResolver = Callable[[Mapping[str, Any]], DbtProject]
 Callback = Callable[[Any], None]
@@ -130,102 +134,6 @@ def _task(dag: DAG, spec: Mapping[str, Any], project: DbtProject,
     )
 
 
-def snapshot_upstreams(snapshot: Mapping[str, Any] | None) -> dict[tuple[str, str], Mapping[str, str]]:
-    """(domain, model) -> {dag_id, task_id, schedule} from a registry snapshot document."""
-    if not snapshot:
-        return {}
-    return {(m["domain"], m["model"]): m for m in snapshot.get("models", [])}
-
-
-def plan_upstreams(plans: list[Mapping[str, Any]]) -> dict[tuple[str, str], Mapping[str, str]]:
-    """The same mapping derived from plans themselves (for plans deployed side by side)."""
-    found: dict[tuple[str, str], Mapping[str, str]] = {}
-    for plan in plans:
-        for pipeline in plan["pipelines"]:
-            for task in pipeline["tasks"]:
-                if task["kind"] != "sensor":
-                    found[(plan["domain"]["name"], task["name"])] = {
-                        "dag_id": pipeline["dag_id"], "task_id": task["task_id"], "schedule": pipeline["schedule"]}
-    return found
-
-
-def _read_json(path: Path, raw: bytes | None = None) -> Any:
-    try:
-        return json.loads((path.read_bytes() if raw is None else raw).decode("utf-8"))
-    except FileNotFoundError:
-        raise HandoffError("file not found", where=str(path)) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise HandoffError(f"cannot read: {exc}", where=str(path),
-                           hint="re-write it with `handoff compile` / `handoff snapshot`") from None
-
-
-def _read_plan(path: Path, validate: bool) -> dict[str, Any]:
-    try:
-        raw = path.read_bytes()
-    except OSError:
-        raw = None  # _read_json reports it
-    plan = _read_json(path, raw)
-    if validate:
-        marker = _validity_marker(raw) if raw is not None else None
-        if marker is not None and marker.is_file():
-            return plan  # these exact bytes passed validate_plan before (see _schema_digest)
-        plan = validate_plan(plan, str(path))
-        _remember(marker)
-        return plan
-    if not isinstance(plan, dict) or plan.get("plan_version") != PLAN_VERSION:
-        return validate_plan(plan, str(path))  # for its precise message
-    return plan
-
-
-# Validating a plan against its JSON Schema costs ~0.2 ms per task (jsonschema), more than
-# building the task: 60% of a 20-domain parse (docs/benchmarks.md). A plan's verdict depends only
-# on its bytes, the schemas and handoff's version, and Airflow re-parses the same bytes every
-# 30 s and before every task, so a plan that passed is remembered as an empty marker file named
-# by the hash of all three. Invalid plans are never remembered: they are re-checked (and warned
-# about) at every parse, exactly as before. Any problem with the cache just means validating.
-@functools.lru_cache(maxsize=1)
-def _schema_digest() -> bytes:
-    from importlib import resources
-
-    from .. import __version__
-
-    from .. import plan as plan_module
-
-    digest = hashlib.sha256(f"handoff {__version__} plan v{PLAN_VERSION}\0".encode())
-    # the validator's own code too: a rule added without a version change must not trust old verdicts
-    digest.update(Path(plan_module.__file__).read_bytes() + b"\0")
-    folder = resources.files("handoff").joinpath("schemas")
-    for name in sorted(p.name for p in folder.iterdir() if p.name.endswith(".schema.json")):
-        digest.update(name.encode() + b"\0" + folder.joinpath(name).read_bytes() + b"\0")
-    return digest.digest()
-
-
-def _cache_dir() -> Path:
-    explicit = os.environ.get("HANDOFF_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "handoff"
-
-
-def _validity_marker(raw: bytes) -> Path | None:
-    try:
-        key = hashlib.sha256(_schema_digest() + raw).hexdigest()
-        return _cache_dir() / "valid-plans" / key
-    except (OSError, ValueError):
-        return None
-
-
-def _remember(marker: Path | None) -> None:
-    if marker is None:
-        return
-    try:
-        marker.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.close(os.open(marker, os.O_CREAT | os.O_WRONLY, 0o600))
-    except OSError:
-        pass
-
-
 def load_dags(plans_dir: str | Path, *, dbt_projects_dir: str | Path, profiles_dir: str | Path | None = None,
               snapshot_path: str | Path | None = None, only_dag_id: str | None = None,
               only_task_id: str | None = None, validate: bool = True,
@@ -238,59 +146,34 @@ def load_dags(plans_dir: str | Path, *, dbt_projects_dir: str | Path, profiles_d
     the plans in the same folder. A plan that cannot be read is skipped with a warning that
     Airflow shows as a DAG warning; the other domains still load. ``only_dag_id`` builds just
     that DAG, and ``only_task_id`` (with it) just that task (what a worker needs).
-    """
-    plans_dir = Path(plans_dir)
-    if not plans_dir.is_dir():
-        raise HandoffError("plans folder not found", where=str(plans_dir),
-                           hint="set HANDOFF_PLANS_DIR to the folder holding <domain>.plan.json files")
-    files = sorted(plans_dir.glob(f"*{PLAN_SUFFIX}"))
-    if only_dag_id is not None:
-        domain = only_dag_id.split("__", 1)[0]
-        files = [f for f in files if f.name == f"{domain}{PLAN_SUFFIX}"]
-    plans: list[dict[str, Any]] = []
-    for path in files:
-        try:
-            plans.append(_read_plan(path, validate))
-        except HandoffError as exc:
-            warnings.warn(f"handoff: skipped {path.name}: {exc.one_line()}", stacklevel=2)
-    snapshot_file = Path(snapshot_path) if snapshot_path else plans_dir / SNAPSHOT_NAME
-    upstreams = plan_upstreams(plans)  # a worker's: its own domain's plan (same-domain pipeline sensors)
-    if only_dag_id is not None and only_task_id is not None and not _is_sensor(plans, only_dag_id, only_task_id):
-        pass  # a worker's dbt task resolves no upstream: the snapshot is not even read
-    elif snapshot_file.is_file():
-        upstreams.update(snapshot_upstreams(_read_json(snapshot_file)))
-    elif snapshot_path:
-        raise HandoffError("registry snapshot not found", where=str(snapshot_file),
-                           hint="export it with `handoff snapshot --output DIR/`")
-    elif only_dag_id is not None:
-        upstreams = plan_upstreams([_read_plan(p, False) for p in sorted(plans_dir.glob(f"*{PLAN_SUFFIX}"))])
 
+    One bad input costs only itself (``deployment.read_deployment`` lists what is refused): a plan
+    that is refused, or whose DAGs fail to build for any reason, is skipped with a warning naming
+    its file and the reason (Airflow shows it as a DAG-file warning); an unusable snapshot leaves
+    cross-domain sensors unresolved. Only an unusable plans folder raises (there is nothing to load).
+    """
+    deployment = read_deployment(plans_dir, dbt_projects_dir=dbt_projects_dir, profiles_dir=profiles_dir,
+                                 snapshot_path=snapshot_path, only_dag_id=only_dag_id,
+                                 only_task_id=only_task_id if only_dag_id else None, validate=validate)
     dags: dict[str, DAG] = {}
     with _no_gc_pauses():
-        for plan in plans:
-            project_name = plan["dbt"]["project_name"]
-            project_dir = Path(dbt_projects_dir) / project_name
-            project = DbtProject(project_dir=str(project_dir),
-                                 profiles_dir=str(profiles_dir) if profiles_dir else str(project_dir),
-                                 manifest_sha256=plan["dbt"]["manifest_sha256"])
-            for pipeline in plan["pipelines"]:
-                if only_dag_id is not None and pipeline["dag_id"] != only_dag_id:
-                    continue
-                dags[pipeline["dag_id"]] = build_dag(plan, pipeline, project=project, upstreams=upstreams,
-                                                     on_success=on_success,
-                                                     only_task_id=only_task_id if only_dag_id else None)
+        for deployed in deployment.plans:
+            built: dict[str, DAG] = {}
+            try:
+                for pipeline in deployed.plan["pipelines"]:
+                    if only_dag_id is not None and pipeline["dag_id"] != only_dag_id:
+                        continue
+                    built[pipeline["dag_id"]] = build_dag(deployed.plan, pipeline, project=deployed.project,
+                                                          upstreams=deployment.upstreams, on_success=on_success,
+                                                          only_task_id=only_task_id if only_dag_id else None)
+            except Exception as exc:  # noqa: BLE001 - any failure of one plan must cost only that plan
+                detail = exc.one_line() if isinstance(exc, HandoffError) else f"{type(exc).__name__}: {exc}"
+                warn(f"handoff: skipped {deployed.path.name}: {deployed.path}: its DAGs cannot be built "
+                     f"({' '.join(detail.split())[:400]}) — re-compile it with `handoff compile` and check it "
+                     "with `handoff inspect`")
+                continue
+            dags.update(built)
     return dags
-
-
-def _is_sensor(plans: list[dict[str, Any]], dag_id: str, task_id: str) -> bool:
-    """Whether the worker's task needs the registry snapshot (sensors do; unknown tasks might)."""
-    for plan in plans:
-        for pipeline in plan["pipelines"]:
-            if pipeline["dag_id"] == dag_id:
-                for task in pipeline["tasks"]:
-                    if task["task_id"] == task_id:
-                        return bool(task["kind"] == "sensor")
-    return True
 
 
 @contextlib.contextmanager
@@ -342,13 +225,9 @@ def dags_from_env() -> dict[str, DAG]:
     parsing = get_parsing_context()
     only = parsing.dag_id
     sweep_schedule = os.environ.get("HANDOFF_RECONCILE_SCHEDULE")
-    if sweep_schedule and only in (None, MAINTENANCE_DAG_ID):
-        registry_url = os.environ.get("HANDOFF_REGISTRY_URL")
-        if not registry_url:
-            raise HandoffError("HANDOFF_RECONCILE_SCHEDULE is set but HANDOFF_REGISTRY_URL is not",
-                               where="handoff DAG file", hint="see docs/deployment.md")
-        if only == MAINTENANCE_DAG_ID:
-            return {MAINTENANCE_DAG_ID: maintenance_dag(sweep_schedule, registry_url)}
+    if only == MAINTENANCE_DAG_ID:
+        sweep = _maintenance_from_env(sweep_schedule)
+        return {MAINTENANCE_DAG_ID: sweep} if sweep is not None else {}
     dags = load_dags(
         plans_dir,
         dbt_projects_dir=projects_dir,
@@ -360,5 +239,25 @@ def dags_from_env() -> dict[str, DAG]:
         on_success=on_model_success,
     )
     if sweep_schedule and only is None:
-        dags[MAINTENANCE_DAG_ID] = maintenance_dag(sweep_schedule, os.environ["HANDOFF_REGISTRY_URL"])
+        sweep = _maintenance_from_env(sweep_schedule)
+        if sweep is not None:
+            dags[MAINTENANCE_DAG_ID] = sweep
     return dags
+
+
+def _maintenance_from_env(schedule: str | None) -> DAG | None:
+    """The maintenance DAG, or None with a warning when its settings are unusable (the plans' DAGs
+    load either way)."""
+    if not schedule:
+        return None
+    registry_url = os.environ.get("HANDOFF_REGISTRY_URL")
+    if not registry_url:
+        warn("handoff: skipped the maintenance DAG handoff_reconcile: HANDOFF_RECONCILE_SCHEDULE is set but "
+             "HANDOFF_REGISTRY_URL is not — see docs/deployment.md")
+        return None
+    try:
+        return maintenance_dag(schedule, registry_url)
+    except Exception as exc:  # noqa: BLE001 - a bad setting costs only the maintenance DAG
+        detail = exc.one_line() if isinstance(exc, HandoffError) else f"{type(exc).__name__}: {exc}"
+        warn(f"handoff: skipped the maintenance DAG handoff_reconcile: HANDOFF_RECONCILE_SCHEDULE: {detail}")
+        return None
