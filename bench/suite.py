@@ -191,16 +191,15 @@ def prepare(spec: MeshSpec) -> Prepared:
 def write_snapshot(prepared: Prepared, dest: Path) -> Path:
     """A registry snapshot (domain, model) -> upstream task, as the factory reads it, derived from
     the plans (what `handoff snapshot` exports after every domain is published)."""
-    models = []
+    from handoff.registry.mesh import Mesh, domain_from_plan
+    from handoff.registry.snapshot import build_snapshot, validate_snapshot
+
+    domains = {}
     for plan_file in sorted(prepared.plans_dir.glob("*.plan.json")):
-        plan = json.loads(plan_file.read_text("utf-8"))
-        for pipeline in plan["pipelines"]:
-            for task in pipeline["tasks"]:
-                if task["kind"] != "sensor":
-                    models.append({"domain": plan["domain"]["name"], "model": task["name"],
-                                   "dag_id": pipeline["dag_id"], "task_id": task["task_id"],
-                                   "schedule": pipeline["schedule"]})
-    dest.write_text(json.dumps({"models": models}), "utf-8")
+        domain = domain_from_plan(json.loads(plan_file.read_text("utf-8")), str(plan_file))
+        domains[domain.name] = domain
+    document = validate_snapshot(build_snapshot(Mesh(domains)), str(dest))  # the factory ignores an invalid one
+    dest.write_text(json.dumps(document), "utf-8")
     return dest
 
 

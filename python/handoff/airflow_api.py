@@ -56,11 +56,12 @@ class AirflowApiConfig:
     def __post_init__(self) -> None:
         url = self.base_url.strip().rstrip("/")
         url = url.removesuffix("/api/v2")
+        authority = url.split("://", 1)[-1].split("/", 1)[0]
         try:
             parsed = urllib.parse.urlsplit(url)
-            credentials = parsed.username or parsed.password or "@" in parsed.netloc
+            credentials = parsed.username or parsed.password or "@" in parsed.netloc or "@" in authority
         except ValueError:
-            parsed, credentials = None, "@" in url
+            parsed, credentials = None, "@" in authority
         if credentials:  # before anything quotes the URL: never echo what it carries
             raise HandoffError("the Airflow API URL must not carry credentials", where=ENV_URL,
                                hint=f"set {ENV_USERNAME} and {ENV_PASSWORD} instead")

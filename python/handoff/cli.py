@@ -71,7 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         func: Callable[[argparse.Namespace], int] = args.func
         return func(args)
     except HandoffError as exc:
-        return _fail(exc.one_line(), debug)
+        _fail(exc.one_line(), debug)
+        return exc.exit_code
     except KeyboardInterrupt:
         print("handoff: interrupted", file=sys.stderr)
         return 130

@@ -24,3 +24,12 @@ class HandoffError(Exception):
         from .redact import redact
 
         return redact(" ".join(text.split()))
+
+    exit_code = 2
+
+
+class RuleViolation(HandoffError):
+    """A rule of the mesh refused the request (e.g. a domain bound to another dbt project): the
+    input is well-formed but not allowed. The CLI prints it on one line and exits 1."""
+
+    exit_code = 1

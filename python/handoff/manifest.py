@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +12,7 @@ from .errors import HandoffError
 
 SUPPORTED_SCHEMA_VERSIONS = (10, 11, 12)
 EXECUTABLE_TYPES = ("model", "seed", "snapshot")
+_PROJECT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 _SCHEMA_VERSION = re.compile(r"[^\s]*/manifest/v([0-9]{1,4})\.json")
 
 
@@ -153,10 +153,17 @@ def parse_manifest(data: Any, *, source: str, sha256: str = "") -> Manifest:
         if project_name is None:
             raise HandoffError("metadata.project_name is missing", where=source,
                                hint="re-run `dbt parse` with dbt-core >= 1.6")
+    if not _PROJECT_NAME.fullmatch(project_name):  # it names a folder on the workers: dbt's own rule
+        raise HandoffError(f"metadata.project_name {project_name!r} is not a dbt project name", where=source,
+                           hint="dbt project names hold letters, digits and '_'; re-run `dbt parse`")
     nodes = {uid: _node(uid, raw, source) for uid, raw in raw_nodes.items()}
     sources = {uid: _source(uid, raw, source) for uid, raw in raw_sources.items()}
     groups = {}
-    for uid, raw in (data.get("groups") or {}).items():
+    raw_groups = data.get("groups") or {}
+    if not isinstance(raw_groups, dict):
+        raise HandoffError(f"'groups' is a {type(raw_groups).__name__}, not an object", where=source,
+                           hint="the file is not a dbt manifest; re-run `dbt parse`")
+    for uid, raw in raw_groups.items():
         if isinstance(raw, dict):
             owner = raw.get("owner") or {}
             groups[str(raw.get("name") or uid.split(".")[-1])] = Group(
@@ -292,7 +299,11 @@ def _columns(columns: Any) -> tuple[Column, ...]:
 def _source(uid: str, raw: Any, source: str) -> Source:
     if not isinstance(raw, dict):
         raise HandoffError(f"source {uid} is not an object", where=source, hint="re-run `dbt parse`")
-    meta = dict(raw.get("meta") or {})
+    own_meta = raw.get("meta") or {}
+    if not isinstance(own_meta, dict):
+        raise HandoffError(f"source {uid}: 'meta' is a {type(own_meta).__name__}, not an object", where=source,
+                           hint="re-run `dbt parse`")
+    meta = dict(own_meta)
     config = raw.get("config") if isinstance(raw.get("config"), dict) else {}
     if isinstance(config.get("meta"), dict):
         meta = {**config["meta"], **meta}

@@ -6,7 +6,6 @@ reads them as strings. Compiling is pure and deterministic (same manifest -> sam
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter, defaultdict
 from dataclasses import replace

@@ -18,10 +18,10 @@ def _plain(text: str, what: str) -> str:
     shown = redact(repr(text))
     if not text.strip():
         raise argparse.ArgumentTypeError(f"{what} is empty: give a value (an empty one is never a default)")
-    if text != text.strip():
-        raise argparse.ArgumentTypeError(f"{what} {shown} starts or ends with blanks: remove them")
     if any(ord(c) < 32 or c == "\x7f" for c in text):
         raise argparse.ArgumentTypeError(f"{what} {shown} holds a control character: remove it")
+    if text != text.strip():
+        raise argparse.ArgumentTypeError(f"{what} {shown} starts or ends with blanks: remove them")
     return text
 
 

@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     compile_.add_argument("manifest", type=types.path, help="path to target/manifest.json")
     compile_.add_argument("-o", "--output", type=types.path, help="plan file to write (default: standard output); "
                           "a folder means <folder>/<domain>.plan.json")
-    compile_.add_argument("--catalog", metavar="CATALOG",
+    compile_.add_argument("--catalog", type=types.path, metavar="CATALOG",
                           help="the project's catalog.json (`dbt docs generate`): public models' real columns and "
                                "types for the plan (else contracts, then compiled SQL; see docs/impact.md)")
     compile_.set_defaults(func=cmd_compile)
@@ -60,10 +60,11 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
     manifest = load_manifest(args.manifest)
     plan = compile_manifest(manifest, load_catalog(args.catalog) if args.catalog else None)
+    # What compile writes must be what every reader accepts (issue #12): validate the plan before
+    # writing it, so a manifest value the plan rules refuse fails here (naming the pipeline, task
+    # and key), not at publish or in Airflow.
+    validate_plan(plan, f"{args.manifest} (the plan compiled from it)")
     text = dumps(plan)
-    # What compile writes must be what every reader accepts (issue #12): validate the plan as
-    # written, so a manifest value the plan schema refuses fails here, not at publish or parse.
-    validate_plan(json.loads(text), f"{args.manifest} (the plan compiled from it)")
     if args.output is None:
         sys.stdout.write(text)
         return 0

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from ..columns import ColumnList, Demand, demand_from_json, load_catalog
 from ..errors import HandoffError
+from ..files import write_atomically
 from ..impact import (
     FAIL_ON,
     Consumer,
@@ -25,7 +26,6 @@ from ..impact import (
     render_markdown,
 )
 from ..impact.policy import UNKNOWN_COLUMNS
-from ..files import write_atomically
 from ..manifest import load_manifest
 from . import args as types
 
@@ -115,7 +115,7 @@ def open_registry(url: str, domain: str) -> Registry:
 
     # Opening a Registry migrates its schema; an existing file that is no registry at all (a wrong
     # path) must not be turned into an empty one that reports "no consumers".
-    engine = engines.open_engine(url, must_exist=True)
+    engine = engines.open_engine(url, must_exist=True, read_only=True)
     shown = engines.mask(url)
     try:
         version = engines.run(engine, migrations.current_version, write=False, what="reading the schema version",
@@ -125,7 +125,7 @@ def open_registry(url: str, domain: str) -> Registry:
     if version == 0:
         raise HandoffError(f"{shown} is not a handoff registry (it has no registry tables)",
                            hint="point --registry / $HANDOFF_REGISTRY_URL at the registry `handoff publish` writes to")
-    registry = Registry(url, must_exist=True)
+    registry = Registry(url, must_exist=True, read_only=True)
     try:
         if domain not in registry.domain_names():
             raise HandoffError(f"domain '{domain}' is not published in registry {shown}, so its consumers "
@@ -192,7 +192,7 @@ def affected_map_markdown(report: Report, url: str | None) -> str:
     from ..ui.mapview import affected_submap
 
     reached = {c.domain for m in report.models for c in (m.consumers or ())}
-    with Registry(url, must_exist=True) as registry:
+    with Registry(url, must_exist=True, read_only=True) as registry:
         chart = affected_submap(registry.domain_map(), report.domain, reached)
     if not chart:
         return ""

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..errors import HandoffError
+from . import args as types
 from .registry import REGISTRY_HELP
 
 
@@ -18,15 +19,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         description="Draw the published mesh at domain level: domains (owner, Slack, models) and the models "
                     "each domain reads from another. --html writes one self-contained file that opens with no "
                     "network; --format mermaid prints a flowchart for a PR comment or docs. See docs/ui.md.")
-    cmd.add_argument("--html", metavar="FILE", help="write the map as one self-contained HTML file")
+    cmd.add_argument("--html", type=types.path, metavar="FILE", help="write the map as one self-contained HTML file")
     cmd.add_argument("--format", choices=("text", "mermaid", "json"), default=None,
                      help="print the map (default text; with --html nothing is printed)")
-    cmd.add_argument("--domain", action="append", default=[], metavar="DOMAIN",
+    cmd.add_argument("--domain", action="append", default=[], type=types.nonempty, metavar="DOMAIN",
                      help="only this domain and its neighbours (repeatable)")
     cmd.add_argument("--hops", type=int, default=1, metavar="N",
                      help="with --domain: how many hand-overs away to include (default 1)")
-    cmd.add_argument("-o", "--output", metavar="FILE", help="write the --format output here instead of stdout")
-    cmd.add_argument("--registry", metavar="URL", help=REGISTRY_HELP)
+    cmd.add_argument("-o", "--output", type=types.path, metavar="FILE", help="write the --format output here instead of stdout")
+    cmd.add_argument("--registry", type=types.registry_url, metavar="URL", help=REGISTRY_HELP)
     cmd.set_defaults(func=cmd_map)
 
 
@@ -39,7 +40,7 @@ def cmd_map(args: argparse.Namespace) -> int:
         raise HandoffError(f"--hops {args.hops} is out of range", hint="use 0 to 10")
     if args.output and not args.format:
         raise HandoffError("--output needs --format", hint="e.g. --format mermaid -o map.mmd; for HTML use --html FILE")
-    with Registry(args.registry, must_exist=True) as registry:
+    with Registry(args.registry, must_exist=True, read_only=True) as registry:
         found = registry.domain_map()
         shown = registry.shown_url
     known = {d["name"] for d in found["domains"]}

@@ -1,4 +1,4 @@
-"""Asset registry commands: publish, check, who-depends-on, explain, snapshot, registry upgrade/status."""
+"""Asset registry commands: publish, check, who-depends-on, explain, snapshot, registry upgrade/status/history/transfer."""
 
 from __future__ import annotations
 
@@ -22,6 +22,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     publish.add_argument("--registry", type=types.registry_url, metavar="URL", help=REGISTRY_HELP)
     publish.add_argument("--label", type=types.nonempty, help="a commit or other source label stored with the publication")
     publish.add_argument("--force", action="store_true", help="rewrite domains whose plan did not change")
+    publish.add_argument("--takeover", action="store_true",
+                         help="publish a domain bound to another dbt project from this plan's project (moves the "
+                              "binding; recorded in the history with --reason)")
+    publish.add_argument("--reason", type=types.nonempty, help="why (required with --takeover)")
     publish.set_defaults(func=cmd_publish)
 
     check = subparsers.add_parser(
@@ -55,7 +59,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     snapshot.add_argument("--registry", type=types.registry_url, metavar="URL", help=REGISTRY_HELP)
     snapshot.set_defaults(func=cmd_snapshot)
 
-    registry = subparsers.add_parser("registry", help="registry maintenance: upgrade, status")
+    registry = subparsers.add_parser("registry", help="registry maintenance: upgrade, status, history, transfer")
     actions = registry.add_subparsers(dest="action", metavar="ACTION", parser_class=type(registry))
     actions.required = True
     upgrade = actions.add_parser("upgrade", help="apply pending schema migrations (idempotent)")
@@ -65,12 +69,38 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     status.add_argument("--registry", type=types.registry_url, metavar="URL", help=REGISTRY_HELP)
     status.add_argument("--format", choices=("text", "json"), default="text")
     status.set_defaults(func=cmd_status)
+    transfer = actions.add_parser(
+        "transfer", help="bind a domain to another dbt project (logged with the reason; docs/registry.md)",
+        description="Move a published domain to another dbt project, explicitly: after this, only that project "
+                    "may publish the domain. The dbt project is taken from the domain holding it, if any. "
+                    "Recorded in the history (`handoff registry history`).")
+    transfer.add_argument("domain", type=types.nonempty, metavar="DOMAIN")
+    transfer.add_argument("--to-project", required=True, type=types.nonempty, metavar="DBT_PROJECT")
+    transfer.add_argument("--reason", required=True, type=types.nonempty, help="why the domain moves")
+    transfer.add_argument("--registry", type=types.registry_url, metavar="URL", help=REGISTRY_HELP)
+    transfer.set_defaults(func=cmd_transfer)
+    history = actions.add_parser("history", help="publications and binding transfers, latest first")
+    history.add_argument("domain", nargs="?", type=types.nonempty, metavar="DOMAIN")
+    history.add_argument("--limit", type=_limit, default=20, help="how many of each (1-1000, default 20)")
+    history.add_argument("--registry", type=types.registry_url, metavar="URL", help=REGISTRY_HELP)
+    history.add_argument("--format", choices=("text", "json"), default="text")
+    history.set_defaults(func=cmd_history)
 
 
-def _open(url: str | None, *, must_exist: bool) -> Any:
+def _open(url: str | None, *, must_exist: bool, read_only: bool = False) -> Any:
     from ..registry.store import Registry
 
-    return Registry(url, must_exist=must_exist)
+    return Registry(url, must_exist=must_exist, read_only=read_only)
+
+
+def _limit(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= value <= 1000:
+        raise argparse.ArgumentTypeError(f"{value} is not between 1 and 1000")
+    return value
 
 
 def _target(text: str) -> tuple[str, str]:
@@ -83,12 +113,18 @@ def _target(text: str) -> tuple[str, str]:
 def cmd_publish(args: argparse.Namespace) -> int:
     from ..registry.store import plan_files
 
+    if args.takeover and not args.reason:
+        raise HandoffError("--takeover needs --reason", where="handoff publish",
+                           hint="say why the domain changes dbt project; it is kept in the history")
+    if args.reason and not args.takeover:
+        raise HandoffError("--reason is only read with --takeover", where="handoff publish",
+                           hint="add --takeover, or drop --reason")
     files = plan_files(args.plans)
     plans = load_plans(files)  # every plan is valid before the registry is touched
     started = time.perf_counter()
     with _open(args.registry, must_exist=False) as registry:
         results = registry.publish(plans, label=args.label, force=args.force, origins=[str(f) for f in files],
-                                   validate=False)
+                                   validate=False, takeover_reason=args.reason if args.takeover else None)
         retries = registry.stats.retries
         shown = registry.shown_url
     elapsed = time.perf_counter() - started
@@ -102,6 +138,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from ..registry.binding import findings as binding_findings
     from ..registry.checks import ERROR, WARNING, check_mesh
     from ..registry.mesh import domain_from_plan
     from ..registry.store import plan_files
@@ -113,12 +150,12 @@ def cmd_check(args: argparse.Namespace) -> int:
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise HandoffError(f"domain(s) {', '.join(duplicates)} in several plans", hint="check one plan per domain")
-    with _open(args.registry, must_exist=True) as registry:
+    with _open(args.registry, must_exist=True, read_only=True) as registry:
         published = registry.mesh()
         shown = registry.shown_url
     mesh = published.with_domains(candidates)
     try:
-        findings = check_mesh(mesh, focus=names)
+        findings = [*binding_findings(published, candidates), *check_mesh(mesh, focus=names)]
     except HandoffError as exc:
         raise _named(exc, mesh, files) from None
     errors = [f for f in findings if f.severity == ERROR]
@@ -160,7 +197,7 @@ def cmd_who_depends_on(args: argparse.Namespace) -> int:
     from ..registry.render import consumers_text
 
     domain, model = _target(args.target)
-    with _open(args.registry, must_exist=True) as registry:
+    with _open(args.registry, must_exist=True, read_only=True) as registry:
         found = registry.consumers(domain, model, transitive=not args.direct)
         mesh_teams = {}
         if found:
@@ -183,7 +220,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
     domain, model = _target(args.target)
     at = _moment(args.at) if args.at is not None else None
-    with _open(args.registry, must_exist=True) as registry:
+    with _open(args.registry, must_exist=True, read_only=True) as registry:
         info = registry.explain(domain, model)
         if at is not None:
             from ..recovery import api_if_configured, run_state
@@ -225,12 +262,46 @@ def _moment(text: str) -> Any:
 def cmd_snapshot(args: argparse.Namespace) -> int:
     from ..registry.snapshot import write_snapshot
 
-    with _open(args.registry, must_exist=True) as registry:
+    with _open(args.registry, must_exist=True, read_only=True) as registry:
         document = registry.snapshot()
         shown = registry.shown_url
     target = write_snapshot(document, args.output)
     print(f"handoff: wrote {target} ({len(document['domains'])} domain(s), {len(document['models'])} model(s)) "
           f"from {shown}", file=sys.stderr)
+    return 0
+
+
+def cmd_transfer(args: argparse.Namespace) -> int:
+    with _open(args.registry, must_exist=True) as registry:
+        row = registry.transfer(args.domain, args.to_project, reason=args.reason)
+        shown = registry.shown_url
+    print(f"handoff: domain {row['domain']} is now bound to dbt project '{row['to_project']}' "
+          f"(was {repr(row['from_project']) if row['from_project'] else 'unbound'}); recorded in {shown} "
+          f"by {row['actor']}: {row['reason']}")
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    with _open(args.registry, must_exist=True, read_only=True) as registry:
+        published = registry.history(args.domain, limit=args.limit)
+        moved = registry.transfers(args.domain, limit=args.limit)
+    events = [{"at": p["published_at"], "event": "publish" if p["changed"] else "publish (unchanged)",
+               "domain": p["domain"], "detail": f"plan {p['plan_sha256'][:12]}, {p['task_count']} task(s)"
+               + (f", label {p['label']}" if p["label"] else "")} for p in published]
+    events += [{"at": t["transferred_at"], "event": t["how"], "domain": t["domain"],
+                "detail": f"{t['from_project'] or '(unbound)'} -> {t['to_project']} by {t['actor']}: {t['reason']}"}
+               for t in moved]
+    events.sort(key=lambda e: e["at"] or "", reverse=True)
+    if args.format == "json":
+        print(json.dumps({"publications": published, "transfers": moved}, indent=2, default=str))
+        return 0
+    from ..registry.render import table
+
+    if not events:
+        print("no publications")
+        return 0
+    print("\n".join(table(["at", "event", "domain", "detail"],
+                          [[e["at"], e["event"], e["domain"], e["detail"]] for e in events])))
     return 0
 
 
@@ -254,12 +325,13 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    with _open(args.registry, must_exist=True) as registry:
+    with _open(args.registry, must_exist=True, read_only=True) as registry:
         version = registry.schema_version()
         mesh = registry.mesh()
         latest = registry.history(limit=10)
         shown = registry.shown_url
-    domains = [{"name": d.name, "owner": d.owner, "slack": d.slack, "pipelines": len(d.pipelines),
+    domains = [{"name": d.name, "dbt_project": d.bound_project, "owner": d.owner, "slack": d.slack,
+                "pipelines": len(d.pipelines),
                 "tasks": d.task_count, "plan_sha256": d.plan_sha256, "label": d.label,
                 "published_at": d.published_at.isoformat() if d.published_at else None}
                for d in mesh.domains.values()]
@@ -272,7 +344,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"registry {shown}: schema version {version}, {len(domains)} domain(s), "
           f"{sum(d['tasks'] for d in domains)} task(s)")
     if domains:
-        print("\n".join(table(["domain", "owner", "slack", "pipelines", "tasks", "plan", "label", "published_at"],
-                              [[d["name"], d["owner"], d["slack"], d["pipelines"], d["tasks"], d["plan_sha256"][:12],
-                                d["label"], d["published_at"]] for d in domains])))
+        print("\n".join(table(["domain", "dbt project", "owner", "slack", "pipelines", "tasks", "plan", "label",
+                               "published_at"],
+                              [[d["name"], d["dbt_project"] or "(unbound)", d["owner"], d["slack"], d["pipelines"],
+                                d["tasks"], d["plan_sha256"][:12], d["label"], d["published_at"]] for d in domains])))
     return 0

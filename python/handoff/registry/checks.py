@@ -31,6 +31,7 @@ from .mesh import Mesh, Task
 ERROR = "error"
 WARNING = "warning"
 RULES: dict[str, tuple[str, str]] = {
+    "HO300": (ERROR, "domain or dbt project bound elsewhere (registry.binding)"),
     "HO301": (ERROR, "upstream domain unknown"),
     "HO302": (ERROR, "upstream model unknown in that domain"),
     "HO303": (ERROR, "upstream model not public"),

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Connection, Engine, make_url
@@ -64,12 +65,18 @@ def mask(url: str | URL) -> str:
         return redact(url)
 
 
-def open_engine(url: str, *, must_exist: bool = False, create_default_dir: bool = True) -> Engine:
+def open_engine(url: str, *, must_exist: bool = False, create_default_dir: bool = True,
+                read_only: bool = False) -> Engine:
     """An engine for the registry at ``url``; raises a one-line HandoffError when it cannot be used.
 
     ``must_exist``: a SQLite file that does not exist is an error (read commands never create one).
     The default URL's ``.handoff/`` folder is created when ``create_default_dir`` and not ``must_exist``.
+    ``read_only`` (implies ``must_exist``): the database is opened so that nothing can be written —
+    SQLite ``mode=ro`` (and ``immutable=1`` when the file's folder is not writable by this user, where
+    SQLite could not create its WAL index; nobody is expected to write it then), PostgreSQL
+    ``default_transaction_read_only``. What read commands use: a read-only role or folder suffices.
     """
+    must_exist = must_exist or read_only
     shown = mask(url)
     try:
         parsed = make_url(url)
@@ -83,8 +90,10 @@ def open_engine(url: str, *, must_exist: bool = False, create_default_dir: bool 
                            hint="use SQLite (sqlite:///path/registry.db) or PostgreSQL (postgresql://...)")
     if backend == "sqlite":
         _check_sqlite_path(url, parsed, must_exist=must_exist, create_default_dir=create_default_dir)
+        if read_only:
+            parsed = _read_only_sqlite(parsed)
     try:
-        engine = _create(parsed)
+        engine = _create(parsed, read_only=read_only)
     except NoSuchModuleError as exc:
         raise HandoffError(f"registry URL {shown}: no driver '{parsed.drivername}' ({exc})", hint=URL_HINT) from None
     except ModuleNotFoundError as exc:
@@ -129,20 +138,34 @@ def _check_sqlite_path(url: str, parsed: URL, *, must_exist: bool, create_defaul
                             "sqlite:////absolute/path.db)")
 
 
-def _create(parsed: URL) -> Engine:
+def _read_only_sqlite(parsed: URL) -> URL:
+    """The SQLite URL as a read-only URI (``file:PATH?mode=ro``; ``&immutable=1`` in a read-only folder)."""
+    database = parsed.database or ""
+    if database.startswith("file:"):
+        return parsed  # already a URI: the user chose its mode
+    path = Path(database).resolve()
+    query = {**parsed.query, "mode": "ro", "uri": "true"}
+    if not os.access(path.parent, os.W_OK):
+        query["immutable"] = "1"
+    return parsed.set(database=f"file:{quote(str(path), safe='/')}", query=query)
+
+
+def _create(parsed: URL, *, read_only: bool = False) -> Engine:
     if parsed.get_backend_name() == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername=f"postgresql+{_installed_pg_driver()}")
         args: dict[str, Any] = {}
         if parsed.get_driver_name() in ("psycopg2", "psycopg"):
             args["connect_timeout"] = PG_CONNECT_TIMEOUT_S
+            if read_only:
+                args["options"] = "-c default_transaction_read_only=on"
         # No pool_pre_ping (a round trip per transaction): a connection dropped while pooled fails
         # its transaction as "invalidated", which the retry policy runs again on a new connection.
         return create_engine(parsed, connect_args=args)
     memory = not parsed.database or parsed.database == ":memory:"
     engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False},
                            **({"poolclass": StaticPool} if memory else {}))
-    event.listen(engine, "connect", _sqlite_connect)
+    event.listen(engine, "connect", _sqlite_connect_read_only if read_only else _sqlite_connect)
     event.listen(engine, "begin", _sqlite_begin)
     return engine
 
@@ -165,6 +188,10 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _sqlite_connect_read_only(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # we emit BEGIN ourselves; the journal mode is left alone
 
 
 def _sqlite_begin(conn: Connection) -> None:

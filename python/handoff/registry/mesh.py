@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ..plan import dumps
+from ..errors import HandoffError
+from ..plan import dag_id_for, dumps
 
 SENSOR = "sensor"
 
@@ -95,6 +96,7 @@ class Domain:
     published_at: datetime | None = None  # registry only
     label: str | None = None  # registry only: `handoff publish --label`
     pipelines: tuple[Pipeline, ...] = ()
+    bound_project: str | None = None  # registry only: the dbt project the domain is bound to (registry.binding)
 
     def tasks(self) -> Iterator[Task]:
         for pipeline in self.pipelines:
@@ -182,6 +184,10 @@ def domain_from_plan(plan: Mapping[str, Any], origin: str = "plan") -> Domain:
     name = plan["domain"]["name"]
     pipelines = []
     for p in plan["pipelines"]:
+        if p["dag_id"] != dag_id_for(name, p["name"]):  # also when the caller skipped validation
+            raise HandoffError(f"pipeline {p['name']}: dag_id '{p['dag_id']}' is not {dag_id_for(name, p['name'])}: "
+                               "a domain only publishes its own DAGs", where=origin,
+                               hint="re-compile the plan with `handoff compile`")
         tasks = tuple(_task_from_plan(name, p["dag_id"], t) for t in p["tasks"])
         pipelines.append(Pipeline(domain=name, name=p["name"], dag_id=p["dag_id"], schedule=p["schedule"],
                                   start_date=p["start_date"], description=p.get("description", ""), tasks=tasks))

@@ -58,6 +58,23 @@ def _cross_project_refs(conn: Connection) -> None:
     add_column_if_missing(conn, schema.cross_edges.name, Column("refs", Text))
 
 
+def _bind_domains_to_projects(conn: Connection) -> None:
+    """domains.dbt_project (+ bound_at, a unique index) and domain_transfers (issue #12).
+
+    Existing domains are bound to the project they were last published from, unless several
+    domains share it (a takeover that already happened): those stay unbound, and the first of
+    them published again binds the project (the others are then refused until transferred)."""
+    add_column_if_missing(conn, schema.domains.name, schema.domains.c.dbt_project)
+    add_column_if_missing(conn, schema.domains.name, schema.domains.c.bound_at)
+    d = schema.domains.c
+    shared = select(d.project).group_by(d.project).having(func.count() > 1)
+    conn.execute(schema.domains.update().where(d.dbt_project.is_(None), d.project != "", d.project.not_in(shared))
+                 .values(dbt_project=d.project, bound_at=d.published_at))
+    if "uq_domains_dbt_project" not in {i["name"] for i in inspect(conn).get_indexes(schema.domains.name)}:
+        next(i for i in schema.domains.indexes if i.name == "uq_domains_dbt_project").create(conn)
+    schema.domain_transfers.create(conn, checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "domains, pipelines, tasks, edges, lineage, publications, completions, sensor_resolutions",
               _create_tables),
@@ -65,6 +82,8 @@ MIGRATIONS: tuple[Migration, ...] = (
               _column_lists),
     Migration(3, "cross_edges.refs (the other dbt project's nodes a cross-project ref's sensor stands for)",
               _cross_project_refs),
+    Migration(4, "domains bound to their dbt project (dbt_project, bound_at), domain_transfers",
+              _bind_domains_to_projects),
 )
 LATEST = MIGRATIONS[-1].version
 
@@ -76,7 +95,7 @@ def current_version(conn: Connection) -> int:
     return int(conn.execute(select(func.max(schema.schema_version.c.version))).scalar() or 0)
 
 
-def ensure_current(engine: Engine, shown_url: str, *, must_exist: bool = False) -> list[int]:
+def ensure_current(engine: Engine, shown_url: str, *, must_exist: bool = False, read_only: bool = False) -> list[int]:
     """Apply missing migrations (cheap when there are none); returns the versions applied.
 
     A database without registry tables is set up only when it is empty and ``must_exist`` is
@@ -88,7 +107,11 @@ def ensure_current(engine: Engine, shown_url: str, *, must_exist: bool = False) 
     _refuse_newer(version, shown_url)
     if version == LATEST:
         return []
-    if version == 0 and must_exist:
+    if read_only and version > 0:
+        raise HandoffError(f"registry {shown_url} has schema version {version}; this handoff reads version {LATEST}",
+                           hint="upgrade it once with a role that may write: `handoff registry upgrade --registry "
+                                "URL` (read commands never change a registry)")
+    if version == 0 and (must_exist or read_only):
         raise HandoffError(f"{shown_url} is not a handoff registry (it has no registry tables)",
                            hint="publish plans first (`handoff publish`), or point --registry / "
                                 f"${engines.ENV_VAR} at the registry `handoff publish` writes to")

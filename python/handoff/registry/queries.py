@@ -139,7 +139,7 @@ def load_mesh(conn: Connection) -> Mesh:
             name=d.name, owner=d.owner, slack=d.slack, description=d.description or "", project=d.project,
             dbt_version=d.dbt_version, handoff_version=d.handoff_version, plan_sha256=d.plan_sha256,
             manifest_sha256=d.manifest_sha256, origin="registry", published_at=utc(d.published_at), label=d.label,
-            pipelines=tuple(pipelines_by_domain.get(d.name, ())))
+            pipelines=tuple(pipelines_by_domain.get(d.name, ())), bound_project=d.dbt_project)
     return Mesh(domains)
 
 
@@ -349,9 +349,14 @@ def sensors_waiting_on(conn: Connection, domain: str, model: str) -> list[Sensor
     versions = dict(conn.execute(select(s.tasks.c.model, func.count()).where(
         s.tasks.c.domain == domain, s.tasks.c.model.in_(list(by_name)), s.tasks.c.kind != SENSOR)
         .group_by(s.tasks.c.model)).all())
-    ce, p = s.cross_edges, s.pipelines
+    ce, p, t = s.cross_edges, s.pipelines, s.tasks
+    # Only sensors the downstream domain's own plan registered, in its own DAGs (dag_id derived from
+    # its name): reconciliation must never touch another domain's task (issue #12).
     rows = conn.execute(select(ce, p.c.schedule).join(p, p.c.dag_id == ce.c.dag_id)
-                        .where(ce.c.upstream_domain == domain, ce.c.upstream_model.in_(keys))
+                        .join(t, (t.c.dag_id == ce.c.dag_id) & (t.c.task_id == ce.c.sensor_task_id))
+                        .where(ce.c.upstream_domain == domain, ce.c.upstream_model.in_(keys),
+                               p.c.domain == ce.c.domain, t.c.domain == ce.c.domain, t.c.kind == SENSOR,
+                               ce.c.dag_id == p.c.domain.concat("__").concat(p.c.name))
                         .order_by(ce.c.dag_id, ce.c.sensor_task_id)).all()
     found = []
     for r in rows:
@@ -455,6 +460,21 @@ def _wait(conn: Connection, sensor: Row[Any], direct: bool, schedule: str) -> di
 # --------------------------------------------------------------------------------------
 # History and run state
 # --------------------------------------------------------------------------------------
+
+def domain_of_project(conn: Connection, project: str) -> str | None:
+    """The domain bound to dbt project ``project`` (None when no domain is)."""
+    found = conn.execute(select(s.domains.c.name).where(s.domains.c.dbt_project == project)).scalar_one_or_none()
+    return str(found) if found is not None else None
+
+
+def transfers(conn: Connection, domain: str | None, limit: int) -> list[dict[str, Any]]:
+    """Changes of domains' bindings to dbt projects, latest first."""
+    t = s.domain_transfers
+    query = select(t).order_by(t.c.id.desc()).limit(limit)
+    if domain is not None:
+        query = query.where(t.c.domain == domain)
+    return [{**r._asdict(), "transferred_at": _iso(r.transferred_at)} for r in conn.execute(query)]
+
 
 def history(conn: Connection, domain: str | None, limit: int) -> list[dict[str, Any]]:
     query = select(s.publications).order_by(s.publications.c.id.desc()).limit(limit)

@@ -49,6 +49,12 @@ domains = Table(
     Column("label", Text),  # commit or other source label given to `handoff publish --label`
     Column("published_at", DateTime(timezone=True), nullable=False),
     Column("task_count", Integer, nullable=False),
+    # The dbt project the domain is bound to (its first publish; changed only by a logged transfer):
+    # publishing the domain from another project is refused. One project, one domain (unique), so a
+    # dbt project name maps to its domain (queries.domain_of_project; dbt Mesh refs, issue #11).
+    Column("dbt_project", String(128)),
+    Column("bound_at", DateTime(timezone=True)),
+    Index("uq_domains_dbt_project", "dbt_project", unique=True),
 )
 
 pipelines = Table(
@@ -164,6 +170,21 @@ sensor_resolutions = Table(
     UniqueConstraint("dag_id", "run_id", "sensor_task_id", name="uq_sensor_resolutions_run"),
     CheckConstraint("how IN ('poke', 'reconcile')", name="ck_sensor_resolutions_how"),
     Index("ix_sensor_resolutions_completion", "completion_id"),
+)
+
+# Every change of a domain's binding to a dbt project (docs/registry.md, "Trust model"): kept forever.
+domain_transfers = Table(
+    "domain_transfers", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("domain", String(64), nullable=False),
+    Column("from_project", String(128)),  # NULL: the domain was not bound
+    Column("to_project", String(128), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("actor", Text, nullable=False),  # who asked: $HANDOFF_ACTOR, else the OS user
+    Column("how", String(20), nullable=False),  # transfer (handoff registry transfer) | takeover (publish --takeover)
+    Column("transferred_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("how IN ('transfer', 'takeover')", name="ck_domain_transfers_how"),
+    Index("ix_domain_transfers_domain", "domain", "transferred_at"),
 )
 
 # The tables holding one domain's published rows, in the order they are deleted.

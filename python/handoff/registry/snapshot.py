@@ -9,7 +9,6 @@ Importing this module does not import SQLAlchemy.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path

@@ -28,10 +28,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
-from ..errors import HandoffError
+from ..errors import HandoffError, RuleViolation
 from ..plan import load_plans, validate_plan
+from . import binding, migrations, queries
 from . import engine as engines
-from . import migrations, queries
 from . import schema as s
 from .mesh import Domain, Mesh, domain_from_plan
 from .queries import Completion, Consumer, Resolution, SensorWait
@@ -54,17 +54,20 @@ class Registry:
     """The asset registry at ``url`` (default: ``$HANDOFF_REGISTRY_URL``, else ``sqlite:///.handoff/registry.db``).
 
     ``must_exist``: the registry must already exist — no new SQLite file, no tables created in an
-    empty database (what read-only commands and Airflow callbacks want). Opening applies pending
-    schema migrations (``migrations.ensure_current``).
+    empty database (what Airflow callbacks want). Opening applies pending schema migrations
+    (``migrations.ensure_current``). ``read_only`` (read commands): nothing can be written, not even
+    a migration (an outdated registry is refused with what to do); a read-only database role or a
+    SQLite file in a read-only folder suffices (``engine.open_engine``).
     """
 
-    def __init__(self, url: str | None = None, *, must_exist: bool = False) -> None:
+    def __init__(self, url: str | None = None, *, must_exist: bool = False, read_only: bool = False) -> None:
         self.url = engines.resolve_url(url)
         self.shown_url = engines.mask(self.url)
-        self.engine = engines.open_engine(self.url, must_exist=must_exist)
+        self.read_only = read_only
+        self.engine = engines.open_engine(self.url, must_exist=must_exist, read_only=read_only)
         self.stats = engines.RetryStats()
         try:
-            migrations.ensure_current(self.engine, self.shown_url, must_exist=must_exist)
+            migrations.ensure_current(self.engine, self.shown_url, must_exist=must_exist, read_only=read_only)
         except BaseException:
             self.engine.dispose()
             raise
@@ -87,14 +90,22 @@ class Registry:
 
     # -- publishing -----------------------------------------------------------------------
     def publish(self, plans: Sequence[Mapping[str, Any]], *, label: str | None = None, force: bool = False,
-                origins: Sequence[str] | None = None, validate: bool = True) -> list[PublishResult]:
+                origins: Sequence[str] | None = None, validate: bool = True,
+                takeover_reason: str | None = None, actor: str | None = None) -> list[PublishResult]:
         """Replace each plan's domain in ONE transaction (all plans or none).
 
         Plans are validated first (``validate=False``: the caller already did, e.g. ``load_plans``;
         validation is most of the cost of a big publish). A domain whose stored plan has the same sha256 is left as it is
         (recorded in the history as unchanged) unless ``force``. ``label``: a commit or other source
         label stored with the publication.
+
+        Binding (``registry.binding``): a new domain is bound to its plan's dbt project; a domain
+        bound to another project, or a project bound to another domain, raises ``RuleViolation``
+        (nothing is written) — unless ``takeover_reason`` is given: then the binding moves to the
+        plan's project and the transfer is recorded (``transfers()``) with the reason and ``actor``.
         """
+        if takeover_reason is not None and not takeover_reason.strip():
+            raise HandoffError("a takeover needs a reason", hint="say why the domain changes dbt project (--reason)")
         origins = list(origins) if origins is not None else [f"plan #{i + 1}" for i in range(len(plans))]
         domains: dict[str, Domain] = {}
         for plan, origin in zip(plans, origins):
@@ -107,8 +118,10 @@ class Registry:
             domains[domain.name] = domain
         now = datetime.now(timezone.utc)
 
+        takeover = (takeover_reason, actor or binding.actor()) if takeover_reason is not None else None
+
         def work(conn: Connection) -> list[PublishResult]:
-            return [_replace_domain(conn, domains[name], label=label, force=force, now=now)
+            return [_replace_domain(conn, domains[name], label=label, force=force, now=now, takeover=takeover)
                     for name in sorted(domains)]  # a fixed lock order: multi-domain publishers never deadlock
 
         return self._write(work, f"publishing {', '.join(sorted(domains))}")  # type: ignore[no-any-return]
@@ -124,6 +137,42 @@ class Registry:
     def mesh(self) -> Mesh:
         """Every published domain, pipeline and task, from one consistent snapshot."""
         return self._read(queries.load_mesh, "reading the mesh")  # type: ignore[no-any-return]
+
+    def transfer(self, domain: str, to_project: str, *, reason: str, actor: str | None = None) -> dict[str, Any]:
+        """Bind published ``domain`` to dbt project ``to_project`` (taking the project from the domain
+        holding it, if any) and record it with ``reason`` and ``actor``; returns the history row."""
+        if not binding.PROJECT_NAME.fullmatch(to_project):
+            raise HandoffError(f"'{to_project}' is not a dbt project name", where="--to-project",
+                               hint="letters, digits and '_', as in dbt_project.yml's name")
+        if not reason.strip():
+            raise HandoffError("a transfer needs a reason", where="--reason", hint="say why the domain changes project")
+        who = actor or binding.actor()
+        now = datetime.now(timezone.utc)
+
+        def work(conn: Connection) -> dict[str, Any]:
+            d = s.domains.c
+            row = conn.execute(select(d.plan_sha256, d.dbt_project).where(d.name == domain).with_for_update()).first()
+            if row is None or not row.plan_sha256:
+                raise HandoffError(f"domain '{domain}' is not published", where="handoff registry transfer",
+                                   hint="a domain is bound at its first publish; there is nothing to transfer")
+            if row.dbt_project == to_project:
+                raise HandoffError(f"domain {domain} is already bound to dbt project '{to_project}'",
+                                   hint="nothing to transfer")
+            _rebind(conn, domain, row.dbt_project, to_project, reason=reason, actor=who, how="transfer", now=now)
+            return queries.transfers(conn, domain, 1)[0]
+
+        return self._write(work, f"transferring {domain} to dbt project {to_project}")  # type: ignore[no-any-return]
+
+    def domain_of_project(self, project: str) -> str | None:
+        """The domain bound to dbt project ``project``, or None (how a dbt Mesh ref finds its domain)."""
+        return self._read(lambda c: queries.domain_of_project(c, project),  # type: ignore[no-any-return]
+                          f"finding the domain of dbt project {project}")
+
+    def transfers(self, domain: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+        """Binding changes (transfers and takeovers), latest first: domain, from_project, to_project,
+        reason, actor, how, transferred_at."""
+        return self._read(lambda c: queries.transfers(c, domain, limit),  # type: ignore[no-any-return]
+                          "reading the transfer history")
 
     def domain_names(self) -> list[str]:
         return self._read(lambda c: sorted(c.execute(select(s.domains.c.name)).scalars()), "listing domains")  # type: ignore[no-any-return]
@@ -269,8 +318,9 @@ class Registry:
 # --------------------------------------------------------------------------------------
 
 def _replace_domain(conn: Connection, domain: Domain, *, label: str | None, force: bool,
-                    now: datetime) -> PublishResult:
+                    now: datetime, takeover: tuple[str, str] | None = None) -> PublishResult:
     previous = _lock_domain(conn, domain, now)
+    _check_binding(conn, domain, now, takeover)
     sensors = sum(1 for t in domain.tasks() if t.is_sensor)
     result = PublishResult(domain.name, True, len(domain.pipelines), domain.task_count, sensors,
                            domain.plan_sha256, previous or None)
@@ -300,6 +350,38 @@ def _lock_domain(conn: Connection, domain: Domain, now: datetime) -> str:
     found = conn.execute(select(s.domains.c.plan_sha256).where(s.domains.c.name == domain.name)
                          .with_for_update()).scalar_one()
     return str(found)
+
+
+def _check_binding(conn: Connection, domain: Domain, now: datetime, takeover: tuple[str, str] | None) -> None:
+    """Bind a new domain to its project; refuse a publish from another project unless it is a takeover."""
+    d = s.domains.c
+    bound = conn.execute(select(d.dbt_project).where(d.name == domain.name)).scalar_one()
+    held_by = conn.execute(select(d.name).where(d.dbt_project == domain.project, d.name != domain.name)
+                           .with_for_update()).scalar_one_or_none()
+    problem = binding.conflict(domain.name, domain.project, bound, held_by)
+    if problem is None:
+        if bound is None:
+            conn.execute(update(s.domains).where(d.name == domain.name).values(dbt_project=domain.project,
+                                                                               bound_at=now))
+        return
+    if takeover is None:
+        raise RuleViolation(problem.message(), where=domain.origin, hint=problem.hint())
+    reason, who = takeover
+    _rebind(conn, domain.name, bound, domain.project, reason=reason, actor=who, how="takeover", now=now)
+
+
+def _rebind(conn: Connection, domain: str, from_project: str | None, to_project: str, *, reason: str, actor: str,
+            how: str, now: datetime) -> None:
+    """Move ``domain``'s binding to ``to_project`` (unbinding the domain that held it) and log it."""
+    d = s.domains.c
+    held_by = conn.execute(select(d.name).where(d.dbt_project == to_project, d.name != domain)).scalar_one_or_none()
+    if held_by is not None:
+        conn.execute(update(s.domains).where(d.name == held_by).values(dbt_project=None, bound_at=None))
+        reason = f"{reason} (dbt project '{to_project}' was bound to domain {held_by}, now unbound)"
+    conn.execute(update(s.domains).where(d.name == domain).values(dbt_project=to_project, bound_at=now))
+    conn.execute(insert(s.domain_transfers).values(domain=domain, from_project=from_project, to_project=to_project,
+                                                   reason=" ".join(reason.split())[:2000], actor=actor, how=how,
+                                                   transferred_at=now))
 
 
 def _insert_rows(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
