@@ -182,7 +182,7 @@ def world(fixture_manifest, tmp_path_factory) -> Iterator[dict[str, Any]]:
     thread.start()
     try:
         yield {"tmp": tmp, "inputs": inputs, "plan": good, "registry": registry, "manifest": manifest_path,
-               "api": f"http://127.0.0.1:{server.server_address[1]}"}
+               "project": manifest_path.parents[1], "api": f"http://127.0.0.1:{server.server_address[1]}"}
     finally:
         server.shutdown()
         server.server_close()
@@ -346,6 +346,18 @@ CASES: dict[str, Case] = {
     "transfer without reason": Case(["registry", "transfer", "shapes", "--to-project", "x", "--reason", "", *R],
                                     ("--reason", EMPTY)),
     "debug without a command": Case(["--debug"], ("required: COMMAND",)),
+    # handoff package (the deploy step): arguments that reach dbt's command line
+    "package project empty": Case(["package", ""], ("project_dir", EMPTY)),
+    "package not a project": Case(["package", f"{I}/empty_folder"], ("empty_folder", "no dbt_project.yml")),
+    "package --target is an option": Case(["package", "{project}", "--target=--full-refresh"],
+                                          ("'--full-refresh' would reach dbt as an option", "--target")),
+    "package --profiles-dir is an option": Case(["package", "{project}", "--profiles-dir=-elsewhere"],
+                                                ("would reach dbt as an option", "--profiles-dir")),
+    "package --vars not JSON": Case(["package", "{project}", "--vars", "{day: 1"], ("--vars", "is not JSON")),
+    "package --vars NaN": Case(["package", "{project}", "--vars", '{"day": NaN}'], ("--vars", "NaN is not JSON")),
+    "package --vars a list": Case(["package", "{project}", "--vars", "[1]"], ("--vars must be a JSON object",)),
+    "package --vars deep": Case(["package", "{project}", "--vars", "[" * 50_000], ("--vars", "is not JSON")),
+    "package -o empty": Case(["package", "{project}", "-o", ""], ("--output", EMPTY)),
 }
 
 
@@ -389,11 +401,17 @@ def test_bad_input(name: str, world: dict[str, Any], monkeypatch: pytest.MonkeyP
                    capsys: pytest.CaptureFixture[str]) -> None:
     case = CASES[name]
     values = {k: str(v) for k, v in world.items()}
-    argv = [a.format(**values) for a in case.argv]
+
+    def fill(text: str) -> str:
+        for key, value in values.items():
+            text = text.replace("{" + key + "}", value)
+        return text
+
+    argv = [fill(a) for a in case.argv]
     for key in [k for k in os.environ if k.startswith("HANDOFF_")]:
         monkeypatch.delenv(key)
     for key, value in case.env.items():
-        monkeypatch.setenv(key, value.format(**values))
+        monkeypatch.setenv(key, fill(value))
     monkeypatch.chdir(world["tmp"])
     before = (_tree(world["tmp"]), _registry_state(world["registry"]))
     try:

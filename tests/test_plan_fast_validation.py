@@ -82,7 +82,7 @@ def test_refusals_keep_jsonschemas_message(plans):
     bad = copy.deepcopy(plans[0])
     bad["pipelines"][0]["tasks"][0]["retries"] = "two"
     with pytest.raises(HandoffError, match=r"plan does not match schemas/plan.schema.json at "
-                                           r"pipelines/0/tasks/0/retries: 'two' is not of type 'integer'"):
+                                           r"pipelines/0 \(daily\)/tasks/0 \(base\)/retries: 'two' is not of type 'integer'"):
         validate_plan(bad, "x.plan.json")
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .artifact import ArtifactInfo, TargetIdentity, artifact_path, sha256_file, write_artifact
+from .argv import option
 from .errors import HandoffError
 
 
@@ -69,14 +70,15 @@ def package_project(project_dir: str | Path, *, profiles_dir: str | Path | None 
     project_file = project / "dbt_project.yml"
     if not project_file.is_file():
         raise HandoffError("no dbt_project.yml", where=str(project), hint="pass the folder of the domain's dbt project")
-    args = ["--quiet", "--no-send-anonymous-usage-stats", "parse", "--project-dir", str(project),
-            "--target-path", str(project / "target")]
+    # values through handoff.argv.option: a name can never reach dbt as an option (#12)
+    args = ["--quiet", "--no-send-anonymous-usage-stats", "parse", *option("--project-dir", str(project)),
+            *option("--target-path", str(project / "target"))]
     if profiles_dir:
-        args += ["--profiles-dir", str(profiles_dir)]
+        args += option("--profiles-dir", str(profiles_dir))
     if target:
-        args += ["--target", target]
+        args += option("--target", target)
     if dbt_vars:
-        args += ["--vars", json.dumps(dict(dbt_vars), sort_keys=True)]
+        args += option("--vars", json.dumps(dict(dbt_vars), sort_keys=True))
     from .warehouse import release_connections
 
     from .loom import in_project_dir

@@ -7,18 +7,23 @@ import json
 import sys
 
 from ..errors import HandoffError
+from . import args as types
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     package = subparsers.add_parser(
         "package", help="dbt parse a project and write the artefact its Airflow tasks run from (deploy step)")
-    package.add_argument("project_dir", help="the domain's dbt project (after `dbt deps`)")
-    package.add_argument("--profiles-dir", help="folder of profiles.yml (default: dbt's own default)")
-    package.add_argument("--target", help="profile target (default: the profile's own default)")
-    package.add_argument("--vars", help="dbt vars for the parse, as a JSON object")
-    package.add_argument("-o", "--output",
+    package.add_argument("project_dir", type=types.path, help="the domain's dbt project (after `dbt deps`)")
+    package.add_argument("--profiles-dir", type=types.path, help="folder of profiles.yml (default: dbt's own default)")
+    package.add_argument("--target", type=types.nonempty, help="profile target (default: the profile's own default)")
+    package.add_argument("--vars", type=types.nonempty, help="dbt vars for the parse, as a JSON object")
+    package.add_argument("-o", "--output", type=types.path,
                          help="artefact file to write (default: <project>/target/handoff-artifact.sqlite)")
     package.set_defaults(func=cmd_package)
+
+
+def _not_json(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
 
 
 def cmd_package(args: argparse.Namespace) -> int:
@@ -27,12 +32,13 @@ def cmd_package(args: argparse.Namespace) -> int:
     dbt_vars = None
     if args.vars is not None:
         try:
-            dbt_vars = json.loads(args.vars)
-        except json.JSONDecodeError as exc:
-            raise HandoffError(f"--vars is not JSON ({exc.msg})", where="--vars",
+            dbt_vars = json.loads(args.vars, parse_constant=_not_json)
+        except (json.JSONDecodeError, RecursionError, ValueError) as exc:
+            raise HandoffError(f"--vars is not JSON ({getattr(exc, 'msg', exc)})", where="--vars",
                                hint='pass a JSON object, e.g. {"day": "2026-01-01"}') from None
         if not isinstance(dbt_vars, dict):
-            raise HandoffError("--vars must be a JSON object", where="--vars")
+            raise HandoffError("--vars must be a JSON object", where="--vars",
+                               hint='pass a JSON object, e.g. {"day": "2026-01-01"}')
     path, info = package_project(args.project_dir, profiles_dir=args.profiles_dir, target=args.target,
                                  dbt_vars=dbt_vars, output=args.output)
     size = path.stat().st_size / 1e6
