@@ -95,11 +95,12 @@ def step_prepare(args: dict[str, Any]) -> dict[str, Any]:
         package_project(projects / domain, profiles_dir=profiles)  # the deploy step: parse + artefact
         plan = compile_manifest(load_manifest(projects / domain / "target" / "manifest.json"))
         (plans / f"{plan['domain']['name']}.plan.json").write_text(dumps(plan), "utf-8")
-    from handoff.airflow.factory import plan_upstreams
+    from handoff.registry.mesh import Mesh, domain_from_plan
+    from handoff.registry.snapshot import build_snapshot, write_snapshot
 
     loaded = [json.loads(p.read_text()) for p in sorted(plans.glob("*.plan.json"))]
-    models = [{"domain": d, "model": m, **target} for (d, m), target in plan_upstreams(loaded).items()]
-    (plans / "registry_snapshot.json").write_text(json.dumps({"models": models}), "utf-8")
+    # what `handoff snapshot` writes (the factory ignores a snapshot that does not validate)
+    write_snapshot(build_snapshot(Mesh({p["domain"]["name"]: domain_from_plan(p) for p in loaded})), plans)
     tasks = [t for p in loaded for pl in p["pipelines"] for t in pl["tasks"]]
     n_nodes = sum(1 for t in tasks if t["kind"] != "sensor")
     return {"projects": str(projects), "profiles": str(profiles), "domains": domains, "plans": str(plans),

@@ -141,3 +141,19 @@ def test_reading_a_folder_or_nothing(tmp_path: Path) -> None:
 def test_nan_is_refused_when_writing() -> None:
     with pytest.raises(HandoffError, match="NaN or Infinity"):
         files.dumps_strict({"relation": float("nan")})
+
+
+def test_writing_into_a_read_only_folder_is_one_line_and_writes_nothing(fixture_manifest, tmp_path: Path) -> None:
+    """`compile -o` and `snapshot --output` into a folder this user cannot write (a real EROFS/EACCES)."""
+    from support.unprivileged import read_only_folder
+
+    out = tmp_path / "deploy"
+    out.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
+    with read_only_folder(out) as wrap:
+        done = subprocess.run(wrap([sys.executable, "-m", "handoff.cli", "compile", str(fixture_manifest("shapes")),
+                                    "-o", f"{out}/"]), capture_output=True, text=True, env=env, timeout=120)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    assert f"cannot write {out}/shapes.plan.json" in lines[0] and "nothing written" in lines[0], lines[0]
+    assert "Traceback" not in done.stderr and list(out.iterdir()) == []

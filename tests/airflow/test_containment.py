@@ -149,6 +149,11 @@ def test_a_bad_snapshot_leaves_sensors_unresolved_not_an_import_error(airflow_ho
         bag = _dagbag(airflow_home, env)
         assert bag.import_errors == {} and set(bag.dags) == EXAMPLE_DAGS
         assert "registry_snapshot.json" in _warnings(bag) and "stay unresolved" in _warnings(bag)
+    (plans / "registry_snapshot.json").unlink()
+    (plans / "registry_snapshot.json").mkdir()  # unreadable as a file (as a snapshot written 0600 for another user)
+    bag = _dagbag(airflow_home, env)
+    assert bag.import_errors == {} and set(bag.dags) == EXAMPLE_DAGS and "cannot read" in _warnings(bag)
+    (plans / "registry_snapshot.json").rmdir()
     # the worker's parse (one DAG, no sibling plans read) has nothing to resolve the sensor with
     from handoff.airflow import load_dags
 
