@@ -154,6 +154,7 @@ def test_a_bad_snapshot_leaves_sensors_unresolved_not_an_import_error(airflow_ho
     bag = _dagbag(airflow_home, env)
     assert bag.import_errors == {} and set(bag.dags) == EXAMPLE_DAGS and "cannot read" in _warnings(bag)
     (plans / "registry_snapshot.json").rmdir()
+    (plans / "registry_snapshot.json").write_text(good[:100])
     # the worker's parse (one DAG, no sibling plans read) has nothing to resolve the sensor with
     from handoff.airflow import load_dags
 
