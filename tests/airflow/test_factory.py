@@ -7,7 +7,6 @@ import warnings
 from pathlib import Path
 
 import pytest
-from handoff.errors import HandoffError
 from handoff.manifest import load_manifest
 from handoff.plan import compile_manifest, dumps
 
