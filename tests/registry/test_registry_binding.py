@@ -93,6 +93,7 @@ def test_one_project_publishes_one_domain(registry_url, plans, tmp_path):
         # an explicit takeover moves the project; the old domain is left unbound, and it is logged
         registry.publish([second], takeover_reason="domain renamed", actor="bob")
         assert registry.domain_of_project("shop") == "shop_two"
+        assert registry.project_domains() == {"shop": "shop_two"}
         assert registry.mesh().domains["shop"].bound_project is None
         [row] = registry.transfers()
         assert (row["domain"], row["from_project"], row["to_project"], row["how"]) == ("shop_two", None, "shop",

@@ -467,6 +467,12 @@ def domain_of_project(conn: Connection, project: str) -> str | None:
     return str(found) if found is not None else None
 
 
+def project_domains(conn: Connection) -> dict[str, str]:
+    """Every bound dbt project -> its domain (what compile needs for cross-project refs)."""
+    d = s.domains.c
+    return {str(p): str(n) for p, n in conn.execute(select(d.dbt_project, d.name).where(d.dbt_project.is_not(None)))}
+
+
 def transfers(conn: Connection, domain: str | None, limit: int) -> list[dict[str, Any]]:
     """Changes of domains' bindings to dbt projects, latest first."""
     t = s.domain_transfers

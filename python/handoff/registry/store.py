@@ -168,6 +168,10 @@ class Registry:
         return self._read(lambda c: queries.domain_of_project(c, project),  # type: ignore[no-any-return]
                           f"finding the domain of dbt project {project}")
 
+    def project_domains(self) -> dict[str, str]:
+        """dbt project -> domain for every bound project (``plan.compile_manifest(projects=...)``)."""
+        return self._read(queries.project_domains, "reading the dbt project bindings")  # type: ignore[no-any-return]
+
     def transfers(self, domain: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
         """Binding changes (transfers and takeovers), latest first: domain, from_project, to_project,
         reason, actor, how, transferred_at."""
