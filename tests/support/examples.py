@@ -20,6 +20,7 @@ dbt is not safe to invoke concurrently in one process: every call here takes one
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import threading
@@ -195,20 +196,33 @@ def deploy_plans(mesh: Mesh, dest: Path, domains: Sequence[str], *, publish: boo
     from handoff.packaging import package_project
     from handoff.plan import compile_manifest, dumps
 
+    from handoff.cross_project import find_refs
+
     plans = Path(dest) / "plans"
     plans.mkdir(parents=True, exist_ok=True)
+    registry_url = f"sqlite:///{Path(dest) / 'registry.db'}"
+    env = {**os.environ, "HANDOFF_REGISTRY_URL": registry_url}
+
+    def cli(*args: str) -> None:
+        done = subprocess.run([sys.executable, "-m", "handoff.cli", *args], capture_output=True, text=True, env=env)
+        assert done.returncode == 0, f"handoff {args[0]} failed: {done.stderr}"
+
     for domain in domains:
         with _DBT_LOCK, _environ({"DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DO_NOT_TRACK": "1", **mesh.env}):
             package_project(mesh.project_dirs[domain], profiles_dir=mesh.profiles_dir)
-        plan = compile_manifest(load_manifest(mesh.manifests[domain]))
+        manifest = load_manifest(mesh.manifests[domain])
+        target = plans / f"{domain}.plan.json"
+        if find_refs(manifest):  # dbt Mesh refs: the registry maps their projects to domains (docs/mesh.md)
+            assert publish, f"{domain} has cross-project refs: its upstream projects must be published first"
+            cli("publish", *sorted(str(p) for p in plans.glob("*.plan.json")))
+            cli("compile", str(mesh.manifests[domain]), "-o", str(target))
+            plan = json.loads(target.read_text("utf-8"))
+        else:
+            plan = compile_manifest(manifest)
         if adjust is not None:
             adjust(domain, plan)
-        (plans / f"{domain}.plan.json").write_text(dumps(plan))
-    registry_url = f"sqlite:///{Path(dest) / 'registry.db'}"
+        target.write_text(dumps(plan))
     if publish:
-        env = {**os.environ, "HANDOFF_REGISTRY_URL": registry_url}
-        for args in (["publish", str(plans)], ["snapshot", "--output", f"{plans}/"]):
-            done = subprocess.run([sys.executable, "-m", "handoff.cli", *args], capture_output=True, text=True,
-                                  env=env)
-            assert done.returncode == 0, f"handoff {args[0]} failed: {done.stderr}"
+        cli("publish", str(plans))
+        cli("snapshot", "--output", f"{plans}/")
     return plans, registry_url

@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 
 from ..convention import resolve
-from ..manifest import load_manifest
+from ..errors import HandoffError
 from ..files import write_atomically
+from ..manifest import Manifest, load_manifest
 from ..plan import compile_manifest, dumps, load_plan, validate_plan
 from . import args as types
 
@@ -28,6 +29,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     compile_.add_argument("--catalog", type=types.path, metavar="CATALOG",
                           help="the project's catalog.json (`dbt docs generate`): public models' real columns and "
                                "types for the plan (else contracts, then compiled SQL; see docs/impact.md)")
+    compile_.add_argument("--registry", type=types.registry_url, metavar="URL",
+                          help="registry database URL, read only when the manifest has cross-project refs (dbt "
+                               "Mesh, docs/mesh.md): the domain bound to each referenced dbt project (default: "
+                               "$HANDOFF_REGISTRY_URL, else sqlite:///.handoff/registry.db)")
     compile_.set_defaults(func=cmd_compile)
 
     inspect = subparsers.add_parser("inspect", help="check a plan file and print its pipelines, tasks and sensors")
@@ -59,7 +64,9 @@ def cmd_compile(args: argparse.Namespace) -> int:
     from ..columns import load_catalog
 
     manifest = load_manifest(args.manifest)
-    plan = compile_manifest(manifest, load_catalog(args.catalog) if args.catalog else None)
+    projects, registry = _project_domains(manifest, args.registry)
+    plan = compile_manifest(manifest, load_catalog(args.catalog) if args.catalog else None,
+                            projects=projects, registry=registry)
     # What compile writes must be what every reader accepts (issue #12): validate the plan before
     # writing it, so a manifest value the plan rules refuse fails here (naming the pipeline, task
     # and key), not at publish or in Airflow.
@@ -77,6 +84,32 @@ def cmd_compile(args: argparse.Namespace) -> int:
     return 0
 
 
+def _project_domains(manifest: Manifest, url: str | None) -> tuple[dict[str, str] | None, str]:
+    """The domain bound to each dbt project the manifest's cross-project refs read (the registry's
+    binding, handoff.registry.binding), and how to name the registry; (None, ...) without such refs."""
+    from ..cross_project import find_refs
+
+    refs = find_refs(manifest)
+    if not refs:
+        return None, "the registry"
+    from ..registry.store import Registry
+
+    try:
+        with Registry(url, must_exist=True, read_only=True) as registry:
+            found = {}
+            for project in sorted({r.project for r in refs}):
+                domain = registry.domain_of_project(project)
+                if domain is not None:
+                    found[project] = domain
+            return found, registry.shown_url
+    except HandoffError as exc:
+        first = refs[0]
+        raise HandoffError(
+            f"{first.reader} ({first.file}): {first.call()} is a cross-project ref; handoff finds the domain of dbt "
+            f"project '{first.project}' in the registry, and {exc.problem}", where=exc.where or manifest.path,
+            hint=exc.hint) from None
+
+
 def cmd_inspect(args: argparse.Namespace) -> int:
     plan = load_plan(args.plan)
     domain = plan["domain"]
@@ -89,7 +122,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
               f"{len(tasks) - len(sensors)} dbt task(s), {len(sensors)} sensor(s)")
         for sensor in sensors:
             readers = sorted(t["task_id"] for t in tasks if sensor["task_id"] in t["upstream"])
-            print(f"    {sensor['task_id']}: waits on {sensor['upstream_domain']}.{sensor['upstream_model']}, "
+            declared = f" (cross-project ref to {', '.join(sensor['refs'])})" if sensor.get("refs") else ""
+            print(f"    {sensor['task_id']}: waits on {sensor['upstream_domain']}.{sensor['upstream_model']}{declared}, "
                   f"read by {', '.join(readers) or 'nothing'}")
     for note in plan["notes"]:
         print(f"  note: {note}")

@@ -169,7 +169,9 @@ class _Graph:
             versions = ", ".join(t.task_id for t in resolution.candidates)
             self.resolution_findings.append(Finding(
                 "HO302", where, f"{reads} waits on {wanted}, a name {up_domain} gives to several versions ({versions})",
-                f"set handoff_upstream.model to the version you read, e.g. '{resolution.candidates[-1].task_id}'",
+                ("pin the version in the ref() (v=N), or have the upstream republish its plan with this handoff (it "
+                 "records which version is the latest)" if sensor.refs else
+                 f"set handoff_upstream.model to the version you read, e.g. '{resolution.candidates[-1].task_id}'"),
                 involved))
             return None
         target = resolution.task
