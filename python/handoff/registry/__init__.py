@@ -2,7 +2,7 @@
 
 Modules: ``mesh`` (in-memory model, pure), ``checks`` (HO301–HO306, pure), ``snapshot`` (the file
 Airflow reads; no SQLAlchemy), ``engine`` (URLs, transactions, retries), ``schema`` and
-``migrations`` (tables), ``queries`` and ``store`` (``Registry``). See docs/registry.md.
+``migrations`` (tables), ``queries``, ``run_state`` (recovery's records) and ``store`` (``Registry``). See docs/registry.md.
 
 ``from handoff.registry import Registry`` imports SQLAlchemy; the pure modules do not.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["Completion", "Consumer", "PublishResult", "Registry", "Resolution", "SensorWait"]
+__all__ = ["Completion", "Consumer", "PublishResult", "Refusal", "Registry", "Resolution", "SensorWait"]
 
 
 def __getattr__(name: str) -> Any:
@@ -19,8 +19,12 @@ def __getattr__(name: str) -> Any:
         from . import store
 
         return getattr(store, name)
-    if name in ("Consumer", "SensorWait", "Completion", "Resolution"):
+    if name in ("Consumer", "SensorWait"):
         from . import queries
 
         return getattr(queries, name)
+    if name in ("Completion", "Resolution", "Refusal"):
+        from . import run_state
+
+        return getattr(run_state, name)
     raise AttributeError(name)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import Column, Text, func, insert, inspect, select, text
+from sqlalchemy import CheckConstraint, Column, Text, UniqueConstraint, func, insert, inspect, select, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.schema import CreateColumn
 
@@ -75,6 +75,67 @@ def _bind_domains_to_projects(conn: Connection) -> None:
     schema.domain_transfers.create(conn, checkfirst=True)
 
 
+def _run_state_by_try(conn: Connection) -> None:
+    """Completions and sensor resolutions one row per try; sensor refusals (docs/recovery.md).
+
+    PostgreSQL: ALTER TABLE in place. SQLite cannot drop a unique constraint: the two tables are
+    rebuilt (renamed, created as in schema.py, copied, dropped) inside the migration's transaction.
+    Existing rows become try 1 (completions) and try 0 (resolutions); nothing is lost.
+    """
+    if "try_number" not in {c["name"] for c in inspect(conn).get_columns(schema.completions.name)}:
+        if conn.dialect.name == "postgresql":
+            _alter_run_state_tables(conn)
+        else:
+            _rebuild_run_state_tables(conn)
+    schema.sensor_refusals.create(conn, checkfirst=True)
+
+
+_BY_TRY = {  # table -> (the unique constraint of migration 1, the columns migration 5 adds)
+    "completions": ("uq_completions_run", ("try_number", "state")),
+    "sensor_resolutions": ("uq_sensor_resolutions_run", ("try_number", "run_logical_date", "status")),
+}
+
+
+def _alter_run_state_tables(conn: Connection) -> None:
+    for name, (old_unique, columns) in _BY_TRY.items():
+        table = schema.metadata.tables[name]
+        for column in columns:
+            add_column_if_missing(conn, name, table.c[column])
+        conn.execute(text(f"ALTER TABLE {name} DROP CONSTRAINT IF EXISTS {old_unique}"))
+        known = {c["name"] for c in inspect(conn).get_unique_constraints(name)}
+        known |= {c["name"] for c in inspect(conn).get_check_constraints(name)}
+        # plain DDL: sqlalchemy's AddConstraint would mark schema.py's constraint as created (and so
+        # leave it out of every later CREATE TABLE of that Table object, in this process)
+        for constraint in table.constraints:
+            if constraint.name in known:
+                continue
+            if isinstance(constraint, UniqueConstraint):
+                columns = ", ".join(c.name for c in constraint.columns)
+                conn.execute(text(f"ALTER TABLE {name} ADD CONSTRAINT {constraint.name} UNIQUE ({columns})"))
+            elif isinstance(constraint, CheckConstraint):
+                conn.execute(text(f"ALTER TABLE {name} ADD CONSTRAINT {constraint.name} CHECK ({constraint.sqltext})"))
+        indexes = {i["name"] for i in inspect(conn).get_indexes(name)}
+        for index in table.indexes:
+            if index.name not in indexes:
+                index.create(conn)
+
+
+def _rebuild_run_state_tables(conn: Connection) -> None:
+    old_columns = {name: [c["name"] for c in inspect(conn).get_columns(name)] for name in _BY_TRY}
+    for name in _BY_TRY:  # index names are global in SQLite: free them for the new tables
+        for index in inspect(conn).get_indexes(name):
+            conn.execute(text(f"DROP INDEX {conn.dialect.identifier_preparer.quote(str(index['name']))}"))
+    # resolutions first: renaming completions then points their foreign key at completions_v1
+    for name in ("sensor_resolutions", "completions"):
+        conn.execute(text(f"ALTER TABLE {name} RENAME TO {name}_v1"))
+    for name in ("completions", "sensor_resolutions"):
+        schema.metadata.tables[name].create(conn)
+        columns = ", ".join(old_columns[name])
+        conn.execute(text(f"INSERT INTO {name} ({columns}) SELECT {columns} FROM {name}_v1"))
+    for name in ("sensor_resolutions", "completions"):
+        conn.execute(text(f"DROP TABLE {name}_v1"))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "domains, pipelines, tasks, edges, lineage, publications, completions, sensor_resolutions",
               _create_tables),
@@ -84,6 +145,7 @@ MIGRATIONS: tuple[Migration, ...] = (
               _cross_project_refs),
     Migration(4, "domains bound to their dbt project (dbt_project, bound_at), domain_transfers",
               _bind_domains_to_projects),
+    Migration(5, "completions and sensor resolutions per try; sensor refusals", _run_state_by_try),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -1,4 +1,4 @@
-"""Read queries and run-state writes over one connection (called by ``Registry`` inside a transaction).
+"""Read queries over one connection (called by ``Registry`` inside a transaction); run state: ``run_state``.
 
 ``explain`` returns a plain dict so that features can add keys (e.g. run states) without
 changing its callers; the CLI renders whatever it holds.
@@ -15,8 +15,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import func, select, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Row
 
 from ..alignment import alignment_warning
@@ -78,37 +76,6 @@ class SensorWait:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-@dataclass(frozen=True)
-class Completion:
-    """An upstream task's successful run, as recorded by the callback or the sweep."""
-
-    id: int
-    dag_id: str
-    task_id: str
-    run_id: str
-    logical_date: datetime | None
-    completed_at: datetime
-    source: str
-    domain: str | None
-    model: str | None
-    created: bool = True  # False: this run was already recorded (the record is the first one)
-
-
-@dataclass(frozen=True)
-class Resolution:
-    """A downstream sensor satisfied, by its own poke or by the reconciler."""
-
-    id: int
-    dag_id: str
-    run_id: str
-    sensor_task_id: str
-    completion_id: int | None
-    how: str
-    previous_state: str | None
-    resolved_at: datetime
-    created: bool = True
 
 
 # --------------------------------------------------------------------------------------
@@ -458,7 +425,7 @@ def _wait(conn: Connection, sensor: Row[Any], direct: bool, schedule: str) -> di
 
 
 # --------------------------------------------------------------------------------------
-# History and run state
+# History
 # --------------------------------------------------------------------------------------
 
 def domain_of_project(conn: Connection, project: str) -> str | None:
@@ -487,64 +454,6 @@ def history(conn: Connection, domain: str | None, limit: int) -> list[dict[str, 
     if domain is not None:
         query = query.where(s.publications.c.domain == domain)
     return [{**r._asdict(), "published_at": _iso(r.published_at)} for r in conn.execute(query)]
-
-
-def _insert_ignoring_duplicates(conn: Connection, table: Any, row: Mapping[str, Any], keys: list[str]) -> bool:
-    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    result = conn.execute(dialect_insert(table).values(**row).on_conflict_do_nothing(index_elements=keys))
-    return bool(result.rowcount)
-
-
-def record_completion(conn: Connection, row: dict[str, Any]) -> Completion:
-    task = conn.execute(select(s.tasks.c.domain, s.tasks.c.model).where(
-        s.tasks.c.dag_id == row["dag_id"], s.tasks.c.task_id == row["task_id"])).first()
-    full = {**row, "domain": task.domain if task else None, "model": task.model if task else None,
-            "recorded_at": datetime.now(timezone.utc)}
-    created = _insert_ignoring_duplicates(conn, s.completions, full, ["dag_id", "task_id", "run_id"])
-    c = s.completions.c
-    stored = conn.execute(select(s.completions).where(
-        c.dag_id == row["dag_id"], c.task_id == row["task_id"], c.run_id == row["run_id"])).one()
-    return _completion(stored, created)
-
-
-def record_resolution(conn: Connection, row: dict[str, Any]) -> Resolution:
-    created = _insert_ignoring_duplicates(conn, s.sensor_resolutions, row, ["dag_id", "run_id", "sensor_task_id"])
-    c = s.sensor_resolutions.c
-    stored = conn.execute(select(s.sensor_resolutions).where(
-        c.dag_id == row["dag_id"], c.run_id == row["run_id"], c.sensor_task_id == row["sensor_task_id"])).one()
-    return _resolution(stored, created)
-
-
-def completions(conn: Connection, *, dag_id: str | None, task_id: str | None, run_id: str | None,
-                limit: int) -> list[Completion]:
-    c = s.completions.c
-    query = select(s.completions).order_by(c.id.desc()).limit(limit)
-    for column, value in ((c.dag_id, dag_id), (c.task_id, task_id), (c.run_id, run_id)):
-        if value is not None:
-            query = query.where(column == value)
-    return [_completion(r, True) for r in conn.execute(query)]
-
-
-def resolutions(conn: Connection, *, dag_id: str | None, run_id: str | None, completion_id: int | None,
-                limit: int) -> list[Resolution]:
-    c = s.sensor_resolutions.c
-    query = select(s.sensor_resolutions).order_by(c.id.desc()).limit(limit)
-    for column, value in ((c.dag_id, dag_id), (c.run_id, run_id), (c.completion_id, completion_id)):
-        if value is not None:
-            query = query.where(column == value)
-    return [_resolution(r, True) for r in conn.execute(query)]
-
-
-def _completion(r: Row[Any], created: bool) -> Completion:
-    return Completion(id=r.id, dag_id=r.dag_id, task_id=r.task_id, run_id=r.run_id, logical_date=utc(r.logical_date),
-                      completed_at=utc(r.completed_at), source=r.source, domain=r.domain, model=r.model,
-                      created=created)
-
-
-def _resolution(r: Row[Any], created: bool) -> Resolution:
-    return Resolution(id=r.id, dag_id=r.dag_id, run_id=r.run_id, sensor_task_id=r.sensor_task_id,
-                      completion_id=r.completion_id, how=r.how, previous_state=r.previous_state,
-                      resolved_at=utc(r.resolved_at), created=created)
 
 
 def utc(moment: datetime | None) -> Any:

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData()
@@ -140,6 +141,9 @@ publications = Table(
     Index("ix_publications_domain", "domain", "published_at"),
 )
 
+# One row per finished try of an upstream task that other domains wait on (migration 3 made it
+# per try): state 'success' is a completion; a later try of the same task instance supersedes it
+# (docs/recovery.md). Rows of migration 1 became try 1.
 completions = Table(
     "completions", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
@@ -147,16 +151,22 @@ completions = Table(
     Column("task_id", String(250), nullable=False),
     Column("run_id", String(250), nullable=False),
     Column("logical_date", DateTime(timezone=True)),
-    Column("completed_at", DateTime(timezone=True), nullable=False),
+    Column("completed_at", DateTime(timezone=True), nullable=False),  # when the try ended
     Column("source", String(10), nullable=False),
     Column("domain", String(64)),  # the task's domain and model when recorded, if published
     Column("model", Text),
     Column("recorded_at", DateTime(timezone=True), nullable=False),
-    UniqueConstraint("dag_id", "task_id", "run_id", name="uq_completions_run"),
+    Column("try_number", Integer, nullable=False, server_default=text("1")),
+    Column("state", String(10), nullable=False, server_default=text("'success'")),
+    UniqueConstraint("dag_id", "task_id", "run_id", "try_number", name="uq_completions_try"),
     CheckConstraint("source IN ('callback', 'sweep')", name="ck_completions_source"),
+    CheckConstraint("state IN ('success', 'failed')", name="ck_completions_state"),
     Index("ix_completions_model", "domain", "model"),
+    Index("ix_completions_task_date", "dag_id", "task_id", "logical_date"),
 )
 
+# A downstream sensor satisfied, one row per try of the sensor. handoff claims the row (status
+# 'claimed') before its PATCH, so racing callbacks and sweeps send one PATCH (docs/recovery.md).
 sensor_resolutions = Table(
     "sensor_resolutions", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
@@ -167,9 +177,38 @@ sensor_resolutions = Table(
     Column("how", String(10), nullable=False),
     Column("previous_state", String(40)),
     Column("resolved_at", DateTime(timezone=True), nullable=False),
-    UniqueConstraint("dag_id", "run_id", "sensor_task_id", name="uq_sensor_resolutions_run"),
+    Column("try_number", Integer, nullable=False, server_default=text("0")),  # the sensor's try
+    Column("run_logical_date", DateTime(timezone=True)),  # the downstream run's (explain --at)
+    Column("status", String(10), nullable=False, server_default=text("'done'")),
+    UniqueConstraint("dag_id", "run_id", "sensor_task_id", "try_number", name="uq_sensor_resolutions_try"),
     CheckConstraint("how IN ('poke', 'reconcile')", name="ck_sensor_resolutions_how"),
+    CheckConstraint("status IN ('claimed', 'done')", name="ck_sensor_resolutions_status"),
     Index("ix_sensor_resolutions_completion", "completion_id"),
+    Index("ix_sensor_resolutions_run", "dag_id", "run_logical_date"),
+)
+
+# A sensor recovery left alone, and why (a person skipped it, a person marked its run failed, it
+# failed by an error rather than its timeout...): what `explain --at` says. One row per sensor try
+# and reason, so a sweep repeating the same decision records nothing new.
+sensor_refusals = Table(
+    "sensor_refusals", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("dag_id", String(200), nullable=False),  # the downstream DAG
+    Column("run_id", String(250), nullable=False),
+    Column("run_logical_date", DateTime(timezone=True)),
+    Column("sensor_task_id", String(250), nullable=False),
+    Column("try_number", Integer, nullable=False),
+    Column("completion_id", Integer, ForeignKey("completions.id")),
+    Column("sensor_state", String(40)),
+    Column("run_state", String(40)),
+    Column("reason", String(30), nullable=False),  # a code: recovery_rule.REASONS
+    Column("detail", Text, nullable=False),  # the sentence explain prints
+    Column("actor", String(250)),  # the Airflow user whose decision it respects, if a person's
+    Column("acted_at", DateTime(timezone=True)),  # when that person acted (Airflow's event log)
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("dag_id", "run_id", "sensor_task_id", "try_number", "reason",
+                     name="uq_sensor_refusals_try_reason"),
+    Index("ix_sensor_refusals_run", "dag_id", "run_logical_date"),
 )
 
 # Every change of a domain's binding to a dbt project (docs/registry.md, "Trust model"): kept forever.

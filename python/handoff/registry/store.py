@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +32,11 @@ from ..errors import HandoffError, RuleViolation
 from ..plan import load_plans, validate_plan
 from . import binding, migrations, queries
 from . import engine as engines
+from . import run_state as rs
 from . import schema as s
 from .mesh import Domain, Mesh, domain_from_plan
-from .queries import Completion, Consumer, Resolution, SensorWait
+from .queries import Consumer, SensorWait
+from .run_state import Completion, Refusal, Resolution
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,10 @@ class PublishResult:
     sensors: int
     plan_sha256: str
     previous_sha256: str | None  # None: a new domain
+
+
+# A claim on a sensor older than this is taken over: its holder died between claim and PATCH.
+CLAIM_STALE_AFTER = timedelta(minutes=2)
 
 
 class Registry:
@@ -270,51 +276,115 @@ class Registry:
     def schema_version(self) -> int:
         return self._read(migrations.current_version, "reading the schema version")  # type: ignore[no-any-return]
 
-    # -- run state (the recovery feature) -------------------------------------------------
+    # -- run state (the recovery feature; registry/run_state.py) ---------------------------
     def record_completion(self, dag_id: str, task_id: str, run_id: str, logical_date: datetime | None, *,
-                          completed_at: datetime | None = None, source: str = "callback") -> Completion:
-        """Record that upstream task ``dag_id.task_id`` succeeded in run ``run_id`` (idempotent).
+                          try_number: int = 1, state: str = "success", completed_at: datetime | None = None,
+                          source: str = "callback") -> Completion:
+        """Record that try ``try_number`` of upstream task ``dag_id.task_id`` in run ``run_id`` ended in
+        ``state`` ("success", or "failed": it supersedes an earlier try's completion). Idempotent:
+        a second record of the same try returns the first one with ``created=False``.
 
-        ``source``: "callback" (the task's on_success callback) or "sweep" (the periodic sweep).
-        A second record of the same (dag_id, task_id, run_id) returns the first one with
-        ``created=False``. The task's domain and model are stored when the task is published.
+        ``source``: "callback" (the task's own callback) or "sweep" (the periodic sweep). The task's
+        domain and model are stored when the task is published.
         """
         if source not in ("callback", "sweep"):
             raise HandoffError(f"completion source '{source}' is not 'callback' or 'sweep'")
+        if state not in ("success", "failed"):
+            raise HandoffError(f"completion state '{state}' is not 'success' or 'failed'")
         row = {"dag_id": dag_id, "task_id": task_id, "run_id": run_id, "logical_date": _aware(logical_date),
-               "completed_at": _aware(completed_at) or datetime.now(timezone.utc), "source": source}
-        return self._write(lambda c: queries.record_completion(c, row),  # type: ignore[no-any-return]
-                           f"recording completion of {dag_id}.{task_id} {run_id}")
+               "completed_at": _aware(completed_at) or datetime.now(timezone.utc), "source": source,
+               "try_number": _try(try_number), "state": state}
+        return self._write(lambda c: rs.record_completion(c, row),  # type: ignore[no-any-return]
+                           f"recording try {try_number} of {dag_id}.{task_id} {run_id}")
 
     def record_resolution(self, dag_id: str, run_id: str, sensor_task_id: str, *, how: str,
-                          completion_id: int | None = None, previous_state: str | None = None,
+                          try_number: int = 0, completion_id: int | None = None,
+                          previous_state: str | None = None, run_logical_date: datetime | None = None,
                           resolved_at: datetime | None = None) -> Resolution:
-        """Record that sensor ``dag_id.sensor_task_id`` of run ``run_id`` was satisfied (idempotent).
+        """Record that try ``try_number`` of sensor ``dag_id.sensor_task_id`` in run ``run_id`` was
+        satisfied (idempotent per sensor try; a claim in progress is left to its holder).
 
         ``how``: "poke" (the sensor saw the upstream itself) or "reconcile" (handoff marked it
         success through the API); ``completion_id``: the upstream completion it waited for;
-        ``previous_state``: the sensor's state before (e.g. "up_for_reschedule", "failed").
+        ``previous_state``: the sensor's state before (e.g. "deferred", "failed").
         """
         if how not in ("poke", "reconcile"):
             raise HandoffError(f"resolution '{how}' is not 'poke' or 'reconcile'")
-        row = {"dag_id": dag_id, "run_id": run_id, "sensor_task_id": sensor_task_id, "how": how,
-               "completion_id": completion_id, "previous_state": previous_state,
-               "resolved_at": _aware(resolved_at) or datetime.now(timezone.utc)}
-        return self._write(lambda c: queries.record_resolution(c, row),  # type: ignore[no-any-return]
+        row = self._resolution_row(dag_id, run_id, sensor_task_id, how=how, try_number=try_number,
+                                   completion_id=completion_id, previous_state=previous_state,
+                                   run_logical_date=run_logical_date, resolved_at=resolved_at)
+        return self._write(lambda c: rs.record_resolution(c, row),  # type: ignore[no-any-return]
                            f"recording resolution of {dag_id}.{sensor_task_id} {run_id}")
 
-    def completions(self, *, dag_id: str | None = None, task_id: str | None = None,
-                    run_id: str | None = None, limit: int = 100) -> list[Completion]:
-        """Recorded completions, latest first."""
-        return self._read(lambda c: queries.completions(c, dag_id=dag_id, task_id=task_id, run_id=run_id,  # type: ignore[no-any-return]
-                                                        limit=limit), "reading completions")
+    def claim_resolution(self, dag_id: str, run_id: str, sensor_task_id: str, *, try_number: int,
+                         completion_id: int | None, previous_state: str | None,
+                         run_logical_date: datetime | None, stale_after: timedelta = CLAIM_STALE_AFTER,
+                         ) -> Resolution | None:
+        """Claim the right to satisfy this sensor try (before the PATCH): the claim, or None when
+        another reconciler holds or has settled it. A claim older than ``stale_after`` is taken over.
+        Settle it with ``finish_resolution``, or ``release_resolution`` when the PATCH failed."""
+        row = self._resolution_row(dag_id, run_id, sensor_task_id, how="reconcile", try_number=try_number,
+                                   completion_id=completion_id, previous_state=previous_state,
+                                   run_logical_date=run_logical_date, resolved_at=None)
+        stale_before = row["resolved_at"] - stale_after
+        return self._write(lambda c: rs.claim_resolution(c, row, stale_before),  # type: ignore[no-any-return]
+                           f"claiming {dag_id}.{sensor_task_id} {run_id}")
 
-    def resolutions(self, *, dag_id: str | None = None, run_id: str | None = None,
-                    completion_id: int | None = None, limit: int = 100) -> list[Resolution]:
-        """Recorded sensor resolutions, latest first."""
-        return self._read(lambda c: queries.resolutions(c, dag_id=dag_id, run_id=run_id,  # type: ignore[no-any-return]
-                                                        completion_id=completion_id, limit=limit),
-                          "reading sensor resolutions")
+    def finish_resolution(self, claim: Resolution, *, how: str) -> Resolution:
+        """Settle a claim: "reconcile" (our PATCH changed the sensor) or "poke" (it was already success)."""
+        if how not in ("poke", "reconcile"):
+            raise HandoffError(f"resolution '{how}' is not 'poke' or 'reconcile'")
+        now = datetime.now(timezone.utc)
+        return self._write(lambda c: rs.finish_resolution(c, claim.id, how, now),  # type: ignore[no-any-return]
+                           f"recording resolution of {claim.dag_id}.{claim.sensor_task_id} {claim.run_id}")
+
+    def release_resolution(self, claim: Resolution) -> None:
+        """Give a claim back (the PATCH failed): the next callback or sweep may try again."""
+        self._write(lambda c: rs.release_resolution(c, claim.id),
+                    f"releasing the claim on {claim.dag_id}.{claim.sensor_task_id} {claim.run_id}")
+
+    def record_refusal(self, dag_id: str, run_id: str, sensor_task_id: str, *, try_number: int, reason: str,
+                       detail: str, run_logical_date: datetime | None = None, completion_id: int | None = None,
+                       sensor_state: str | None = None, run_state: str | None = None, actor: str | None = None,
+                       acted_at: datetime | None = None) -> Refusal:
+        """Record that recovery left this sensor try alone, and why (idempotent per try and reason)."""
+        row = {"dag_id": dag_id, "run_id": run_id, "sensor_task_id": sensor_task_id, "try_number": _try(try_number),
+               "reason": reason, "detail": detail[:2000], "run_logical_date": _aware(run_logical_date),
+               "completion_id": completion_id, "sensor_state": sensor_state, "run_state": run_state,
+               "actor": actor[:250] if actor else None, "acted_at": _aware(acted_at)}
+        return self._write(lambda c: rs.record_refusal(c, row),  # type: ignore[no-any-return]
+                           f"recording why {dag_id}.{sensor_task_id} {run_id} was left alone")
+
+    def completions(self, *, dag_id: str | None = None, task_id: str | None = None, run_id: str | None = None,
+                    logical_date: datetime | None = None, limit: int = 100) -> list[Completion]:
+        """Recorded tries of upstream tasks (successes and later failures), latest first."""
+        when = _aware(logical_date)
+        return self._read(lambda c: rs.completions(  # type: ignore[no-any-return]
+            c, dag_id=dag_id, task_id=task_id, run_id=run_id, logical_date=when, limit=limit), "reading completions")
+
+    def resolutions(self, *, dag_id: str | None = None, run_id: str | None = None, completion_id: int | None = None,
+                    run_logical_date: datetime | None = None, limit: int = 100) -> list[Resolution]:
+        """Recorded sensor resolutions (claims included), latest first."""
+        when = _aware(run_logical_date)
+        return self._read(lambda c: rs.resolutions(  # type: ignore[no-any-return]
+            c, dag_id=dag_id, run_id=run_id, completion_id=completion_id, run_logical_date=when, limit=limit),
+            "reading sensor resolutions")
+
+    def refusals(self, *, dag_id: str | None = None, run_id: str | None = None,
+                 run_logical_date: datetime | None = None, limit: int = 100) -> list[Refusal]:
+        """Recorded refusals (sensors recovery left alone, and why), latest first."""
+        when = _aware(run_logical_date)
+        return self._read(lambda c: rs.refusals(  # type: ignore[no-any-return]
+            c, dag_id=dag_id, run_id=run_id, run_logical_date=when, limit=limit), "reading sensor refusals")
+
+    @staticmethod
+    def _resolution_row(dag_id: str, run_id: str, sensor_task_id: str, *, how: str, try_number: int,
+                        completion_id: int | None, previous_state: str | None, run_logical_date: datetime | None,
+                        resolved_at: datetime | None) -> dict[str, Any]:
+        return {"dag_id": dag_id, "run_id": run_id, "sensor_task_id": sensor_task_id, "how": how,
+                "try_number": _try(try_number), "completion_id": completion_id, "previous_state": previous_state,
+                "run_logical_date": _aware(run_logical_date),
+                "resolved_at": _aware(resolved_at) or datetime.now(timezone.utc)}
 
 
 # --------------------------------------------------------------------------------------
@@ -460,3 +530,9 @@ def _aware(moment: datetime | None) -> datetime | None:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise HandoffError(f"naive datetime {moment.isoformat()}", hint="pass an aware datetime (UTC)")
     return moment.astimezone(timezone.utc)
+
+
+def _try(number: int) -> int:
+    if isinstance(number, bool) or not isinstance(number, int) or number < 0:
+        raise HandoffError(f"try number {number!r} is not a whole number >= 0")
+    return number
