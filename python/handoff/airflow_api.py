@@ -168,6 +168,16 @@ class AirflowApi:
     def get_task_instance(self, dag_id: str, run_id: str, task_id: str) -> dict[str, Any]:
         return self._call("GET", _ti_path(dag_id, run_id, task_id))
 
+    def find_task_instance(self, dag_id: str, run_id: str, task_id: str) -> dict[str, Any] | None:
+        """The task instance, or None when the run or the task does not exist (404)."""
+        path = _ti_path(dag_id, run_id, task_id)
+        status, answer = self.request("GET", path)
+        if status == 404:
+            return None
+        if status != 200:
+            raise self._error("GET", path, status, answer)
+        return answer if isinstance(answer, dict) else {}
+
     def list_task_instances(self, dag_id: str = "~", run_id: str = "~", *,
                             task_id: str | None = None, states: Iterable[str] = (),
                             logical_date_gte: datetime | None = None,
@@ -270,6 +280,22 @@ class AirflowApi:
         for entity in entities:
             done.setdefault(entity["task_id"], "ok" if not report.get("errors") else "unknown")
         return done
+
+    # -- event log (Airflow's audit log) --------------------------------------------------
+
+    def list_event_logs(self, dag_id: str, *, run_id: str | None = None, task_id: str | None = None,
+                        events: Iterable[str] = (), after: datetime | None = None) -> list[dict[str, Any]]:
+        """``GET /api/v2/eventLogs`` of one DAG (optionally one run / task / event names), oldest first.
+
+        Rows: event_log_id, when, dag_id, task_id, run_id, try_number, event, owner, extra (a JSON
+        string). Airflow writes one for every state a task's own process reports (event = the
+        state, with its try_number) and one for every call of the REST API (and so of the UI) that
+        changes something (event = the endpoint, owner = the user, extra = the request body).
+        Reading it needs the audit-log permission.
+        """
+        params = {"dag_id": dag_id, "run_id": run_id, "task_id": task_id, "included_events": list(events),
+                  "after": after, "order_by": "id"}
+        return self._pages("/api/v2/eventLogs", params, "event_logs")
 
     # -- plumbing ------------------------------------------------------------------------
 

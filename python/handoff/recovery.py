@@ -1,142 +1,226 @@
-"""Late-completion recovery: when an upstream model task succeeds, satisfy the sensors waiting on it.
+"""Late-completion recovery: when an upstream model task succeeds, satisfy the sensors waiting on it —
+unless a person decided otherwise.
 
 Flow (docs/recovery.md):
 1. The public model's task succeeds; its ``on_success_callback`` (handoff.airflow.callbacks)
-   records the completion in the registry and calls ``reconcile_completion``.
-2. For every sensor registered on that upstream task (``Registry.sensors_waiting_on_task``),
-   the downstream runs whose aligned upstream date is this run's logical date are looked up
-   through Airflow's REST API v2.
-3. A sensor still waiting, up for reschedule/retry, or already failed (timeout) or skipped
-   (soft_fail) is set to success with one PATCH; Airflow then clears what the sensor's failure
-   blocked and the scheduler runs it. A sensor already in success was satisfied by its own poke.
-4. Each decision is recorded in the registry (``sensor_resolutions``): explain shows it.
+   records the completion of that try in the registry and calls ``reconcile_completion``.
+2. The completion must still be the upstream task instance's latest try, in success (a try
+   cleared and re-run supersedes it): otherwise nothing is touched.
+3. For every sensor registered on that upstream task (``Registry.sensors_waiting_on_task``), the
+   downstream runs whose aligned upstream date is this run's logical date are looked up through
+   Airflow's REST API v2, and the recovery rule (``recovery_rule.decide``) judges each sensor: a
+   waiting sensor, or one failed by its own timeout, is set to success with one PATCH (Airflow then
+   clears what its failure blocked); a skipped sensor, or one a person failed (or whose run a person
+   failed), is left alone and the refusal recorded with its reason.
+4. Exactly once: the PATCH is sent only by whoever claims the sensor's try in the registry (a
+   unique row), so racing callbacks and sweeps send one PATCH and record one resolution.
 
-Everything is idempotent: a second callback or sweep for the same completion finds the
-sensors in success (or the PATCH answers 409) and records nothing twice. Errors never
-propagate into the upstream task: the callback logs them and ``handoff reconcile`` catches up.
-This module imports neither Airflow nor dbt.
+Errors never propagate into the upstream task: the callback logs them and ``handoff reconcile``
+catches up. This module imports neither Airflow nor dbt.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable
+from datetime import datetime, timedelta
+from typing import Any
 
 from .airflow_api import AirflowApi
 from .alignment import reference_date, upstream_logical_date, upstream_window
 from .errors import HandoffError
-from .redact import get_logger
+from .recovery_rule import RUN_STATE_EVENTS, Verdict, decide, needs_events, parse_time
+from .redact import get_logger, redact
 from .registry import Registry
+from .registry.queries import SensorWait
+from .registry.run_state import Completion
 
 log = get_logger(__name__)
-
-# Sensor states that recovery turns into success. "running" covers a sensor in poke mode
-# (Airflow stops the running try when its state is changed under it); None: not started yet.
-SATISFIABLE = frozenset({None, "none", "scheduled", "queued", "running", "up_for_reschedule",
-                         "up_for_retry", "deferred", "restarting", "failed", "skipped"})
 
 
 @dataclass(frozen=True)
 class Action:
-    """What reconciliation did with one downstream sensor of one run."""
+    """What reconciliation did with one downstream sensor of one run (``run_id`` "" when it did
+    not get as far as a run: the completion was superseded)."""
 
     dag_id: str
     run_id: str
     sensor_task_id: str
     previous_state: str | None
-    action: str  # "satisfied" | "already_satisfied" | "left" (a state recovery never touches)
+    action: str  # "satisfied" | "already_satisfied" | "left"
     upstream: str
+    reason: str = ""  # recovery_rule codes, or "superseded" / "claimed" / "no_such_task"
+    detail: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def _parse_time(value: Any) -> datetime | None:
-    if not value:
-        return None
-    moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-
-def run_reference_date(run: dict[str, Any]) -> datetime | None:
-    """A DAG run's alignment date from its API form: logical_date, else run_after."""
-    logical, after = _parse_time(run.get("logical_date")), _parse_time(run.get("run_after"))
+def run_reference_date(run: Mapping[str, Any]) -> datetime | None:
+    """A DAG run's (or task instance's) alignment date from its API form: logical_date, else run_after."""
+    logical, after = parse_time(run.get("logical_date")), parse_time(run.get("run_after"))
     if logical is None and after is None:
         return None
     return reference_date(logical, after or logical)  # type: ignore[arg-type]
 
 
-def reconcile_completion(registry: Registry, api: AirflowApi, upstream_dag_id: str, upstream_task_id: str,
-                         upstream_date: datetime, *, completion_id: int | None = None) -> list[Action]:
-    """Satisfy every downstream sensor waiting on ``upstream_dag_id.upstream_task_id`` at ``upstream_date``."""
+# -- completions: which try of the upstream counts ------------------------------------------------
+
+def completion_tries(registry: Registry, dag_id: str, task_id: str, logical_date: datetime) -> list[Completion]:
+    """Every recorded try of ``dag_id.task_id`` for its run at ``logical_date``, oldest first."""
+    found = registry.completions(dag_id=dag_id, task_id=task_id, logical_date=logical_date, limit=1000)
+    return sorted(found, key=lambda c: c.id)
+
+
+def current_completion(tries: list[Completion]) -> Completion | None:
+    """The completion recovery may use: the latest recorded try, if it succeeded."""
+    return tries[-1] if tries and tries[-1].state == "success" else None
+
+
+def find_completion(registry: Registry, dag_id: str, task_id: str, logical_date: datetime) -> Completion | None:
+    """The current completion of ``dag_id.task_id`` for its run at ``logical_date`` (or None)."""
+    return current_completion(completion_tries(registry, dag_id, task_id, logical_date))
+
+
+def superseded_by(registry: Registry, api: AirflowApi, completion: Completion) -> str | None:
+    """Why ``completion`` no longer stands (its task instance was cleared and re-run: a later try,
+    or a state other than success), or None when it is still the latest successful try. A later
+    try found failed is recorded, so `handoff explain --at` knows without the API."""
+    live = api.find_task_instance(completion.dag_id, completion.run_id, completion.task_id)
+    if live is None:
+        return f"run {completion.run_id} of {completion.dag_id} no longer has {completion.task_id}"
+    try_number, state = int(live.get("try_number") or 0), live.get("state")
+    if try_number == completion.try_number and state == "success":
+        return None
+    if state == "failed" and try_number > completion.try_number:
+        registry.record_completion(completion.dag_id, completion.task_id, completion.run_id,
+                                   completion.logical_date, try_number=try_number, state="failed",
+                                   completed_at=parse_time(live.get("end_date")), source="sweep")
+    return (f"try {completion.try_number} of {completion.dag_id}.{completion.task_id} is superseded: "
+            f"the task instance is at try {try_number}, {state or 'not started'}")
+
+
+# -- reconciling one completion ---------------------------------------------------------------------
+
+def reconcile_completion(registry: Registry, api: AirflowApi, completion: Completion) -> list[Action]:
+    """Satisfy every downstream sensor waiting on ``completion`` that the recovery rule allows."""
+    upstream = f"{completion.dag_id}.{completion.task_id}"
+    waits = registry.sensors_waiting_on_task(completion.dag_id, completion.task_id)
+    if not waits or completion.logical_date is None or completion.state != "success":
+        return []
+    stale = superseded_by(registry, api, completion)
+    if stale is not None:
+        log.info("handoff: %s; nothing satisfied", stale)
+        return [Action(w.dag_id, "", w.sensor_task_id, None, "left", upstream, "superseded", stale) for w in waits]
     actions: list[Action] = []
-    for wait in registry.sensors_waiting_on_task(upstream_dag_id, upstream_task_id):
-        window = upstream_window(upstream_date, wait.upstream_schedule)
-        if window is None:
-            continue  # not an upstream tick (a manual run on no schedule date): nobody waits on it
-        start, end = window
-        runs = api.list_dag_runs(wait.dag_id, logical_date_gte=start,
-                                 logical_date_lte=end - timedelta(microseconds=1))
-        for run in runs:
-            moment = run_reference_date(run)
-            if moment is None or upstream_logical_date(moment, wait.upstream_schedule) != start:
-                continue
-            actions.append(_satisfy(registry, api, wait.dag_id, run["dag_run_id"], wait.sensor_task_id,
-                                    f"{upstream_dag_id}.{upstream_task_id}", completion_id))
+    for wait in waits:
+        for run in aligned_runs(api, wait, completion.logical_date):
+            actions.append(reconcile_sensor(registry, api, wait, run, completion))
     return actions
 
 
-def _satisfy(registry: Registry, api: AirflowApi, dag_id: str, run_id: str, sensor: str, upstream: str,
-             completion_id: int | None) -> Action:
-    try:
-        state = api.get_task_instance(dag_id, run_id, sensor).get("state")
-    except HandoffError as exc:
-        if "404" in str(exc):
-            return Action(dag_id, run_id, sensor, None, "left", upstream)  # the run has no such task
-        raise
-    if state == "success":
-        registry.record_resolution(dag_id, run_id, sensor, how="poke", completion_id=completion_id,
-                                   previous_state=None)
-        return Action(dag_id, run_id, sensor, state, "already_satisfied", upstream)
-    if state not in SATISFIABLE:
-        return Action(dag_id, run_id, sensor, state, "left", upstream)
-    changed = api.set_task_state(dag_id, run_id, sensor, "success",
-                                 note=f"handoff: {upstream} completed; satisfied by reconciliation")
-    registry.record_resolution(dag_id, run_id, sensor, how="reconcile" if changed else "poke",
-                               completion_id=completion_id, previous_state=state)
-    log.info("handoff: %s.%s in %s was %s: set to success (%s completed)", dag_id, sensor, run_id, state, upstream)
-    return Action(dag_id, run_id, sensor, state, "satisfied" if changed else "already_satisfied", upstream)
+def aligned_runs(api: AirflowApi, wait: SensorWait, upstream_date: datetime) -> list[dict[str, Any]]:
+    """The runs of ``wait``'s DAG whose sensor waits for the upstream run at ``upstream_date``."""
+    window = upstream_window(upstream_date, wait.upstream_schedule)
+    if window is None:
+        return []  # not an upstream tick (a manual run on no schedule date): nobody waits on it
+    start, end = window
+    runs = api.list_dag_runs(wait.dag_id, logical_date_gte=start, logical_date_lte=end - timedelta(microseconds=1))
+    return [run for run in runs if (moment := run_reference_date(run)) is not None
+            and upstream_logical_date(moment, wait.upstream_schedule) == start]
 
+
+def reconcile_sensor(registry: Registry, api: AirflowApi, wait: SensorWait, run: Mapping[str, Any],
+                     completion: Completion) -> Action:
+    """Judge one sensor of one run and act on the verdict: claim + PATCH, or record the refusal."""
+    upstream = f"{completion.dag_id}.{completion.task_id}"
+    dag_id, run_id, sensor = wait.dag_id, str(run["dag_run_id"]), wait.sensor_task_id
+    ti = api.find_task_instance(dag_id, run_id, sensor)
+    if ti is None:
+        return Action(dag_id, run_id, sensor, None, "left", upstream, "no_such_task", "the run has no such task")
+    state, try_number, run_date = ti.get("state"), int(ti.get("try_number") or 0), run_reference_date(run)
+    verdict = _verdict(api, wait, run, ti)
+    if verdict.action == "already_satisfied":
+        registry.record_resolution(dag_id, run_id, sensor, how="poke", try_number=try_number,
+                                   completion_id=completion.id, run_logical_date=run_date)
+        return Action(dag_id, run_id, sensor, state, "already_satisfied", upstream, verdict.reason, verdict.detail)
+    if verdict.action == "leave":
+        registry.record_refusal(dag_id, run_id, sensor, try_number=try_number, reason=verdict.reason,
+                                detail=verdict.detail, run_logical_date=run_date, completion_id=completion.id,
+                                sensor_state=state, run_state=run.get("state"), actor=verdict.actor,
+                                acted_at=verdict.acted_at)
+        log.info("handoff: %s.%s in %s left alone: %s", dag_id, sensor, run_id, verdict.detail)
+        return Action(dag_id, run_id, sensor, state, "left", upstream, verdict.reason, verdict.detail)
+    claim = registry.claim_resolution(dag_id, run_id, sensor, try_number=try_number, completion_id=completion.id,
+                                      previous_state=state, run_logical_date=run_date)
+    if claim is None:
+        return Action(dag_id, run_id, sensor, state, "already_satisfied", upstream, "claimed",
+                      "another callback or sweep satisfied it, or is doing so")
+    try:
+        changed = api.set_task_state(dag_id, run_id, sensor, "success",
+                                     note=f"handoff: {upstream} try {completion.try_number} completed; "
+                                          f"{verdict.detail}; satisfied by reconciliation")
+    except BaseException:
+        registry.release_resolution(claim)  # let the next callback or sweep try again
+        raise
+    registry.finish_resolution(claim, how="reconcile" if changed else "poke")
+    log.info("handoff: %s.%s in %s was %s: set to success (%s completed)", dag_id, sensor, run_id, state, upstream)
+    return Action(dag_id, run_id, sensor, state, "satisfied" if changed else "already_satisfied", upstream,
+                  verdict.reason, verdict.detail)
+
+
+def _verdict(api: AirflowApi, wait: SensorWait, run: Mapping[str, Any], ti: Mapping[str, Any]) -> Verdict:
+    events: list[dict[str, Any]] = []
+    if needs_events(ti.get("state"), run.get("state")):
+        try:
+            events = sensor_events(api, wait.dag_id, run, wait.sensor_task_id)
+        except HandoffError as exc:
+            return Verdict("leave", "event_log_unreadable",
+                           f"cannot read Airflow's event log to tell who set the sensor {ti.get('state')} "
+                           f"({redact(exc.problem)}): give handoff's API user read access to the audit log")
+    return decide(ti, run, events, timeout_s=wait.timeout_s)
+
+
+def sensor_events(api: AirflowApi, dag_id: str, run: Mapping[str, Any], sensor_task_id: str) -> list[dict[str, Any]]:
+    """What the recovery rule reads: the sensor's events in this run, and the DAG's run-state
+    changes since the run was queued (two requests)."""
+    run_id = str(run["dag_run_id"])
+    since = parse_time(run.get("queued_at"))
+    return [*api.list_event_logs(dag_id, run_id=run_id, task_id=sensor_task_id),
+            *api.list_event_logs(dag_id, events=sorted(RUN_STATE_EVENTS),
+                                 after=since - timedelta(seconds=1) if since else None)]
+
+
+# -- entry points: the callback and the sweep -------------------------------------------------------
 
 def handle_completion(registry: Registry, api: AirflowApi | None, *, dag_id: str, task_id: str, run_id: str,
-                      logical_date: datetime | None, run_after: datetime | None,
+                      logical_date: datetime | None, run_after: datetime | None, try_number: int = 1,
                       source: str = "callback") -> list[Action]:
-    """Record one upstream completion, then reconcile its downstream sensors (if an API is given)."""
+    """Record one upstream try's success, then reconcile its downstream sensors (if an API is given)."""
     moment = reference_date(logical_date, run_after or logical_date)  # type: ignore[arg-type]
-    completion = registry.record_completion(dag_id, task_id, run_id, moment, source=source)
+    completion = registry.record_completion(dag_id, task_id, run_id, moment, try_number=try_number, source=source)
     if api is None:
         return []
-    return reconcile_completion(registry, api, dag_id, task_id, moment, completion_id=completion.id)
+    return reconcile_completion(registry, api, completion)
 
 
 def sweep(registry: Registry, api: AirflowApi, *, since: datetime) -> list[Action]:
-    """Reconcile every upstream task with consumers that succeeded since ``since`` (any cause:
-    a normal run, a manual fix in the UI, a callback that could not reach the API)."""
+    """Reconcile every upstream task with consumers whose latest try succeeded since ``since`` (any
+    cause: a normal run, a manual fix in the UI, a callback that could not reach the API)."""
     upstream_tasks = sorted({(s.upstream_dag_id, s.upstream_task_id) for s in _all_waits(registry)})
     actions: list[Action] = []
     for dag_id, task_id in upstream_tasks:
         for ti in api.recent_successes(since, dag_id=dag_id, task_id=task_id):
-            run = api.get_dag_run(dag_id, ti["dag_run_id"])
-            moment = run_reference_date(run)
+            moment = run_reference_date(ti)
             if moment is None:
                 continue
             actions.extend(handle_completion(registry, api, dag_id=dag_id, task_id=task_id, run_id=ti["dag_run_id"],
-                                             logical_date=moment, run_after=moment, source="sweep"))
+                                             logical_date=moment, run_after=moment,
+                                             try_number=int(ti.get("try_number") or 1), source="sweep"))
     return actions
 
 
-def _all_waits(registry: Registry) -> Iterable[Any]:
+def _all_waits(registry: Registry) -> Iterable[SensorWait]:
     mesh = registry.mesh()
     seen: set[tuple[str, str]] = set()
     for task in mesh.tasks():
@@ -147,71 +231,6 @@ def _all_waits(registry: Registry) -> Iterable[Any]:
                 yield from registry.sensors_waiting_on(*key)
 
 
-def find_completion(registry: Registry, dag_id: str, task_id: str, logical_date: datetime) -> Any:
-    """The recorded completion of ``dag_id.task_id`` for its run at ``logical_date`` (or None)."""
-    return next((c for c in registry.completions(dag_id=dag_id, task_id=task_id, limit=1000)
-                 if c.logical_date == logical_date), None)
-
-
-def run_state(registry: Registry, explained: dict[str, Any], at: datetime,
-              api: AirflowApi | None = None) -> dict[str, Any]:
-    """"Why did (or didn't) this run?": for the run of the model's DAG at ``at`` (the latest tick
-    of its schedule at or before ``at``), each sensor upstream of the model — the upstream run it
-    waits for, whether that run's completion was recorded, and whether and how the sensor was
-    satisfied. With ``api``, the live state of each sensor too. ``explained`` is Registry.explain()."""
-    dag_id = explained["pipeline"]["dag_id"]
-    run_date = upstream_logical_date(at, explained["pipeline"]["schedule"])
-    live_runs = _runs_at(api, dag_id, run_date) if api is not None else []
-    sensors = []
-    for wait in explained["waits_on"]:
-        entry: dict[str, Any] = {"sensor_task_id": wait["sensor_task_id"],
-                                 "upstream": f"{wait['upstream_domain']}.{wait['upstream_model']}"}
-        target = wait.get("upstream")
-        if not target:
-            entry.update(verdict="unresolved", why=wait.get("problem") or "the upstream model is not published")
-            sensors.append(entry)
-            continue
-        upstream_date = upstream_logical_date(run_date, target["schedule"])
-        entry["upstream_task"] = f"{target['dag_id']}.{target['task_id']}"
-        entry["upstream_run_date"] = upstream_date.isoformat()
-        completion = find_completion(registry, target["dag_id"], target["task_id"], upstream_date)
-        resolution = None
-        if completion is not None:
-            entry["upstream_completed_at"] = completion.completed_at.isoformat()
-            entry["recorded_by"] = completion.source
-            resolution = next((r for r in registry.resolutions(dag_id=dag_id, completion_id=completion.id)
-                               if r.sensor_task_id == wait["sensor_task_id"]), None)
-        if resolution is not None:
-            entry.update(verdict=f"satisfied by {resolution.how}", resolved_at=resolution.resolved_at.isoformat(),
-                         state_before=resolution.previous_state)
-        elif completion is not None:
-            entry.update(verdict="upstream done, sensor not recorded as satisfied",
-                         why="if it is still waiting or timed out, `handoff reconcile` satisfies it")
-        else:
-            entry.update(verdict="waiting on upstream",
-                         why=f"no completion recorded for {entry['upstream_task']} at {upstream_date.isoformat()}")
-        if live_runs:
-            entry["live_states"] = {run["dag_run_id"]: _live_state(api, dag_id, run["dag_run_id"], wait["sensor_task_id"])
-                                    for run in live_runs}
-        sensors.append(entry)
-    return {"dag_id": dag_id, "at": at.isoformat(), "run_logical_date": run_date.isoformat(),
-            "runs": [r["dag_run_id"] for r in live_runs], "sensors": sensors}
-
-
-def _runs_at(api: AirflowApi | None, dag_id: str, run_date: datetime) -> list[dict[str, Any]]:
-    if api is None:
-        return []
-    return api.list_dag_runs(dag_id, logical_date_gte=run_date, logical_date_lte=run_date)
-
-
-def _live_state(api: AirflowApi | None, dag_id: str, run_id: str, task_id: str) -> str | None:
-    assert api is not None
-    try:
-        return api.get_task_instance(dag_id, run_id, task_id).get("state")
-    except HandoffError:
-        return None
-
-
 def api_if_configured() -> AirflowApi | None:
     """The API client when HANDOFF_AIRFLOW_API_URL is set (explain's live states), else None."""
     import os
@@ -219,26 +238,3 @@ def api_if_configured() -> AirflowApi | None:
     from .airflow_api import ENV_URL
 
     return AirflowApi.from_env() if os.environ.get(ENV_URL) else None
-
-
-def run_state_text(state: dict[str, Any]) -> str:
-    """run_state() for people."""
-    lines = [f"\nRun of {state['dag_id']} at {state['run_logical_date']}"
-             + (f" (runs: {', '.join(state['runs'])})" if state["runs"] else "") + ":"]
-    if not state["sensors"]:
-        lines.append("  waits on no other DAG: nothing to explain")
-    for s in state["sensors"]:
-        lines.append(f"  {s['sensor_task_id']} -> {s['upstream']}: {s['verdict']}")
-        if "upstream_task" in s:
-            done = (f"completed {s['upstream_completed_at']} (recorded by {s['recorded_by']})"
-                    if "upstream_completed_at" in s else "no completion recorded")
-            lines.append(f"    upstream run {s['upstream_task']} at {s['upstream_run_date']}: {done}")
-        if "resolved_at" in s:
-            before = (f"the sensor was {s['state_before'] or 'not started'}" if s["verdict"] == "satisfied by reconcile"
-                      else "the sensor saw the upstream itself")
-            lines.append(f"    satisfied at {s['resolved_at']} ({before})")
-        if "why" in s:
-            lines.append(f"    {s['why']}")
-        for run_id, live in (s.get("live_states") or {}).items():
-            lines.append(f"    live: {run_id}: {live}")
-    return "\n".join(lines) + "\n"

@@ -63,7 +63,7 @@ def _registry(what: str) -> Iterator[Any]:
 
 
 def on_model_success(context: Any) -> None:
-    """Record the completion and reconcile downstream sensors; never raises."""
+    """Record this try's completion and reconcile downstream sensors; never raises."""
     ti = context["ti"]
     dag_run = context.get("dag_run")
     with _registry("completion callback") as registry:
@@ -77,16 +77,32 @@ def on_model_success(context: Any) -> None:
                         "`handoff reconcile` will satisfy the waiting sensors", ENV_URL, API_CONNECTION_ID)
         actions = handle_completion(
             registry, api, dag_id=ti.dag_id, task_id=ti.task_id, run_id=ti.run_id,
-            logical_date=getattr(dag_run, "logical_date", None) or context.get("logical_date"),
-            run_after=getattr(dag_run, "run_after", None))
+            logical_date=_logical_date(context), run_after=getattr(dag_run, "run_after", None),
+            try_number=int(getattr(ti, "try_number", 1) or 1))
         for action in actions:
-            log.info("handoff: %s.%s in %s: %s (was %s)", action.dag_id, action.sensor_task_id,
-                     action.run_id, action.action, action.previous_state)
+            log.info("handoff: %s.%s in %s: %s (was %s) %s", action.dag_id, action.sensor_task_id,
+                     action.run_id, action.action, action.previous_state, action.detail)
+
+
+def on_model_failure(context: Any) -> None:
+    """A try of a model others wait on failed (or will be retried): record it, so that an earlier
+    try's completion reads as superseded (`handoff explain --at`) without asking Airflow. Never raises."""
+    ti = context["ti"]
+    dag_run = context.get("dag_run")
+    with _registry("failure callback") as registry:
+        if registry is None or not registry.sensors_waiting_on_task(ti.dag_id, ti.task_id):
+            return
+        from ..alignment import reference_date
+
+        moment = _logical_date(context) or getattr(dag_run, "run_after", None)
+        registry.record_completion(ti.dag_id, ti.task_id, ti.run_id,
+                                   reference_date(moment, moment) if moment else None,
+                                   try_number=int(getattr(ti, "try_number", 1) or 1), state="failed")
 
 
 def on_sensor_success(context: Any) -> None:
-    """A cross-domain sensor saw its upstream itself: record the resolution ("poke") so that
-    `handoff explain --at` can say how the run's wait ended. Never raises."""
+    """A cross-domain sensor saw its upstream itself: record the resolution ("poke") of this try, so
+    that `handoff explain --at` can say how the run's wait ended. Never raises."""
     ti = context["ti"]
     task = context.get("task")
     dag_run = context.get("dag_run")
@@ -96,9 +112,14 @@ def on_sensor_success(context: Any) -> None:
         from ..recovery import find_completion
 
         completion = None
-        moment = getattr(dag_run, "logical_date", None) or getattr(dag_run, "run_after", None)
+        moment = _logical_date(context) or getattr(dag_run, "run_after", None)
         if getattr(task, "external_dag_id", None) and moment is not None:
             completion = find_completion(registry, task.external_dag_id, task.external_task_id,
                                          task.execution_date_fn(moment))
         registry.record_resolution(ti.dag_id, ti.run_id, ti.task_id, how="poke",
-                                   completion_id=completion.id if completion else None)
+                                   try_number=int(getattr(ti, "try_number", 0) or 0),
+                                   completion_id=completion.id if completion else None, run_logical_date=moment)
+
+
+def _logical_date(context: Any) -> Any:
+    return getattr(context.get("dag_run"), "logical_date", None) or context.get("logical_date")

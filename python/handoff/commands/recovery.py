@@ -53,8 +53,9 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
         print(json.dumps([a.as_dict() for a in actions], indent=2))
         return 0
     for action in actions:
-        print(f"{action.action:<18} {action.dag_id}.{action.sensor_task_id} in {action.run_id} "
-              f"(was {action.previous_state}; upstream {action.upstream})")
+        print(f"{action.action:<18} {action.dag_id}.{action.sensor_task_id} in {action.run_id or '-'} "
+              f"(was {action.previous_state}; upstream {action.upstream})"
+              + (f": {action.detail}" if action.action == "left" else ""))
     print(f"handoff reconcile: {len(satisfied)} sensor(s) satisfied, "
-          f"{len(actions) - len(satisfied)} already satisfied or left, over the last {args.since}")
+          f"{len(actions) - len(satisfied)} already satisfied or left alone, over the last {args.since}")
     return 0

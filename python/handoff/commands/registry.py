@@ -223,7 +223,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
     with _open(args.registry, must_exist=True, read_only=True) as registry:
         info = registry.explain(domain, model)
         if at is not None:
-            from ..recovery import api_if_configured, run_state
+            from ..explain_run import run_state
+            from ..recovery import api_if_configured
 
             info["run"] = run_state(registry, info, at, api_if_configured())
     if args.format == "json":
@@ -232,7 +233,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         run = info.pop("run", None)
         sys.stdout.write(explain_text(info))
         if run is not None:
-            from ..recovery import run_state_text
+            from ..explain_run import run_state_text
 
             sys.stdout.write(run_state_text(run))
     return 0
