@@ -6,11 +6,12 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.handoff-installed
 
-.PHONY: help setup demo test test-fast schemas schemas-check bench postgres chromium vendor-js clean
+.PHONY: help setup demo test test-fast test-stress schemas schemas-check bench postgres chromium vendor-js clean
 
 help:
 	@echo "make demo    set up, then build/validate/compile/publish the example domains and run their DAGs"
 	@echo "make test    set up (incl. PostgreSQL and Chromium), then run every test"
+	@echo "make test-stress  the end-to-end tests (real Airflow stacks) 5 times in a row under a CPU hog"
 	@echo "make bench   set up, then run the benchmark suite (docs/benchmarks.md)"
 	@echo "make schemas regenerate the dbt macros' copy of schemas/meta.schema.json"
 	@echo "make vendor-js refresh the vendored JS graph library (python/handoff/ui/static/vendor/, from npm)"
@@ -46,6 +47,10 @@ test: setup postgres chromium
 
 test-fast: setup chromium
 	$(PY) -m pytest -m "not airflow_stack"
+
+# RUNS=5 HOGS=<cores> by default; each run's wall time is printed (docs/recovery.md)
+test-stress: setup postgres
+	$(PY) scripts/test_stress.py --runs $(or $(RUNS),5) $(if $(HOGS),--hogs $(HOGS))
 
 bench: setup
 	bench/run.sh

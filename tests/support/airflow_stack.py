@@ -10,11 +10,16 @@ Fixtures (factories, so each test chooses its DAGs folder and extra environment)
 
     def test_x(airflow_stack_factory):            # stacks stopped after the test
         stack = airflow_stack_factory(dags_folder, env={"HANDOFF_X": "1"}, triggerer=False)
+        stack = airflow_stack_factory(dags_folder, metadata_db="postgresql+psycopg2://...")  # on PostgreSQL
 
     module_airflow_stack_factory                  # the same, stopped after the module
 
 ``env`` is given to every process (so tasks and their callbacks see it). The stack also sets
 HANDOFF_AIRFLOW_API_URL / _USERNAME / _PASSWORD for its own API unless ``env`` sets them.
+Runs are created only by the test: the scheduler creates none from schedules
+(``[scheduler] use_job_schedule = False``), so a test's trigger never collides with one.
+Besides the stack's admin user (handoff's API user), a second user, ``operator`` (role USER),
+stands for a person acting in the UI or the API: ``stack.operator_api``.
 A stack that cannot start fails the test with its logs' tail; nothing is ever skipped.
 Teardown sends SIGTERM to each process group, waits, sends SIGKILL, and fails if any process
 of the stack's sessions (task processes included) is still alive.
@@ -46,6 +51,7 @@ AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 STARTUP_TIMEOUT = 90.0  # seconds from the first process start to a healthy stack
 STOP_GRACE = 15.0  # seconds between SIGTERM and SIGKILL
 TERMINAL_RUN_STATES = ("success", "failed")
+OPERATOR = "operator"  # a person's account on every stack (role USER)
 
 
 class StackError(AssertionError):
@@ -62,6 +68,7 @@ class AirflowStack:
     username: str
     password: str = field(repr=False)
     env: dict[str, str] = field(repr=False)
+    operator_password: str = field(default="", repr=False)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict, repr=False)
     stopped: bool = False
 
@@ -76,6 +83,11 @@ class AirflowStack:
     @property
     def airflow_api(self) -> AirflowApi:
         return AirflowApi(self.api_config)
+
+    @property
+    def operator_api(self) -> AirflowApi:
+        """The API as the person ``operator`` (role USER), not as handoff's own user."""
+        return AirflowApi(AirflowApiConfig(self.base_url, OPERATOR, self.operator_password, timeout=10.0))
 
     # -- commands ------------------------------------------------------------------------
 
@@ -149,6 +161,11 @@ class AirflowStack:
         tis = self.airflow_api.list_task_instances(dag_id, run_id)
         return {ti["task_id"]: ti["state"] for ti in tis}
 
+    def wait_until(self, done: Callable[[], bool], timeout: float, describe: Callable[[], str]) -> None:
+        """Wait until ``done()`` (polled every 0.25 s, the stack checked alive each time); on timeout
+        fail with ``describe()`` and the logs' tail."""
+        self._wait(done, timeout, describe)
+
     def _wait(self, done: Callable[[], bool], timeout: float, describe: Callable[[], str]) -> None:
         deadline = time.monotonic() + timeout
         while True:
@@ -221,16 +238,18 @@ def free_port() -> int:
 
 
 def stack_environment(home: Path, dags_folder: Path, port: int, username: str, password: str,
-                      extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment every process of the stack gets (FACTS.md: Airflow 3.3)."""
+                      extra: Mapping[str, str] | None = None, *, metadata_db: str | None = None,
+                      operator_password: str = "") -> dict[str, str]:
+    """The environment every process of the stack gets (FACTS.md: Airflow 3.3). ``metadata_db``:
+    a SQLAlchemy URL for Airflow's metadata database (default: a SQLite file in ``home``)."""
     passwords_file = home / "simple_auth_manager_passwords.json"
-    passwords_file.write_text(json.dumps({username: password}))
+    passwords_file.write_text(json.dumps({username: password, OPERATOR: operator_password or password}))
     base_url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
     env.update({
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home.resolve() / 'airflow.db'}",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_db or f"sqlite:///{home.resolve() / 'airflow.db'}",
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
@@ -244,6 +263,10 @@ def stack_environment(home: Path, dags_folder: Path, port: int, username: str, p
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "3",
         "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "10",
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",  # it would bind 0.0.0.0
+        # runs only from the test's triggers: none from the DAGs' schedules
+        "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+        # a deferred task's timeout is noticed within 2 s, not 15 s
+        "AIRFLOW__SCHEDULER__TRIGGER_TIMEOUT_CHECK_INTERVAL": "2",
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__API__BASE_URL": base_url,
@@ -251,7 +274,7 @@ def stack_environment(home: Path, dags_folder: Path, port: int, username: str, p
         "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
         "AIRFLOW__CORE__AUTH_MANAGER":
             "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{username}:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{username}:admin,{OPERATOR}:user",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords_file),
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
         "HANDOFF_AIRFLOW_API_URL": base_url,
@@ -266,15 +289,17 @@ def stack_environment(home: Path, dags_folder: Path, port: int, username: str, p
 
 
 def start_airflow_stack(home: Path, dags_folder: Path, *, env: Mapping[str, str] | None = None,
-                        triggerer: bool = False, username: str = "admin",
+                        triggerer: bool = False, username: str = "admin", metadata_db: str | None = None,
                         startup_timeout: float = STARTUP_TIMEOUT) -> AirflowStack:
-    """Migrate a new SQLite database and start the stack; fail with its logs if it cannot."""
+    """Migrate a new metadata database (SQLite, or the empty database ``metadata_db`` names) and
+    start the stack; fail with its logs if it cannot."""
     home.mkdir(parents=True, exist_ok=True)
     dags_folder = dags_folder.resolve()
-    password = secrets.token_urlsafe(16)
+    password, operator_password = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
     port = free_port()
-    stack_env = stack_environment(home, dags_folder, port, username, password, env)
-    stack = AirflowStack(home, dags_folder, port, username, password, stack_env)
+    stack_env = stack_environment(home, dags_folder, port, username, password, env, metadata_db=metadata_db,
+                                  operator_password=operator_password)
+    stack = AirflowStack(home, dags_folder, port, username, password, stack_env, operator_password=operator_password)
     _run([AIRFLOW, "db", "migrate"], stack_env, home, timeout=120)
     commands = {
         "api-server": [AIRFLOW, "api-server", "--host", "127.0.0.1", "--port", str(port),
@@ -326,10 +351,10 @@ class _Factory:
         self.stacks: list[AirflowStack] = []
 
     def __call__(self, dags_folder: Path, *, env: Mapping[str, str] | None = None,
-                 triggerer: bool = False, username: str = "admin") -> AirflowStack:
+                 triggerer: bool = False, username: str = "admin", metadata_db: str | None = None) -> AirflowStack:
         home = self.root / f"stack{len(self.stacks)}"
         stack = start_airflow_stack(home, dags_folder, env=env, triggerer=triggerer,
-                                    username=username)
+                                    username=username, metadata_db=metadata_db)
         self.stacks.append(stack)
         return stack
 

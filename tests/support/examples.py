@@ -183,12 +183,12 @@ def example_mesh(tmp_path_factory: pytest.TempPathFactory) -> Mesh:
 
 
 def deploy_plans(mesh: Mesh, dest: Path, domains: Sequence[str], *, publish: bool = True,
-                 adjust: Any = None) -> tuple[Path, str]:
+                 adjust: Any = None, registry_url: str | None = None) -> tuple[Path, str]:
     """Deploy each domain as docs/deployment.md says: `handoff package` its project (one dbt parse
     writing target/manifest.json and the artefact its tasks run from), compile that manifest into
     ``dest/plans`` (``adjust(domain, plan)`` may edit a plan first: test-sized timeouts), then
-    publish them to ``dest/registry.db`` and write the registry snapshot next to the plans,
-    through the real CLI. Returns (plans folder, registry URL)."""
+    publish them to ``registry_url`` (default ``dest/registry.db``) and write the registry snapshot
+    next to the plans, through the real CLI. Returns (plans folder, registry URL)."""
     import subprocess
     import sys
 
@@ -200,7 +200,7 @@ def deploy_plans(mesh: Mesh, dest: Path, domains: Sequence[str], *, publish: boo
 
     plans = Path(dest) / "plans"
     plans.mkdir(parents=True, exist_ok=True)
-    registry_url = f"sqlite:///{Path(dest) / 'registry.db'}"
+    registry_url = registry_url or f"sqlite:///{Path(dest) / 'registry.db'}"
     env = {**os.environ, "HANDOFF_REGISTRY_URL": registry_url}
 
     def cli(*args: str) -> None:
