@@ -12,7 +12,7 @@ Routes (all behind Airflow's own authentication, given as ``Auth``):
     GET /api/map | /api/models/{domain}/{model} | /api/search?q= | /api/runs?...   the same as JSON
 
 Pages without a session redirect to Airflow's login; /api/* and /static/* answer 401. Every query
-is the registry's (``Registry``) and the recovery module's (``run_state``); nothing is re-implemented.
+is the registry's (``Registry``) and explain_run's (``run_state``); nothing is re-implemented.
 """
 
 from __future__ import annotations
@@ -229,7 +229,7 @@ def _moment(date: str) -> datetime:
 def _run_states(state: _State, auth: Auth, request: Request, *, domain: str, model: str, dag_id: str,
                 date: str) -> tuple[list[tuple[str, dict[str, Any]]], str]:
     """[(title, run_state)] for a model, a DAG, or every DAG of a domain, and a note (live states off)."""
-    from ..recovery import run_state
+    from ..explain_run import run_state
 
     at = _moment(date)
     registry = state.registry()

@@ -1,7 +1,7 @@
 """The server's pages as HTML strings (pure): the shell, the map page, a model's page, run status.
 
 Inputs are what the query layer returns — ``Registry.explain`` / ``consumers`` / ``teams`` and
-``recovery.run_state`` — rendered as they are: keys a page does not know are shown as JSON at the
+``explain_run.run_state`` — rendered as they are: keys a page does not know are shown as JSON at the
 end, so a feature that adds keys is visible without a change here. Every value is HTML-escaped;
 every URL is built from quoted path segments.
 """
@@ -258,7 +258,7 @@ def sensor_class(entry: Mapping[str, Any]) -> str:
 
 
 def run_section(title: str, state: Mapping[str, Any], urls: Urls, *, note: str = "") -> str:
-    """One DAG's run at a date (``recovery.run_state``): a row per sensor."""
+    """One DAG's run at a date (``explain_run.run_state``): a row per sensor."""
     dag_id = state["dag_id"]
     runs = ", ".join(_a(r, urls.dag_run(dag_id, r), top=True) for r in state.get("runs") or []) or "none seen"
     out = [f'<section class="run" data-dag-id="{escape(dag_id)}"><h2>{escape(title)}</h2>',
