@@ -343,3 +343,13 @@ def test_explain_at_a_date_from_the_cli(registry):
     assert (sensor["verdict"], sensor["upstream_run_date"]) == ("waiting on upstream", "2026-03-01T03:00:00+00:00")
     bad = subprocess.run([*base, "--at", "tomorrow"], capture_output=True, text=True, env=env)
     assert bad.returncode == 2 and len(bad.stderr.splitlines()) == 1 and "--at 'tomorrow' is not a date" in bad.stderr
+
+
+def test_a_model_the_batched_execution_settled_counts_with_its_try_0(registry):
+    # batched execution sets a model task's state without starting a try: Airflow keeps try 0
+    api = FakeAirflow()
+    upstream_done(api, try_number=0)
+    api.add_run("finance__daily", FINANCE_TICK, {SENSOR: "deferred"})
+    assert [a.action for a in complete(registry, api, try_number=0)] == ["satisfied"]
+    [completion] = registry.completions(dag_id="marketplace__daily", task_id="mrt_orders")
+    assert completion.try_number == 0

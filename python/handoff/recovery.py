@@ -216,8 +216,14 @@ def sweep(registry: Registry, api: AirflowApi, *, since: datetime) -> list[Actio
                 continue
             actions.extend(handle_completion(registry, api, dag_id=dag_id, task_id=task_id, run_id=ti["dag_run_id"],
                                              logical_date=moment, run_after=moment,
-                                             try_number=int(ti.get("try_number") or 1), source="sweep"))
+                                             try_number=_try_of(ti), source="sweep"))
     return actions
+
+
+def _try_of(ti: Mapping[str, Any]) -> int:
+    """A task instance's try number from its API form (0: settled by batched execution, never started)."""
+    value = ti.get("try_number")
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 1
 
 
 def _all_waits(registry: Registry) -> Iterable[SensorWait]:

@@ -78,7 +78,7 @@ def on_model_success(context: Any) -> None:
         actions = handle_completion(
             registry, api, dag_id=ti.dag_id, task_id=ti.task_id, run_id=ti.run_id,
             logical_date=_logical_date(context), run_after=getattr(dag_run, "run_after", None),
-            try_number=int(getattr(ti, "try_number", 1) or 1))
+            try_number=try_number_of(ti, default=1))
         for action in actions:
             log.info("handoff: %s.%s in %s: %s (was %s) %s", action.dag_id, action.sensor_task_id,
                      action.run_id, action.action, action.previous_state, action.detail)
@@ -97,7 +97,7 @@ def on_model_failure(context: Any) -> None:
         moment = _logical_date(context) or getattr(dag_run, "run_after", None)
         registry.record_completion(ti.dag_id, ti.task_id, ti.run_id,
                                    reference_date(moment, moment) if moment else None,
-                                   try_number=int(getattr(ti, "try_number", 1) or 1), state="failed")
+                                   try_number=try_number_of(ti, default=1), state="failed")
 
 
 def on_sensor_success(context: Any) -> None:
@@ -117,8 +117,15 @@ def on_sensor_success(context: Any) -> None:
             completion = find_completion(registry, task.external_dag_id, task.external_task_id,
                                          task.execution_date_fn(moment))
         registry.record_resolution(ti.dag_id, ti.run_id, ti.task_id, how="poke",
-                                   try_number=int(getattr(ti, "try_number", 0) or 0),
+                                   try_number=try_number_of(ti, default=0),
                                    completion_id=completion.id if completion else None, run_logical_date=moment)
+
+
+def try_number_of(ti: Any, *, default: int) -> int:
+    """The try the callback runs for: Airflow's ``try_number`` (0 for a model task the batched
+    execution settled without starting it), ``default`` when absent."""
+    value = getattr(ti, "try_number", None)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else default
 
 
 def _logical_date(context: Any) -> Any:
