@@ -48,7 +48,7 @@ from handoff.airflow_api import AirflowApi, AirflowApiConfig
 from handoff.errors import HandoffError
 
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
-STARTUP_TIMEOUT = 90.0  # seconds from the first process start to a healthy stack
+STARTUP_TIMEOUT = 180.0  # seconds from the first process start to a healthy stack (a loaded 2-core machine)
 STOP_GRACE = 15.0  # seconds between SIGTERM and SIGKILL
 TERMINAL_RUN_STATES = ("success", "failed")
 OPERATOR = "operator"  # a person's account on every stack (role USER)
@@ -96,7 +96,15 @@ class AirflowStack:
         return _run([AIRFLOW, *args], self.env, self.home, timeout)
 
     def create_pool(self, name: str, slots: int, description: str = "handoff test pool") -> None:
-        self.airflow("pools", "set", name, str(slots), description, timeout=60)
+        """Create (or resize) a pool through the REST API: no `airflow` CLI process, whose start
+        alone took over 60 s on a loaded 2-core machine."""
+        api = self.airflow_api
+        body = {"name": name, "slots": slots, "description": description, "include_deferred": False}
+        status, answer = api.request("POST", "/api/v2/pools", body=body)
+        if status == 409:
+            status, answer = api.request("PATCH", f"/api/v2/pools/{_quote(name)}", body=body)
+        if status not in (200, 201):
+            raise StackError(f"creating pool {name!r} answered {status}: {answer}")
 
     def trigger(self, dag_id: str, logical_date: datetime | None, *,
                 conf: Mapping[str, Any] | None = None, run_id: str | None = None) -> str:
@@ -300,7 +308,7 @@ def start_airflow_stack(home: Path, dags_folder: Path, *, env: Mapping[str, str]
     stack_env = stack_environment(home, dags_folder, port, username, password, env, metadata_db=metadata_db,
                                   operator_password=operator_password)
     stack = AirflowStack(home, dags_folder, port, username, password, stack_env, operator_password=operator_password)
-    _run([AIRFLOW, "db", "migrate"], stack_env, home, timeout=120)
+    _run([AIRFLOW, "db", "migrate"], stack_env, home, timeout=300)
     commands = {
         "api-server": [AIRFLOW, "api-server", "--host", "127.0.0.1", "--port", str(port),
                        "--workers", "1"],
