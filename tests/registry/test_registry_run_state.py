@@ -1,6 +1,6 @@
 """Recovery's run state in the registry, on SQLite and a real PostgreSQL: completions per try,
 sensor claims that let exactly one of many racing processes satisfy a sensor, refusals recorded
-once, and migration 3 upgrading a registry of schema 2 that holds rows.
+once, and migration 5 upgrading a registry of schema 4 that holds rows.
 """
 
 from __future__ import annotations
@@ -127,11 +127,11 @@ def test_of_many_processes_racing_for_one_sensor_exactly_one_wins(registry):
 
 
 # --------------------------------------------------------------------------------------
-# migration 3 on a registry of schema 2
+# migration 5 on a registry of schema 4
 # --------------------------------------------------------------------------------------
 
-def _schema_2() -> MetaData:
-    """The registry as migration 2 left it: today's tables, with completions and sensor_resolutions
+def _schema_4() -> MetaData:
+    """The registry as migration 4 left it: today's tables, with completions and sensor_resolutions
     as they were (one row per run) and no sensor_refusals."""
     old = MetaData()
     for table in s.metadata.sorted_tables:
@@ -160,13 +160,13 @@ def _schema_2() -> MetaData:
     return old
 
 
-def test_migration_3_keeps_every_row_and_ends_in_the_declared_schema(registry_url):
+def test_migration_5_keeps_every_row_and_ends_in_the_declared_schema(registry_url):
     engine = create_engine(registry_url.replace("postgresql://", "postgresql+psycopg2://"))
-    old = _schema_2()
+    old = _schema_4()
     try:
         with engine.begin() as conn:
             old.create_all(conn)
-            for version in (1, 2):
+            for version in range(1, migrations.LATEST):
                 conn.execute(s.schema_version.insert().values(version=version, description=f"v{version}",
                                                               applied_at=DAY, handoff_version="0.1.0"))
             old_id = conn.execute(old.tables["completions"].insert().values(
@@ -196,6 +196,6 @@ def test_migration_3_keeps_every_row_and_ends_in_the_declared_schema(registry_ur
             assert {i.name for i in table.indexes} <= {i["name"] for i in inspector.get_indexes(table.name)}
         assert {fk["referred_table"] for fk in inspector.get_foreign_keys("sensor_resolutions")} == {"completions"}
         with engine.connect() as conn:
-            assert conn.execute(select(s.schema_version.c.version)).scalars().all() == [1, 2, 3]
+            assert conn.execute(select(s.schema_version.c.version)).scalars().all() == list(range(1, migrations.LATEST + 1))
     finally:
         engine.dispose()

@@ -141,7 +141,7 @@ publications = Table(
     Index("ix_publications_domain", "domain", "published_at"),
 )
 
-# One row per finished try of an upstream task that other domains wait on (migration 3 made it
+# One row per finished try of an upstream task that other domains wait on (migration 5 made it
 # per try): state 'success' is a completion; a later try of the same task instance supersedes it
 # (docs/recovery.md). Rows of migration 1 became try 1.
 completions = Table(
