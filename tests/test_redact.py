@@ -36,6 +36,9 @@ SHAPES = {
     "env style": (f"HANDOFF_AIRFLOW_API_PASSWORD={SECRET}", "HANDOFF_AIRFLOW_API_PASSWORD="),
     "libpq keyword string": (f"host=db user=alice password={SECRET} dbname=x", "dbname=x"),
     "api key": (f"api_key: {SECRET}", "api_key"),
+    "slack webhook": (f"POST https://hooks.slack.com/services/T01ABC/B02DEF/{SECRET} failed", "hooks.slack.com/services/"),
+    "slack-shaped webhook elsewhere": (f"url http://127.0.0.1:8123/services/T0TEST/B0TEST/{SECRET}: refused",
+                                       "http://127.0.0.1:8123/services/"),
 }
 
 

@@ -10,6 +10,7 @@ What is hidden (each shape has a test in tests/test_redact.py):
   Python reprs: ``?password=...``, ``"password": "..."``, ``'token': '...'``, ``api_key=...``,
   ``sslpassword``, ``client_secret``, ``access_token``, ``refresh_token``, ``passwd``, ``pwd``;
 * ``Authorization``/``Bearer``/``Basic`` credentials and JSON Web Tokens (``eyJ...``);
+* Slack incoming-webhook URLs (``https://hooks.slack.com/services/***``: the path is the secret);
 * any literal given in ``secrets`` (e.g. the configured password, which a server may echo in a
   401 body in any shape).
 
@@ -47,6 +48,10 @@ _PLAIN_PAIR = re.compile(r"(?P<head>(?<![A-Za-z0-9])(?:[A-Za-z0-9]*[_\-])?(?:" +
 _AUTH_HEADER = re.compile(r"(?P<head>\b(?:(?:Bearer|Basic)\s+|(?i:authorization)\s*[:=]\s*(?:[A-Za-z]+\s+)?))"
                           r"(?P<secret>[A-Za-z0-9._~+/=\-]{6,})(?![A-Za-z0-9._~+/=\-]|\s+\*\*\*)")
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]*")
+# Slack incoming-webhook URLs: the path after /services/ (or /workflows/, /triggers/) is the secret,
+# on hooks.slack.com and on any host serving the same path shape (T.../B.../token)
+_SLACK_WEBHOOK = re.compile(r"(?P<head>hooks\.slack(?:-gov)?\.com/(?:services|workflows|triggers)/|"
+                            r"/services/(?=T[A-Z0-9]{2,}/B[A-Z0-9]{2,}/))(?P<secret>[^\s'\"<>)]+)")
 
 
 def _masked(match: re.Match[str]) -> str:
@@ -68,6 +73,7 @@ def redact(text: object, secrets: Iterable[str | None] = ()) -> str:
     out = _QUOTED_PAIR.sub(_masked, out)
     out = _PLAIN_PAIR.sub(_masked, out)
     out = _AUTH_HEADER.sub(lambda m: f"{m.group('head')}{MASK}", out)
+    out = _SLACK_WEBHOOK.sub(lambda m: f"{m.group('head')}{MASK}", out)
     return _JWT.sub(MASK, out)
 
 

@@ -166,7 +166,7 @@ def test_migration_5_keeps_every_row_and_ends_in_the_declared_schema(registry_ur
     try:
         with engine.begin() as conn:
             old.create_all(conn)
-            for version in range(1, migrations.LATEST):
+            for version in range(1, 5):  # the schema of migration 4: 5 and later run on open
                 conn.execute(s.schema_version.insert().values(version=version, description=f"v{version}",
                                                               applied_at=DAY, handoff_version="0.1.0"))
             old_id = conn.execute(old.tables["completions"].insert().values(

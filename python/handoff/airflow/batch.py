@@ -275,26 +275,29 @@ class _Writer(threading.Thread):
                 continue
             self.totals[state] = self.totals.get(state, 0) + 1
             self.not_before.pop(task_id, None)
-            if state == "success":
-                self._callbacks(task_id)
+            if state in ("success", "failed"):
+                self._callbacks(task_id, state)
 
-    def _callbacks(self, task_id: str) -> None:
+    def _callbacks(self, task_id: str, state: str) -> None:
+        """The model task's own success or failure callbacks (Airflow runs none for a state set through
+        the API): completion and recovery on success, 'blocked' messages on a failure for good."""
         try:
             task = self.op.dag.get_task(task_id)
         except Exception:  # noqa: BLE001 - no DAG or no such task: nothing to call
             return
-        callbacks = getattr(task, "on_success_callback", None)
+        callbacks = getattr(task, "on_success_callback" if state == "success" else "on_failure_callback", None)
         if not callbacks:
             return
         ti = self.context["ti"]
         context = dict(self.context)
-        context["ti"] = context["task_instance"] = _ModelTaskInstance(ti.dag_id, ti.run_id, task_id, "success")
+        context["ti"] = context["task_instance"] = _ModelTaskInstance(ti.dag_id, ti.run_id, task_id, state)
         context["task"] = task
+        context["exception"] = None
         for callback in callbacks if isinstance(callbacks, list) else [callbacks]:
             try:
                 callback(context)
             except Exception:  # noqa: BLE001 - a callback never fails the batch (as for a task)
-                self.op.log.exception("%s: success callback failed", task_id)
+                self.op.log.exception("%s: %s callback failed", task_id, state)
 
 
 def _lines(o: Outcome) -> list[str]:

@@ -1,4 +1,10 @@
-"""The completion callback every handoff dbt task carries (late-completion recovery).
+"""The callbacks every handoff task carries: late-completion recovery and telling people.
+
+- models: ``on_model_success`` (record, reconcile the waiting sensors, follow up a 'blocked'
+  message with 'resumed'), ``on_model_failure`` (each failed try), ``on_model_failed`` (the last
+  try failed: 'blocked' messages, docs/notifications.md);
+- cross-domain sensors: ``on_sensor_success`` (record the poke), ``on_sensor_failure`` (a timeout:
+  'blocked' messages saying the upstream is late).
 
 Settings, read in the task's process (docs/deployment.md):
 - HANDOFF_REGISTRY_URL: the registry; without it the callback does nothing.
@@ -82,6 +88,14 @@ def on_model_success(context: Any) -> None:
         for action in actions:
             log.info("handoff: %s.%s in %s: %s (was %s) %s", action.dag_id, action.sensor_task_id,
                      action.run_id, action.action, action.previous_state, action.detail)
+        moment = _run_date(context)
+        if moment is not None:
+            from ..notify import events
+
+            released = [(a.dag_id, a.run_id, a.sensor_task_id) for a in actions if a.action == "satisfied"]
+            _log_report("resumed", events.model_succeeded(
+                registry, _delivery(), dag_id=ti.dag_id, task_id=ti.task_id, run_id=ti.run_id,
+                logical_date=moment, released=released))
 
 
 def on_model_failure(context: Any) -> None:
@@ -98,6 +112,69 @@ def on_model_failure(context: Any) -> None:
         registry.record_completion(ti.dag_id, ti.task_id, ti.run_id,
                                    reference_date(moment, moment) if moment else None,
                                    try_number=try_number_of(ti, default=1), state="failed")
+
+
+def on_model_failed(context: Any) -> None:
+    """``on_failure_callback`` of a model task: its last try failed (no retry left). Records the try
+    (``on_model_failure``), then tells every domain waiting on it — and its owner — that their runs
+    are blocked (docs/notifications.md; once per run and channel). Never raises."""
+    on_model_failure(context)
+    ti = context["ti"]
+    with _registry("failure notification") as registry:
+        moment = _run_date(context)
+        if registry is None or moment is None:
+            return
+        from ..notify import events
+
+        _log_report("blocked", events.model_failed(
+            registry, _delivery(), dag_id=ti.dag_id, task_id=ti.task_id, run_id=ti.run_id, logical_date=moment,
+            tries=try_number_of(ti, default=1)))
+
+
+# How a sensor's timeout reaches its failure callback: poke/reschedule mode raise AirflowSensorTimeout;
+# a deferred sensor's timeout resumes it on a worker, which raises TaskDeferralTimeout.
+SENSOR_TIMEOUTS = frozenset({"AirflowSensorTimeout", "TaskDeferralTimeout"})
+
+
+def on_sensor_failure(context: Any) -> None:
+    """``on_failure_callback`` of a cross-domain sensor: when it timed out waiting on its upstream,
+    tell the consumers and the upstream owner that the upstream run is late (unless they were told
+    about that run already). Other failures say nothing. Never raises."""
+    exception = context.get("exception")
+    if type(exception).__name__ not in SENSOR_TIMEOUTS:
+        return
+    ti = context["ti"]
+    task = context.get("task")
+    with _registry("late-upstream notification") as registry:
+        moment = _run_date(context)
+        if registry is None or moment is None:
+            return
+        from ..notify import events
+
+        timeout = getattr(task, "timeout", None)
+        _log_report("blocked", events.sensor_gave_up(
+            registry, _delivery(), dag_id=ti.dag_id, sensor_task_id=ti.task_id, run_logical_date=moment,
+            waited_s=int(timeout) if isinstance(timeout, (int, float)) and timeout > 0 else None))
+
+
+def _delivery() -> Any:
+    from ..notify.delivery import POST_TIMEOUT_S, Delivery
+
+    return Delivery.from_env(timeout_s=POST_TIMEOUT_S)
+
+
+def _log_report(kind: str, report: Any) -> None:
+    if report.added:
+        log.info("handoff: %s messages: %d added, %d posted, %d logged (dry run), %d muted, %d left for the sweep",
+                 kind, report.added, report.sent, report.dry_run, report.muted, report.failed)
+
+
+def _run_date(context: Any) -> Any:
+    """The run's alignment date (logical date, else run_after), UTC; None when neither is known."""
+    from ..alignment import reference_date
+
+    moment = _logical_date(context) or getattr(context.get("dag_run"), "run_after", None)
+    return reference_date(moment, moment) if moment is not None else None
 
 
 def on_sensor_success(context: Any) -> None:

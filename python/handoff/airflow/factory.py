@@ -29,7 +29,7 @@ from airflow.sdk import DAG, BaseOperator, CronTriggerTimetable, get_parsing_con
 from ..alignment import to_cron
 from ..batching import BATCH_TASK_ID, DEFAULT_EXECUTION, batched_models
 from ..errors import HandoffError
-from .callbacks import on_model_failure, on_sensor_success
+from .callbacks import on_model_failed, on_model_failure, on_sensor_failure, on_sensor_success
 from .dbt_runner import DbtProject
 from .deployment import (
     PLAN_SUFFIX,
@@ -116,6 +116,7 @@ def _task(dag: DAG, spec: Mapping[str, Any], project: DbtProject,
             mode="poke" if spec["mode"] == "deferrable" else spec["mode"], deferrable=spec["mode"] == "deferrable",
             poke_interval=spec["poke_interval_s"], timeout=spec["timeout_s"], retries=0,
             on_success_callback=on_sensor_success if on_success is not None else None,
+            on_failure_callback=on_sensor_failure if on_success is not None else None,
             **common,
         )
     timeout = spec["timeout_s"]
@@ -131,8 +132,9 @@ def _task(dag: DAG, spec: Mapping[str, Any], project: DbtProject,
         execution_timeout=timedelta(seconds=timeout) if timeout else None,
         pool=spec["pool"] or "default_pool",
         on_success_callback=on_success,
-        # a failed try supersedes an earlier try's completion (docs/recovery.md)
-        on_failure_callback=on_model_failure if on_success is not None else None,
+        # a failed try supersedes an earlier try's completion (docs/recovery.md); the last one also
+        # tells the consumers their runs are blocked (docs/notifications.md)
+        on_failure_callback=on_model_failed if on_success is not None else None,
         on_retry_callback=on_model_failure if on_success is not None else None,
     )
 

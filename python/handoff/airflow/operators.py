@@ -128,6 +128,8 @@ class ReconcileOperator(BaseOperator):
         self.lookback = lookback
 
     def execute(self, context: Any) -> int:
+        from ..notify.delivery import Delivery
+        from ..notify.events import sweep as notify_sweep
         from ..recovery import sweep
         from ..registry import Registry
         from .callbacks import api_from_settings
@@ -136,8 +138,14 @@ class ReconcileOperator(BaseOperator):
         if api is None:
             raise HandoffTaskFailed("no Airflow API configured: set HANDOFF_AIRFLOW_API_URL/_USERNAME/_PASSWORD "
                                     "or the connection handoff_airflow_api")
+        since = datetime.now(timezone.utc) - self.lookback
         with Registry(self.registry_url, must_exist=True) as registry:
-            actions = sweep(registry, api, since=datetime.now(timezone.utc) - self.lookback)
+            actions = sweep(registry, api, since=since)
+            try:
+                messages = notify_sweep(registry, api, Delivery.from_env(), since=since)
+                self.log.info("messages: %s", messages.as_dict())
+            except HandoffError as exc:
+                self.log.warning("messages not swept: %s", exc.one_line())
         for action in actions:
             self.log.info("%s %s.%s in %s (was %s; upstream %s)", action.action, action.dag_id,
                           action.sensor_task_id, action.run_id, action.previous_state, action.upstream)

@@ -1,5 +1,7 @@
 """`handoff reconcile`: the sweep that satisfies sensors whose upstream completed but whose
-completion callback never reached the Airflow API (or was never called: a fix by hand)."""
+completion callback never reached the Airflow API (or was never called: a fix by hand), and posts
+the messages a callback could not post (docs/notifications.md). JSON output lists the sensor
+actions only; message counts are logged."""
 
 from __future__ import annotations
 
@@ -41,13 +43,17 @@ def parse_since(text: str) -> timedelta:
 
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
+    from ..notify.delivery import Delivery
+    from ..notify.events import sweep as notify_sweep
     from ..recovery import sweep
     from ..registry import Registry
 
     window = parse_since(args.since)
     api = AirflowApi.from_env()
+    since = datetime.now(timezone.utc) - window
     with Registry(args.registry, must_exist=True) as registry:
-        actions = sweep(registry, api, since=datetime.now(timezone.utc) - window)
+        actions = sweep(registry, api, since=since)
+        messages = notify_sweep(registry, api, Delivery.from_env(), since=since)
     satisfied = [a for a in actions if a.action == "satisfied"]
     if args.format == "json":
         print(json.dumps([a.as_dict() for a in actions], indent=2))

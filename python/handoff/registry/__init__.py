@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["Completion", "Consumer", "PublishResult", "Refusal", "Registry", "Resolution", "SensorWait"]
+__all__ = ["Completion", "Consumer", "Notification", "PublishResult", "Refusal", "Registry", "Resolution", "SensorWait",
+           "SlaMiss"]
 
 
 def __getattr__(name: str) -> Any:
@@ -27,4 +28,8 @@ def __getattr__(name: str) -> Any:
         from . import run_state
 
         return getattr(run_state, name)
+    if name in ("Notification", "SlaMiss"):
+        from . import notifications
+
+        return getattr(notifications, name)
     raise AttributeError(name)

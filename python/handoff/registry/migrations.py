@@ -136,6 +136,13 @@ def _rebuild_run_state_tables(conn: Connection) -> None:
         conn.execute(text(f"DROP TABLE {name}_v1"))
 
 
+def _notifications(conn: Connection) -> None:
+    """The outbox of messages, the record of SLA misses, and what each domain muted (issue #15)."""
+    add_column_if_missing(conn, schema.domains.name, schema.domains.c.mute)
+    schema.notifications.create(conn, checkfirst=True)
+    schema.sla_misses.create(conn, checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "domains, pipelines, tasks, edges, lineage, publications, completions, sensor_resolutions",
               _create_tables),
@@ -146,6 +153,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "domains bound to their dbt project (dbt_project, bound_at), domain_transfers",
               _bind_domains_to_projects),
     Migration(5, "completions and sensor resolutions per try; sensor refusals", _run_state_by_try),
+    Migration(6, "notifications (the outbox of Slack messages), sla_misses, domains.mute", _notifications),
 )
 LATEST = MIGRATIONS[-1].version
 

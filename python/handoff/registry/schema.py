@@ -55,6 +55,8 @@ domains = Table(
     # dbt project name maps to its domain (queries.domain_of_project; dbt Mesh refs, issue #11).
     Column("dbt_project", String(128)),
     Column("bound_at", DateTime(timezone=True)),
+    # JSON list of the message kinds the domain muted for its channels (handoff_domain.mute; migration 6)
+    Column("mute", Text),
     Index("uq_domains_dbt_project", "dbt_project", unique=True),
 )
 
@@ -209,6 +211,57 @@ sensor_refusals = Table(
     UniqueConstraint("dag_id", "run_id", "sensor_task_id", "try_number", "reason",
                      name="uq_sensor_refusals_try_reason"),
     Index("ix_sensor_refusals_run", "dag_id", "run_logical_date"),
+)
+
+# Messages handoff sends (docs/notifications.md): an outbox. One row per (kind, subject, channel):
+# the subject is the upstream task instance a message is about (dag, task, run's logical date), so a
+# retry storm, duplicate callbacks or 50 blocked sensors insert it once (ON CONFLICT DO NOTHING).
+# Delivery claims a pending row (claimed_at), posts, then marks it sent; a failed post leaves it
+# pending for the sweep. Muted and dry-run messages are recorded with that status, never posted.
+notifications = Table(
+    "notifications", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(20), nullable=False),  # blocked | resumed | sla_miss
+    Column("subject_dag_id", String(200), nullable=False),
+    Column("subject_task_id", String(250), nullable=False),
+    Column("subject_date", DateTime(timezone=True), nullable=False),  # the subject run's logical date
+    Column("subject_run_id", String(250)),
+    Column("channel", String(100), nullable=False),
+    Column("domain", String(64), nullable=False),  # whose channel it is
+    Column("roles", String(40), nullable=False),  # owner, consumer or owner+consumer: why this channel hears it
+    Column("text", Text, nullable=False),  # the plain-text fallback
+    Column("blocks", Text, nullable=False),  # JSON: Slack Block Kit blocks
+    Column("status", String(10), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("last_error", Text),  # redacted
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("claimed_at", DateTime(timezone=True)),
+    Column("sent_at", DateTime(timezone=True)),
+    UniqueConstraint("kind", "subject_dag_id", "subject_task_id", "subject_date", "channel",
+                     name="uq_notifications_subject_channel"),
+    CheckConstraint("kind IN ('blocked', 'resumed', 'sla_miss')", name="ck_notifications_kind"),
+    CheckConstraint("status IN ('pending', 'sent', 'muted', 'dry_run', 'failed')", name="ck_notifications_status"),
+    Index("ix_notifications_subject", "subject_dag_id", "subject_date"),
+    Index("ix_notifications_status", "status", "created_at"),
+)
+
+# A model run that passed its SLA deadline without the model's success (docs/notifications.md):
+# one row per (dag, task, run's logical date), and when the model eventually completed.
+sla_misses = Table(
+    "sla_misses", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("dag_id", String(200), nullable=False),
+    Column("task_id", String(250), nullable=False),
+    Column("logical_date", DateTime(timezone=True), nullable=False),
+    Column("domain", String(64), nullable=False),
+    Column("model", Text),
+    Column("sla", String(100), nullable=False),  # as the YAML says it: "available_by 06:30 Europe/Berlin"
+    Column("deadline", DateTime(timezone=True), nullable=False),
+    Column("detected_at", DateTime(timezone=True), nullable=False),
+    Column("state_at_deadline", String(40), nullable=False),  # no_run | not_started | running | failed | ...
+    Column("completed_at", DateTime(timezone=True)),  # the model's eventual success (NULL: not yet)
+    UniqueConstraint("dag_id", "task_id", "logical_date", name="uq_sla_misses_run"),
+    Index("ix_sla_misses_domain", "domain", "logical_date"),
 )
 
 # Every change of a domain's binding to a dbt project (docs/registry.md, "Trust model"): kept forever.

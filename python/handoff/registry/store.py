@@ -32,10 +32,12 @@ from ..errors import HandoffError, RuleViolation
 from ..plan import load_plans, validate_plan
 from . import binding, migrations, queries
 from . import engine as engines
+from . import notifications as notes
 from . import run_state as rs
 from . import schema as s
 from .mesh import Domain, Mesh, domain_from_plan
 from .queries import Consumer, SensorWait
+from .notifications import Notification, SlaMiss
 from .run_state import Completion, Refusal, Resolution
 
 
@@ -376,6 +378,91 @@ class Registry:
         when = _aware(run_logical_date)
         return self._read(lambda c: rs.refusals(  # type: ignore[no-any-return]
             c, dag_id=dag_id, run_id=run_id, run_logical_date=when, limit=limit), "reading sensor refusals")
+
+    # -- messages and SLA misses (issue #15; registry/notifications.py) ---------------------
+    def enqueue_notifications(self, rows: Sequence[Mapping[str, Any]]) -> list[Notification]:
+        """Add messages to the outbox, each unless its (kind, subject, channel) is there already;
+        returns the ones this call added (the caller posts those; the sweep posts the rest)."""
+        now = datetime.now(timezone.utc)
+        full = [{**row, "subject_date": _aware(row["subject_date"]), "created_at": now, "attempts": 0}
+                for row in rows]
+        return self._write(lambda c: notes.enqueue(c, full), "adding messages to the outbox")  # type: ignore[no-any-return]
+
+    def claim_notification(self, notification_id: int, *,
+                           stale_after: timedelta = CLAIM_STALE_AFTER) -> Notification | None:
+        """Claim a pending message before posting it (None: held by another poster, or settled)."""
+        now = datetime.now(timezone.utc)
+        return self._write(lambda c: notes.claim(c, notification_id, now, now - stale_after),  # type: ignore[no-any-return]
+                           f"claiming message {notification_id}")
+
+    def settle_notification(self, notification_id: int, status: str, error: str | None = None) -> None:
+        """After a post: "sent", "dry_run" (logged instead), or "pending" with ``error`` (retried later)."""
+        if status not in ("sent", "dry_run", "pending"):
+            raise HandoffError(f"message status '{status}' is not sent, dry_run or pending")
+        now = datetime.now(timezone.utc)
+        self._write(lambda c: notes.settle(c, notification_id, status, now, error), f"settling message {notification_id}")
+
+    def due_notifications(self, *, stale_after: timedelta = CLAIM_STALE_AFTER, limit: int = 500) -> list[int]:
+        """Pending messages nobody is posting, oldest first (what the sweep retries)."""
+        now = datetime.now(timezone.utc)
+        return self._read(lambda c: notes.due(c, now - stale_after, limit),  # type: ignore[no-any-return]
+                          "reading the outbox")
+
+    def notifications(self, *, kind: str | None = None, subject_dag_id: str | None = None,
+                      subject_task_id: str | None = None, subject_date: datetime | None = None,
+                      status: str | None = None, since: datetime | None = None, limit: int = 100) -> list[Notification]:
+        """Messages of the outbox, latest first."""
+        when, after = _aware(subject_date), _aware(since)
+        return self._read(lambda c: notes.notifications(  # type: ignore[no-any-return]
+            c, kind=kind, subject_dag_id=subject_dag_id, subject_task_id=subject_task_id, subject_date=when,
+            status=status, since=after, limit=limit), "reading the outbox")
+
+    def open_blocked(self, dag_id: str, subject_date: datetime) -> list[Notification]:
+        """'blocked' messages about the run of ``dag_id`` at ``subject_date`` not yet followed by 'resumed'."""
+        when = _aware(subject_date)
+        return self._read(lambda c: notes.blocked_open(c, dag_id, when),  # type: ignore[no-any-return]
+                          f"reading blocked messages of {dag_id}")
+
+    def audience(self, dag_id: str, task_id: str) -> dict[str, Any] | None:
+        """Who hears about task ``dag_id.task_id`` and what the message needs (``notifications.audience``)."""
+        return self._read(lambda c: notes.audience(c, dag_id, task_id),  # type: ignore[no-any-return]
+                          f"finding who reads {dag_id}.{task_id}")
+
+    def sensor_target(self, dag_id: str, sensor_task_id: str) -> dict[str, Any] | None:
+        """The upstream task a sensor waits on (``notifications.sensor_target``), or None."""
+        return self._read(lambda c: notes.sensor_target(c, dag_id, sensor_task_id),  # type: ignore[no-any-return]
+                          f"resolving sensor {dag_id}.{sensor_task_id}")
+
+    def task_ancestors(self, dag_id: str, task_id: str) -> set[str]:
+        """Every task of ``dag_id`` upstream of ``task_id``."""
+        return self._read(lambda c: notes.ancestors(c, dag_id, task_id),  # type: ignore[no-any-return]
+                          f"reading the upstream tasks of {dag_id}.{task_id}")
+
+    def record_sla_miss(self, *, dag_id: str, task_id: str, logical_date: datetime, domain: str, model: str | None,
+                        sla: str, deadline: datetime, state_at_deadline: str,
+                        completed_at: datetime | None = None) -> SlaMiss:
+        """Record that this model run passed its SLA deadline without success (idempotent per run)."""
+        row = {"dag_id": dag_id, "task_id": task_id, "logical_date": _aware(logical_date), "domain": domain,
+               "model": model, "sla": sla[:100], "deadline": _aware(deadline),
+               "detected_at": datetime.now(timezone.utc), "state_at_deadline": state_at_deadline[:40],
+               "completed_at": _aware(completed_at)}
+        return self._write(lambda c: notes.record_miss(c, row),  # type: ignore[no-any-return]
+                           f"recording the SLA miss of {dag_id}.{task_id}")
+
+    def complete_sla_miss(self, dag_id: str, task_id: str, logical_date: datetime, completed_at: datetime) -> bool:
+        """A missed run's model succeeded at ``completed_at`` (recorded once; True if now)."""
+        when, done = _aware(logical_date), _aware(completed_at)
+        assert when is not None and done is not None
+        return self._write(lambda c: notes.complete_miss(c, dag_id, task_id, when, done),  # type: ignore[no-any-return]
+                           f"recording the completion of {dag_id}.{task_id}")
+
+    def sla_misses(self, *, dag_ids: Iterable[str] | None = None, domain: str | None = None,
+                   since: datetime | None = None, limit: int = 1000) -> list[SlaMiss]:
+        """Recorded SLA misses, latest run first."""
+        after = _aware(since)
+        wanted = list(dag_ids) if dag_ids is not None else None
+        return self._read(lambda c: notes.misses(c, dag_ids=wanted, domain=domain, since=after,  # type: ignore[no-any-return]
+                                                 limit=limit), "reading SLA misses")
 
     @staticmethod
     def _resolution_row(dag_id: str, run_id: str, sensor_task_id: str, *, how: str, try_number: int,

@@ -1,0 +1,122 @@
+"""Posting messages: Airflow's Slack provider, or a log line instead (docs/notifications.md).
+
+``HANDOFF_NOTIFY`` chooses how (read where the callback or the sweep runs):
+
+* ``slack`` (default) — post through ``apache-airflow-providers-slack``'s ``SlackWebhookHook``
+  (``slack_sdk`` underneath). The incoming-webhook URL is an Airflow connection: the channel's own
+  ``handoff_slack_<channel>`` (``#finance-data`` -> ``handoff_slack_finance_data``) if defined,
+  else ``handoff_slack`` (the message then also names its ``channel``: legacy and Slack-compatible
+  webhooks route by it, Slack's app webhooks post to the channel they were made for);
+* ``dry-run`` — log each message (redacted) instead of posting, and record it as ``dry_run``;
+* ``off`` — send and record nothing.
+
+Posting never raises into a task: ``post`` raises ``DeliveryError`` (one redacted line), which the
+caller records on the message for the sweep to retry. Webhook URLs are secrets: they never appear
+in a message or a log line (``handoff.redact`` and the URL itself as a literal secret).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import HandoffError
+from ..redact import get_logger, redact
+
+log = get_logger(__name__)
+
+ENV_MODE = "HANDOFF_NOTIFY"
+MODES = ("slack", "dry-run", "off")
+DEFAULT_CONNECTION = "handoff_slack"
+POST_TIMEOUT_S = 5  # a callback's post waits at most this long (the sweep retries failures)
+_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+class DeliveryError(RuntimeError):
+    """A message could not be posted; the text is one redacted line saying why and what to check."""
+
+
+def mode_from_env() -> str:
+    """The delivery mode (``HANDOFF_NOTIFY``); an unknown value is an error, never a silent default."""
+    value = os.environ.get(ENV_MODE, "").strip().lower() or "slack"
+    if value not in MODES:
+        raise HandoffError(f"{ENV_MODE}={redact(repr(value))} is not a delivery mode", where=ENV_MODE,
+                           hint=f"use one of {', '.join(MODES)} (docs/notifications.md)")
+    return value
+
+
+def connection_id_for(channel: str) -> str:
+    """The Airflow connection a channel's own webhook lives in: ``#finance-data`` -> ``handoff_slack_finance_data``."""
+    slug = _SLUG.sub("_", channel.lstrip("#").lower()).strip("_")
+    return f"{DEFAULT_CONNECTION}_{slug}" if slug else DEFAULT_CONNECTION
+
+
+@dataclass
+class Delivery:
+    """Posts messages in one mode; remembers which connections exist (one lookup per channel)."""
+
+    mode: str = "slack"
+    timeout_s: int = POST_TIMEOUT_S
+    _known: dict[str, bool] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_env(cls, *, timeout_s: int = POST_TIMEOUT_S) -> Delivery:
+        return cls(mode_from_env(), timeout_s)
+
+    @property
+    def enabled(self) -> bool:
+        return self.mode != "off"
+
+    def post(self, channel: str, text: str, blocks: list[dict[str, Any]]) -> str:
+        """Post one message to ``channel``; returns the status to record ("sent" or "dry_run")."""
+        if self.mode == "dry-run":
+            log.info("handoff: dry run (%s=dry-run): would post to %s: %s", ENV_MODE, channel,
+                     " | ".join(text.splitlines()))
+            return "dry_run"
+        if self.mode != "slack":
+            raise DeliveryError(f"delivery is {self.mode}")
+        conn_id = connection_id_for(channel) if self._exists(connection_id_for(channel)) else DEFAULT_CONNECTION
+        body: dict[str, Any] = {"text": text, "blocks": blocks}
+        if conn_id == DEFAULT_CONNECTION:
+            body["channel"] = channel
+        self._send(conn_id, channel, body)
+        return "sent"
+
+    def _send(self, conn_id: str, channel: str, body: dict[str, Any]) -> None:
+        try:
+            from airflow.providers.slack.hooks.slack_webhook import SlackWebhookHook
+        except ImportError:
+            raise DeliveryError("apache-airflow-providers-slack is not installed: pip install "
+                                "'handoff[airflow]'") from None
+        secrets: list[str] = []
+        try:
+            hook = SlackWebhookHook(slack_webhook_conn_id=conn_id, timeout=self.timeout_s)
+            secrets.append(str(getattr(hook.client, "url", "") or ""))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # "channel" in the body: see the module doc
+                try:
+                    hook.send_dict(body)
+                except Exception as exc:
+                    if "invalid_blocks" not in str(exc) or "blocks" not in body:
+                        raise
+                    log.warning("handoff: %s rejected the blocks of a message; posting its plain text",
+                                channel)
+                    hook.send_dict({k: v for k, v in body.items() if k != "blocks"})
+        except Exception as exc:
+            detail = " ".join(redact(f"{type(exc).__name__}: {exc}", secrets=secrets).split())[:500]
+            raise DeliveryError(f"posting to {channel} through connection {conn_id} failed: {detail} — check the "
+                                f"connection (docs/notifications.md)") from None
+
+    def _exists(self, conn_id: str) -> bool:
+        if conn_id not in self._known:
+            try:
+                from airflow.sdk import BaseHook
+
+                BaseHook.get_connection(conn_id)
+                self._known[conn_id] = True
+            except Exception:
+                self._known[conn_id] = False
+        return self._known[conn_id]
