@@ -26,7 +26,7 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "False")
 
 pytest_plugins: list[str] = ["support.dbt_fixtures", "support.airflow_stack", "support.examples", "support.postgres",
-                             "support.browser"]
+                             "support.browser", "support.corpus"]
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,8 @@ from handoff.batching import (
 
 
 def _m(task_id: str, *upstream: str, tests: tuple[str, ...] = (), retries: int = 0) -> BatchModel:
-    return BatchModel(task_id, f"model.p.{task_id}", (task_id, *tests), tests, upstream, retries, 10.0)
+    uid = f"model.p.{task_id}"
+    return BatchModel(task_id, uid, (uid, *tests), tests, upstream, retries, 10.0)
 
 
 # a -> b -> c ; sensor s -> d -> e ; f alone ; g reads b and d
@@ -57,7 +58,7 @@ def test_nothing_to_wait_for_when_the_sensor_failed():
 
 def test_batched_models_take_the_most_common_pool_and_leave_the_others_alone():
     def task(task_id: str, pool: str | None) -> dict:
-        return {"task_id": task_id, "kind": "dbt_model", "unique_id": f"model.p.{task_id}", "select": task_id,
+        return {"task_id": task_id, "kind": "dbt_model", "unique_id": f"model.p.{task_id}",
                 "tests": [], "upstream": [], "retries": 1, "retry_delay_s": 60, "pool": pool}
 
     pipeline = {"tasks": [task("a", None), task("b", None), task("heavy", "big"),
@@ -67,19 +68,31 @@ def test_batched_models_take_the_most_common_pool_and_leave_the_others_alone():
     assert models[0].retries == 1 and models[0].retry_delay_s == 60.0 and BATCH_TASK_ID not in {"a", "b"}
 
 
+def test_tests_are_matched_by_unique_id_not_by_name():
+    """Two models' tests may share one custom name (docs/plan.md): each finishes its own model."""
+    tracker = WaveTracker([_m("a", tests=("test.p.pk.1",)), _m("b", tests=("test.p.pk.2",))])
+    tracker.finished("model.p.a", "a", "success", "OK", 0.1)
+    tracker.finished("model.p.b", "b", "success", "OK", 0.1)
+    b = tracker.finished("test.p.pk.2", "pk", "fail", "Got 1 result")
+    assert b is not None and (b.task_id, b.status) == ("b", "failed")
+    a = tracker.finished("test.p.pk.1", "pk", "pass")
+    assert a is not None and (a.task_id, a.status) == ("a", "success")
+
+
 def test_a_model_is_reported_once_it_and_all_its_tests_finished():
-    tracker = WaveTracker([_m("a", tests=("not_null_a_id", "unique_a_id")), _m("b")])
+    tracker = WaveTracker([_m("a", tests=("test.p.not_null_a_id.1", "test.p.unique_a_id.2")), _m("b")])
     assert tracker.finished("model.p.a", "a", "success", "OK", 0.5) is None
     assert tracker.finished("test.p.not_null_a_id.1", "not_null_a_id", "pass") is None
     b = tracker.finished("model.p.b", "b", "success", "OK", 0.1)
     assert b is not None and b.status == "success" and b.task_id == "b"
     a = tracker.finished("test.p.unique_a_id.2", "unique_a_id", "pass")
-    assert a is not None and a.status == "success" and a.tests == [("not_null_a_id", "pass"), ("unique_a_id", "pass")]
+    assert a is not None and a.status == "success"
+    assert a.tests == [("test.p.not_null_a_id.1", "pass"), ("test.p.unique_a_id.2", "pass")]
     assert tracker.finish() == []
 
 
 def test_a_failing_test_fails_its_model_and_a_skipped_model_is_skipped():
-    tracker = WaveTracker([_m("a", tests=("unique_a_id",)), _m("b", "a"), _m("c")])
+    tracker = WaveTracker([_m("a", tests=("test.p.unique_a_id.2",)), _m("b", "a"), _m("c")])
     tracker.finished("model.p.a", "a", "success", "OK", 0.2)
     a = tracker.finished("test.p.unique_a_id.2", "unique_a_id", "fail", "Got 2 results")
     assert a is not None and a.status == "failed" and "unique_a_id" in a.message
@@ -90,7 +103,7 @@ def test_a_failing_test_fails_its_model_and_a_skipped_model_is_skipped():
 
 
 def test_an_erroring_model_is_failed_at_once():
-    tracker = WaveTracker([_m("a", tests=("unique_a_id",))])
+    tracker = WaveTracker([_m("a", tests=("test.p.unique_a_id.2",))])
     a = tracker.finished("model.p.a", "a", "error", "Catalog Error: no table")
     assert a is not None and a.status == "failed" and a.message == "Catalog Error: no table"
 

@@ -3,6 +3,7 @@ where, exit 2, no traceback, nothing written."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -26,7 +27,13 @@ def world(fixture_manifest, tmp_path_factory) -> dict[str, Path | str]:
     assert done.returncode == 0, done.stderr
     truncated = tmp / "truncated.plan.json"
     truncated.write_text(plan.read_text()[:300])
-    return {"tmp": tmp, "manifest": manifest, "plan": plan, "registry": registry, "truncated": truncated}
+    cyclic = tmp / "cyclic.plan.json"
+    looped = json.loads(plan.read_text())
+    daily = {t["task_id"]: t for t in looped["pipelines"][0]["tasks"]}
+    daily["raw_things"]["upstream"] = ["base"]  # base waits on raw_things: now each waits on the other
+    cyclic.write_text(dumps(looped))
+    return {"tmp": tmp, "manifest": manifest, "plan": plan, "registry": registry, "truncated": truncated,
+            "cyclic": cyclic}
 
 
 # (argv with {placeholders}, what the one line must say)
@@ -38,6 +45,9 @@ CASES = {
     "inspect truncated plan": (["inspect", "{truncated}"], "not valid JSON"),
     "publish truncated plan": (["publish", "{truncated}", "--registry", "{registry}"], "not valid JSON"),
     "check truncated plan": (["check", "{truncated}", "--registry", "{registry}"], "not valid JSON"),
+    "inspect cyclic plan": (["inspect", "{cyclic}"], "cycle (each waits on the next): base -> raw_things -> base"),
+    "publish cyclic plan": (["publish", "{cyclic}", "--registry", "{registry}"], "tasks wait on each other in a cycle"),
+    "check cyclic plan": (["check", "{cyclic}", "--registry", "{registry}"], "tasks wait on each other in a cycle"),
     "target without a dot": (["who-depends-on", "shapes", "--registry", "{registry}"], "DOMAIN.MODEL"),
     "unknown model": (["explain", "shapes.nope", "--registry", "{registry}"], "nope"),
     "unknown domain": (["who-depends-on", "ghost.model", "--registry", "{registry}"], "ghost"),

@@ -41,7 +41,7 @@ def test_one_task_per_model_seed_snapshot_and_none_for_ephemeral(shapes_plan):
         "versioned_v1": "dbt_model", "versioned_v2": "dbt_model",
         "wait__other_domain__mrt_orders": "sensor",
     }
-    assert daily["versioned_v2"]["select"] == "versioned.v2"
+    assert daily["versioned_v2"]["unique_id"] == "model.shapes.versioned.v2"
 
 
 def test_edges_pass_through_ephemeral_models(shapes_plan):
@@ -55,9 +55,11 @@ def test_edges_pass_through_ephemeral_models(shapes_plan):
 
 def test_test_policy(shapes_plan):
     daily = _tasks(shapes_plan, "shapes__daily")
-    assert daily["base"]["tests"] == ["not_null_base_id", "unique_base_id"]
-    # a relationships test runs with the model it is attached to, which then waits for the other parent
-    assert daily["through_eph"]["tests"] == ["relationships_through_eph_id__id__ref_raw_only_"]
+    assert [t.split(".")[2] for t in daily["base"]["tests"]] == ["not_null_base_id", "unique_base_id"]
+    assert all(t.startswith("test.shapes.") for t in daily["base"]["tests"])  # unique ids, not names
+    # a relationships test runs in the task of its parent that comes last in topological order
+    # (raw_only < through_eph by unique_id: neither reads the other); that task waits for the other
+    assert [t.split(".")[2] for t in daily["through_eph"]["tests"]] == ["relationships_through_eph_id__id__ref_raw_only_"]
     assert "raw_only" in daily["through_eph"]["upstream"]
 
 
@@ -128,9 +130,14 @@ def _unknown_dependency(data):
 
 BAD_MANIFESTS = {
     "unknown dependency": (_unknown_dependency, "depends on model.shapes.does_not_exist, which is not in the manifest"),
-    "duplicate task id": (lambda d: d["nodes"]["model.shapes.raw_only"].update(name="raw only") or
-                          d["nodes"]["model.shapes.base"].update(name="raw_only"),
-                          "collides with"),
+    "case-only twins": (lambda d: d["nodes"]["model.shapes.base"].update(
+                            relation_name=d["nodes"]["model.shapes.raw_only"]["relation_name"].upper()),
+                        "model.shapes.base and model.shapes.raw_only differ only in case"),
+    "disabled dependency": (lambda d: d["nodes"]["model.shapes.base"]["config"].update(enabled=False),
+                            "depends on model.shapes.base, which is disabled"),
+    "dependency in disabled": (lambda d: d["nodes"]["model.shapes.raw_only"]["depends_on"]["nodes"].append(
+                                   "model.shapes.gone") or d["disabled"].update({"model.shapes.gone": [{}]}),
+                               "depends on model.shapes.gone, which is disabled"),
     "truncated": (None, "not valid JSON"),
     "wrong schema version": (lambda d: d["metadata"].update(dbt_schema_version="https://schemas.getdbt.com/dbt/manifest/v4.json"),
                              "manifest schema v4 is not supported"),
@@ -164,14 +171,39 @@ def test_bad_manifest_gives_one_line_and_writes_nothing(case, fixture_manifest, 
     assert "Traceback" not in done.stderr
 
 
+def test_task_ids_colliding_after_normalisation_get_a_suffix(fixture_manifest, tmp_path):
+    """`raw only` and `raw_only` are both valid dbt names; the one already a valid task id keeps it."""
+    def rename(d):
+        d["nodes"]["model.shapes.raw_only"].update(name="raw only")
+        d["nodes"]["model.shapes.base"].update(name="raw_only")
+    plan = compile_manifest(load_manifest(_mutated(fixture_manifest("shapes"), tmp_path, rename)))
+    daily = _tasks(plan, "shapes__daily")
+    by_id = {t["unique_id"]: tid for tid, t in daily.items() if t["kind"] != "sensor"}
+    assert by_id["model.shapes.base"] == "raw_only"
+    assert by_id["model.shapes.raw_only"].startswith("raw_only__") and len(by_id["model.shapes.raw_only"]) == 18
+    again = compile_manifest(load_manifest(_mutated(fixture_manifest("shapes"), tmp_path, rename)))
+    assert _tasks(again, "shapes__daily").keys() == daily.keys()  # deterministic
+
+
+def test_model_keys_resolve_a_bare_name_to_the_latest_version():
+    from handoff.plan import model_keys
+
+    assert model_keys("orders", None, None) == ("orders",)
+    assert model_keys("dim", "2", "2") == ("dim", "dim_v2")
+    assert model_keys("dim", "1", "2") == ("dim_v1",)
+    assert model_keys("dim", "3", "2") == ("dim_v3",)  # a pre-release is never the bare name
+    assert model_keys("sales.daily", None, None) == ("sales.daily",)
+
+
 def test_missing_manifest(tmp_path):
     done = subprocess.run([*HANDOFF, "compile", str(tmp_path / "nope.json")], capture_output=True, text=True)
     assert done.returncode == 2 and "file not found" in done.stderr and len(done.stderr.splitlines()) == 1
 
 
 BAD_PLANS = {
-    "newer version": (lambda p: p.update(plan_version=2), "plan version 2 is newer than this handoff reads (1)"),
-    "version not int": (lambda p: p.update(plan_version="1"), "plan_version is '1', not an integer"),
+    "newer version": (lambda p: p.update(plan_version=3), "plan version 3 is newer than this handoff reads (2)"),
+    "older version": (lambda p: p.update(plan_version=1), "re-compile it with `handoff compile`"),
+    "version not int": (lambda p: p.update(plan_version="2"), "plan_version is '2', not an integer"),
     "schema": (lambda p: p["pipelines"][0]["tasks"][0].update(retries="many"), "does not match schemas/plan.schema.json"),
     "unknown upstream task": (lambda p: p["pipelines"][0]["tasks"][0].update(upstream=["ghost"]),
                               "waits on unknown task(s) ghost"),

@@ -14,8 +14,8 @@
     },
     "model_name": {
       "type": "string",
-      "pattern": "^[A-Za-z_][A-Za-z0-9_]{0,250}$",
-      "description": "a dbt model name"
+      "pattern": "^(?![\\\\s\\\\S]*[\\\\x00-\\\\x1f\\\\x7f])[\\\\s\\\\S]{1,250}$",
+      "description": "a model name as the upstream domain\'s dbt project spells it (any name dbt accepts: dots and spaces included; no control characters, at most 250 characters), or <name>_v<version> for one version of a versioned model"
     },
     "owner": {
       "type": "string",
@@ -71,6 +71,10 @@
         "type": "string",
         "pattern": "^[A-Za-z0-9_.-]{1,256}$",
         "description": "Airflow pool the task runs in"
+      },
+      "unit_tests": {
+        "type": "boolean",
+        "description": "also run the model\'s dbt unit tests in its production task, before the model is built (default false: unit tests belong in CI)"
       }
     },
     "domain": {
@@ -149,6 +153,9 @@
         },
         "pool": {
           "$ref": "#/$defs/task_knobs/pool"
+        },
+        "unit_tests": {
+          "$ref": "#/$defs/task_knobs/unit_tests"
         }
       }
     },
@@ -177,6 +184,9 @@
         },
         "pool": {
           "$ref": "#/$defs/task_knobs/pool"
+        },
+        "unit_tests": {
+          "$ref": "#/$defs/task_knobs/unit_tests"
         }
       }
     },

@@ -15,7 +15,7 @@ one SQLite file holding
 
 A worker opens it read-only and loads a **slice** (``slice_members``): the task's node, the tests
 and unit tests that read it, the parents their refs resolve to (through ephemeral models), the
-sources they read and the project's hooks; every macro. No credentials are stored: the profile is
+sources they read and (on request) the project's hooks; every macro. No credentials are stored: the profile is
 read on the worker at run time. dbt is imported only to write and to load nodes, never to read
 ``info`` or the index.
 
@@ -308,8 +308,9 @@ class DeployedArtifact:
             raise self._bad(f"index row unreadable ({exc})") from None
         return out
 
-    def slice_ids(self, roots: Iterable[str]) -> set[str] | None:
-        """``slice_members`` of ``roots`` plus the project's hooks; None = the whole manifest."""
+    def slice_ids(self, roots: Iterable[str], *, hooks: bool = True) -> set[str] | None:
+        """``slice_members`` of ``roots`` plus (with ``hooks``) the project's hooks; None = the whole
+        manifest. handoff's node tasks load no hooks: a DAG runs them once, in its hook tasks."""
         cache: dict[str, Entry | None] = {}
         artefact = self
 
@@ -332,12 +333,12 @@ class DeployedArtifact:
         for root in roots:  # fetch each root's tests in one round trip
             cache.update(self.entries(lazy[root].tests))
         members = slice_members(roots, lazy)
-        if members is None:
-            return None
-        hooks = self._db.execute("SELECT unique_id, uses_graph FROM nodes WHERE hook = 1").fetchall()
-        if any(graph for _, graph in hooks):
+        if members is None or not hooks:
+            return members
+        hook_rows = self._db.execute("SELECT unique_id, uses_graph FROM nodes WHERE hook = 1").fetchall()
+        if any(graph for _, graph in hook_rows):
             return None  # a hook reads `graph`
-        members.update(uid for uid, _ in hooks)
+        members.update(uid for uid, _ in hook_rows)
         return members
 
     # -- dbt objects ---------------------------------------------------------------------
@@ -383,10 +384,10 @@ class DeployedArtifact:
         self._decode(rows, manifest, None)
         return manifest
 
-    def load_slice(self, roots: Iterable[str]) -> Any:
+    def load_slice(self, roots: Iterable[str], *, hooks: bool = True) -> Any:
         """The Manifest a worker hands to ``dbtRunner(manifest=…)`` to build ``roots`` (with the
         tests reading them): ``slice_ids(roots)``, or the whole manifest when that is None."""
-        members = self.slice_ids(roots)
+        members = self.slice_ids(roots, hooks=hooks)
         if members is None:
             return self.load_manifest()
         manifest = self._base()

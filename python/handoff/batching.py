@@ -34,8 +34,8 @@ class BatchModel:
 
     task_id: str
     unique_id: str
-    select: tuple[str, ...]  # dbt selectors: the node and its tests (the single-task path's)
-    tests: tuple[str, ...]  # test names placed in this task
+    select: tuple[str, ...]  # unique ids dbt builds: the node and its tests (the single-task path's)
+    tests: tuple[str, ...]  # unique ids of the tests (and opted-in unit tests) placed in this task
     upstream: tuple[str, ...]  # upstream task ids (models, sensors, other tasks)
     retries: int = 0
     retry_delay_s: float = 0.0
@@ -43,7 +43,7 @@ class BatchModel:
     @classmethod
     def from_spec(cls, spec: Mapping[str, Any]) -> BatchModel:
         return cls(task_id=spec["task_id"], unique_id=spec["unique_id"],
-                   select=(spec["select"], *spec["tests"]), tests=tuple(spec["tests"]),
+                   select=(spec["unique_id"], *spec["tests"]), tests=tuple(spec["tests"]),
                    upstream=tuple(spec["upstream"]), retries=int(spec.get("retries") or 0),
                    retry_delay_s=float(spec.get("retry_delay_s") or 0))
 
@@ -128,7 +128,7 @@ class Outcome:
     status: str  # "success", "failed", or "skipped" (dbt skipped it: an upstream failed)
     message: str = ""
     execution_time_s: float = 0.0
-    tests: list[tuple[str, str]] = field(default_factory=list)  # (test name, dbt status)
+    tests: list[tuple[str, str]] = field(default_factory=list)  # (test unique id, dbt status)
     done_at: float = 0.0  # epoch seconds when the model and its tests were all finished
 
 
@@ -138,7 +138,8 @@ class WaveTracker:
 
     def __init__(self, models: Iterable[BatchModel]) -> None:
         self.models = {m.unique_id: m for m in models}
-        self.test_home = {name: m.unique_id for m in self.models.values() for name in m.tests}
+        # by unique id: a custom test name may be used on several models (docs/plan.md)
+        self.test_home = {test: m.unique_id for m in self.models.values() for test in m.tests}
         self.node_status: dict[str, tuple[str, str, float]] = {}
         self.test_status: dict[str, dict[str, str]] = {uid: {} for uid in self.models}
         self.test_messages: dict[str, str] = {}
@@ -152,10 +153,10 @@ class WaveTracker:
         if unique_id in self.models:
             self.node_status[unique_id] = (status, message, execution_time_s)
             return self._complete(unique_id)
-        home = self.test_home.get(name)
+        home = self.test_home.get(unique_id)
         if home is None:
             return None
-        self.test_status[home][name] = status
+        self.test_status[home][unique_id] = status
         if status not in _OK_TESTS:
             self.test_messages.setdefault(home, f"test {name}: {status} {message}".strip())
         return self._complete(home)

@@ -252,6 +252,7 @@ class NodeSettings:
     retry_delay_s: int
     timeout_s: int | None
     pool: str | None
+    unit_tests: bool = False  # run the model's unit tests in its task too (opt-in, docs/plan.md)
 
 
 @dataclass(frozen=True)
@@ -360,6 +361,7 @@ def resolve(manifest: Manifest) -> Resolved:
             retry_delay_s=seconds(knobs.get("retry_delay", DEFAULT_RETRY_DELAY)) or 0,
             timeout_s=seconds(knobs.get("timeout")),
             pool=knobs.get("pool"),
+            unit_tests=bool(knobs.get("unit_tests", False)),
         )
 
     if len(domains) > 1:

@@ -63,6 +63,8 @@ class Node:
     # project's model injected by a plugin such as dbt-loom, or by dbt Cloud. None: the manifest lacks
     # those fields, so it cannot tell (handoff.cross_project).
     external: bool | None = False
+    tags: tuple[str, ...] = ()
+    hook_index: int | None = None  # a project hook's position in its project's on-run-start/-end list
 
     @property
     def is_ephemeral(self) -> bool:
@@ -85,6 +87,16 @@ class Source:
 
 
 @dataclass(frozen=True)
+class UnitTest:
+    """A dbt unit test (dbt 1.8+): ``model`` is the unique_id of the model it tests."""
+
+    unique_id: str
+    name: str
+    package_name: str
+    model: str | None
+
+
+@dataclass(frozen=True)
 class Group:
     name: str
     owner_name: str | None
@@ -102,6 +114,8 @@ class Manifest:
     sources: Mapping[str, Source]
     groups: Mapping[str, Group] = field(default_factory=dict)
     adapter_type: str | None = None  # metadata.adapter_type: the SQL dialect of compiled_code
+    unit_tests: Mapping[str, UnitTest] = field(default_factory=dict)
+    disabled: frozenset[str] = frozenset()  # unique ids of the disabled nodes (manifest "disabled")
 
     def own_nodes(self, *resource_types: str) -> list[Node]:
         """Nodes of the root project (not of installed packages), sorted by unique_id."""
@@ -181,7 +195,33 @@ def parse_manifest(data: Any, *, source: str, sha256: str = "") -> Manifest:
         sources=sources,
         groups=groups,
         adapter_type=metadata.get("adapter_type") if isinstance(metadata.get("adapter_type"), str) else None,
+        unit_tests=_unit_tests(data.get("unit_tests"), source),
+        disabled=frozenset(str(uid) for uid in (data.get("disabled") or {})),
     )
+
+
+def _unit_tests(raw: Any, source: str) -> dict[str, UnitTest]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise HandoffError("'unit_tests' is not an object", where=source, hint="re-run `dbt parse`")
+    found = {}
+    for uid, entry in raw.items():
+        if not isinstance(entry, dict):
+            raise HandoffError(f"unit test {uid} is not an object", where=source, hint="re-run `dbt parse`")
+        depends = entry.get("depends_on") or {}
+        models = depends.get("nodes") if isinstance(depends, dict) else None
+        if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
+            raise HandoffError(f"unit test {uid}: depends_on.nodes is not a list of ids", where=source,
+                               hint="re-run `dbt parse`")
+        tested = [m for m in models if m.startswith("model.")]
+        found[str(uid)] = UnitTest(
+            unique_id=str(uid),
+            name=_field(entry, "name", str, uid, source),
+            package_name=_field(entry, "package_name", str, uid, source),
+            model=tested[0] if tested else None,
+        )
+    return found
 
 
 def _mapping(data: dict[str, Any], key: str, source: str) -> dict[str, Any]:
@@ -242,7 +282,7 @@ def _node(uid: str, raw: Any, source: str) -> Node:
         depends_on=tuple(dep_nodes),
         meta=_config_meta(raw, uid, source),
         materialized=config.get("materialized"),
-        access=raw.get("access"),
+        access=raw.get("access") or config.get("access"),  # seeds: only config.access (dbt 1.11)
         group=raw.get("group") or config.get("group"),
         relation_name=raw.get("relation_name"),
         version=None if version is None else str(version),
@@ -258,7 +298,13 @@ def _node(uid: str, raw: Any, source: str) -> Node:
         compiled_code=raw["compiled_code"] if isinstance(raw.get("compiled_code"), str) else None,
         refs=_refs(raw.get("refs"), uid, source),
         external=_external(raw),
+        tags=tuple(t for t in raw["tags"] if isinstance(t, str)) if isinstance(raw.get("tags"), list) else (),
+        hook_index=_int_or_none(raw.get("index")),
     )
+
+
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _external(raw: dict[str, Any]) -> bool | None:

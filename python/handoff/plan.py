@@ -6,6 +6,8 @@ reads them as strings. Compiling is pure and deterministic (same manifest -> sam
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections import Counter, defaultdict
 from dataclasses import replace
@@ -21,7 +23,8 @@ from .cross_project import RefUpstreams
 from .errors import HandoffError
 from .manifest import Manifest, Node
 
-PLAN_VERSION = 1
+PLAN_VERSION = 2
+HOOK_TYPES = ("on-run-start", "on-run-end")  # also the task ids of the DAGs' hook tasks
 _INVALID_ID_CHARS = re.compile(r"[^A-Za-z0-9_.-]")
 MAX_ID_LENGTH = 250
 
@@ -37,14 +40,51 @@ def sensor_task_id(domain: str, model: str) -> str:
     return _INVALID_ID_CHARS.sub("_", f"wait__{domain}__{model}")[:MAX_ID_LENGTH]
 
 
+def model_key(name: str, version: str | None) -> str:
+    """The name another domain gives one node: its dbt name, or ``<name>_v<version>`` for one
+    version of a versioned model (dbt's own default alias of a version)."""
+    return name if version is None else f"{name}_v{version}"
+
+
+def model_keys(name: str, version: str | None, latest_version: str | None) -> tuple[str, ...]:
+    """Every name another domain may use for a node: an unversioned model is known by its name;
+    a version by ``<name>_v<version>``, and the latest version also by the bare name (what an
+    unpinned ``ref()`` resolves to in dbt). One function for the compiler, the registry, the
+    snapshot and the DAG factory, so every reader resolves a name the same way (docs/plan.md)."""
+    if version is None:
+        return (name,)
+    pinned = model_key(name, version)
+    return (name, pinned) if version == latest_version else (pinned,)
+
+
+def _suffixed(task_id: str, identity: str) -> str:
+    """``task_id`` made unique by 8 hex digits of the sha256 of what it stands for (``identity``)."""
+    suffix = "__" + hashlib.sha256(identity.encode("utf-8")).hexdigest()[:8]
+    return task_id[:MAX_ID_LENGTH - len(suffix)] + suffix
+
+
+def _unique_ids(wanted: Mapping[str, tuple[str, str]]) -> dict[str, str]:
+    """Task ids for ``wanted`` (identity -> (normalised id, exact id before normalisation)).
+
+    Ids that collide after normalisation (``my model`` and ``my_model`` both give ``my_model``):
+    the one whose exact id needs no normalisation keeps it, every other gets a suffix of 8 hex
+    digits of the sha256 of its identity. Deterministic, whatever the order."""
+    groups: dict[str, list[str]] = defaultdict(list)
+    for identity, (normalised, _) in wanted.items():
+        groups[normalised].append(identity)
+    found: dict[str, str] = {}
+    for normalised, members in groups.items():
+        for identity in members:
+            if len(members) == 1 or wanted[identity][1] == normalised:
+                found[identity] = normalised
+            else:
+                found[identity] = _suffixed(normalised, identity)
+    return found
+
+
 def dag_id_for(domain: str, pipeline: str) -> str:
     """The Airflow dag_id of a domain's pipeline: always derived, never chosen (validate_plan checks it)."""
     return f"{domain}__{pipeline}"
-
-
-def dbt_selector(node: Node) -> str:
-    """A dbt --select argument that matches exactly this node."""
-    return node.name if node.version is None else f"{node.name}.v{node.version}"
 
 
 def compile_manifest(manifest: Manifest, catalog: Catalog | None = None, *,
@@ -75,7 +115,9 @@ def compile_manifest(manifest: Manifest, catalog: Catalog | None = None, *,
     refs = ref_upstreams(list(resolved.refs), resolved.ref_waits, projects, where=manifest.path, registry=registry)
     if refs.upstreams:
         resolved = replace(resolved, upstreams={**resolved.upstreams, **refs.upstreams})
-    return _Compiler(manifest, resolved, catalog, refs).plan()
+    plan = _Compiler(manifest, resolved, catalog, refs).plan()
+    check_structure(plan, manifest.path)  # never write a plan no reader would accept
+    return plan
 
 
 class _Compiler:
@@ -106,6 +148,12 @@ class _Compiler:
                 found |= self.refs.inputs[(node.unique_id, dep)]  # another project's model (dbt Mesh)
             elif dep in self.m.sources:
                 continue  # a raw source: no sensor
+            elif dep in self.m.disabled or (dep in self.m.nodes and not self.m.nodes[dep].enabled):
+                raise HandoffError(
+                    f"node {node.unique_id} depends on {dep}, which is disabled: dbt builds no table for it, so "
+                    f"{node.name} would read a stale or missing one", where=self.m.path,
+                    hint="enable it or remove the ref(), then re-run `dbt parse` (dbt itself refuses a ref() to a "
+                         "disabled node: this manifest is stale or edited)")
             elif dep in self.m.nodes:
                 other = self.m.nodes[dep]
                 if other.resource_type in ("model", "seed", "snapshot"):
@@ -119,26 +167,25 @@ class _Compiler:
     # -- plan ----------------------------------------------------------------------------
     def plan(self) -> dict[str, Any]:
         executable = [n for n in self.m.own_nodes() if n.unique_id in self.r.nodes and not n.is_ephemeral]
+        _refuse_case_only_twins(executable, self.m.path)
         inputs = {n.unique_id: self._inputs(n) for n in executable}
-        tests = self._tests_by_task({n.unique_id for n in executable}, inputs)
+        order = topological_order(inputs, where=self.m.path)
+        tests = self._tests_by_task(order, inputs)
+        for home, ids in self._unit_tests_by_task(order).items():
+            tests[home].extend(ids)
         by_pipeline: dict[str, list[Node]] = defaultdict(list)
         for node in executable:
             pipeline = self.r.nodes[node.unique_id].pipeline
             assert pipeline is not None
             by_pipeline[pipeline.name].append(node)
 
-        node_task: dict[str, tuple[str, str]] = {}  # unique_id -> (pipeline, task_id)
-        owners: dict[str, str] = {}
-        for pipeline_name, nodes in by_pipeline.items():
-            for node in nodes:
-                task_id = task_id_for_node(node)
-                clash = owners.get(task_id)
-                if clash is not None:
-                    raise HandoffError(
-                        f"task id '{task_id}' of {node.unique_id} collides with {clash} after name normalisation",
-                        where=self.m.path, hint="rename one of the models (task ids keep A-Z a-z 0-9 _ . -)")
-                owners[task_id] = node.unique_id
-                node_task[node.unique_id] = (pipeline_name, task_id)
+        task_ids = _unique_ids({n.unique_id: (task_id_for_node(n), model_key(n.name, n.version)) for n in executable})
+        for uid, task_id in task_ids.items():
+            if task_id in HOOK_TYPES:  # the DAGs' hook tasks own these ids
+                task_ids[uid] = _suffixed(task_id, uid)
+        node_task = {n.unique_id: (self.r.nodes[n.unique_id].pipeline.name, task_ids[n.unique_id])  # type: ignore[union-attr]
+                     for n in executable}
+        self._sensor_ids = self._sensor_task_ids(inputs, node_task, set(task_ids.values()))
 
         pipelines = []
         for pipeline_name in sorted(by_pipeline):
@@ -157,9 +204,6 @@ class _Compiler:
                     else:
                         upstream_ids.add(node_task[dep][1])
                         continue
-                    if sensor["task_id"] in owners:
-                        raise HandoffError(f"sensor task id '{sensor['task_id']}' collides with a model's task id",
-                                           where=self.m.path, hint="rename the model")
                     existing = sensors.setdefault(sensor["task_id"], sensor)
                     if existing is not sensor:
                         existing["sources"] = sorted(set(existing["sources"]) | set(sensor["sources"]))
@@ -194,6 +238,7 @@ class _Compiler:
             "dbt": {"project_name": self.m.project_name, "dbt_version": self.m.dbt_version,
                     "manifest_sha256": self.m.sha256},
             "pipelines": pipelines,
+            "hooks": self._hooks(),
             "notes": sorted(set(self.notes)),
         }
 
@@ -209,7 +254,15 @@ class _Compiler:
         else:
             reads[task_id] = demand_to_json(found)
 
-    def _node_task(self, node: Node, s: NodeSettings, upstream: list[str], tests: list[Node],
+    def _hooks(self) -> dict[str, list[str]]:
+        """The project hooks (of the project and its packages) in the order dbt runs them: packages'
+        first, by package name, the root project's last; each project's in list order."""
+        hooks = [n for n in self.m.nodes.values() if n.resource_type == "operation"]
+        hooks.sort(key=lambda n: (n.package_name == self.m.project_name, n.package_name, n.hook_index or 0,
+                                  n.unique_id))
+        return {kind: [n.unique_id for n in hooks if kind in n.tags] for kind in HOOK_TYPES}
+
+    def _node_task(self, node: Node, s: NodeSettings, upstream: list[str], tests: list[str],
                    node_task: Mapping[str, tuple[str, str]]) -> dict[str, Any]:
         task = self._task_fields(node, s, upstream, tests, node_task)
         if node.resource_type == "model" and node.access == "public":
@@ -218,15 +271,16 @@ class _Compiler:
                 task["columns"] = columns.to_json()
         return task
 
-    def _task_fields(self, node: Node, s: NodeSettings, upstream: list[str], tests: list[Node],
+    def _task_fields(self, node: Node, s: NodeSettings, upstream: list[str], tests: list[str],
                      node_task: Mapping[str, tuple[str, str]]) -> dict[str, Any]:
         return {
             "task_id": node_task[node.unique_id][1],
             "kind": f"dbt_{node.resource_type}",
             "unique_id": node.unique_id,
             "name": node.name,
-            "select": dbt_selector(node),
-            "tests": sorted(t.name for t in tests),
+            "version": node.version,
+            "latest_version": node.latest_version if node.version is not None else None,
+            "tests": sorted(tests),
             "relation": node.relation_name,
             "access": node.access or "protected",
             "owner": s.owner,
@@ -239,9 +293,29 @@ class _Compiler:
             "upstream": upstream,
         }
 
+    def _sensor_task_ids(self, inputs: Mapping[str, set[str]], node_task: Mapping[str, tuple[str, str]],
+                         taken: set[str]) -> dict[tuple[str, str], str]:
+        """(upstream domain, model key) -> sensor task id, unique among themselves and the model tasks."""
+        wanted: dict[tuple[str, str], None] = {}
+        for node, deps in inputs.items():
+            for dep in deps:
+                if dep in self.r.upstreams:
+                    wanted[(self.r.upstreams[dep].domain, self.r.upstreams[dep].model)] = None
+                elif node_task[dep][0] != node_task[node][0]:
+                    target = self.m.nodes[dep]
+                    wanted[(self.domain, model_key(target.name, target.version))] = None
+        raw = {f"{domain}\0{model}": (sensor_task_id(domain, model), f"wait__{domain}__{model}")
+               for domain, model in wanted}
+        raw.update({f"\0task\0{t}": (t, t) for t in taken})  # model tasks keep their ids
+        ids = _unique_ids(raw)
+        clashes = {k for k, v in ids.items() if not k.startswith("\0task\0") and v in taken}
+        for key in clashes:  # a model named like a sensor id keeps it; the sensor gets a suffix
+            ids[key] = _suffixed(ids[key], key)
+        return {tuple(k.split("\0", 1)): v for k, v in ids.items() if not k.startswith("\0task\0")}  # type: ignore[misc]
+
     def _sensor(self, up: Upstream) -> dict[str, Any]:
         sensor = {
-            "task_id": sensor_task_id(up.domain, up.model),
+            "task_id": self._sensor_ids[(up.domain, up.model)],
             "kind": "sensor",
             "upstream_domain": up.domain,
             "upstream_model": up.model,
@@ -260,11 +334,12 @@ class _Compiler:
         from .convention import DEFAULT_WAIT, seconds
 
         node = self.m.nodes[dep]
+        key = model_key(node.name, node.version)  # a version is named exactly: the DAG waits on that task
         return {
-            "task_id": sensor_task_id(self.domain, node.name),
+            "task_id": self._sensor_ids[(self.domain, key)],
             "kind": "sensor",
             "upstream_domain": self.domain,
-            "upstream_model": node.name,
+            "upstream_model": key,
             "sources": [],
             "timeout_s": seconds(DEFAULT_WAIT["timeout"]),
             "poke_interval_s": seconds(DEFAULT_WAIT["poke_interval"]),
@@ -272,31 +347,143 @@ class _Compiler:
             "upstream": [],
         }
 
-    def _tests_by_task(self, executable: set[str], inputs: dict[str, set[str]]) -> dict[str, list[Node]]:
-        """Test policy: a test runs in the task of its node; a test of several nodes runs in the task of
-        the node it is attached to (dbt's attached_node, else the last parent by name), which then
-        also waits for the test's other parents (added to ``inputs``)."""
-        found: dict[str, list[Node]] = defaultdict(list)
+    def _unit_tests_by_task(self, order: Mapping[str, int]) -> dict[str, list[str]]:
+        """Unit tests run in their model's task only when the model opts in (``unit_tests: true``);
+        the others are CI's (docs/plan.md), named in one note."""
+        found: dict[str, list[str]] = defaultdict(list)
+        skipped = []
+        for test in sorted(self.m.unit_tests.values(), key=lambda t: t.unique_id):
+            if test.package_name != self.m.project_name:
+                continue
+            model = test.model
+            if model is not None and model in order and self.r.nodes[model].unit_tests:
+                found[model].append(test.unique_id)
+            else:
+                skipped.append(test.unique_id)
+        if skipped:
+            shown = ", ".join(skipped[:10]) + (f" (+{len(skipped) - 10} more)" if len(skipped) > 10 else "")
+            self.notes.append(f"{len(skipped)} unit test(s) run in no task: unit tests belong in CI (`dbt test "
+                              f"--select test_type:unit`); a model opts in with handoff: {{unit_tests: true}}: {shown}")
+        return found
+
+    def _tests_by_task(self, order: Mapping[str, int], inputs: dict[str, set[str]]) -> dict[str, list[str]]:
+        """Test policy (docs/plan.md): a test runs in the task of its parent that comes last in the
+        domain's topological order; that task also waits for the test's other parents (added to
+        ``inputs``). Every added edge runs from an earlier node to a later one in one fixed order,
+        so no placement can make a node wait on its own descendant: the plan stays acyclic."""
+        found: dict[str, list[str]] = defaultdict(list)
+        unscheduled: list[tuple[Node, set[str]]] = []
         for test in self.m.own_nodes("test"):
-            parents = sorted(self._test_parents(test) & executable)
-            if not parents:
-                continue  # a test of sources only: dbt source freshness territory, not a task's
-            home = test.attached_node if test.attached_node in parents else parents[-1]
-            found[home].append(test)
-            for other in parents:
-                if other != home:
-                    inputs[home].add(other)
+            parents = self._test_parents(test)
+            scheduled = [p for p in parents if p in order]
+            if not scheduled:
+                unscheduled.append((test, parents))
+                continue
+            home = max(scheduled, key=order.__getitem__)
+            found[home].append(test.unique_id)
+            inputs[home].update(p for p in parents if p != home and (p in order or p in self.r.upstreams))
+        self.notes.extend(_unscheduled_test_notes(unscheduled))
         return found
 
     def _test_parents(self, test: Node) -> set[str]:
+        """What a test reads, as task inputs: own executable nodes and declared upstream sources
+        (through ephemeral models); raw sources and package nodes are left out."""
         parents: set[str] = set()
         for dep in test.depends_on:
             node = self.m.nodes.get(dep)
-            if node is not None and node.is_ephemeral:
+            if node is not None and node.is_ephemeral and dep in self.r.nodes:
                 parents |= self._inputs(node)
-            else:
+            elif dep in self.r.nodes or dep in self.r.upstreams:
                 parents.add(dep)
         return parents
+
+
+def _refuse_case_only_twins(nodes: Iterable[Node], where: str) -> None:
+    """Two nodes whose unique ids or relations differ only in case would write one table on most
+    warehouses (DuckDB, Snowflake, BigQuery compare identifiers case-insensitively)."""
+    seen: dict[str, Node] = {}
+    for node in sorted(nodes, key=lambda n: n.unique_id):
+        for key in {f"id:{node.unique_id.lower()}", f"relation:{(node.relation_name or '').lower()}"}:
+            if key == "relation:":
+                continue
+            other = seen.setdefault(key, node)
+            if other is not node:
+                raise HandoffError(
+                    f"{other.unique_id} and {node.unique_id} differ only in case: most warehouses treat their "
+                    f"tables ({other.relation_name} and {node.relation_name}) as one", where=where,
+                    hint="rename one of them (or give it another alias)")
+
+
+def _unscheduled_test_notes(unscheduled: list[tuple[Node, set[str]]]) -> list[str]:
+    """Notes for the tests no task runs, grouped by why (a project has many tests of raw sources)."""
+    groups: dict[str, list[str]] = defaultdict(list)
+    for test, parents in unscheduled:
+        if not test.depends_on:
+            why = "read no model, seed, snapshot or source"
+        elif parents:
+            why = "read only other domains' models (their domain tests them)"
+        else:
+            why = "read only raw sources, or models handoff does not schedule"
+        groups[why].append(test.unique_id)
+    notes = []
+    for why, ids in sorted(groups.items()):
+        shown = ", ".join(sorted(ids)[:10]) + (f" (+{len(ids) - 10} more)" if len(ids) > 10 else "")
+        notes.append(f"{len(ids)} test(s) run in no task: they {why}; run them in CI (`dbt test`): {shown}")
+    return notes
+
+
+def topological_order(inputs: Mapping[str, set[str]], where: str) -> dict[str, int]:
+    """Position of every node of ``inputs`` (node -> its inputs) in a deterministic topological
+    order (Kahn's algorithm, ties broken by unique_id); inputs that are not keys (sources) are
+    ignored. A cycle is a HandoffError naming its nodes."""
+    import heapq
+
+    waiting = {n: {d for d in deps if d in inputs} for n, deps in inputs.items()}
+    dependants: dict[str, list[str]] = defaultdict(list)
+    for node, deps in waiting.items():
+        for dep in deps:
+            dependants[dep].append(node)
+    remaining = {n: len(deps) for n, deps in waiting.items()}
+    ready = [n for n, count in remaining.items() if count == 0]
+    heapq.heapify(ready)
+    order: dict[str, int] = {}
+    while ready:
+        node = heapq.heappop(ready)
+        order[node] = len(order)
+        for nxt in dependants[node]:
+            remaining[nxt] -= 1
+            if remaining[nxt] == 0:
+                heapq.heappush(ready, nxt)
+    if len(order) < len(inputs):
+        cycle = find_cycle({n: sorted(d) for n, d in waiting.items() if n not in order})
+        raise HandoffError(f"the dbt graph has a cycle: {' -> '.join(cycle)}", where=where,
+                           hint="dbt refuses cyclic projects: re-run `dbt parse` and compile the new manifest")
+    return order
+
+
+def find_cycle(edges: Mapping[str, Iterable[str]]) -> list[str]:
+    """One cycle of the directed graph ``edges`` (node -> the nodes it waits on), as a closed path
+    ``[a, b, ..., a]``; ``[]`` when the graph is acyclic. Iterative (deep graphs do not recurse)."""
+    state: dict[str, int] = {}  # 1 on the current path, 2 done
+    for root in sorted(edges):
+        if state.get(root):
+            continue
+        path: list[str] = [root]
+        stack = [iter(sorted(edges.get(root, ())))]
+        state[root] = 1
+        while stack:
+            nxt = next(stack[-1], None)
+            if nxt is None:
+                state[path.pop()] = 2
+                stack.pop()
+                continue
+            if state.get(nxt) == 1:
+                return [*path[path.index(nxt):], nxt]
+            if nxt in edges and not state.get(nxt):
+                state[nxt] = 1
+                path.append(nxt)
+                stack.append(iter(sorted(edges.get(nxt, ()))))
+    return []
 
 
 # --------------------------------------------------------------------------------------
@@ -311,7 +498,9 @@ def dumps(plan: Mapping[str, Any]) -> str:
 
 
 def validate_plan(plan: Any, where: str) -> dict[str, Any]:
-    """Check a plan's version and schema; returns it or raises a one-line HandoffError."""
+    """Check a plan's version, schema, task references and acyclicity; returns it or raises a
+    one-line HandoffError. Every reader of plans goes through here (inspect, publish, check, the
+    DAG factory), and compile runs the structural part before writing."""
     if not isinstance(plan, dict):
         raise HandoffError("a plan is a JSON object", where=where, hint="write plans with `handoff compile`")
     version = plan.get("plan_version")
@@ -323,13 +512,16 @@ def validate_plan(plan: Any, where: str) -> dict[str, Any]:
                            where=where, hint="upgrade handoff where the plan is read, or compile with this version")
     if version < 1:
         raise HandoffError(f"plan version {version} does not exist", where=where)
+    if version < PLAN_VERSION:
+        raise HandoffError(f"plan version {version} is older than this handoff reads ({PLAN_VERSION}): its tasks "
+                           "select dbt nodes by name", where=where, hint="re-compile it with `handoff compile`")
     fast = schemas.fast_check("plan")  # compiled twin: ~11x faster on valid plans (schemas.py)
     error = None if fast is not None and fast(plan) else jsonschema.exceptions.best_match(
         schemas.validator("plan").iter_errors(plan))
     if error is not None:
         raise HandoffError(f"plan does not match schemas/plan.schema.json at {_location(plan, error.absolute_path)}: "
                            f"{_shorter(error.message)}", where=where, hint="re-compile it with `handoff compile`")
-    _check_references(plan, where)
+    check_structure(plan, where)
     _check_derived(plan, where)
     return plan
 
@@ -364,7 +556,7 @@ def _check_derived(plan: dict[str, Any], where: str) -> None:
         for task in pipeline["tasks"]:
             if task["kind"] == "sensor":
                 wanted = sensor_task_id(task["upstream_domain"], task["upstream_model"])
-                if task["task_id"] != wanted:
+                if task["task_id"] not in (wanted, _suffixed(wanted, f"{task['upstream_domain']}\0{task['upstream_model']}")):
                     raise HandoffError(f"pipeline {name}: sensor '{task['task_id']}' waiting on "
                                        f"{task['upstream_domain']}.{task['upstream_model']} must be named '{wanted}'",
                                        where=where, hint="re-compile it with `handoff compile`")
@@ -393,7 +585,14 @@ def _shorter(message: str) -> str:
     return message if len(message) <= 300 else message[:297] + "..."
 
 
-def _check_references(plan: dict[str, Any], where: str) -> None:
+# Bump when validate_plan starts refusing something it used to accept: the DAG factory remembers
+# plans that passed validation (airflow/factory.py) and must re-check them under new rules.
+VALIDATION_RULES = "references+acyclic+derived"
+
+
+def check_structure(plan: Mapping[str, Any], where: str) -> None:
+    """Task ids unique per pipeline, every upstream id known, no cycle (cheap: O(tasks + edges)).
+    The part of validate_plan that JSON Schema cannot express."""
     for pipeline in plan["pipelines"]:
         ids = Counter(t["task_id"] for t in pipeline["tasks"])
         duplicates = sorted(i for i, n in ids.items() if n > 1)
@@ -406,6 +605,17 @@ def _check_references(plan: dict[str, Any], where: str) -> None:
             if missing:
                 raise HandoffError(f"task {task['task_id']} waits on unknown task(s) {', '.join(missing)}",
                                    where=where, hint="re-compile the plan")
+        check_acyclic(pipeline, where)
+
+
+def check_acyclic(pipeline: Mapping[str, Any], where: str) -> None:
+    """Refuse a pipeline whose tasks wait on each other in a cycle (Airflow would refuse its DAG,
+    and nothing in it could ever run); the error names the tasks on one cycle."""
+    cycle = find_cycle({t["task_id"]: t["upstream"] for t in pipeline["tasks"]})
+    if cycle:
+        raise HandoffError(f"pipeline {pipeline['name']} ({pipeline['dag_id']}): tasks wait on each other in a cycle "
+                           f"(each waits on the next): {' -> '.join(cycle)}", where=where,
+                           hint="re-compile it with `handoff compile` from the dbt project's manifest")
 
 
 def load_plan(path: str | Path) -> dict[str, Any]:

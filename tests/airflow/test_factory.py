@@ -74,7 +74,8 @@ def test_task_settings_come_from_the_plan(plans_dir, projects_dir):
     base = daily.task_dict["base"]
     assert isinstance(base, DbtNodeOperator)
     assert (base.retries, base.retry_delay.total_seconds(), base.pool, base.owner) == (0, 90, "duckdb", "team-shapes")
-    assert base.select == ("base", "not_null_base_id", "unique_base_id")
+    assert base.unique_id == "model.shapes.base"
+    assert [t.split(".")[2] for t in base.tests] == ["not_null_base_id", "unique_base_id"]
     assert daily.task_dict["raw_things"].pool == "default_pool"
     # the upstream domain was never published: the sensor stands as a task that fails with what to do
     assert isinstance(daily.task_dict["wait__other_domain__mrt_orders"], UnresolvedUpstream)
@@ -176,7 +177,7 @@ def test_a_broken_plan_is_a_warning_and_the_others_load(plans_dir, projects_dir,
     assert sorted(dags) == ["shapes__daily", "shapes__hourly"]
     messages = [str(w.message) for w in caught if "handoff" in str(w.message)]
     assert messages == [f"handoff: skipped broken.plan.json: {folder / 'broken.plan.json'}: plan version 9 is newer "
-                        "than this handoff reads (1) — upgrade handoff where the plan is read, or compile with this version"]
+                        "than this handoff reads (2) — upgrade handoff where the plan is read, or compile with this version"]
 
 
 def test_missing_settings_are_one_clear_error(monkeypatch, tmp_path):

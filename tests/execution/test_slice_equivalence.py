@@ -146,9 +146,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[ProjectRuns]
                     members = artefact.slice_ids([task["unique_id"]])
                     runs.slice_sizes[task["task_id"]] = len(members) if members is not None else -1
             for task in _topological(plan):
-                selection = [task["select"], *task["tests"]]
+                selection = [task["unique_id"], *task["tests"]]
                 for side, manifest_of in (("reference", lambda: full),
-                                          ("sliced", lambda: load_task_manifest(project, [task["unique_id"]]))):
+                                          ("sliced", lambda: load_task_manifest(project, selection))):
                     with _environ({**settings, "HANDOFF_DUCKDB_PATH": str(warehouses[side])}):
                         work = tempfile.mkdtemp(dir=root)
                         run = _invoke(manifest_of(), build_args(project, selection, work_dir=work))

@@ -85,8 +85,7 @@ def _run(deployed, task_id: str, warehouse: Path, project=None):
 
     task = deployed[3][task_id]
     with _DBT_LOCK, _environ({"HANDOFF_DUCKDB_PATH": str(warehouse)}):
-        return run_node(project or _project(deployed), unique_id=task["unique_id"],
-                        select=[task["select"], *task["tests"]])
+        return run_node(project or _project(deployed), unique_id=task["unique_id"], tests=task["tests"])
 
 
 def _files(folder: Path) -> set[str]:
@@ -185,7 +184,7 @@ def test_the_operator_turns_a_missing_artefact_into_one_line(deployed, tmp_path)
     copy = tmp_path / "marketplace"
     shutil.copytree(deployed[1], copy, symlinks=True, ignore=shutil.ignore_patterns("handoff-artifact.sqlite"))
     task = DbtNodeOperator.for_node(task_id="stg_items", project=_project(deployed, project_dir=str(copy)),
-                                    unique_id="model.marketplace.stg_items", select=["stg_items"])
+                                    unique_id="model.marketplace.stg_items", tests=[])
     with pytest.raises(HandoffTaskFailed) as raised:
         task.execute({})
     assert "no dbt artefact" in str(raised.value) and "handoff package" in str(raised.value)

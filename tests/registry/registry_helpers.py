@@ -79,7 +79,7 @@ def synthetic_plan(domain: str, tasks: int, *, template: Mapping[str, Any],
             index = marts.index(name) if mart else 0
             task_list.append({
                 **model_template, "task_id": name, "unique_id": f"model.{domain}.{name}", "name": name,
-                "select": name, "tests": [], "relation": f'"db"."{domain}"."{name}"',
+                "tests": [], "relation": f'"db"."{domain}"."{name}"',
                 "access": "public" if mart and index % 2 == 0 else "protected", "owner": f"team-{domain}",
                 "slack": slack, "available_by": f"{6 + version % 3:02d}:00" if mart and index % 3 == 0 else None,
                 "upstream": sorted(reads[name])})

@@ -214,23 +214,33 @@ VERSIONED_SHOP = {
 }
 
 
-def test_a_name_shared_by_versions_must_be_pinned_to_one(plans, base, registry_url, tmp_path):
+def test_a_name_resolves_to_the_latest_version_and_a_pinned_name_to_its_version(plans, base, registry_url):
+    """As an unpinned dbt ref() does: billing's source names shop.orders (no version) and waits on
+    orders_v2, the latest; a source naming orders_v1 waits on v1 (docs/plan.md, versions)."""
     shop = plans("shop", VERSIONED_SHOP)
     assert {t["task_id"] for p in shop["pipelines"] for t in p["tasks"]} >= {"orders_v1", "orders_v2"}
-    [finding] = check_mesh(mesh_of(shop, base["billing"]), focus={"billing"})
-    assert finding.code == "HO302" and "several versions (orders_v1, orders_v2)" in finding.message
-    assert "'orders_v2'" in finding.hint
-    pinned = plans("billing", {"models/sources.yml": BILLING_SOURCES.format(domain="shop", model="orders_v2")})
+    mesh = mesh_of(shop, base["billing"])
+    assert check_mesh(mesh, focus={"billing"}) == []
+    assert mesh.resolve("shop", "orders").task.task_id == "orders_v2"
+    assert mesh.resolve("shop", "orders_v1").task.task_id == "orders_v1"
+    assert mesh.resolve("shop", "orders_v2").task.task_id == "orders_v2"
+    pinned = plans("billing", {"models/sources.yml": BILLING_SOURCES.format(domain="shop", model="orders_v1")})
     assert check_mesh(mesh_of(shop, pinned), focus={"billing"}) == []
 
     with Registry(registry_url) as registry:
-        registry.publish([shop, pinned])
+        registry.publish([shop, base["billing"]])
+        published = registry.mesh()
+        assert published.resolve("shop", "orders").task.task_id == "orders_v2"  # the same rule after a round trip
         document = registry.snapshot()
-        keys = {m["model"] for m in document["models"] if m["domain"] == "shop"}
-        assert {"orders_v1", "orders_v2"} <= keys and "orders" not in keys
+        entries = {m["model"]: m["task_id"] for m in document["models"] if m["domain"] == "shop"}
+        assert (entries["orders"], entries["orders_v1"], entries["orders_v2"]) == ("orders_v2", "orders_v1", "orders_v2")
         [wait] = registry.sensors_waiting_on_task("shop__daily", "orders_v2")
-        assert wait.upstream_model == "orders_v2" and registry.sensors_waiting_on_task("shop__daily", "orders_v1") == []
-        assert {c.task_id for c in registry.consumers("shop", "orders")} == {"invoices", "refunds", "billing_summary"}
+        assert (wait.upstream_model, wait.upstream_task_id) == ("orders", "orders_v2")
+        assert registry.sensors_waiting_on_task("shop__daily", "orders_v1") == []
+        readers = {"invoices", "refunds", "billing_summary"}
+        assert {c.task_id for c in registry.consumers("shop", "orders")} == readers
+        assert {c.task_id for c in registry.consumers("shop", "orders_v2")} == readers
+        assert registry.consumers("shop", "orders_v1") == []
 
 
 def test_the_example_domains_pass_and_their_consumers_are_found(example_manifests, registry_url, tmp_path, capsys):

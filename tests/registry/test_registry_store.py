@@ -52,6 +52,7 @@ def test_publish_round_trip_gives_back_every_task_and_edge(registry, base):
         published, expected = mesh.domains[name], domain_from_plan(plan)
         assert published.plan_sha256 == expected.plan_sha256 and published.label == "commit-1"
         assert published.pipelines == expected.pipelines  # every task, field and in-DAG edge
+        assert [t.model_keys() for t in published.tasks()] == [t.model_keys() for t in expected.tasks()]
         for table in s.DOMAIN_TABLES:
             assert count(registry, table, name) == len(domain_rows(expected)[table.name])
 
@@ -319,7 +320,8 @@ def test_read_commands_never_create_a_registry(tmp_path):
 
 @pytest.mark.parametrize("content, fragment", [
     ("{not json", "not valid JSON"),
-    ('{"plan_version": 1}', "plan does not match schemas/plan.schema.json"),
+    ('{"plan_version": 2}', "plan does not match schemas/plan.schema.json"),
+    ('{"plan_version": 1}', "re-compile it with `handoff compile`"),
     ('{"plan_version": 99}', "plan version 99 is newer"),
 ])
 def test_bad_plan_files_are_one_line_errors_and_write_nothing(registry_url, base, tmp_path, content, fragment):

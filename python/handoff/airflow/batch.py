@@ -130,7 +130,8 @@ class DbtBatchOperator(BaseOperator):
         from .dbt_runner import load_task_manifest
 
         try:
-            return load_task_manifest(self.project, [m.unique_id for m in self.models.values()])
+            # every id the waves may build: a test placed here may read a model only through an ephemeral one
+            return load_task_manifest(self.project, [uid for m in self.models.values() for uid in m.select])
         except HandoffError as exc:
             raise BatchFailed(redact(exc.one_line())) from None
 

@@ -26,9 +26,11 @@ from typing import Any
 from ..argv import option
 from ..artifact import artifact_path, open_artifact
 from ..errors import HandoffError
+from ..selection import RUN_RESULTS_FILE, invocation
 from ..warehouse import release_connections
 
-__all__ = ["DbtNodeFailed", "DbtProject", "NodeResult", "build_args", "release_connections", "run_node"]
+__all__ = ["DbtNodeFailed", "DbtProject", "NodeResult", "build_args", "release_connections", "run_hooks",
+           "run_node"]
 
 _LOCK = threading.RLock()
 _OK = {"success", "pass", "warn"}
@@ -61,15 +63,22 @@ class DbtNodeFailed(Exception):
     """The selected dbt node or one of its tests did not succeed."""
 
 
-def build_args(project: DbtProject, select: Sequence[str], *, work_dir: str | Path,
+def build_args(project: DbtProject, unique_ids: Sequence[str], *, work_dir: str | Path,
                dbt_vars: Mapping[str, Any] | None = None) -> list[str]:
-    """The one place a task's dbt invocation is built: `dbt build` of exactly ``select`` (no
-    indirect selection of tests), writing nothing outside ``work_dir`` and no log file."""
-    # every value through handoff.argv.option: plan text is never read by dbt as an option (#12)
+    """The one place a task's dbt invocation is built: `dbt build` of exactly ``unique_ids``
+    (selected by identity: ``handoff.selection``, whose selection file is written under
+    ``work_dir`` here), writing nothing outside ``work_dir`` and no log file."""
+    call = invocation(unique_ids, str(Path(work_dir) / "selection"))
+    Path(call.state_dir).mkdir(parents=True, exist_ok=True)
+    (Path(call.state_dir) / RUN_RESULTS_FILE).write_text(call.state_text, "utf-8")
+    command, *selection = call.args  # "build", then --select result:success --state DIR --indirect-selection empty
+    # every value through handoff.argv.option: plan text is never read by dbt as an option (#12); the
+    # unique ids themselves never reach the command line (they are in the selection file)
     args = ["--no-use-colors", "--no-send-anonymous-usage-stats", *option("--log-level-file", "none"),
-            "build", *option("--project-dir", project.project_dir), *option("--profiles-dir", project.profiles_dir),
+            command, *option("--project-dir", project.project_dir), *option("--profiles-dir", project.profiles_dir),
             *option("--target-path", str(work_dir)), *option("--log-path", str(work_dir)),
-            *option("--select", *select), *option("--indirect-selection", "empty"), "--no-write-json"]
+            *option(selection[0], selection[1]), *option(selection[2], selection[3]),
+            *option(selection[4], selection[5]), "--no-write-json"]
     if project.target:
         args += option("--target", project.target)
     if dbt_vars:
@@ -77,14 +86,19 @@ def build_args(project: DbtProject, select: Sequence[str], *, work_dir: str | Pa
     return args
 
 
-def load_task_manifest(project: DbtProject, roots: Iterable[str]) -> Any:
-    """The slice of the deployed artefact a task runs on, after checking the artefact belongs to
-    the plan and to the deployed project (HandoffError otherwise)."""
+def load_task_manifest(project: DbtProject, roots: Iterable[str], *, hooks: bool = False,
+                       whole: bool = False) -> Any:
+    """The slice of the deployed artefact a task runs on (``whole``: the full manifest), after
+    checking the artefact belongs to the plan and to the deployed project (HandoffError otherwise).
+    Without ``hooks`` the project hooks are left out: handoff runs them once per DAG run, in the
+    DAG's hook tasks (``run_hooks``), not at every task's dbt invocation (docs/plan.md)."""
     with open_artifact(project.artifact) as artefact:
         artefact.check(manifest_sha256=project.manifest_sha256,
                        project_file=Path(project.project_dir) / "dbt_project.yml")
-        manifest = artefact.load_slice(roots)
+        manifest = artefact.load_manifest() if whole else artefact.load_slice(roots, hooks=hooks)
         expected = artefact.info.target
+    if not hooks:
+        manifest.nodes = {uid: n for uid, n in manifest.nodes.items() if n.resource_type != "operation"}
     from ..packaging import target_identity
 
     worker = target_identity(project.project_dir, profiles_dir=project.profiles_dir, target=project.target)
@@ -97,20 +111,21 @@ def load_task_manifest(project: DbtProject, roots: Iterable[str]) -> Any:
     return manifest
 
 
-def run_node(project: DbtProject, *, unique_id: str, select: Iterable[str],
+def run_node(project: DbtProject, *, unique_id: str, tests: Iterable[str] = (),
              dbt_vars: Mapping[str, Any] | None = None) -> list[NodeResult]:
-    """`dbt build` exactly the selected node and tests on the task's slice; raise DbtNodeFailed
-    unless all succeeded and the node itself was among the results (dbt reports success for an
-    empty selection), HandoffError when the deployed artefact is missing, stale or foreign."""
+    """`dbt build` exactly ``unique_id`` and ``tests`` (unique ids, selected by identity) on the
+    task's slice; raise DbtNodeFailed unless every one of them ran and succeeded and nothing else
+    ran, HandoffError when the deployed artefact is missing, stale or foreign."""
     from dbt.cli.main import dbtRunner
 
-    selection = list(select)
+    wanted = [unique_id, *tests]
+    label = f"dbt build of {unique_id}" + (f" and {len(wanted) - 1} test(s)" if len(wanted) > 1 else "")
     with _LOCK:
-        manifest = load_task_manifest(project, [unique_id])
+        manifest = load_task_manifest(project, wanted)
         with tempfile.TemporaryDirectory(prefix="handoff-dbt-") as work:
             try:
                 outcome = dbtRunner(manifest=manifest).invoke(
-                    build_args(project, selection, work_dir=work, dbt_vars=dbt_vars))
+                    build_args(project, wanted, work_dir=work, dbt_vars=dbt_vars))
             finally:
                 release_connections()
     results = [
@@ -120,14 +135,48 @@ def run_node(project: DbtProject, *, unique_id: str, select: Iterable[str],
         for r in (getattr(outcome.result, "results", None) or [])
     ]
     if outcome.exception is not None:
-        raise DbtNodeFailed(f"dbt build --select {' '.join(selection)} raised: {outcome.exception}")
+        raise DbtNodeFailed(f"{label} raised: {outcome.exception}")
     failed = [r for r in results if r.status not in _OK]
     if failed:
         detail = "; ".join(f"{r.unique_id}: {r.status} {r.message}".strip() for r in failed)
-        raise DbtNodeFailed(f"dbt build --select {' '.join(selection)} failed: {detail}")
-    if unique_id not in {r.unique_id for r in results}:
-        raise DbtNodeFailed(f"dbt build --select {' '.join(selection)} did not run {unique_id} "
-                            "(the deployed project does not match the plan: redeploy both)")
+        raise DbtNodeFailed(f"{label} failed: {detail}")
+    ran = {r.unique_id for r in results}
+    missing, extra = sorted(set(wanted) - ran), sorted(ran - set(wanted))
+    if missing or extra:
+        raise DbtNodeFailed(
+            f"{label} ran {', '.join(extra) or 'nothing else'} but not {', '.join(missing) or '-'}: "
+            "the deployed dbt project does not match the plan; redeploy both")
     if not outcome.success:
-        raise DbtNodeFailed(f"dbt build --select {' '.join(selection)} failed (see the log above)")
+        raise DbtNodeFailed(f"{label} failed (see the log above)")
     return results
+
+
+def run_hooks(project: DbtProject, *, hook_ids: Sequence[str], node_ids: Sequence[str] = ()) -> None:
+    """Run project hooks once, in the given order, through the handoff package's macro
+    (`dbt run-operation handoff.handoff_run_hooks`); ``node_ids`` (the DAG's dbt nodes) give the
+    ``schemas`` and ``database_schemas`` an on-run-end hook reads (then the whole manifest is
+    loaded, once per DAG run). Raise DbtNodeFailed on failure."""
+    from dbt.cli.main import dbtRunner
+
+    hooks = list(hook_ids)
+    with _LOCK:
+        manifest = load_task_manifest(project, hooks, hooks=True, whole=bool(node_ids))
+        manifest.build_flat_graph()  # the macro finds the hooks in dbt's `graph` (a loaded artefact has none)
+        pairs = sorted({(str(n.database), str(n.schema)) for uid in node_ids
+                        if (n := manifest.nodes.get(uid)) is not None and getattr(n, "schema", None)})
+        arguments = {"hook_ids": hooks, "schemas": sorted({schema for _, schema in pairs}),
+                     "database_schemas": [list(p) for p in pairs]}
+        with tempfile.TemporaryDirectory(prefix="handoff-dbt-") as work:
+            args = ["--no-use-colors", "--no-send-anonymous-usage-stats", *option("--log-level-file", "none"),
+                    "run-operation", "handoff.handoff_run_hooks",
+                    *option("--args", json.dumps(arguments, sort_keys=True)),
+                    *option("--project-dir", project.project_dir), *option("--profiles-dir", project.profiles_dir),
+                    *option("--target-path", work), *option("--log-path", work)]
+            if project.target:
+                args += option("--target", project.target)
+            try:
+                outcome = dbtRunner(manifest=manifest).invoke(args)
+            finally:
+                release_connections()
+    if not outcome.success:
+        raise DbtNodeFailed(f"project hooks {', '.join(hooks)} failed: {outcome.exception or 'see the log above'}")

@@ -33,7 +33,7 @@ from typing import Any
 
 from ..errors import HandoffError
 from ..files import decode_json
-from ..plan import PLAN_VERSION, dag_id_for, validate_plan
+from ..plan import PLAN_VERSION, VALIDATION_RULES, check_structure, dag_id_for, model_keys, validate_plan
 from ..redact import get_logger, redact
 from .dbt_runner import DbtProject
 
@@ -231,14 +231,17 @@ def _declared_project_name(path: Path) -> str | None:
 # --------------------------------------------------------------------------------------
 
 def plan_upstreams(plans: Sequence[Mapping[str, Any]]) -> Upstreams:
-    """(domain, model) -> {dag_id, task_id, schedule} derived from plans deployed side by side."""
+    """(domain, model key) -> {dag_id, task_id, schedule} derived from plans deployed side by side,
+    under every model key of each task (``handoff.plan.model_keys``: a bare name is the latest version)."""
     found: Upstreams = {}
     for plan in plans:
         for pipeline in plan["pipelines"]:
             for task in pipeline["tasks"]:
                 if task["kind"] != "sensor":
-                    found[(plan["domain"]["name"], task["name"])] = {
-                        "dag_id": pipeline["dag_id"], "task_id": task["task_id"], "schedule": pipeline["schedule"]}
+                    target = {"dag_id": pipeline["dag_id"], "task_id": task["task_id"],
+                              "schedule": pipeline["schedule"]}
+                    for key in model_keys(task["name"], task.get("version"), task.get("latest_version")):
+                        found[(plan["domain"]["name"], key)] = target
     return found
 
 
@@ -251,22 +254,23 @@ def snapshot_upstreams(snapshot: Mapping[str, Any] | None) -> Upstreams:
 
 def _upstreams(deployment: Deployment, folder: Path, files: list[Path], snapshot_path: str | Path | None,
                only_dag_id: str | None, only_task_id: str | None, report: Warn) -> Upstreams:
-    """The accepted plans' own models (same-domain pipeline sensors), then the snapshot's; on a
-    worker without a snapshot, the sibling plans'. A worker's dbt task reads no snapshot at all."""
+    """Other domains' models: the snapshot's, else the plans side by side (on a worker, the sibling
+    plans read unvalidated). A worker's dbt task reads no snapshot at all.
+
+    The factory lays each plan's own models over this map (``plan_upstreams([plan])``), so the
+    scheduler's parse (every plan) and a worker's (one plan) wire every sensor to the same task
+    (docs/plan.md, versions): no other plan's content reaches a DAG when there is a snapshot."""
     from ..registry.snapshot import validate_snapshot
 
     accepted = [d.plan for d in deployment.plans]
     upstreams: Upstreams = {}
-    # a plan read with validation off that lacks keys: the snapshot (or nothing) resolves its sensors
-    with contextlib.suppress(KeyError, TypeError):
-        upstreams.update(plan_upstreams(accepted))
     if only_dag_id is not None and only_task_id is not None and not _is_sensor(accepted, only_dag_id, only_task_id):
         return upstreams  # a worker's dbt task resolves no upstream: the snapshot is not even read
     snapshot_file = Path(snapshot_path) if snapshot_path else folder / SNAPSHOT_NAME
     if not snapshot_file.exists() and not snapshot_path:
-        if only_dag_id is not None:
-            with contextlib.suppress(KeyError, TypeError):
-                upstreams.update(plan_upstreams(_all_plans(files, accepted)))
+        # a plan read with validation off that lacks keys resolves nothing
+        with contextlib.suppress(KeyError, TypeError):
+            upstreams.update(plan_upstreams(accepted if only_dag_id is None else _all_plans(files, accepted)))
         return upstreams
     try:
         raw = snapshot_file.read_bytes()
@@ -344,6 +348,8 @@ def read_plan(path: Path, validate: bool) -> dict[str, Any]:
         return plan
     if not isinstance(plan, dict) or plan.get("plan_version") != PLAN_VERSION:
         return validate_plan(plan, str(path))  # for its precise message
+    with contextlib.suppress(KeyError, TypeError):  # malformed: the factory's build refuses it
+        check_structure(plan, str(path))  # a cyclic plan never reaches Airflow, even unvalidated
     return plan
 
 
@@ -360,7 +366,7 @@ def _schema_digest() -> bytes:
     from .. import __version__
     from .. import plan as plan_module
 
-    digest = hashlib.sha256(f"handoff {__version__} plan v{PLAN_VERSION}\0".encode())
+    digest = hashlib.sha256(f"handoff {__version__} plan v{PLAN_VERSION} {VALIDATION_RULES}\0".encode())
     # the validator's own code too: a rule added without a version change must not trust old verdicts
     digest.update(Path(plan_module.__file__).read_bytes() + b"\0")
     folder = resources.files("handoff").joinpath("schemas")

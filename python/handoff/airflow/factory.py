@@ -16,6 +16,7 @@ EmptyOperators wired with `>>` (docs/benchmarks.md):
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import gc
 import os
@@ -39,7 +40,13 @@ from .deployment import (
     snapshot_upstreams,
     warn,
 )
-from .operators import CrossDomainSensor, DbtNodeOperator, ReconcileOperator, UnresolvedUpstream
+from .operators import (
+    CrossDomainSensor,
+    DbtHooksOperator,
+    DbtNodeOperator,
+    ReconcileOperator,
+    UnresolvedUpstream,
+)
 
 __all__ = ["PLAN_SUFFIX", "SNAPSHOT_NAME", "build_dag", "dags_from_env", "load_dags", "maintenance_dag",
            "plan_upstreams", "snapshot_upstreams"]
@@ -77,11 +84,10 @@ def build_dag(plan: Mapping[str, Any], pipeline: Mapping[str, Any], *, project: 
     for spec in specs:
         downstream = tasks[spec["task_id"]]
         for upstream_id in spec["upstream"]:
-            # what `upstream >> downstream` does, without hashing the DAG per edge (module doc)
-            tasks[upstream_id].downstream_task_ids.add(spec["task_id"])
-            downstream.upstream_task_ids.add(upstream_id)
+            _wire(tasks[upstream_id], downstream)
     if pipeline.get("execution", DEFAULT_EXECUTION) == "batched":
         _add_batch(dag, pipeline, project, tasks, domain["owner"])
+    _hook_tasks(dag, plan, pipeline, tasks, project)
     return dag
 
 
@@ -100,6 +106,39 @@ def _add_batch(dag: DAG, pipeline: Mapping[str, Any], project: DbtProject, tasks
     for model in models:
         batch.downstream_task_ids.add(model.task_id)
         tasks[model.task_id].upstream_task_ids.add(BATCH_TASK_ID)
+
+
+def _wire(upstream: BaseOperator, downstream: BaseOperator) -> None:
+    """What `upstream >> downstream` does, without hashing the DAG per edge (module doc)."""
+    upstream.downstream_task_ids.add(downstream.task_id)
+    downstream.upstream_task_ids.add(upstream.task_id)
+
+
+def _hook_tasks(dag: DAG, plan: Mapping[str, Any], pipeline: Mapping[str, Any], tasks: Mapping[str, BaseOperator],
+                project: DbtProject) -> None:
+    """The project's hooks once per DAG run: on-run-start as the setup task of every dbt task,
+    on-run-end as their teardown (runs when they are done, whatever their state; docs/plan.md)."""
+    hooks = plan.get("hooks") or {}
+    dbt_tasks = [tasks[t["task_id"]] for t in pipeline["tasks"] if t["kind"] != "sensor"]
+    if BATCH_TASK_ID in dag.task_dict:  # batched execution: the batch runs the models, after the hooks
+        dbt_tasks.append(dag.task_dict[BATCH_TASK_ID])
+    node_ids = [t["unique_id"] for t in pipeline["tasks"] if t["kind"] != "sensor"]
+    setup = teardown = None
+    if hooks.get("on-run-start"):
+        setup = DbtHooksOperator(task_id="on-run-start", dag=dag, project=project, retries=0,
+                                 hook_ids=hooks["on-run-start"]).as_setup()
+        for task in dbt_tasks:
+            _wire(setup, task)
+    if hooks.get("on-run-end"):
+        teardown = DbtHooksOperator(task_id="on-run-end", dag=dag, project=project, retries=0,
+                                    hook_ids=hooks["on-run-end"], node_ids=node_ids)
+        # Not on_failure_fail_dagrun: with it, Airflow judges the run by the teardown alone (the dbt tasks
+        # stop being leaves) and a run with failed models ends "success" (seen in tests/test_corpus.py).
+        teardown.as_teardown()
+        for task in dbt_tasks:
+            _wire(task, teardown)
+        if setup is not None:
+            _wire(setup, teardown)
 
 
 def _task(dag: DAG, spec: Mapping[str, Any], project: DbtProject,
@@ -125,7 +164,7 @@ def _task(dag: DAG, spec: Mapping[str, Any], project: DbtProject,
         dag=dag,
         project=project,
         unique_id=spec["unique_id"],
-        select=[spec["select"], *spec["tests"]],
+        tests=spec["tests"],
         owner=spec["owner"],
         retries=spec["retries"],
         retry_delay=timedelta(seconds=spec["retry_delay_s"]),
@@ -164,12 +203,15 @@ def load_dags(plans_dir: str | Path, *, dbt_projects_dir: str | Path, profiles_d
     with _no_gc_pauses():
         for deployed in deployment.plans:
             built: dict[str, DAG] = {}
+            # the domain's own models from its own plan, other domains' from the snapshot (or the
+            # plans side by side): the same rule in every parse (docs/plan.md, versions)
+            upstreams = collections.ChainMap(plan_upstreams([deployed.plan]), deployment.upstreams)
             try:
                 for pipeline in deployed.plan["pipelines"]:
                     if only_dag_id is not None and pipeline["dag_id"] != only_dag_id:
                         continue
                     built[pipeline["dag_id"]] = build_dag(deployed.plan, pipeline, project=deployed.project,
-                                                          upstreams=deployment.upstreams, on_success=on_success,
+                                                          upstreams=upstreams, on_success=on_success,
                                                           only_task_id=only_task_id if only_dag_id else None)
             except Exception as exc:  # noqa: BLE001 - any failure of one plan must cost only that plan
                 detail = exc.one_line() if isinstance(exc, HandoffError) else f"{type(exc).__name__}: {exc}"

@@ -16,7 +16,7 @@ from airflow.sdk import BaseOperator
 from ..alignment import upstream_logical_date
 from ..errors import HandoffError
 from ..redact import redact
-from .dbt_runner import DbtNodeFailed, DbtProject, run_node
+from .dbt_runner import DbtNodeFailed, DbtProject, run_hooks, run_node
 
 
 class HandoffTaskFailed(RuntimeError):
@@ -35,18 +35,19 @@ class DbtNodeOperator(BaseOperator):
     # EmptyOperator (docs/benchmarks.md). Build it with ``for_node``.
     project: DbtProject
     unique_id: str
-    select: tuple[str, ...] = ()
+    tests: tuple[str, ...] = ()
 
     @classmethod
-    def for_node(cls, *, project: DbtProject, unique_id: str, select: Sequence[str],
+    def for_node(cls, *, project: DbtProject, unique_id: str, tests: Sequence[str],
                  **kwargs: Any) -> DbtNodeOperator:
-        """The task of one dbt node; ``kwargs`` are BaseOperator's (task_id, dag, retries...)."""
+        """The task of one dbt node and its tests (unique ids, from the plan); ``kwargs`` are
+        BaseOperator's (task_id, dag, retries...)."""
         task = cls(**kwargs)
         # plain attributes, not Airflow's: past BaseOperator.__setattr__ (converters, template-field
         # and init-kwarg bookkeeping that none of these three has), ~8% of building a task
         object.__setattr__(task, "project", project)
         object.__setattr__(task, "unique_id", unique_id)
-        object.__setattr__(task, "select", tuple(select))
+        object.__setattr__(task, "tests", tuple(tests))
         return task
 
     def execute(self, context: Any) -> list[str]:
@@ -56,7 +57,7 @@ class DbtNodeOperator(BaseOperator):
         if dbt_vars is not None and not isinstance(dbt_vars, dict):
             raise HandoffTaskFailed("dag run conf 'dbt_vars' must be an object of dbt vars")
         try:
-            results = run_node(self.project, unique_id=self.unique_id, select=self.select, dbt_vars=dbt_vars)
+            results = run_node(self.project, unique_id=self.unique_id, tests=self.tests, dbt_vars=dbt_vars)
         except HandoffError as exc:  # the deployed artefact is missing, stale or foreign
             raise HandoffTaskFailed(exc.one_line()) from None
         except DbtNodeFailed as exc:
@@ -64,6 +65,28 @@ class DbtNodeOperator(BaseOperator):
         for r in results:
             self.log.info("%s: %s %s", r.unique_id, r.status, r.message)
         return [r.unique_id for r in results]
+
+
+class DbtHooksOperator(BaseOperator):
+    """A dbt project's on-run-start (or on-run-end) hooks, once per DAG run: the DAG's setup (or
+    teardown) task. The dbt tasks of the DAG run their nodes without hooks (docs/plan.md)."""
+
+    template_fields: Sequence[str] = ()
+    ui_color = "#ffb000"
+
+    def __init__(self, *, project: DbtProject, hook_ids: Sequence[str], node_ids: Sequence[str] = (),
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.project = project
+        self.hook_ids = tuple(hook_ids)
+        self.node_ids = tuple(node_ids)
+
+    def execute(self, context: Any) -> list[str]:
+        try:
+            run_hooks(self.project, hook_ids=self.hook_ids, node_ids=self.node_ids)
+        except DbtNodeFailed as exc:
+            raise HandoffTaskFailed(str(exc)) from None
+        return list(self.hook_ids)
 
 
 class AlignTo:

@@ -40,8 +40,6 @@ CLASSES: tuple[ChangeClass, ...] = (
                 uncertain=True),
     ChangeClass("latest_version_changed", True, "dbt's latest_version moved; breaking when the new latest version "
                 "drops or retypes a column of the old one"),
-    ChangeClass("name_ambiguous", True, "a versioned model with one version got another: consumers that wait on "
-                "its bare name no longer resolve; with a registry, breaking only when one does"),
     ChangeClass("available_by_later", True, "the SLA moved later; with a registry, breaking only when a consumer's "
                 "own SLA is earlier than the new one (it can no longer be met)"),
     ChangeClass("added", False, "a new model, seed or snapshot"),

@@ -20,7 +20,8 @@ def attach_consumers(report: Report, lookup: ConsumerLookup, waited_on: Collecti
     A consumer reached only through *another* model of this domain (its path re-enters this domain
     after the changed model, e.g. through a task dependency of a test) does not read the changed
     model: it is left out here and listed under that other model when that one changes.
-    ``waited_on``: the model keys other domains' sensors name (judges ``name_ambiguous``).
+    ``waited_on``: the model keys other domains' sensors name (kept for callers; no class needs it
+    since a bare name resolves to the latest version, docs/plan.md).
     """
     own = f"{report.domain}."
     models = []
@@ -46,8 +47,6 @@ def _judge(change: Change, model: ModelImpact, consumers: Sequence[Consumer],
     """Classes whose verdict depends on what the registry knows."""
     if change.kind == "available_by_later":
         return _judge_sla(change, consumers)
-    if change.kind == "name_ambiguous" and waited_on is not None:
-        return replace(change, breaking_override=model.name in waited_on)
     if change.kind == "columns_unknown":
         return replace(change, maybe=frozenset(c.key for c in consumers))
     if change.columns and change.kind in COLUMN_KINDS and model.exposed:

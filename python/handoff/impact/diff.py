@@ -117,7 +117,6 @@ def diff_manifests(base: Manifest, head: Manifest, *, base_catalog: Catalog | No
             impacts[key] = _impact(new[key], changes, base_node=old[key])
 
     _latest_version_changes(old, new, impacts)
-    _ambiguous_names(old, new, impacts)
     for key, impact in impacts.items():
         if key[0] == "model":
             was, now = old.get(key), new.get(key) if key in new else None
@@ -335,31 +334,3 @@ def _latest_version_changes(old: Mapping[_Key, Node], new: Mapping[_Key, Node],
         else:
             impacts[key] = replace(current, changes=tuple(sorted((*current.changes, change),
                                                                  key=lambda c: ORDER[c.kind])))
-
-
-def _ambiguous_names(old: Mapping[_Key, Node], new: Mapping[_Key, Node], impacts: dict[_Key, ModelImpact]) -> None:
-    """A versioned model that had one version and now has several: a sensor naming it without a version
-    (``upstream_model: orders``) resolved to that version and is now ambiguous (see registry.mesh)."""
-    def versions(nodes: Mapping[_Key, Node]) -> dict[tuple[str, str], list[str]]:
-        found: dict[tuple[str, str], list[str]] = {}
-        for rtype, name, version in nodes:
-            if version is not None:
-                found.setdefault((rtype, name), []).append(version)
-        return found
-
-    before, after = versions(old), versions(new)
-    for name_key, was in sorted(before.items()):
-        now = sorted(after.get(name_key, []), key=version_order)
-        if len(was) != 1 or len(now) < 2 or was[0] not in now:
-            continue
-        key = (name_key[0], name_key[1], was[0])
-        change = Change("name_ambiguous", f"`{name_key[1]}` now has versions {', '.join(_v(v) for v in now)}: "
-                        f"consumers that wait on `{name_key[1]}` without a version must name "
-                        f"`{task_id_for_node(old[key])}`")
-        current = impacts.get(key)
-        if current is None:
-            impacts[key] = _impact(new[key], [change], base_node=old[key])
-        else:
-            impacts[key] = replace(current, changes=tuple(sorted((*current.changes, change),
-                                                                 key=lambda c: ORDER[c.kind])))
-

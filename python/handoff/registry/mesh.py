@@ -4,9 +4,10 @@ A ``Mesh`` is built from plans (``domain_from_plan``) or loaded from the registr
 (``Registry.mesh()``); ``handoff check`` substitutes the plans under review for their domains
 (``Mesh.with_domains``) and runs ``checks.check_mesh`` over the result.
 
-A model is found in its domain by its *model key*: its name, and for a versioned model also its
-task id (``orders_v2``). A sensor's ``upstream_model`` is such a key. A name shared by several
-versions is ambiguous: the sensor must name the version's task id.
+A model is found in its domain by its *model key* (``handoff.plan.model_keys``): an unversioned
+model by its dbt name; a version by ``<name>_v<version>``, and the latest version also by the bare
+name, as an unpinned dbt ``ref()`` resolves. A sensor's ``upstream_model`` is such a key. Only data
+published before versions were recorded can make a name ambiguous (republish the domain).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from ..errors import HandoffError
-from ..plan import dag_id_for, dumps
+from ..plan import dag_id_for, dumps, model_keys
 
 SENSOR = "sensor"
 
@@ -49,6 +50,12 @@ class Task:
     columns_json: str | None = None  # models only: the plan's ``columns`` ({"from", "list"}) as JSON, if known
     reads_json: str | None = None  # sensors only: the plan's ``reads`` (task id -> columns read) as JSON
     refs: tuple[str, ...] = ()  # sensors only: the other dbt project's nodes it stands for (cross-project refs)
+    # How other domains name it: from the plan (version, latest_version) or as the registry recorded
+    # the keys at publish time (keys). Not compared: a published task equals its plan's task when
+    # their model_keys() agree (the registry stores the keys, not the versions).
+    version: str | None = field(default=None, compare=False)  # dbt model version (None: not versioned)
+    latest_version: str | None = field(default=None, compare=False)
+    keys: tuple[str, ...] | None = field(default=None, compare=False)  # None: derive from the versions
 
     @property
     def is_sensor(self) -> bool:
@@ -63,7 +70,9 @@ class Task:
         """The names other domains may use for this model (empty for sensors)."""
         if self.is_sensor or self.model is None:
             return ()
-        return (self.model,) if self.task_id == self.model else (self.model, self.task_id)
+        if self.keys is not None:
+            return self.keys
+        return model_keys(self.model, self.version, self.latest_version)
 
 
 @dataclass(frozen=True)
@@ -217,7 +226,8 @@ def _task_from_plan(domain: str, dag_id: str, t: Mapping[str, Any]) -> Task:
     return Task(domain=domain, dag_id=dag_id, task_id=t["task_id"], kind=t["kind"], upstream=tuple(t["upstream"]),
                 model=t["name"], unique_id=t["unique_id"], relation=t.get("relation"), access=t["access"],
                 owner=t["owner"], slack=t["slack"], available_by=t.get("available_by"),
-                columns_json=_json_or_none(t.get("columns")))
+                columns_json=_json_or_none(t.get("columns")),
+                version=t.get("version"), latest_version=t.get("latest_version"))
 
 
 def _json_or_none(value: Any) -> str | None:

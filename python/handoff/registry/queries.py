@@ -89,10 +89,15 @@ def load_mesh(conn: Connection) -> Mesh:
                                  s.task_edges.c.downstream_task_id)):
         upstream[(e.dag_id, e.downstream_task_id)].append(e.upstream_task_id)
     sensors = {(c.dag_id, c.sensor_task_id): c for c in conn.execute(select(s.cross_edges))}
+    keys: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for k in conn.execute(select(s.lineage.c.src_ns, s.lineage.c.src_id, s.lineage.c.dst_id)
+                          .where(s.lineage.c.kind == "export")):
+        keys[(k.src_ns, k.src_id)].append(k.dst_id)
     tasks_by_dag: dict[str, list[Task]] = defaultdict(list)
     for t in conn.execute(select(s.tasks).order_by(s.tasks.c.dag_id, s.tasks.c.task_id)):
         tasks_by_dag[t.dag_id].append(_task(t, tuple(sorted(upstream.get((t.dag_id, t.task_id), ()))),
-                                            sensors.get((t.dag_id, t.task_id))))
+                                            sensors.get((t.dag_id, t.task_id)),
+                                            tuple(sorted(keys.get((t.dag_id, t.task_id), ())))))
     pipelines_by_domain: dict[str, list[Pipeline]] = defaultdict(list)
     for p in conn.execute(select(s.pipelines).order_by(s.pipelines.c.dag_id)):
         pipelines_by_domain[p.domain].append(Pipeline(
@@ -110,7 +115,7 @@ def load_mesh(conn: Connection) -> Mesh:
     return Mesh(domains)
 
 
-def _task(t: Row[Any], upstream: tuple[str, ...], sensor: Row[Any] | None) -> Task:
+def _task(t: Row[Any], upstream: tuple[str, ...], sensor: Row[Any] | None, keys: tuple[str, ...] = ()) -> Task:
     if t.kind == SENSOR and sensor is not None:
         return Task(domain=t.domain, dag_id=t.dag_id, task_id=t.task_id, kind=SENSOR, upstream=upstream,
                     upstream_domain=sensor.upstream_domain, upstream_model=sensor.upstream_model,
@@ -119,7 +124,7 @@ def _task(t: Row[Any], upstream: tuple[str, ...], sensor: Row[Any] | None) -> Ta
                     refs=tuple(json.loads(sensor.refs)) if sensor.refs else ())
     return Task(domain=t.domain, dag_id=t.dag_id, task_id=t.task_id, kind=t.kind, upstream=upstream, model=t.model,
                 unique_id=t.unique_id, relation=t.relation, access=t.access, owner=t.owner, slack=t.slack,
-                available_by=t.available_by, columns_json=t.columns)
+                available_by=t.available_by, columns_json=t.columns, keys=keys)
 
 
 # --------------------------------------------------------------------------------------
@@ -127,18 +132,22 @@ def _task(t: Row[Any], upstream: tuple[str, ...], sensor: Row[Any] | None) -> Ta
 # --------------------------------------------------------------------------------------
 
 def model_tasks(conn: Connection, domain: str, model: str) -> list[Row[Any]]:
-    """The task(s) a model key names in ``domain``: an exact task id, else every version of the name.
+    """The task(s) a model key names in ``domain`` (the keys the publication recorded,
+    ``handoff.plan.model_keys``: a name resolves to its latest version), else the task whose task
+    id it is. Several rows only for data published before versions were recorded.
 
     Raises HandoffError naming what exists when nothing matches.
     """
-    rows = conn.execute(select(s.tasks, s.pipelines.c.schedule)
-                        .join(s.pipelines, s.pipelines.c.dag_id == s.tasks.c.dag_id)
-                        .where(s.tasks.c.domain == domain, s.tasks.c.kind != SENSOR,
-                               (s.tasks.c.model == model) | (s.tasks.c.task_id == model))
+    base = (select(s.tasks, s.pipelines.c.schedule)
+            .join(s.pipelines, s.pipelines.c.dag_id == s.tasks.c.dag_id)
+            .where(s.tasks.c.domain == domain, s.tasks.c.kind != SENSOR))
+    lin = s.lineage
+    rows = conn.execute(base.join(lin, (lin.c.src_ns == s.tasks.c.dag_id) & (lin.c.src_id == s.tasks.c.task_id))
+                        .where(lin.c.kind == "export", lin.c.dst_ns == f"@{domain}", lin.c.dst_id == model)
                         .order_by(s.tasks.c.task_id)).all()
-    exact = [r for r in rows if r.task_id == model]
-    if exact:
-        return exact[:1]
+    if rows:
+        return list(rows)
+    rows = conn.execute(base.where(s.tasks.c.task_id == model)).all()
     if rows:
         return list(rows)
     known = conn.execute(select(s.domains.c.name).where(s.domains.c.plan_sha256 != "")).scalars().all()
@@ -147,7 +156,7 @@ def model_tasks(conn: Connection, domain: str, model: str) -> list[Row[Any]]:
         raise HandoffError(f"no domain '{domain}' is published",
                            hint=(f"did you mean '{near[0]}'?" if near else
                                  f"published domains: {', '.join(sorted(known)[:20]) or 'none'}"))
-    names = conn.execute(select(s.tasks.c.model).where(s.tasks.c.domain == domain, s.tasks.c.kind != SENSOR)
+    names = conn.execute(select(lin.c.dst_id).where(lin.c.kind == "export", lin.c.dst_ns == f"@{domain}")
                          ).scalars().all()
     near = difflib.get_close_matches(model, [n for n in names if n], n=1)
     raise HandoffError(f"{domain} publishes no model '{model}'",
@@ -158,12 +167,21 @@ def _one_task(conn: Connection, domain: str, model: str) -> Row[Any]:
     rows = model_tasks(conn, domain, model)
     if len(rows) > 1:
         raise HandoffError(f"{domain}.{model} names several versions ({', '.join(r.task_id for r in rows)})",
-                           hint=f"name one by its task id, e.g. {domain}.{rows[-1].task_id}")
+                           hint=f"name one by its task id, e.g. {domain}.{rows[-1].task_id}, or republish "
+                                f"{domain} with this handoff (it records which version is the latest)")
     return rows[0]
 
 
-def _keys(row: Row[Any]) -> tuple[str, ...]:
-    return (row.model,) if row.task_id == row.model else (row.model, row.task_id)
+def _export_keys(conn: Connection, rows: Iterable[Row[Any]]) -> dict[tuple[str, str], tuple[str, ...]]:
+    """The model keys each task of ``rows`` was published under."""
+    wanted = {(r.dag_id, r.task_id) for r in rows}
+    found: dict[tuple[str, str], list[str]] = defaultdict(list)
+    lin = s.lineage
+    for dag_id in sorted({d for d, _ in wanted}):
+        for k in conn.execute(select(lin.c.src_id, lin.c.dst_id).where(lin.c.kind == "export", lin.c.src_ns == dag_id)):
+            if (dag_id, k.src_id) in wanted:
+                found[(dag_id, k.src_id)].append(k.dst_id)
+    return {key: tuple(sorted(found.get(key, ()))) for key in wanted}
 
 
 # --------------------------------------------------------------------------------------
@@ -196,7 +214,8 @@ def consumers(conn: Connection, domain: str, model: str, *, transitive: bool = T
     if not transitive:
         return _direct_consumers(conn, domain, origins)
     seeds: list[NodeKey] = [(f"@{domain}", model)] + [(o.dag_id, o.task_id) for o in origins]
-    seeds += [(f"@{domain}", key) for o in origins for key in _keys(o) if key != model]
+    keys = _export_keys(conn, origins)
+    seeds += [(f"@{domain}", key) for o in origins for key in keys[(o.dag_id, o.task_id)] if key != model]
     params: dict[str, str] = {}
     selects = []
     for i, (ns, id_) in enumerate(seeds):
@@ -269,7 +288,7 @@ def _walk(domain: str, model: str, seeds: list[NodeKey], rows: list[Row[Any]],
 
 
 def _direct_consumers(conn: Connection, domain: str, origins: list[Row[Any]]) -> list[Consumer]:
-    keys = sorted({k for o in origins for k in _keys(o)})
+    keys = sorted({k for ks in _export_keys(conn, origins).values() for k in ks})
     ce, e, t = s.cross_edges, s.task_edges, s.tasks
     rows = conn.execute(
         select(ce.c.sensor_task_id, ce.c.upstream_model, t)
@@ -307,15 +326,8 @@ def sensors_waiting_on(conn: Connection, domain: str, model: str) -> list[Sensor
         origins = model_tasks(conn, domain, model)
     except HandoffError:
         return []
-    by_task_id = {o.task_id: o for o in origins}
-    by_name: dict[str, list[Row[Any]]] = defaultdict(list)
-    for o in origins:
-        by_name[o.model].append(o)
-    keys = sorted({k for o in origins for k in _keys(o)})
-    # a name shared by versions outside ``origins`` must not match: count every version of the name
-    versions = dict(conn.execute(select(s.tasks.c.model, func.count()).where(
-        s.tasks.c.domain == domain, s.tasks.c.model.in_(list(by_name)), s.tasks.c.kind != SENSOR)
-        .group_by(s.tasks.c.model)).all())
+    origin_keys = _export_keys(conn, origins)
+    keys = sorted({k for ks in origin_keys.values() for k in ks})
     ce, p, t = s.cross_edges, s.pipelines, s.tasks
     # Only sensors the downstream domain's own plan registered, in its own DAGs (dag_id derived from
     # its name): reconciliation must never touch another domain's task (issue #12).
@@ -327,17 +339,24 @@ def sensors_waiting_on(conn: Connection, domain: str, model: str) -> list[Sensor
                         .order_by(ce.c.dag_id, ce.c.sensor_task_id)).all()
     found = []
     for r in rows:
-        target = by_task_id.get(r.upstream_model)
-        if target is None and versions.get(r.upstream_model) == 1 and len(by_name.get(r.upstream_model, [])) == 1:
-            target = by_name[r.upstream_model][0]
-        if target is None:
-            continue  # an ambiguous name between versions (HO302): not this task
+        # the sensor's key names exactly one task (a name: the latest version), else it is ambiguous
+        # data from before versions were recorded (HO302): no task of ``origins`` then
+        targets = [o for o in origins if r.upstream_model in origin_keys[(o.dag_id, o.task_id)]]
+        if len(targets) != 1 or _key_count(conn, domain, r.upstream_model) != 1:
+            continue
+        target = targets[0]
         found.append(SensorWait(
             downstream_domain=r.domain, dag_id=r.dag_id, sensor_task_id=r.sensor_task_id,
             downstream_schedule=r.schedule, upstream_domain=domain, upstream_model=r.upstream_model,
             upstream_dag_id=target.dag_id, upstream_task_id=target.task_id, upstream_schedule=target.schedule,
             timeout_s=r.timeout_s, poke_interval_s=r.poke_interval_s, mode=r.mode))
     return found
+
+
+def _key_count(conn: Connection, domain: str, key: str) -> int:
+    lin = s.lineage
+    return int(conn.execute(select(func.count()).where(lin.c.kind == "export", lin.c.dst_ns == f"@{domain}",
+                                                     lin.c.dst_id == key)).scalar() or 0)
 
 
 def sensors_waiting_on_task(conn: Connection, dag_id: str, task_id: str) -> list[SensorWait]:

@@ -1,0 +1,1 @@
+select account_id, orders * 2 as balance, 'v2' as version_built from {{ ref('accounts') }}

@@ -1,0 +1,1 @@
+select account_id, balance from {{ ref('balances', v=3) }}

@@ -1,0 +1,1 @@
+select * from {{ ref('chain_a') }} where country_name is not null

@@ -1,0 +1,2 @@
+-- a folder named like the project: `--select orbit.orbit` matches this model too
+select * from {{ ref('orbit') }}

@@ -1,0 +1,3 @@
+select e.order_id, e.ordered_on, e.quantity, p.amount_cents
+from {{ ref('int_kiosk__orders_enriched') }} e
+left join {{ ref('stg_kiosk__payments') }} p on p.order_id = e.order_id

@@ -1,0 +1,2 @@
+select customer_id, customer_name, country_code, signed_up_on, 'b2b' as source_system
+from {{ ref('raw_customers') }}

@@ -1,0 +1,2 @@
+select store_id, store_name, country_code, 'catalog' as source_system
+from {{ ref('raw_stores') }}

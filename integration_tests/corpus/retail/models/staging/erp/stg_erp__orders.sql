@@ -1,0 +1,2 @@
+select order_id, customer_id, store_id, ordered_on, status, 'erp' as source_system
+from {{ ref('raw_orders') }}

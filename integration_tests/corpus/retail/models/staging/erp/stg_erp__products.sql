@@ -1,0 +1,2 @@
+select product_id, product_name, category, price_cents, 'erp' as source_system
+from {{ ref('raw_products') }}

@@ -1,0 +1,2 @@
+select store_id, store_name, country_code, 'franchise' as source_system
+from {{ ref('raw_stores') }}

@@ -1,0 +1,2 @@
+select order_item_id, order_id, product_id, quantity, 'kiosk' as source_system
+from {{ ref('raw_order_items') }}

@@ -1,0 +1,2 @@
+select payment_id, order_id, amount_cents, method, 'wholesale' as source_system
+from {{ ref('raw_payments') }}
