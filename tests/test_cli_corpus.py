@@ -202,7 +202,7 @@ def _plan_cases() -> dict[str, Case]:
         "domain_newline": ("domain/name",), "domain_tab": ("domain/name",),
         "project_traversal": ("dbt/project_name",), "project_absolute": ("dbt/project_name",),
         "project_nul": ("dbt/project_name",), "tests_option": ("tests/0",), "tests_profiles_dir": ("tests/0",),
-        "tests_selector_widening": ("tests/0",), "select_option": ("/select",), "unique_id_newline": ("unique_id",),
+        "tests_selector_widening": ("tests/0",), "select_option": ("'select' was unexpected",), "unique_id_newline": ("unique_id",),
         "pool_newline": ("/pool",), "slack_carriage_return": ("/slack",),
         "start_date_feb_30": ("pipeline daily", "2024-02-30", "calendar"),
         "start_date_trailing_newline": ("start_date",), "schedule_never_fires": ("pipeline daily", "never fires"),

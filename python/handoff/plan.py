@@ -403,7 +403,8 @@ def _refuse_case_only_twins(nodes: Iterable[Node], where: str) -> None:
     warehouses (DuckDB, Snowflake, BigQuery compare identifiers case-insensitively)."""
     seen: dict[str, Node] = {}
     for node in sorted(nodes, key=lambda n: n.unique_id):
-        for key in {f"id:{node.unique_id.lower()}", f"relation:{(node.relation_name or '').lower()}"}:
+        relation = node.relation_name if isinstance(node.relation_name, str) else ""  # the schema judges it later
+        for key in {f"id:{node.unique_id.lower()}", f"relation:{relation.lower()}"}:
             if key == "relation:":
                 continue
             other = seen.setdefault(key, node)

@@ -123,7 +123,7 @@ def test_worker_builds_only_its_task_exactly_as_the_full_dag_has_it(plans_dir, p
         {"domain": "other_domain", "model": "mrt_orders", "dag_id": "other_domain__nightly",
          "task_id": "mrt_orders", "schedule": "0 1 * * *"}]}))
     full = _load(plans_dir, projects_dir, snapshot_path=snapshot)
-    compared = ("task_type", "unique_id", "select", "project", "owner", "retries", "retry_delay", "pool",
+    compared = ("task_type", "unique_id", "tests", "project", "owner", "retries", "retry_delay", "pool",
                 "execution_timeout", "on_success_callback", "external_dag_id", "external_task_id", "timeout",
                 "poke_interval", "deferrable", "mode", "upstream_domain", "upstream_model")
     for dag_id, dag in full.items():
