@@ -13,11 +13,14 @@ marketplace (daily 03:00) publishes mrt_orders; finance (daily 05:00) reads it t
 finance__daily's sensor wait__marketplace__mrt_orders blocks stg_marketplace_orders and mrt_revenue
 only. The plans are test-sized: marketplace is cut to its mrt_orders task (its inputs are built by
 dbt once, before), finance to the models around the sensor; the sensor times out after 75 s.
+The same for a dbt Mesh edge (docs/mesh.md): support (daily 04:00) reads logistics' shipments v1
+with `ref('shipping', 'shipments', v=1)` through the real dbt-loom plugin; support__daily is cut to
+that ref's sensor and its reader, logistics__daily to shipments_v1.
 
 Both backends — on time: the readers run right after mrt_orders; (a) the operator skips the waiting
 sensor: it stays skipped when mrt_orders succeeds, and explain says who skipped it; (b) the
 operator marks the run failed: it is not resumed; (c) a sensor that timed out is satisfied by the
-callback and the run recovers. PostgreSQL only — (d) mrt_orders succeeds, is cleared and re-run, and
+callback and the run recovers; (f) the same for the sensor of a cross-project ref. PostgreSQL only — (d) mrt_orders succeeds, is cleared and re-run, and
 fails: that completion satisfies nothing (sweep, or a late duplicate callback) and explain says it
 was superseded; (e) two callbacks and a sweep racing on one completion send one PATCH and record one
 resolution.
@@ -49,13 +52,17 @@ SENSOR = "wait__marketplace__mrt_orders"
 READERS = ("stg_marketplace_orders", "mrt_revenue")
 INDEPENDENT = ("stg_fx_rates",)
 FINANCE_TASKS = {SENSOR, *READERS, *INDEPENDENT}
+REF_SENSOR = "wait__logistics__shipments_v1"  # ref('shipping', 'shipments', v=1) in support
+REF_READER = "mrt_carrier_complaints"
+DOMAINS = ("marketplace", "finance", "shipping", "support")  # dbt project folders, in build order
 SENSOR_TIMEOUT_S = 75  # longer than a one-task marketplace run on a busy 2-core machine
 HANDOFF = [sys.executable, "-m", "handoff.cli"]
 RACER = Path(__file__).with_name("recovery_racer.py")
 UTC = timezone.utc
 DAYS = {name: datetime(2025, 1, 6 + i, tzinfo=UTC) for i, name in enumerate(
-    ("on_time", "skipped", "run_failed", "timed_out", "superseded", "race"))}
-LATE = {"sqlite": ("timed_out",), "postgresql": ("timed_out", "race")}  # runs that must time out
+    ("on_time", "skipped", "run_failed", "timed_out", "superseded", "race", "ref_timed_out"))}
+LATE = {"sqlite": ("timed_out", "ref_timed_out"),  # runs that must time out
+        "postgresql": ("timed_out", "race", "ref_timed_out")}
 # (a)-(c) on both stacks; (d), (e) on the production-shaped one. Module scope: one stack per backend.
 BOTH = pytest.mark.parametrize("deployment", ["sqlite", "postgresql"], indirect=True, scope="module")
 POSTGRES_ONLY = pytest.mark.parametrize("deployment", ["postgresql"], indirect=True, scope="module")
@@ -63,18 +70,19 @@ POSTGRES_ONLY = pytest.mark.parametrize("deployment", ["postgresql"], indirect=T
 
 @pytest.fixture(scope="module")
 def mesh(tmp_path_factory):
-    """marketplace and finance built once with dbt into one DuckDB warehouse."""
-    return build_mesh(tmp_path_factory.mktemp("recovery"), build=True, domains=("marketplace", "finance"))
+    """marketplace, finance, shipping and support built once with dbt into one DuckDB warehouse."""
+    return build_mesh(tmp_path_factory.mktemp("recovery"), build=True, domains=DOMAINS)
 
 
 def shrink_plan(domain: str, plan: dict) -> None:
     """Cut the plans to the tasks the scenarios need; a short sensor timeout; parallel runs."""
     pipeline = plan["pipelines"][0]
-    keep = {"marketplace": {"mrt_orders"}, "finance": FINANCE_TASKS}[domain]
+    keep = {"marketplace": {"mrt_orders"}, "finance": FINANCE_TASKS, "shipping": {"shipments_v1"},
+            "support": {REF_SENSOR, REF_READER}}[domain]
     pipeline["tasks"] = [t for t in pipeline["tasks"] if t["task_id"] in keep]
     for task in pipeline["tasks"]:
         task["upstream"] = [u for u in task["upstream"] if u in keep]
-        if task["task_id"] == SENSOR:
+        if task["task_id"] in (SENSOR, REF_SENSOR):
             task.update(timeout_s=SENSOR_TIMEOUT_S, poke_interval_s=3)
     pipeline["max_active_runs"] = 8
 
@@ -107,8 +115,7 @@ def deployment(request, mesh, tmp_path_factory, module_airflow_stack_factory) ->
         server.admin("CREATE DATABASE airflow_e2e")
         registry_url = server.url("handoff_e2e_registry")
         metadata_db = server.url("airflow_e2e").replace("postgresql://", "postgresql+psycopg2://")
-    plans, registry_url = deploy_plans(mesh, tmp, ("marketplace", "finance"), adjust=shrink_plan,
-                                       registry_url=registry_url)
+    plans, registry_url = deploy_plans(mesh, tmp, DOMAINS, adjust=shrink_plan, registry_url=registry_url)
     dags = tmp / "dags"
     dags.mkdir()
     shutil.copy(REPO / "integration_tests" / "airflow" / "dags" / "handoff_dags.py", dags / "handoff_dags.py")
@@ -125,7 +132,7 @@ def deployment(request, mesh, tmp_path_factory, module_airflow_stack_factory) ->
     }, triggerer=True, metadata_db=metadata_db)
     stack.create_pool("duckdb", 1)
     point_callback_at(stack, stack.port)
-    stack.wait_for_dags("marketplace__daily", "finance__daily", timeout=180)
+    stack.wait_for_dags("marketplace__daily", "finance__daily", "logistics__daily", "support__daily", timeout=180)
     print(f"\n[{backend}] stack healthy, DAGs parsed: {time.monotonic() - started:.0f} s")
     yield Deployment(backend, stack, registry_url, mesh.duckdb_path)
     stack.stop()
@@ -133,8 +140,9 @@ def deployment(request, mesh, tmp_path_factory, module_airflow_stack_factory) ->
 
 @pytest.fixture(scope="module")
 def late_runs(deployment) -> dict[str, str]:
-    """The finance runs that must time out, started together as soon as a test needs one."""
-    return {name: trigger_finance(deployment, name) for name in LATE[deployment.backend]}
+    """The finance (and support) runs that must time out, started together as soon as a test needs one."""
+    return {name: trigger_support(deployment, name) if name.startswith("ref_") else trigger_finance(deployment, name)
+            for name in LATE[deployment.backend]}
 
 
 # -- helpers ---------------------------------------------------------------------------------------
@@ -151,6 +159,10 @@ def point_callback_at(stack: AirflowStack, port: int) -> None:
 
 def trigger_finance(d: Deployment, day: str) -> str:
     return d.stack.trigger("finance__daily", DAYS[day] + timedelta(hours=5))
+
+
+def trigger_support(d: Deployment, day: str) -> str:
+    return d.stack.trigger("support__daily", DAYS[day] + timedelta(hours=4))
 
 
 def run_upstream(d: Deployment, day: str) -> tuple[str, datetime]:
@@ -303,6 +315,34 @@ def test_c_a_sensor_that_timed_out_is_satisfied_by_the_callback(deployment, late
     print(f"\n[{d.backend}] timed-out sensor: upstream success -> satisfied by the callback: {latency:.1f} s")
     assert "satisfied by reconcile" in explain_at(d, "timed_out") and "(the sensor was failed)" in \
         explain_at(d, "timed_out")
+
+
+@BOTH
+def test_f_a_timed_out_sensor_of_a_cross_project_ref_is_satisfied_by_the_callback(deployment, late_runs,
+                                                                                  record_property):
+    d = deployment
+    support = late_runs["ref_timed_out"]
+    d.stack.wait_for_run("support__daily", support, ["failed"], timeout=SENSOR_TIMEOUT_S + 240)
+    states = d.stack.task_states("support__daily", support)
+    assert (states[REF_SENSOR], states[REF_READER]) == ("failed", "upstream_failed"), states
+    # logistics runs late: its shipments_v1 task (what the ref pins) succeeds; its callback finds the
+    # sensor through the registry's cross edge of the ref and satisfies it
+    logistics = d.stack.trigger("logistics__daily", DAYS["ref_timed_out"] + timedelta(hours=2))
+    d.stack.wait_for_run("logistics__daily", logistics, timeout=240)
+    ti = ti_of(d, "logistics__daily", logistics, "shipments_v1")
+    assert ti["state"] == "success", d.stack.task_states("logistics__daily", logistics)
+    d.stack.wait_for_run("support__daily", support, ["success"], timeout=240)
+    assert set(d.stack.task_states("support__daily", support).values()) == {"success"}
+    with registry(d) as reg:
+        [resolution] = [r for r in reg.resolutions(dag_id="support__daily", run_id=support)
+                        if r.sensor_task_id == REF_SENSOR]
+        [completion] = reg.completions(dag_id="logistics__daily", task_id="shipments_v1", run_id=logistics)
+    assert (resolution.how, resolution.previous_state, resolution.completion_id) == (
+        "reconcile", "failed", completion.id)
+    latency = (resolution.resolved_at - when(ti["end_date"])).total_seconds()
+    assert -1 <= latency <= 30, latency
+    record_property(f"{d.backend}_ref_timed_out_latency_s", round(latency, 2))
+    print(f"\n[{d.backend}] timed-out sensor of a cross-project ref: upstream success -> satisfied: {latency:.1f} s")
 
 
 @POSTGRES_ONLY

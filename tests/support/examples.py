@@ -192,11 +192,10 @@ def deploy_plans(mesh: Mesh, dest: Path, domains: Sequence[str], *, publish: boo
     import subprocess
     import sys
 
+    from handoff.cross_project import find_refs
     from handoff.manifest import load_manifest
     from handoff.packaging import package_project
     from handoff.plan import compile_manifest, dumps
-
-    from handoff.cross_project import find_refs
 
     plans = Path(dest) / "plans"
     plans.mkdir(parents=True, exist_ok=True)
@@ -211,17 +210,17 @@ def deploy_plans(mesh: Mesh, dest: Path, domains: Sequence[str], *, publish: boo
         with _DBT_LOCK, _environ({"DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DO_NOT_TRACK": "1", **mesh.env}):
             package_project(mesh.project_dirs[domain], profiles_dir=mesh.profiles_dir)
         manifest = load_manifest(mesh.manifests[domain])
-        target = plans / f"{domain}.plan.json"
         if find_refs(manifest):  # dbt Mesh refs: the registry maps their projects to domains (docs/mesh.md)
             assert publish, f"{domain} has cross-project refs: its upstream projects must be published first"
             cli("publish", *sorted(str(p) for p in plans.glob("*.plan.json")))
-            cli("compile", str(mesh.manifests[domain]), "-o", str(target))
-            plan = json.loads(target.read_text("utf-8"))
+            compiled = Path(dest) / f"{domain}.compiled.json"
+            cli("compile", str(mesh.manifests[domain]), "-o", str(compiled))
+            plan = json.loads(compiled.read_text("utf-8"))
         else:
             plan = compile_manifest(manifest)
         if adjust is not None:
             adjust(domain, plan)
-        target.write_text(dumps(plan))
+        (plans / f"{plan['domain']['name']}.plan.json").write_text(dumps(plan))  # <domain>.plan.json
     if publish:
         cli("publish", str(plans))
         cli("snapshot", "--output", f"{plans}/")
