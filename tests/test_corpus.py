@@ -105,7 +105,8 @@ def test_relationships_pointing_downstream_run_with_the_downstream_model(corpus)
 
 @pytest.fixture(scope="module")
 def orbit_parsed(corpus):
-    return check(run_dbt(["--quiet", "parse"], corpus.project_dirs["orbit"], corpus.env, profiles_dir=corpus.root)).result
+    parsed = run_dbt(["--quiet", "parse"], corpus.project_dirs["orbit"], corpus.env, profiles_dir=corpus.root)
+    return check(parsed).result
 
 
 def _dbt_ls(corpus, parsed, *select: str) -> set[str]:

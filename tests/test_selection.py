@@ -9,9 +9,14 @@ import shutil
 from pathlib import Path
 
 import pytest
-from handoff.selection import invocation, state_document, task_invocation, task_unique_ids
-from support.dbt_fixtures import FIXTURES
+from handoff.selection import (
+    invocation,
+    state_document,
+    task_invocation,
+    task_unique_ids,
+)
 from support.corpus import CORPUS_DOMAINS
+from support.dbt_fixtures import FIXTURES
 from support.examples import DOMAINS, Mesh
 from support.selection import Listed, dbt_ls_per_task
 
@@ -19,13 +24,15 @@ REPO = Path(__file__).resolve().parents[1]
 REGISTRY_PROJECTS = REPO / "tests" / "registry" / "projects"
 FIXTURE_PROJECTS = ("shapes", "evil", "placement")
 REGISTRY_NAMES = ("billing", "growth", "shop")
-PROJECTS = [*DOMAINS, *FIXTURE_PROJECTS, *REGISTRY_NAMES, *CORPUS_DOMAINS]
+LOOM = ("shipping", "support")  # the dbt Mesh example (support reads shipping through dbt-loom)
+LOOM_DOMAINS = {"shipping": "logistics", "marketplace": "marketplace"}
+PROJECTS = [*DOMAINS, *LOOM, *FIXTURE_PROJECTS, *REGISTRY_NAMES, *CORPUS_DOMAINS]
 
 
 @pytest.fixture(scope="module")
 def listed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
     """Callable: project name -> Listed (parsed and listed once per module)."""
-    cache: dict[str, Listed] = {}
+    cache: dict[str, Listed] = {}  # (and the dbt Mesh example's copy, under "loom")
     work = tmp_path_factory.mktemp("selection")
 
     def get(name: str) -> Listed:
@@ -34,6 +41,16 @@ def listed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         if name in DOMAINS:
             mesh: Mesh = request.getfixturevalue("example_manifests")
             result = dbt_ls_per_task(mesh.project_dirs[name], mesh.profiles_dir, mesh.env, work / name)
+        elif name in LOOM:
+            from handoff.manifest import load_manifest
+            from handoff.plan import compile_manifest
+            from support.examples import build_mesh
+
+            if "loom" not in cache:
+                cache["loom"] = build_mesh(work / "loom", build=False, domains=("marketplace", *LOOM))  # type: ignore[assignment]
+            loom: Mesh = cache["loom"]  # type: ignore[assignment]
+            plan = compile_manifest(load_manifest(loom.manifests[name]), projects=LOOM_DOMAINS)
+            result = dbt_ls_per_task(loom.project_dirs[name], loom.profiles_dir, loom.env, work / name, plan=plan)
         elif name in CORPUS_DOMAINS:
             corpus = request.getfixturevalue("corpus")
             result = dbt_ls_per_task(corpus.project_dirs[name], corpus.root, corpus.env, work / name,
@@ -76,7 +93,7 @@ def test_every_test_of_a_project_runs_in_exactly_one_task(listed):
                 for test in task.get("tests", ()):
                     assert test not in seen, f"{test} runs in {seen[test]} and {task['task_id']}"
                     seen[test] = task["task_id"]
-        if project in (*DOMAINS, *CORPUS_DOMAINS):
+        if project in (*DOMAINS, *LOOM, *CORPUS_DOMAINS):
             assert seen, f"{project} has tests"
 
 

@@ -7,7 +7,6 @@ reads them as strings. Compiling is pure and deterministic (same manifest -> sam
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections import Counter, defaultdict
 from dataclasses import replace
@@ -557,7 +556,8 @@ def _check_derived(plan: dict[str, Any], where: str) -> None:
         for task in pipeline["tasks"]:
             if task["kind"] == "sensor":
                 wanted = sensor_task_id(task["upstream_domain"], task["upstream_model"])
-                if task["task_id"] not in (wanted, _suffixed(wanted, f"{task['upstream_domain']}\0{task['upstream_model']}")):
+                identity = f"{task['upstream_domain']}\0{task['upstream_model']}"
+                if task["task_id"] not in (wanted, _suffixed(wanted, identity)):  # suffixed on a collision
                     raise HandoffError(f"pipeline {name}: sensor '{task['task_id']}' waiting on "
                                        f"{task['upstream_domain']}.{task['upstream_model']} must be named '{wanted}'",
                                        where=where, hint="re-compile it with `handoff compile`")
