@@ -432,3 +432,22 @@ def race(d: Deployment, finance: str, tmp_path: Path) -> None:
         ran = d.stack.airflow_api.list_event_logs("finance__daily", run_id=finance, task_id=reader, events=["success"])
         assert len(ran) == 1, ran
     assert not [a for a in reconcile(d) if a["action"] == "satisfied"]  # and a later sweep does nothing
+
+
+@BOTH
+def test_g_reconcile_json_is_one_document_when_a_message_cannot_be_posted(deployment):
+    """A failed post (here: no Slack connection in this stack) is said on stderr; stdout stays the
+    sweep's JSON. CI once saw Airflow's log line at the head of it: posting imports Airflow, whose
+    logging writes to the stdout of that moment."""
+    d = deployment
+    with registry(d) as reg:
+        reg.enqueue_notifications([{
+            "kind": "blocked", "subject_dag_id": "marketplace__daily", "subject_task_id": "mrt_orders",
+            "subject_date": datetime(2026, 1, 1, tzinfo=timezone.utc), "subject_run_id": "manual__stdout-check",
+            "channel": "#nowhere-data", "domain": "finance", "roles": "consumer", "text": "stdout check",
+            "blocks": [], "status": "pending"}])
+    done = subprocess.run([*HANDOFF, "reconcile", "--since", "1h", "--format", "json"], capture_output=True,
+                          text=True, env={**d.env(), "HANDOFF_NOTIFY": "slack"}, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert isinstance(json.loads(done.stdout), list), done.stdout[:500]
+    assert "#nowhere-data not posted" in done.stderr, done.stderr[-2000:]

@@ -6,8 +6,10 @@ actions only; message counts are logged."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
+import sys
 from datetime import datetime, timedelta, timezone
 
 from ..airflow_api import AirflowApi
@@ -51,7 +53,10 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     window = parse_since(args.since)
     api = AirflowApi.from_env()
     since = datetime.now(timezone.utc) - window
-    with Registry(args.registry, must_exist=True) as registry:
+    # stdout carries this command's document. Posting imports Airflow, whose logging writes to the
+    # sys.stdout of the moment (its root handler, and every structlog logger made later): while the
+    # sweeps run, that is stderr.
+    with contextlib.redirect_stdout(sys.stderr), Registry(args.registry, must_exist=True) as registry:
         actions = sweep(registry, api, since=since)
         messages = notify_sweep(registry, api, Delivery.from_env(), since=since)
     satisfied = [a for a in actions if a.action == "satisfied"]
