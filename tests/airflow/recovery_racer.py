@@ -10,6 +10,7 @@ actions as JSON on stdout (the sweep: `handoff reconcile --format json` prints t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -35,7 +36,8 @@ def main(argv: list[str]) -> int:
         return handoff(["reconcile", "--since", "1h", "--format", "json"])
     dag_id, task_id, run_id, logical, try_number = argv[2:7]
     moment = datetime.fromisoformat(logical)
-    with Registry(must_exist=True) as registry:
+    # stdout is this racer's document; a callback may post (and Airflow's logging writes to stdout)
+    with contextlib.redirect_stdout(sys.stderr), Registry(must_exist=True) as registry:
         actions = handle_completion(registry, api, dag_id=dag_id, task_id=task_id, run_id=run_id,
                                     logical_date=moment, run_after=moment, try_number=int(try_number))
     print(json.dumps([a.as_dict() for a in actions]))
