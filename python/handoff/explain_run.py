@@ -6,7 +6,8 @@ sensor upstream of the model: the aligned upstream run, every recorded try of th
 sensor was satisfied — or why recovery left it alone (``sensor_refusals``). Only records of *that*
 run are used (run logical date, and the run ids Airflow lists for it). With an Airflow API
 (``HANDOFF_AIRFLOW_API_URL``) the live states are added: the runs at that date, each run's sensor,
-and the upstream task instance's latest try.
+and the upstream task instance's latest try; a sensor still waiting says since when
+(``waiting_since``: run id -> the ISO start of its current try).
 
 Shapes: ``run_state`` returns a dict (the CLI's JSON under "run"); ``run_state_text`` renders it.
 """
@@ -86,9 +87,19 @@ def sensor_state(registry: Registry, api: AirflowApi | None, wait: Mapping[str, 
             and not (isinstance(d, Resolution) and d.status != "done")]
     entry.update(verdict_of(latest_decision(mine), current, tries, entry))
     if live_runs and api is not None:
-        entry["live_states"] = {str(run["dag_run_id"]): _live_sensor(api, dag_id, str(run["dag_run_id"]),
-                                                                    wait["sensor_task_id"]) for run in live_runs}
+        live_tis = {str(run["dag_run_id"]): _find(api, dag_id, str(run["dag_run_id"]), wait["sensor_task_id"])
+                    for run in live_runs}
+        entry["live_states"] = {run_id: ti.get("state") if ti else None for run_id, ti in live_tis.items()}
+        since = {run_id: str(ti["start_date"]) for run_id, ti in live_tis.items()
+                 if ti and ti.get("state") in WAITING_STATES and ti.get("start_date")}
+        if since:
+            entry["waiting_since"] = since
     return entry
+
+
+#: Task-instance states of a sensor that is still waiting (Airflow 3: a deferrable sensor defers,
+#: a poking one runs or is up for reschedule between pokes).
+WAITING_STATES = frozenset({"deferred", "running", "up_for_reschedule", "queued", "scheduled"})
 
 
 def superseded_completions(tries: list[Completion]) -> list[str]:
@@ -165,11 +176,6 @@ def _find(api: AirflowApi, dag_id: str, run_id: str, task_id: str) -> dict[str, 
         return None
 
 
-def _live_sensor(api: AirflowApi, dag_id: str, run_id: str, task_id: str) -> str | None:
-    ti = _find(api, dag_id, run_id, task_id)
-    return ti.get("state") if ti else None
-
-
 def _try(c: Completion) -> dict[str, Any]:
     return {"try_number": c.try_number, "state": c.state, "run_id": c.run_id,
             "completed_at": c.completed_at.isoformat(), "recorded_by": c.source}
@@ -207,5 +213,7 @@ def sensor_lines(s: Mapping[str, Any]) -> list[str]:
         lines.append(f"decided at {s['decided_at']} in {s['run_id']}")
     if "why" in s:
         lines.append(str(s["why"]))
-    lines.extend(f"live: {run_id}: {live}" for run_id, live in (s.get("live_states") or {}).items())
+    since = s.get("waiting_since") or {}
+    lines.extend(f"live: {run_id}: {live}" + (f", waiting since {since[run_id]}" if run_id in since else "")
+                 for run_id, live in (s.get("live_states") or {}).items())
     return lines

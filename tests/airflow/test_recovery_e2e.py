@@ -234,6 +234,8 @@ def test_on_time_the_readers_wait_only_where_they_read_and_run_right_after_the_u
     d = deployment
     finance = trigger_finance(d, "on_time")
     wait_for_sensor(d, finance)
+    started = ti_of(d, "finance__daily", finance, SENSOR)["start_date"]
+    assert f"live: {finance}: deferred, waiting since {started}" in explain_at(d, "on_time", api=True)
     _, upstream_end = run_upstream(d, "on_time")
     d.stack.wait_for_run("finance__daily", finance, timeout=240)
     states = d.stack.task_states("finance__daily", finance)

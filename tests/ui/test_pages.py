@@ -54,11 +54,15 @@ def test_run_status_rows_are_highlighted_by_what_happened():
                  {"sensor_task_id": "b", "upstream": "x.b", "verdict": "satisfied by poke"},
                  {"sensor_task_id": "c", "upstream": "x.c", "verdict": "waiting on upstream", "why": "no completion",
                   "live_states": {"manual__1": "failed"}},
-                 {"sensor_task_id": "d", "upstream": "x.d", "verdict": "waiting on upstream", "attempts": 3},
+                 {"sensor_task_id": "d", "upstream": "x.d", "verdict": "waiting on upstream", "attempts": 3,
+                  "live_states": {"manual__1": "deferred"},
+                  "waiting_since": {"manual__1": "2026-11-24T05:00:07+00:00"}},
              ]}
     assert [sensor_class(s) for s in state["sensors"]] == ["recovered", "satisfied", "failed", "waiting"]
     html = run_section("shop__daily", state, URLS)
     assert re.findall(r'<tr class="(\w+)">', html) == ["recovered", "satisfied", "failed", "waiting"]
     assert "2026-11-24 05:00:00 UTC" in html and "manual__1: success" in html
+    assert "manual__1: deferred, waiting since 2026-11-24T05:00:07+00:00" in html  # since when it waits
+    assert "waiting_since" not in html  # shown in the live column, not again under "more"
     assert "&quot;attempts&quot;: 3" in html  # a key the page does not know is still shown
     assert 'href="/dags/shop__daily/runs/manual__1"' in html

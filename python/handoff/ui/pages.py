@@ -237,7 +237,8 @@ def _extra(info: Mapping[str, Any], known: set[str]) -> list[str]:
 # --------------------------------------------------------------------------------------
 
 _SENSOR_KEYS = {"sensor_task_id", "upstream", "verdict", "why", "upstream_task", "upstream_run_date",
-                "upstream_completed_at", "recorded_by", "resolved_at", "state_before", "live_states"}
+                "upstream_completed_at", "recorded_by", "resolved_at", "state_before", "live_states",
+                "waiting_since"}
 _FAILED = {"failed", "upstream_failed"}
 
 
@@ -272,7 +273,9 @@ def run_section(title: str, state: Mapping[str, Any], urls: Urls, *, note: str =
         out.append('<p class="muted">Waits on no other DAG: nothing to explain.</p>')
     rows, classes = [], []
     for s in sensors:
-        live = "; ".join(f"{run}: {st}" for run, st in (s.get("live_states") or {}).items())
+        since = s.get("waiting_since") or {}
+        live = "; ".join(f"{run}: {st}" + (f", waiting since {since[run]}" if run in since else "")
+                         for run, st in (s.get("live_states") or {}).items())
         klass = sensor_class(s)
         extra = {k: v for k, v in s.items() if k not in _SENSOR_KEYS}
         by = f" by {_cell(s['recorded_by'])}" if s.get("recorded_by") else ""
