@@ -5,12 +5,18 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.handoff-installed
+# the gates' tools live apart: in .venv, mypy would upgrade a package dbt pins (requirements-lint.txt)
+LINT_VENV ?= .venv-lint
+LINT_STAMP := $(LINT_VENV)/.handoff-lint-installed
+# what the gates check (a test points them at a scratch folder to prove they fail)
+LINT_SRC ?= python/handoff
 
-.PHONY: help setup demo test test-fast test-stress schemas schemas-check bench postgres chromium vendor-js clean
+.PHONY: help setup lint-setup lint demo test test-fast test-stress schemas schemas-check bench postgres chromium vendor-js clean
 
 help:
 	@echo "make demo    set up, then build/validate/compile/publish the example domains and run their DAGs"
 	@echo "make test    set up (incl. PostgreSQL and Chromium), then run every test"
+	@echo "make lint    the gates: ruff check and mypy --strict on python/handoff (configs in pyproject.toml)"
 	@echo "make test-stress  the end-to-end tests (real Airflow stacks) 5 times in a row under a CPU hog"
 	@echo "make bench   set up, then run the benchmark suite (docs/benchmarks.md)"
 	@echo "make schemas regenerate the dbt macros' copy of schemas/meta.schema.json"
@@ -23,6 +29,22 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 setup: $(STAMP)
+
+$(LINT_STAMP): requirements-lint.txt
+	$(PYTHON) -m venv $(LINT_VENV)
+	$(LINT_VENV)/bin/pip install --quiet --upgrade pip
+	$(LINT_VENV)/bin/pip install --quiet -r requirements-lint.txt
+	touch $(LINT_STAMP)
+
+lint-setup: $(LINT_STAMP)
+
+# both gates run and print everything, then the target fails if either found something;
+# mypy runs from .venv-lint but resolves imports (Airflow, dbt, SQLAlchemy, stubs) in .venv
+lint: setup lint-setup
+	@status=0; \
+	echo "ruff check $(LINT_SRC)"; $(LINT_VENV)/bin/ruff check --config pyproject.toml $(LINT_SRC) || status=1; \
+	echo "mypy --strict $(LINT_SRC)"; $(LINT_VENV)/bin/mypy --python-executable $(PY) $(LINT_SRC) || status=1; \
+	exit $$status
 
 postgres:
 	@scripts/ensure-postgres.sh
@@ -56,5 +78,5 @@ bench: setup
 	bench/run.sh
 
 clean:
-	rm -rf $(VENV) .demo .handoff build *.egg-info
+	rm -rf $(VENV) $(LINT_VENV) .mypy_cache .ruff_cache .demo .handoff build *.egg-info
 	find integration_tests tests -name target -o -name dbt_packages -o -name logs | xargs rm -rf

@@ -353,7 +353,7 @@ class DeployedArtifact:
                 raise self._bad(f"row {uid!r} names an unknown dbt class {class_name!r}")
             try:
                 obj = getattr(dbt_nodes, class_name).from_msgpack(data, decoder=decode)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - whatever dbt raises, the artifact is unusable
                 raise self._bad(f"node {uid!r} cannot be decoded by dbt "
                                 f"{self.info.dbt_version} ({type(exc).__name__})") from None
             if keep is not None and hasattr(getattr(obj, "depends_on", None), "nodes"):
@@ -371,7 +371,7 @@ class DeployedArtifact:
             raise self._bad("no base manifest")
         try:
             return Manifest.from_msgpack(row[0], decoder=decode)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever dbt raises, the artifact is unusable
             raise self._bad(f"base manifest cannot be decoded ({type(exc).__name__})") from None
 
     def load_manifest(self) -> Any:

@@ -19,8 +19,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .artifact import ArtifactInfo, TargetIdentity, artifact_path, sha256_file, write_artifact
 from .argv import option
+from .artifact import ArtifactInfo, TargetIdentity, artifact_path, sha256_file, write_artifact
 from .errors import HandoffError
 
 
@@ -49,7 +49,7 @@ def target_identity(project_dir: str | Path, *, profiles_dir: str | Path | None 
     set_from_args(Namespace(profiles_dir=folder), {})
     try:
         profile = load_profile(str(project_dir), dict(dbt_vars or {}), None, target)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - dbt raises many types for a bad profile: one line for all
         raise HandoffError(f"dbt cannot load the profile: {_first_line(exc)}", where=f"{folder}/profiles.yml",
                            hint="fix the profile (or HANDOFF_DBT_PROFILES_DIR / the env vars it reads)") from None
     credentials = profile.credentials
@@ -79,9 +79,8 @@ def package_project(project_dir: str | Path, *, profiles_dir: str | Path | None 
         args += option("--target", target)
     if dbt_vars:
         args += option("--vars", json.dumps(dict(dbt_vars), sort_keys=True))
-    from .warehouse import release_connections
-
     from .loom import in_project_dir
+    from .warehouse import release_connections
 
     try:
         with in_project_dir(project):  # dbt-loom reads its config (and relative manifest paths) from there

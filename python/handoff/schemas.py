@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterator
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from typing import Any
 
@@ -14,11 +14,12 @@ from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 
 
-@lru_cache(maxsize=None)
+@cache
 def load(name: str) -> dict[str, Any]:
     """The schema ``schemas/<name>.schema.json`` as a dict."""
-    text = resources.files("handoff").joinpath("schemas", f"{name}.schema.json").read_text("utf-8")
-    return json.loads(text)
+    text = (resources.files("handoff") / "schemas" / f"{name}.schema.json").read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
 
 
 def names() -> list[str]:
@@ -32,7 +33,7 @@ def names() -> list[str]:
 # (this validator and the macros' interpreter, macros/schema/handoff_schema_issues.sql) match
 # `pattern` and `patternProperties` against the WHOLE string (re.fullmatch); the schemas keep
 # `^...$` so that they read the same to any other JSON Schema tool.
-@lru_cache(maxsize=None)
+@cache
 def _regex(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)
 
@@ -47,7 +48,8 @@ def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterat
         yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
-def _pattern_properties(validator: Any, patterns: dict[str, Any], instance: Any, schema: Any) -> Iterator[ValidationError]:
+def _pattern_properties(validator: Any, patterns: dict[str, Any], instance: Any,
+                        schema: Any) -> Iterator[ValidationError]:
     if not validator.is_type(instance, "object"):
         return
     for pattern, subschema in patterns.items():
@@ -67,17 +69,17 @@ def _additional_properties(validator: Any, allowed: Any, instance: Any, schema: 
             yield from validator.descend(instance[extra], allowed, path=extra)
     elif allowed is False and extras:
         listed = ", ".join(repr(e) for e in sorted(extras, key=str))
-        yield ValidationError(f"Additional properties are not allowed ({listed} {'was' if len(extras) == 1 else 'were'} "
-                              "unexpected)")
+        verb = "was" if len(extras) == 1 else "were"
+        yield ValidationError(f"Additional properties are not allowed ({listed} {verb} unexpected)")
 
 
-FullMatchValidator = jsonschema.validators.extend(
+FullMatchValidator = jsonschema.validators.extend(  # type: ignore[no-untyped-call]  # unannotated in its stubs
     jsonschema.Draft202012Validator,
     {"pattern": _pattern, "patternProperties": _pattern_properties, "additionalProperties": _additional_properties},
 )
 
 
-@lru_cache(maxsize=None)
+@cache
 def validator(name: str, definition: str | None = None) -> Any:
     """A validator (Draft 2020-12, patterns full-matched) for a whole schema, or one of its ``$defs``."""
     schema = load(name)
@@ -126,7 +128,8 @@ def _local_schema(uri: str) -> dict[str, Any]:
     """Resolve a reference to one of our own schemas from the package, never the network."""
     for name in names():
         if load(name).get("$id") == uri.split("#", 1)[0]:
-            return _full_match_twin(load(name))
+            twin: dict[str, Any] = _full_match_twin(load(name))
+            return twin
     raise ValueError(f"reference outside handoff's schemas: {uri}")
 
 
@@ -137,7 +140,7 @@ def _full_match_twin(schema: Any) -> Any:
         return [_full_match_twin(item) for item in schema]
     if not isinstance(schema, dict):
         return schema
-    twin = {}
+    twin: dict[str, Any] = {}
     for key, value in schema.items():
         if key == "pattern" and isinstance(value, str):
             twin[key] = rf"\A(?:{value})\Z"
@@ -150,7 +153,7 @@ def _full_match_twin(schema: Any) -> Any:
     return twin
 
 
-@lru_cache(maxsize=None)
+@cache
 def fast_check(name: str) -> Callable[[Any], bool] | None:
     """``check(data) -> bool``: True means valid for ``validator(name)``; False means "ask
     jsonschema". None when the schema uses a keyword the compiled validator may not enforce."""

@@ -17,7 +17,7 @@ def release_connections() -> None:
         from dbt.adapters.factory import FACTORY
 
         FACTORY.cleanup_connections()  # type: ignore[no-untyped-call]
-    except Exception:  # noqa: S110 - best effort: nothing registered yet
+    except Exception:  # noqa: S110, BLE001 - best effort: nothing registered yet
         pass
     try:
         from dbt.adapters.duckdb.connections import DuckDBConnectionManager

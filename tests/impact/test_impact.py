@@ -501,6 +501,38 @@ def test_consumers_direct_and_transitive(deployed, capsys):
     }
 
 
+# mrt_orders and mrt_items both versioned (v1, v2; latest 1), then both move their latest version to 2
+TWO_VERSIONED: tuple[Edit, ...] = (
+    *VERSIONED,
+    Replace(MARTS, MRT_ITEMS_ACCESS, MRT_ITEMS_ACCESS + "    latest_version: 1  # items\n"
+                                                       "    versions:\n      - v: 1\n      - v: 2\n"),
+    Rename("models/marts/mrt_items.sql", "models/marts/mrt_items_v1.sql"),
+    Write("models/marts/mrt_items_v2.sql", """{{ handoff_examples.inject_faults() }}
+select item_id, title, category, price_cents
+from {{ ref('stg_items') }}
+"""),
+)
+
+
+def test_two_models_move_their_latest_version(deployed, capsys):
+    """One change per model whose latest version moved, for every such model (the classifier once
+    crashed on the second one: mypy --strict found it reusing the loop's lookup table)."""
+    base = build("marketplace", deployed.root / "heads" / "two_versioned", TWO_VERSIONED)
+    head = build("marketplace", deployed.root / "heads" / "two_bumped", (
+        *TWO_VERSIONED, Replace(MARTS, "    latest_version: 1\n", "    latest_version: 2\n"),
+        Replace(MARTS, "    latest_version: 1  # items\n", "    latest_version: 2  # items\n")))
+    code, text, err = run(capsys, "--base", str(base), "--head", str(head), "--format", "json")
+    assert (code, err) == (0, "")
+    models = json.loads(text)["models"]
+    assert {_label(m): {c["kind"] for c in m["changes"]} for m in models} == {
+        "mrt_items v1": {"latest_version_changed"}, "mrt_orders v1": {"latest_version_changed"}}
+    (orders,) = [m for m in models if m["name"] == "mrt_orders"]
+    (change,) = orders["changes"]
+    assert change["breaking"] and "drops `quantity`" in change["detail"]  # v2 excludes quantity
+    (items,) = [m for m in models if m["name"] == "mrt_items"]
+    assert not items["breaking"] and "keeps every column of v1" in items["changes"][0]["detail"]
+
+
 def test_without_registry_new_public_model_reaches_nobody(deployed, capsys, monkeypatch):
     monkeypatch.delenv("HANDOFF_REGISTRY_URL", raising=False)
     code, out, err = run(capsys, "--base", str(deployed.manifests["marketplace"]),

@@ -96,7 +96,7 @@ def _nested_schema(schema: Mapping[TableKey, Sequence[tuple[str, str | None]]]) 
     return nested
 
 
-def _is_star(select: exp.Expression) -> bool:
+def _is_star(select: exp.Expr) -> bool:
     return isinstance(select, exp.Star) or (isinstance(select, exp.Column) and isinstance(select.this, exp.Star))
 
 
@@ -226,7 +226,7 @@ def _demand_set_operation(scope: Scope, wanted: Demand, found: dict[TableKey, De
         _demand(branch, Demand(False, mapped), found, depth + 1)
 
 
-def _leftmost(expression: exp.Expression) -> exp.Select:
+def _leftmost(expression: exp.Expr) -> exp.Select:
     while isinstance(expression, exp.SetOperation):
         expression = expression.left
     if isinstance(expression, exp.Subquery):

@@ -15,14 +15,15 @@ from ..plan import compile_manifest, dumps, load_plan, validate_plan
 from . import args as types
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     validate = subparsers.add_parser(
         "validate", help="check a manifest against the meta convention (the Python twin of handoff_validate)")
     validate.add_argument("manifest", type=types.path, help="path to target/manifest.json")
     validate.add_argument("--format", choices=("text", "json"), default="text")
     validate.set_defaults(func=cmd_validate)
 
-    compile_ = subparsers.add_parser("compile", help="compile a manifest into a plan (JSON) for Airflow and the registry")
+    compile_ = subparsers.add_parser("compile",
+                                     help="compile a manifest into a plan (JSON) for Airflow and the registry")
     compile_.add_argument("manifest", type=types.path, help="path to target/manifest.json")
     compile_.add_argument("-o", "--output", type=types.path, help="plan file to write (default: standard output); "
                           "a folder means <folder>/<domain>.plan.json")
@@ -123,8 +124,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         for sensor in sensors:
             readers = sorted(t["task_id"] for t in tasks if sensor["task_id"] in t["upstream"])
             declared = f" (cross-project ref to {', '.join(sensor['refs'])})" if sensor.get("refs") else ""
-            print(f"    {sensor['task_id']}: waits on {sensor['upstream_domain']}.{sensor['upstream_model']}{declared}, "
-                  f"read by {', '.join(readers) or 'nothing'}")
+            print(f"    {sensor['task_id']}: waits on {sensor['upstream_domain']}.{sensor['upstream_model']}"
+                  f"{declared}, read by {', '.join(readers) or 'nothing'}")
     for note in plan["notes"]:
         print(f"  note: {note}")
     return 0

@@ -34,14 +34,15 @@ if TYPE_CHECKING:
     from ..registry.mesh import Mesh
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     impact = subparsers.add_parser(
         "impact", help="report what a PR changes in a domain's models and which other domains it reaches",
         description="Compare the deployed manifest (--base) with the PR's (--head), classify every changed "
                     "model, seed and snapshot (breaking or not), and list the consumers in other domains "
                     "from the registry. Markdown for a PR comment, or JSON. See docs/impact.md.")
     impact.add_argument("--base", required=True, type=types.path, metavar="MANIFEST", help="the deployed manifest.json")
-    impact.add_argument("--head", required=True, type=types.path, metavar="MANIFEST", help="the PR's target/manifest.json")
+    impact.add_argument("--head", required=True, type=types.path, metavar="MANIFEST",
+                        help="the PR's target/manifest.json")
     impact.add_argument("--registry", type=types.registry_url, metavar="URL",
                         help="registry database URL: sqlite:///path/registry.db or postgresql://user:password@host/db "
                              "(default: $HANDOFF_REGISTRY_URL, else sqlite:///.handoff/registry.db if it exists; "

@@ -13,7 +13,7 @@ from . import args as types
 from .registry import REGISTRY_HELP
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     cmd = subparsers.add_parser(
         "map", help="the domain map: who reads which models from whom (HTML file, Mermaid, JSON, text)",
         description="Draw the published mesh at domain level: domains (owner, Slack, models) and the models "
@@ -26,7 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                      help="only this domain and its neighbours (repeatable)")
     cmd.add_argument("--hops", type=int, default=1, metavar="N",
                      help="with --domain: how many hand-overs away to include (default 1)")
-    cmd.add_argument("-o", "--output", type=types.path, metavar="FILE", help="write the --format output here instead of stdout")
+    cmd.add_argument("-o", "--output", type=types.path, metavar="FILE",
+                     help="write the --format output here instead of stdout")
     cmd.add_argument("--registry", type=types.registry_url, metavar="URL", help=REGISTRY_HELP)
     cmd.set_defaults(func=cmd_map)
 

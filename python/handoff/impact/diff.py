@@ -314,9 +314,11 @@ def _latest_version_changes(old: Mapping[_Key, Node], new: Mapping[_Key, Node],
         was, now = before[name_key], after[name_key]
         if was.version == now.version:
             continue
-        before, after = documented(was), documented(now)
-        dropped = [c for c in before if c not in after]
-        retyped = [c for c, t in before.items() if c in after and t and after[c] and t != after[c]]
+        # columns of each: not `before`/`after`, which the loop still reads for the next model
+        was_columns, now_columns = documented(was), documented(now)
+        dropped = [c for c in was_columns if c not in now_columns]
+        retyped = [c for c, t in was_columns.items()
+                   if c in now_columns and t and now_columns[c] and t != now_columns[c]]
         problems = []
         if dropped:
             problems.append("drops " + ", ".join(f"`{c}`" for c in dropped))

@@ -105,7 +105,7 @@ class Delivery:
                     log.warning("handoff: %s rejected the blocks of a message; posting its plain text",
                                 channel)
                     hook.send_dict({k: v for k, v in body.items() if k != "blocks"})
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure of the hook: one redacted line, never a traceback
             detail = " ".join(redact(f"{type(exc).__name__}: {exc}", secrets=secrets).split())[:500]
             raise DeliveryError(f"posting to {channel} through connection {conn_id} failed: {detail} — check the "
                                 f"connection (docs/notifications.md)") from None
@@ -117,6 +117,6 @@ class Delivery:
 
                 BaseHook.get_connection(conn_id)
                 self._known[conn_id] = True
-            except Exception:
+            except Exception:  # noqa: BLE001 - Airflow raises several types for a missing connection
                 self._known[conn_id] = False
         return self._known[conn_id]

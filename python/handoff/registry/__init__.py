@@ -2,7 +2,8 @@
 
 Modules: ``mesh`` (in-memory model, pure), ``checks`` (HO301–HO306, pure), ``snapshot`` (the file
 Airflow reads; no SQLAlchemy), ``engine`` (URLs, transactions, retries), ``schema`` and
-``migrations`` (tables), ``queries``, ``run_state`` (recovery's records) and ``store`` (``Registry``). See docs/registry.md.
+``migrations`` (tables), ``queries``, ``run_state`` (recovery's records) and ``store``
+(``Registry``). See docs/registry.md.
 
 ``from handoff.registry import Registry`` imports SQLAlchemy; the pure modules do not.
 """

@@ -22,7 +22,7 @@ OFFLINE_CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe
 
 def static_text(name: str) -> str:
     """A file of handoff/ui/static/ (``name`` is one of ours, never user input)."""
-    return resources.files("handoff.ui").joinpath("static", name).read_text("utf-8")
+    return (resources.files("handoff.ui") / "static" / name).read_text("utf-8")
 
 
 def script_json(value: Any) -> str:
