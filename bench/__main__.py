@@ -23,6 +23,9 @@ def main() -> int:
     parser.add_argument("--scenarios", help="DAG-build/compile scenarios, e.g. 1x250,20x250 (default: all five)")
     parser.add_argument("--batch-sizes", default="200,1000",
                         help="models of the one-domain meshes the batch section runs (default 200,1000)")
+    parser.add_argument("--batch-db", default="postgres", choices=("postgres", "sqlite"),
+                        help="Airflow's metadata database in the batch section (default: a PostgreSQL server "
+                             "the bench starts)")
     parser.add_argument("--task-sizes", default="1000,5000,20000",
                         help="models of the 1xN domains of the per-task section (default 1000,5000,20000)")
     opts = parser.parse_args()
@@ -66,7 +69,7 @@ def main() -> int:
         from . import batched
 
         sizes = [30] if opts.quick else [int(n) for n in opts.batch_sizes.split(",") if n]
-        batched.bench_batched(report, sizes)
+        batched.bench_batched(report, sizes, db=opts.batch_db)
 
     if "task" in only or "scheduler" in only:
         from . import tasks

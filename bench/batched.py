@@ -1,15 +1,22 @@
 """Batched vs per-task execution of one domain under a real Airflow scheduler (docs/execution.md).
 
-``python -m bench --only batch [--scenarios 1x200,1x1000]`` (or ``python -m bench.batched run '<json>'``
-for one variant). For each mesh 1×N (bench/mesh.py), side by side on fresh stacks:
+``python -m bench --only batch [--batch-sizes 200,1000] [--batch-db postgres|sqlite]`` (or
+``python -m bench.batched airflow '<json>'`` for one variant). For each mesh 1×N (bench/mesh.py),
+side by side on fresh stacks:
 
 - one ``dbt build --threads 2`` from the command line on a fresh DuckDB file;
 - handoff ``execution: batched`` (``HANDOFF_DBT_THREADS=2``);
 - handoff ``execution: per_task`` (one worker process per model; a one-slot ``duckdb`` pool
-  serialises the writers) — skipped above ``PER_TASK_MAX`` models (its cost is linear and known).
+  serialises the writers) — skipped above ``PER_TASK_MAX`` models (its cost is linear and known);
+- astronomer-cosmos 1.15 ``ExecutionMode.LOCAL`` (a worker process per model, ``TestBehavior.BUILD``)
+  and ``ExecutionMode.WATCHER`` (one ``dbt build --threads 2`` producer + a deferrable watcher per
+  model and per model's tests, its default ``AFTER_EACH``) up to ``COSMOS_MAX`` models, from the
+  bench venv (bench/venv.sh) put on the stack's PYTHONPATH.
 
-Each handoff variant gets its own new stack (tests/support/airflow_stack.py: api-server, scheduler,
-dag-processor on 127.0.0.1, SQLite, LocalExecutor, parallelism 2), one DAG run, and reports:
+Each variant gets its own new stack (tests/support/airflow_stack.py: api-server, scheduler,
+dag-processor, and a triggerer for Cosmos WATCHER, on 127.0.0.1, LocalExecutor, parallelism 2)
+whose metadata database is a new database on a PostgreSQL server the step starts
+(tests/support/postgres.py), or a SQLite file with ``--batch-db sqlite``; one DAG run, and reports:
 DAG run wall (run start → end), whole-stack CPU (every process of the stack's sessions, task
 processes included, from /proc), task processes started (task instances with a try), and for
 batched the per-model latency from "dbt finished the model and its tests" (the note's ``done``)
@@ -31,10 +38,27 @@ from typing import Any
 
 from .mesh import MeshSpec, dbt_env, get_mesh
 from .steps import run_step, step_main
-from .suite import MAIN_PY, REPO, RUN, Report, Row, met, secs
+from .suite import BENCH_PY, MAIN_PY, REPO, RUN, Report, Row, met, secs
 
 WORK = RUN / "batched"
 PER_TASK_MAX = 200
+COSMOS_MAX = 200
+COSMOS_DAG_FILE = '''"""astronomer-cosmos, as its docs deploy it, for the batched bench (bench/batched.py)."""
+from datetime import datetime, timezone
+
+from cosmos import (DbtDag, ExecutionConfig, ExecutionMode, InvocationMode, LoadMode, ProfileConfig, ProjectConfig,
+                    RenderConfig, TestBehavior)
+
+dag = DbtDag(
+    dag_id={dag_id!r}, schedule="0 3 1 1 *", start_date=datetime(2026, 6, 1, tzinfo=timezone.utc), catchup=False,
+    project_config=ProjectConfig(dbt_project_path={project!r}, manifest_path={manifest!r}),
+    profile_config=ProfileConfig(profile_name={profile!r}, target_name="dev", profiles_yml_filepath={profiles!r}),
+    render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.{behavior}),
+    execution_config=ExecutionConfig(execution_mode=ExecutionMode.{mode}, invocation_mode=InvocationMode.DBT_RUNNER),
+    operator_args={{"pool": "duckdb"}},
+)
+'''
+COSMOS = {"cosmos_local": ("LOCAL", "BUILD"), "cosmos_watcher": ("WATCHER", "AFTER_EACH")}
 TARGET_VS_BUILD = 3.0
 TARGET_P95_S = 5.0
 
@@ -79,7 +103,8 @@ def step_dbt(args: dict[str, Any]) -> dict[str, Any]:
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return {"wall_s": wall, "cpu_s": cpu, "relations": _relations(d["duckdb"], d["domain"])}
+    return {"wall_s": wall, "cpu_s": cpu, "relations": _relations(d["duckdb"], d["domain"]),
+            "load": os.getloadavg()[0]}
 
 
 def _stack_cpu(stack: Any) -> float:
@@ -110,11 +135,34 @@ def step_airflow(args: dict[str, Any]) -> dict[str, Any]:
         return {"variant": args["variant"], "models": args["models"], "state": f"error: {text[:300]}",
                 "states": {}, "wall_s": float("inf"), "cpu_s": float("nan"), "task_processes": -1,
                 "latency_p50_s": None, "latency_p95_s": None, "latency_max_s": None, "latency_n": 0,
-                "relations": -1}
+                "relations": -1, "task_instances": -1}
 
 
 def _airflow(args: dict[str, Any]) -> dict[str, Any]:
     sys.path.insert(0, str(REPO / "tests"))
+    from support.postgres import start_postgres
+
+    server = None
+    metadata_db = None
+    if args.get("db", "postgres") == "postgres":
+        server = start_postgres()
+        server.admin("CREATE DATABASE airflow_bench")
+        metadata_db = server.url("airflow_bench").replace("postgresql://", "postgresql+psycopg2://")
+    try:
+        return _airflow_run(args, metadata_db)
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def _cosmos_site() -> str:
+    """The bench venv's site-packages (astronomer-cosmos and its few extras), for the stack's PYTHONPATH."""
+    done = subprocess.run([str(BENCH_PY), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+def _airflow_run(args: dict[str, Any], metadata_db: str | None) -> dict[str, Any]:
     from handoff.manifest import load_manifest
     from handoff.packaging import package_project
     from handoff.plan import compile_manifest, dumps
@@ -127,34 +175,53 @@ def _airflow(args: dict[str, Any]) -> dict[str, Any]:
     project = Path(d["projects"]) / d["domain"]
     package_project(project, profiles_dir=Path(d["profiles"]))
     plan = compile_manifest(load_manifest(project / "target" / "manifest.json"))
-    for pipeline in plan["pipelines"]:
-        pipeline["execution"] = variant
-        # no tick between start_date and now: the stack creates no scheduled run of its own, the
-        # only run is the one triggered below
-        pipeline["schedule"], pipeline["start_date"] = "0 3 1 1 *", "2026-06-01"
-        for task in pipeline["tasks"]:
-            if task["kind"] != "sensor":
-                task["pool"] = "duckdb"  # one writer at a time (DuckDB), as in the issue's table
-    plans = Path(d["root"]) / "plans"
-    plans.mkdir()
-    (plans / f"{d['domain']}.plan.json").write_text(dumps(plan))
     dags = Path(d["root"]) / "dags"
     dags.mkdir()
-    shutil.copy(REPO / "integration_tests" / "airflow" / "dags" / "handoff_dags.py", dags / "handoff_dags.py")
     dag_id = plan["pipelines"][0]["dag_id"]
     n_models = sum(1 for t in plan["pipelines"][0]["tasks"] if t["kind"] != "sensor")
+    extra_env: dict[str, str] = {}
+    if variant in COSMOS:
+        mode, behavior = COSMOS[variant]
+        # the same warehouse settings, two threads for the WATCHER producer's `dbt build` (as the baseline)
+        profiles = Path(d["profiles"]) / "profiles.yml"
+        profiles.write_text(profiles.read_text().replace("threads: 1", "threads: 2"))
+        (dags / "cosmos_dag.py").write_text(COSMOS_DAG_FILE.format(
+            dag_id=dag_id, project=str(project), manifest=str(project / "target" / "manifest.json"),
+            profile=d["domain"], profiles=str(profiles), behavior=behavior, mode=mode))
+        extra_env = {"PYTHONPATH": f"{REPO}:{_cosmos_site()}", "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+                     "AIRFLOW__COSMOS__CACHE_DIR": str(Path(d["root"]) / "cosmos-cache"),
+                     "SCARF_NO_ANALYTICS": "true"}
+    else:
+        for pipeline in plan["pipelines"]:
+            pipeline["execution"] = variant
+            # no tick between start_date and now: the stack creates no scheduled run of its own, the
+            # only run is the one triggered below
+            pipeline["schedule"], pipeline["start_date"] = "0 3 1 1 *", "2026-06-01"
+            for task in pipeline["tasks"]:
+                if task["kind"] != "sensor":
+                    task["pool"] = "duckdb"  # one writer at a time (DuckDB), as in the issue's table
+        plans = Path(d["root"]) / "plans"
+        plans.mkdir()
+        (plans / f"{d['domain']}.plan.json").write_text(dumps(plan))
+        shutil.copy(REPO / "integration_tests" / "airflow" / "dags" / "handoff_dags.py", dags / "handoff_dags.py")
+        extra_env = {"HANDOFF_PLANS_DIR": str(plans), "HANDOFF_DBT_PROJECTS_DIR": d["projects"],
+                     "HANDOFF_DBT_PROFILES_DIR": d["profiles"], "HANDOFF_DBT_THREADS": "2",
+                     "HANDOFF_CACHE_DIR": str(Path(d["root"]) / "cache")}
+        if args.get("write_chunk"):
+            extra_env["HANDOFF_BATCH_WRITE_CHUNK"] = str(args["write_chunk"])
     stack = start_airflow_stack(Path(d["root"]) / "home", dags, env={
-        **d["env"], "HANDOFF_PLANS_DIR": str(plans), "HANDOFF_DBT_PROJECTS_DIR": d["projects"],
-        "HANDOFF_DBT_PROFILES_DIR": d["profiles"], "HANDOFF_DBT_THREADS": "2",
-        "AIRFLOW__CORE__PARALLELISM": "2", "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "2",
-        "HANDOFF_CACHE_DIR": str(Path(d["root"]) / "cache")}, triggerer=False)
+        **d["env"], **extra_env, "AIRFLOW__CORE__PARALLELISM": "2", "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "2"},
+        triggerer=variant == "cosmos_watcher", metadata_db=metadata_db, startup_timeout=300)
+    load = [os.getloadavg()[0]]
     try:
         stack.create_pool("duckdb", 1)
-        stack.wait_for_dags(dag_id, timeout=300)
+        stack.wait_for_dags(dag_id, timeout=600)
         time.sleep(3)
         cpu0 = _stack_cpu(stack)
+        load.append(os.getloadavg()[0])
         run_id = stack.trigger(dag_id, None)
         run = stack.wait_for_run(dag_id, run_id, timeout=args.get("timeout", 7200))
+        load.append(os.getloadavg()[0])
         cpu = _stack_cpu(stack) - cpu0
         tis = stack.airflow_api.list_task_instances(dag_id, run_id)
         runs = stack.airflow_api.list_dag_runs(dag_id)
@@ -181,12 +248,13 @@ def _airflow(args: dict[str, Any]) -> dict[str, Any]:
         states[str(ti["state"])] = states.get(str(ti["state"]), 0) + 1
     return {
         "variant": variant, "models": n_models, "state": run.get("state"), "states": states,
-        "wall_s": (end - start) if start and end else None, "cpu_s": cpu,
+        "wall_s": (end - start) if start and end else None, "cpu_s": cpu, "task_instances": len(tis),
         "task_processes": sum(1 for ti in tis if (ti.get("try_number") or 0) > 0),
         "latency_p50_s": latencies[len(latencies) // 2] if latencies else None,
         "latency_p95_s": latencies[min(len(latencies) - 1, int(len(latencies) * 0.95))] if latencies else None,
         "latency_max_s": latencies[-1] if latencies else None, "latency_n": len(latencies),
-        "relations": _relations(d["duckdb"], d["domain"]),
+        "relations": _relations(d["duckdb"], d["domain"]), "db": "postgres" if metadata_db else "sqlite",
+        "load": load,
     }
 
 
@@ -199,30 +267,49 @@ def _step(name: str, args: dict[str, Any]) -> dict[str, Any]:
     return run_step(MAIN_PY, REPO, "batched", name, args, env, timeout=4 * 3600)
 
 
-def bench_batched(report: Report, sizes: list[int]) -> None:
-    """The rows: per size, dbt build vs batched (and per_task up to PER_TASK_MAX models)."""
+def _load(r: dict[str, Any]) -> str:
+    return "/".join(f"{x:.1f}" for x in r.get("load") or []) or "?"
+
+
+def _variant_text(name: str, r: dict[str, Any], dbt: dict[str, Any]) -> str:
+    if not str(r["state"]).startswith("success"):
+        return f"{name}: {r['state']} {r['states']}"
+    return (f"{name} {secs(r['wall_s'])} wall ({r['wall_s'] / dbt['wall_s']:.1f}× dbt build), "
+            f"{secs(r['cpu_s'])} stack CPU, {r['task_processes']} task processes of {r['task_instances']} task "
+            f"instances, {r['relations']} relations, load {_load(r)}")
+
+
+def bench_batched(report: Report, sizes: list[int], db: str = "postgres") -> None:
+    """The rows: per size, dbt build vs batched (and per_task up to PER_TASK_MAX models, Cosmos LOCAL
+    and WATCHER up to COSMOS_MAX), each on a new stack whose metadata database is ``db``."""
     raw: dict[str, Any] = {}
     for n in sizes:
         dbt = _step("dbt", {"models": n})
-        batched = _step("airflow", {"models": n, "variant": "batched"})
-        per_task = _step("airflow", {"models": n, "variant": "per_task"}) if n <= PER_TASK_MAX else None
-        raw[f"1x{n}"] = {"dbt": dbt, "batched": batched, "per_task": per_task}
+        batched = _step("airflow", {"models": n, "variant": "batched", "db": db})
+        others_runs: dict[str, dict[str, Any]] = {}
+        if n <= PER_TASK_MAX:
+            others_runs["per_task"] = _step("airflow", {"models": n, "variant": "per_task", "db": db})
+        if n <= COSMOS_MAX:
+            for name in COSMOS:
+                others_runs[name] = _step("airflow", {"models": n, "variant": name, "db": db})
+        raw[f"1x{n}"] = {"dbt": dbt, "batched": batched, **others_runs}
         ok_tables = batched["relations"] == dbt["relations"]
         ratio = batched["wall_s"] / dbt["wall_s"]
         p95 = batched["latency_p95_s"]
-        others = (f"`dbt build --threads 2` {secs(dbt['wall_s'])} wall, {secs(dbt['cpu_s'])} CPU"
-                  + (f"; per_task {secs(per_task['wall_s'])} wall, {secs(per_task['cpu_s'])} stack CPU, "
-                     f"{per_task['task_processes']} task processes" if per_task else
-                     f"; per_task not run above {PER_TASK_MAX} models"))
+        others = "; ".join([f"`dbt build --threads 2` {secs(dbt['wall_s'])} wall, {secs(dbt['cpu_s'])} CPU, "
+                            f"load {dbt.get('load', 0):.1f}"]
+                           + [_variant_text(name, r, dbt) for name, r in others_runs.items()]
+                           + ([] if n <= PER_TASK_MAX else [f"per_task not run above {PER_TASK_MAX} models"])
+                           + ([] if n <= COSMOS_MAX else [f"Cosmos not run above {COSMOS_MAX} models"]))
         report.add(Row(
             "batched", f"one DAG run of 1x{n} ({batched['models']} dbt tasks) on a new stack, LocalExecutor "
-            f"parallelism 2, SQLite; {batched['relations']} relations built (dbt build: {dbt['relations']})"
+            f"parallelism 2, metadata DB {batched.get('db', db)}; {batched['relations']} relations built "
+            f"(dbt build: {dbt['relations']})"
             + ("" if batched["state"] == "success" and ok_tables else f"; NOT ALL BUILT: {batched['states']}"),
             f"{secs(batched['wall_s'])} wall, {secs(batched['cpu_s'])} stack CPU, {batched['task_processes']} "
             f"task process(es); dbt done → task success p50 {secs(batched['latency_p50_s'] or 0)}, "
-            f"p95 {secs(p95 or 0)}, max {secs(batched['latency_max_s'] or 0)}",
-            others, f"{ratio:.2f}× dbt build" + (f"; per_task {per_task['wall_s'] / dbt['wall_s']:.1f}×" if per_task
-                                                 else ""),
+            f"p95 {secs(p95 or 0)}, max {secs(batched['latency_max_s'] or 0)}; load {_load(batched)}",
+            others, f"{ratio:.2f}× dbt build",
             f"≤ {TARGET_VS_BUILD:g}× dbt build, p95 ≤ {TARGET_P95_S:g} s, 1 task process",
             met(ratio <= TARGET_VS_BUILD and p95 is not None and p95 <= TARGET_P95_S
                 and batched["task_processes"] == 1 and ok_tables)))

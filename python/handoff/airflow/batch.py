@@ -31,6 +31,8 @@ FLUSH_EVERY_S = 0.25  # how often finished models are written to Airflow
 SLEEP_BELOW_S = 60.0  # a retry due sooner is waited for in-process; later ones defer
 THREADS_ENV = "HANDOFF_DBT_THREADS"
 API_TIMEOUT_S = 120.0  # per REST request of the batch (bulk updates of many tasks)
+WRITE_CHUNK = 20  # task states per bulk request (HANDOFF_BATCH_WRITE_CHUNK): Airflow applies them one by one
+WRITE_CHUNK_ENV = "HANDOFF_BATCH_WRITE_CHUNK"
 
 
 class BatchFailed(RuntimeError):
@@ -210,6 +212,7 @@ class _Writer(threading.Thread):
         self.attempts, self.not_before, self.totals, self.outcomes = attempts, not_before, totals, outcomes
         self.error: str | None = None
         self.unsettled: set[str] = set()
+        self.chunk = write_chunk()
 
     def run(self) -> None:
         done = False
@@ -256,8 +259,14 @@ class _Writer(threading.Thread):
                 continue
             changes.append((o.task_id, o.status, batching.note(o, wave=self.wave, attempt=attempt,
                                                                 attempts=model.retries + 1)))
-        if not changes:
-            return
+        for start in range(0, len(changes), self.chunk):
+            self._send(changes[start:start + self.chunk])
+
+    def _send(self, changes: list[tuple[str, str, str | None]]) -> None:
+        """One bulk request; then the callbacks of the tasks it settled (before the next request:
+        completions reach the registry as the states land)."""
+        ti = self.context["ti"]
+        log = self.op.log
         try:
             result = self.api.set_task_states(ti.dag_id, ti.run_id, changes)
         except HandoffError as exc:
@@ -299,6 +308,18 @@ class _Writer(threading.Thread):
                 callback(context)
             except Exception:  # noqa: BLE001 - a callback never fails the batch (as for a task)
                 self.op.log.exception("%s: %s callback failed", task_id, state)
+
+
+def write_chunk() -> int:
+    """Task states per bulk request: HANDOFF_BATCH_WRITE_CHUNK (1..1000), else WRITE_CHUNK."""
+    import os
+
+    text = os.environ.get(WRITE_CHUNK_ENV, "").strip()
+    if not text:
+        return WRITE_CHUNK
+    if not text.isdigit() or not 0 < int(text) <= 1000:
+        raise BatchFailed(f"{WRITE_CHUNK_ENV}={text!r}: a whole number from 1 to 1000")
+    return int(text)
 
 
 def _lines(o: Outcome) -> list[str]:
