@@ -5,7 +5,7 @@
   {%- if pipeline is none or node['materialized'] == 'ephemeral' -%}{{ return([]) }}{%- endif -%}
   {%- set here = {'schedule': pipeline['schedule'], 'start_date': pipeline.get('start_date', '2024-01-01'),
                   'max_active_runs': pipeline.get('max_active_runs', 1),
-                  'execution': pipeline.get('execution', 'per_task'),
+                  'execution': pipeline.get('execution', 'batched'),
                   'unique_id': node['unique_id']} -%}
   {%- if pipeline['name'] not in seen -%}
     {%- do seen.update({pipeline['name']: here}) -%}

@@ -133,7 +133,7 @@
             "batched",
             "per_task"
           ],
-          "description": "how the pipeline\'s model tasks run: per_task (default: one worker process per model task) or batched (one dbt process per DAG run sets every model task\'s state; docs/execution.md)"
+          "description": "how the pipeline\'s model tasks run: batched (default: one dbt process per DAG run sets every model task\'s state; without the Airflow REST API, e.g. dag.test(), its models run per task with one warning; docs/execution.md) or per_task (one worker process per model task)"
         }
       }
     },

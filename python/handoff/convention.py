@@ -193,7 +193,7 @@ DEFAULT_RETRIES = 1
 DEFAULT_RETRY_DELAY = "5m"
 DEFAULT_WAIT = {"timeout": "6h", "poke_interval": "5m", "mode": "deferrable"}
 DEFAULT_MAX_ACTIVE_RUNS = 1
-DEFAULT_EXECUTION = "per_task"  # docs/execution.md
+DEFAULT_EXECUTION = "batched"  # docs/execution.md, decisions.md D29
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 

@@ -31,7 +31,7 @@ def _build(plan: dict, projects: Path, folder: Path) -> dict:
 
 def test_compile_writes_the_execution_mode_and_old_plans_stay_valid(shapes):
     plan, _ = shapes
-    assert {p["execution"] for p in plan["pipelines"]} == {"per_task"}
+    assert {p["execution"] for p in plan["pipelines"]} == {"batched"}  # the default (decisions.md D29)
     old = json.loads(dumps(plan))
     for pipeline in old["pipelines"]:
         del pipeline["execution"]
@@ -43,6 +43,8 @@ def test_the_batch_is_upstream_of_every_batched_model_and_nothing_else(shapes, t
     plan = json.loads(dumps(plan))
     pipeline = plan["pipelines"][0]
     pipeline["execution"] = "batched"
+    for other in plan["pipelines"][1:]:
+        other["execution"] = "per_task"
     dbt_tasks = [t for t in pipeline["tasks"] if t["kind"] != "sensor"]
     dbt_tasks[-1]["pool"] = "heavy_pool"  # a model of its own pool keeps its own task
     built = _build(plan, projects, tmp_path)

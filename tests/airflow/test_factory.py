@@ -16,6 +16,8 @@ def plans_dir(fixture_manifest, tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("plans")
     for name in ("shapes", "evil"):
         plan = compile_manifest(load_manifest(fixture_manifest(name)))
+        for pipeline in plan["pipelines"]:  # the per-task shape; the batched one (default): test_batched_factory
+            pipeline["execution"] = "per_task"
         (folder / f"{plan['domain']['name']}.plan.json").write_text(dumps(plan))
     return folder
 
@@ -220,7 +222,8 @@ def test_dagbag_loads_the_example_domains(airflow_home, example_manifests, tmp_p
     bag = BundleDagBag(dag_folder=airflow_home / "dags", bundle_path=airflow_home / "dags")
     assert bag.import_errors == {}
     counts = {dag_id: len(dag.tasks) for dag_id, dag in bag.dags.items()}
-    assert counts == {"marketplace__daily": 8, "finance__daily": 6, "marketing__daily": 6, "marketing__hourly": 2}
+    # batched (the default, D29): one handoff__batch task more per DAG
+    assert counts == {"marketplace__daily": 9, "finance__daily": 7, "marketing__daily": 7, "marketing__hourly": 3}
     sensors = {dag_id: sorted(t.task_id for t in dag.tasks if t.task_id.startswith("wait__"))
                for dag_id, dag in bag.dags.items()}
     assert sensors == {"marketplace__daily": [], "finance__daily": ["wait__marketplace__mrt_orders"],

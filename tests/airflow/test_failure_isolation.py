@@ -28,7 +28,7 @@ def _tables(path) -> set[str]:
         return {r[0] for r in rows.fetchall()}
 
 
-def test_a_failing_model_blocks_only_its_descendants(marketplace, monkeypatch):
+def test_a_failing_model_blocks_only_its_descendants(marketplace, monkeypatch, capfd):
     mesh, plans, plan = marketplace
     tasks = {t["task_id"] for t in plan["pipelines"][0]["tasks"]}
     assert EXPECTED_TASKS <= tasks
@@ -43,6 +43,14 @@ def test_a_failing_model_blocks_only_its_descendants(marketplace, monkeypatch):
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
 
     assert run.state == "failed"
+    # batched is the default (decisions.md D29); dag.test() has no REST API: the batch says so in one
+    # warning line and ends, and every model runs as its own task
+    assert plan["pipelines"][0]["execution"] == "batched" and states["handoff__batch"] == "success"
+    out = capfd.readouterr().out.splitlines()
+    warned = [line for line in out if "batched execution needs the Airflow REST API" in line]
+    assert len(warned) == 1 and "run as one task each (per_task)" in warned[0], warned
+    tries = {ti.task_id: ti.try_number for ti in run.get_task_instances()}
+    assert all(tries[t] >= 1 for t in ("raw_items", "stg_orders", "int_orders", "mrt_items")), tries
     assert states["int_orders"] == "failed"
     assert states["mrt_orders"] == "upstream_failed"
     for independent in ("raw_items", "raw_orders", "stg_items", "stg_orders", "mrt_items"):
