@@ -26,6 +26,11 @@ def main() -> int:
     parser.add_argument("--batch-db", default="postgres", choices=("postgres", "sqlite"),
                         help="Airflow's metadata database in the batch section (default: a PostgreSQL server "
                              "the bench starts)")
+    parser.add_argument("--batch-variants", default="batched,per_task,cosmos_local,cosmos_watcher",
+                        help="what the batch section runs beside one `dbt build` (batched always runs)")
+    parser.add_argument("--batch-timeout", type=float, default=7200,
+                        help="seconds after which a DAG run of the batch section is stopped and reported as far as "
+                             "it got (default 7200)")
     parser.add_argument("--task-sizes", default="1000,5000,20000",
                         help="models of the 1xN domains of the per-task section (default 1000,5000,20000)")
     opts = parser.parse_args()
@@ -69,7 +74,8 @@ def main() -> int:
         from . import batched
 
         sizes = [30] if opts.quick else [int(n) for n in opts.batch_sizes.split(",") if n]
-        batched.bench_batched(report, sizes, db=opts.batch_db)
+        batched.bench_batched(report, sizes, db=opts.batch_db, timeout_s=opts.batch_timeout,
+                              variants=tuple(v for v in opts.batch_variants.split(",") if v))
 
     if "task" in only or "scheduler" in only:
         from . import tasks

@@ -61,8 +61,8 @@ def shrink_plan(domain: str, plan: dict) -> None:
             task.update(timeout_s=SENSOR_TIMEOUT_S, poke_interval_s=3)
         elif task["kind"] != "sensor":
             task.update(retries=1 if domain == "marketplace" else 0, retry_delay_s=1)
-    if domain == "finance":
-        pipeline["execution"] = "batched"
+    # marketplace's task runs (and retries) in its own process; finance batched (the default, set anyway)
+    pipeline["execution"] = "batched" if domain == "finance" else "per_task"
 
 
 @dataclass
