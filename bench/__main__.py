@@ -12,7 +12,7 @@ import time
 from . import suite
 from .mesh import MeshSpec
 
-SECTIONS = ("build", "parse", "compile", "registry", "exec", "ui", "batch", "task", "scheduler")
+SECTIONS = ("build", "parse", "compile", "registry", "exec", "ui", "batch", "task", "scheduler", "impact")
 
 
 def main() -> int:
@@ -76,6 +76,11 @@ def main() -> int:
         sizes = [30] if opts.quick else [int(n) for n in opts.batch_sizes.split(",") if n]
         batched.bench_batched(report, sizes, db=opts.batch_db, timeout_s=opts.batch_timeout,
                               variants=tuple(v for v in opts.batch_variants.split(",") if v))
+
+    if "impact" in only:
+        from . import impact
+
+        impact.bench_impact(report, opts.repeats, MeshSpec(3, 50) if opts.quick else impact.SPEC)
 
     if "task" in only or "scheduler" in only:
         from . import tasks
