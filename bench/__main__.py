@@ -12,7 +12,7 @@ import time
 from . import suite
 from .mesh import MeshSpec
 
-SECTIONS = ("build", "parse", "compile", "registry", "exec", "ui", "batch", "task", "scheduler", "impact")
+SECTIONS = ("build", "parse", "compile", "registry", "exec", "ui", "batch", "task", "scheduler", "impact", "imports")
 
 
 def main() -> int:
@@ -77,6 +77,10 @@ def main() -> int:
         batched.bench_batched(report, sizes, db=opts.batch_db, timeout_s=opts.batch_timeout,
                               variants=tuple(v for v in opts.batch_variants.split(",") if v))
 
+    if "imports" in only:
+        from . import imports
+
+        imports.bench_imports(report, opts.repeats)
     if "impact" in only:
         from . import impact
 

@@ -244,7 +244,9 @@ def test_the_dagbag_loads_every_corpus_dag_without_import_errors(airflow_home, a
     # a teardown that may fail the run makes Airflow judge the run by it alone: failed models would
     # end in a "success" run. The run's state must stay the models'.
     assert teardown.on_failure_fail_dagrun is False
-    assert len(bag.get_dag("retail__daily").tasks) == len(_tasks_of_dag(airflow_env, "retail__daily"))
+    # one task per plan task, plus handoff__batch (batched, the default execution: decisions D29)
+    assert len(bag.get_dag("retail__daily").tasks) == len(_tasks_of_dag(airflow_env, "retail__daily")) + 1
+    assert "handoff__batch" in bag.get_dag("retail__daily").task_dict
 
 
 def _tasks_of_dag(plans: Path, dag_id: str) -> list[dict]:
