@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from croniter import croniter
 from handoff.alignment import (
+    alignment_report,
     alignment_warning,
     downstream_logical_dates,
     reference_date,
@@ -172,22 +173,18 @@ def test_to_cron_refuses(schedule: str) -> None:
     assert "\n" not in str(caught.value) and repr(schedule) in str(caught.value)
 
 
-# (upstream, downstream, None or the fragments the warning must contain)
+# (upstream, downstream, None or the fragments the one-line warning must contain)
 WARNINGS = [
     ("0 3 * * *", "0 5 * * *", None),
     ("0 3 * * *", "0 3 * * *", None),
     ("@daily", "0 0 * * *", None),
-    ("0 5 * * *", "0 3 * * *", ["366 downstream runs wait on an upstream run further in the past",
-                                "downstream 2024-01-01T03:00Z waits on upstream 2023-12-31T05:00Z, 22h earlier",
-                                "2024-01-01T05:00Z, 2h later"]),
-    ("@hourly", "@daily", ["8395 upstream runs are waited on by no downstream run"]),
-    ("@daily", "@hourly", ["8418 of 8784 downstream runs wait on the same upstream run",
-                           "up to 23h old"]),
-    ("@weekly", "@daily", ["313 of 366 downstream runs wait on the same upstream run", "up to 6d old"]),
-    ("@daily", "@weekly", ["306 upstream runs are waited on by no downstream run"]),
-    ("0 3 * * MON-FRI", "0 5 * * *", ["104 of 366 downstream runs wait on the same upstream run",
-                                      "up to 2d2h old"]),
-    ("0 3 * * *", "0 5 * * MON-FRI", ["104 upstream runs are waited on by no downstream run"]),
+    ("0 5 * * *", "0 3 * * *", ["366/366 runs read the previous upstream run (22h old, not the one 2h later)"]),
+    ("@hourly", "@daily", ["8395 upstream runs are awaited by no run"]),
+    ("@daily", "@hourly", ["8418/8784 runs re-read an upstream run already read (up to 23h old)"]),
+    ("@weekly", "@daily", ["313/366 runs re-read", "up to 6d old"]),
+    ("@daily", "@weekly", ["306 upstream runs are awaited by no run"]),
+    ("0 3 * * MON-FRI", "0 5 * * *", ["104/366 runs re-read", "up to 2d2h old"]),
+    ("0 3 * * *", "0 5 * * MON-FRI", ["104 upstream runs are awaited by no run"]),
 ]
 
 
@@ -197,12 +194,21 @@ def test_alignment_warning(upstream: str, downstream: str, fragments: list[str] 
     if fragments is None:
         assert warning is None
         return
-    assert warning is not None and "\n" not in warning
-    assert warning.startswith(f"upstream '{upstream}' -> downstream '{downstream}': ")
+    assert warning is not None and "\n" not in warning and len(warning) <= 160, warning
+    assert warning.startswith(f"'{to_cron(upstream)}' -> '{to_cron(downstream)}': ")
     for fragment in fragments:
         assert fragment in warning
-    if "same upstream run" in warning:  # redundant with 'shared': not repeated
-        assert "further in the past" not in warning
+    if "re-read" in warning:  # redundant with 'shared': not repeated
+        assert "previous upstream run" not in warning
+
+
+def test_alignment_report_has_the_numbers_behind_the_line() -> None:
+    report = alignment_report("0 5 * * *", "0 3 * * *").as_dict()
+    assert report["sample"] == {"runs": 366, "first": "2024-01-01T03:00Z", "last": "2024-12-31T03:00Z"}
+    assert report["previous"] == {"runs": 366, "example": {"downstream_run": "2024-01-01T03:00Z",
+                                                           "waits_on": "2023-12-31T05:00Z",
+                                                           "next_upstream_run": "2024-01-01T05:00Z"}}
+    assert report["shared"]["runs"] == 0 and report["unawaited_upstream_runs"] == 0
 
 
 def test_alignment_warning_refuses_bad_schedules() -> None:

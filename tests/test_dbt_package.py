@@ -199,7 +199,7 @@ def test_every_rule_code_has_a_broken_project(broken_root: Path) -> None:
     codes = {code for case in broken_cases() for code, _, _ in _expected(case, broken_root)["violations"]}
     # HO205 cannot fire on a real project: see test_public_owner_rule_falls_back_in_order.
     assert codes == {"HO101", "HO102", "HO103", "HO105", "HO106",
-                     "HO201", "HO202", "HO203", "HO204", "HO206", "HO207"}
+                     "HO201", "HO202", "HO203", "HO204", "HO206", "HO207", "HO208", "HO209"}
 
 
 def test_every_violation_is_printed_before_the_single_failure(tmp_path: Path) -> None:
@@ -278,3 +278,16 @@ def _parsed(nodes: dict[str, Any]) -> dict[str, Any]:
     fields = ("checksum", "config", "raw_code", "refs", "sources", "columns")
     return {uid: {f: node.get(f) for f in fields} | {"parents": node.get("depends_on", {}).get("nodes", [])}
             for uid, node in nodes.items()}
+
+
+@pytest.mark.parametrize("case", ["sla_ambiguous", "unknown_timezone"])
+def test_time_rules_say_the_same_words_in_both_enforcers(case: str, broken_root: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """HO208/HO209 messages are computed twice (Jinja and Python): the lines must be identical."""
+    project = broken_root / case
+    check(run_dbt(["deps"], project))
+    run = run_dbt(["run-operation", "handoff_validate"], project)
+    capsys.readouterr()
+    assert handoff_cli(["validate", str(project / "target" / "manifest.json")]) == 1
+    python_lines = [line for line in capsys.readouterr().out.splitlines() if VIOLATION.match(line)]
+    assert sorted(run.printed) == sorted(python_lines) and python_lines

@@ -1,6 +1,6 @@
 {#- Every violation of the convention in one project, in a stable order: per node (sorted by
     unique_id) its schema issues (HO1xx), or, when it has none, the project rules HO201, HO202,
-    HO203 and HO205; then HO206; then per source table its schema issues, or HO204; then HO207 over
+    HO203, HO208, HO209 and HO205; then HO206; then per source table its schema issues, or HO204; then HO207 over
     the cross-project refs of the nodes that passed. Pure: takes slim nodes/sources (handoff_own_nodes,
     handoff_own_sources), group owners and what each other package is (handoff_ref_packages), and
     returns {violations, nodes, upstreams, refs}. Identical meta blocks are judged once. -#}
@@ -34,6 +34,8 @@
     {%- do violations.extend(missing_pipeline) -%}
     {%- if missing_pipeline -%}{%- continue -%}{%- endif -%}
     {%- do violations.extend(handoff.handoff_rule_pipeline_schedule(node, pipelines)) -%}
+    {%- do violations.extend(handoff.handoff_rule_sla_form(node)) -%}
+    {%- do violations.extend(handoff.handoff_rule_pipeline_timezone(node, pipelines)) -%}
     {%- do violations.extend(handoff.handoff_rule_public_owner(node, group_owners)) -%}
     {%- do readers.append(node) -%}
   {%- endfor -%}

@@ -31,12 +31,12 @@
     "schedule": {
       "type": "string",
       "pattern": "^(@(hourly|daily|weekly|monthly|yearly|annually)|(\\\\*|([0-5]?[0-9])(-([0-5]?[0-9]))?)(/[1-9][0-9]*)?(,(\\\\*|([0-5]?[0-9])(-([0-5]?[0-9]))?)(/[1-9][0-9]*)?)* (\\\\*|([01]?[0-9]|2[0-3])(-([01]?[0-9]|2[0-3]))?)(/[1-9][0-9]*)?(,(\\\\*|([01]?[0-9]|2[0-3])(-([01]?[0-9]|2[0-3]))?)(/[1-9][0-9]*)?)* (\\\\*|(0?[1-9]|[12][0-9]|3[01])(-(0?[1-9]|[12][0-9]|3[01]))?)(/[1-9][0-9]*)?(,(\\\\*|(0?[1-9]|[12][0-9]|3[01])(-(0?[1-9]|[12][0-9]|3[01]))?)(/[1-9][0-9]*)?)* (\\\\*|(0?[1-9]|1[0-2]|JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)(-(0?[1-9]|1[0-2]|JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC))?)(/[1-9][0-9]*)?(,(\\\\*|(0?[1-9]|1[0-2]|JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)(-(0?[1-9]|1[0-2]|JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC))?)(/[1-9][0-9]*)?)* (\\\\*|([0-7]|MON|TUE|WED|THU|FRI|SAT|SUN)(-([0-7]|MON|TUE|WED|THU|FRI|SAT|SUN))?)(/[1-9][0-9]*)?(,(\\\\*|([0-7]|MON|TUE|WED|THU|FRI|SAT|SUN)(-([0-7]|MON|TUE|WED|THU|FRI|SAT|SUN))?)(/[1-9][0-9]*)?)*)$",
-      "description": "a five-field cron expression (minute hour day-of-month month day-of-week, UTC) or one of @hourly @daily @weekly @monthly @yearly"
+      "description": "a five-field cron expression (minute hour day-of-month month day-of-week, read in the pipeline\'s timezone) or one of @hourly @daily @weekly @monthly @yearly"
     },
     "time_of_day": {
       "type": "string",
       "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$",
-      "description": "HH:MM, 24-hour clock, UTC"
+      "description": "HH:MM, 24-hour clock, in the pipeline\'s timezone (handoff_pipeline.timezone, default UTC)"
     },
     "duration": {
       "type": "string",
@@ -116,6 +116,10 @@
         "schedule": {
           "$ref": "#/$defs/schedule"
         },
+        "timezone": {
+          "$ref": "#/$defs/timezone",
+          "description": "the timezone the schedule and every available_by of the pipeline are read in (default UTC)"
+        },
         "start_date": {
           "$ref": "#/$defs/date"
         },
@@ -165,7 +169,12 @@
       "description": "per-model settings, in the model\'s YAML under config.meta.handoff",
       "properties": {
         "available_by": {
-          "$ref": "#/$defs/time_of_day"
+          "$ref": "#/$defs/time_of_day",
+          "description": "SLA for pipelines that run at most once a day: each run\'s data is complete by this time of the run\'s day (pipeline timezone), which must be later than the schedule\'s time of day"
+        },
+        "available_within": {
+          "$ref": "#/$defs/sla_duration",
+          "description": "SLA for any schedule: each run\'s data is complete this long after the run\'s scheduled time"
         },
         "owner": {
           "$ref": "#/$defs/owner"
@@ -224,6 +233,9 @@
         },
         "wait": {
           "$ref": "#/$defs/wait"
+        },
+        "accept": {
+          "$ref": "#/$defs/accept"
         }
       },
       "required": [
@@ -294,6 +306,29 @@
       },
       "patternProperties": {
         "^handoff(?!_upstream(?![\\\\s\\\\S]))[\\\\s\\\\S]*$": false
+      }
+    },
+    "sla_duration": {
+      "type": "string",
+      "pattern": "^[1-9][0-9]{0,8}(s|m|h|d)$",
+      "description": "a positive whole number followed by s, m, h or d, e.g. 45m, 2h, 1d"
+    },
+    "timezone": {
+      "type": "string",
+      "pattern": "^(UTC|(Africa|America|Antarctica|Arctic|Asia|Atlantic|Australia|Europe|Indian|Pacific|Etc)/[A-Za-z0-9_+-]{1,40}(/[A-Za-z0-9_+-]{1,40})?)$",
+      "description": "an IANA timezone name such as UTC, Europe/Berlin or America/New_York (Area/Location)"
+    },
+    "accept": {
+      "type": "object",
+      "additionalProperties": false,
+      "description": "warnings of `handoff check` the reading domain acknowledges for this source: rule code -> why it is fine (shown by check and explain)",
+      "properties": {
+        "HO306": {
+          "type": "string",
+          "minLength": 1,
+          "maxLength": 500,
+          "description": "the schedules\' alignment (docs/alignment.md) is understood and wanted"
+        }
       }
     }
   }

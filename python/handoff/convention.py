@@ -16,6 +16,7 @@ import jsonschema
 
 from . import schemas
 from .manifest import Manifest
+from .sla import duration_seconds, sla_form_problem
 
 if TYPE_CHECKING:
     from .cross_project import CrossProjectRef
@@ -194,6 +195,7 @@ DEFAULT_RETRY_DELAY = "5m"
 DEFAULT_WAIT = {"timeout": "6h", "poke_interval": "5m", "mode": "deferrable"}
 DEFAULT_MAX_ACTIVE_RUNS = 1
 DEFAULT_EXECUTION = "batched"  # docs/execution.md, decisions.md D29
+DEFAULT_TIMEZONE = "UTC"
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -236,6 +238,7 @@ class PipelineInfo:
     description: str = ""
     max_active_runs: int = DEFAULT_MAX_ACTIVE_RUNS
     execution: str = DEFAULT_EXECUTION
+    timezone: str = DEFAULT_TIMEZONE
 
 
 @dataclass(frozen=True)
@@ -248,6 +251,7 @@ class NodeSettings:
     owner: str
     slack: str
     available_by: str | None
+    available_within_s: int | None
     retries: int
     retry_delay_s: int
     timeout_s: int | None
@@ -270,6 +274,7 @@ class Upstream:
     poke_interval_s: int
     mode: str
     kind: str = "source"
+    accept: tuple[tuple[str, str], ...] = ()  # (rule code, reason) of the warnings acknowledged
 
 
 @dataclass(frozen=True)
@@ -330,19 +335,19 @@ def resolve(manifest: Manifest) -> Resolved:
                                          pipeline.get("start_date", DEFAULT_START_DATE),
                                          pipeline.get("description", ""),
                                          pipeline.get("max_active_runs", DEFAULT_MAX_ACTIVE_RUNS),
-                                         pipeline.get("execution", DEFAULT_EXECUTION))
+                                         pipeline.get("execution", DEFAULT_EXECUTION),
+                                         pipeline.get("timezone", DEFAULT_TIMEZONE))
             if not node.is_ephemeral:
                 first = pipelines.setdefault(pipeline_info.name, (pipeline_info, node.unique_id))
                 here, seen = pipeline_info, first[0]
-                if (seen.schedule, seen.start_date, seen.max_active_runs, seen.execution) != (
-                        here.schedule, here.start_date, here.max_active_runs, here.execution):
+                if _pipeline_key(seen) != _pipeline_key(here):
                     violations.append(Violation(
                         "HO203", node.unique_id, node.original_file_path, "handoff_pipeline",
-                        f"pipeline '{here.name}' has schedule '{here.schedule}' (start {here.start_date}, "
-                        f"max_active_runs {here.max_active_runs}, execution {here.execution}) here but "
-                        f"'{seen.schedule}' (start {seen.start_date}, max_active_runs {seen.max_active_runs}, "
-                        f"execution {seen.execution}) on {first[1]}; "
+                        f"pipeline '{here.name}' has schedule '{here.schedule}' ({_pipeline_extras(here)}) here "
+                        f"but '{seen.schedule}' ({_pipeline_extras(seen)}) on {first[1]}; "
                         "give the pipeline one schedule, or name the folder's pipeline differently"))
+                violations.extend(_time_rules(node, meta.get("handoff") or {}, pipeline_info,
+                                              first_of_pipeline=first[1] == node.unique_id))
         defaults = meta.get("handoff_defaults") or {}
         own = meta.get("handoff") or {}
         knobs = {**defaults, **own}
@@ -357,6 +362,7 @@ def resolve(manifest: Manifest) -> Resolved:
             owner=owner,
             slack=own.get("slack") or info.slack,
             available_by=own.get("available_by"),
+            available_within_s=duration_seconds(own["available_within"]) if own.get("available_within") else None,
             retries=int(knobs.get("retries", DEFAULT_RETRIES)),
             retry_delay_s=seconds(knobs.get("retry_delay", DEFAULT_RETRY_DELAY)) or 0,
             timeout_s=seconds(knobs.get("timeout")),
@@ -399,6 +405,7 @@ def resolve(manifest: Manifest) -> Resolved:
             timeout_s=seconds(wait["timeout"]) or 0,
             poke_interval_s=seconds(wait["poke_interval"]) or 0,
             mode=wait["mode"],
+            accept=tuple(sorted((declared.get("accept") or {}).items())),
         )
 
     from .cross_project import find_refs, ref_waits
@@ -416,6 +423,39 @@ def resolve(manifest: Manifest) -> Resolved:
         refs=tuple(refs),
         ref_waits=waits,
     )
+
+
+def _pipeline_key(info: PipelineInfo) -> tuple[str, str, int, str, str]:
+    return info.schedule, info.start_date, info.max_active_runs, info.execution, info.timezone
+
+
+def _pipeline_extras(info: PipelineInfo) -> str:
+    return (f"start {info.start_date}, max_active_runs {info.max_active_runs}, execution {info.execution}, "
+            f"timezone {info.timezone}")
+
+
+def _time_rules(node: Any, own: Mapping[str, Any], pipeline: PipelineInfo, *,
+                first_of_pipeline: bool) -> list[Violation]:
+    """HO208 (an SLA ambiguous for the pipeline's schedule) and HO209 (a timezone the timezone
+    database does not know; reported once, on the first node of the pipeline)."""
+    found = []
+    problem = sla_form_problem(pipeline.schedule, own.get("available_by"), own.get("available_within"))
+    if problem is not None:
+        found.append(Violation("HO208", node.unique_id, node.original_file_path, "handoff.available_by", problem))
+    if first_of_pipeline and pipeline.timezone not in known_timezones():
+        found.append(Violation(
+            "HO209", node.unique_id, node.original_file_path, "handoff_pipeline.timezone",
+            f"timezone '{pipeline.timezone}' is not in the timezone database: write an IANA name such as "
+            "Europe/Berlin, America/New_York or UTC"))
+    return found
+
+
+@lru_cache(maxsize=1)
+def known_timezones() -> frozenset[str]:
+    """IANA timezone names (the tzdata package): what HO209 accepts, with UTC."""
+    import zoneinfo
+
+    return frozenset(zoneinfo.available_timezones()) | {"UTC"}
 
 
 def _domain_key(info: DomainInfo) -> str:

@@ -30,7 +30,7 @@ def run_state(registry: Registry, explained: dict[str, Any], at: datetime,
               api: AirflowApi | None = None) -> dict[str, Any]:
     """The run of the model's DAG at ``at``, sensor by sensor. ``explained`` is Registry.explain()."""
     dag_id = explained["pipeline"]["dag_id"]
-    run_date = upstream_logical_date(at, explained["pipeline"]["schedule"])
+    run_date = upstream_logical_date(at, explained["pipeline"]["schedule"], explained["pipeline"].get("timezone"))
     live_runs = runs_at(api, dag_id, run_date)
     run_ids = [str(r["dag_run_id"]) for r in live_runs]
     decisions = run_decisions(registry, dag_id, run_date, run_ids)
@@ -64,7 +64,7 @@ def sensor_state(registry: Registry, api: AirflowApi | None, wait: Mapping[str, 
     if not target:
         entry.update(verdict="unresolved", why=wait.get("problem") or "the upstream model is not published")
         return entry
-    upstream_date = upstream_logical_date(run_date, target["schedule"])
+    upstream_date = upstream_logical_date(run_date, target["schedule"], target.get("timezone"))
     entry["upstream_task"] = f"{target['dag_id']}.{target['task_id']}"
     entry["upstream_run_date"] = upstream_date.isoformat()
     tries = completion_tries(registry, target["dag_id"], target["task_id"], upstream_date)

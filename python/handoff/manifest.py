@@ -65,10 +65,16 @@ class Node:
     external: bool | None = False
     tags: tuple[str, ...] = ()
     hook_index: int | None = None  # a project hook's position in its project's on-run-start/-end list
+    incremental_strategy: str | None = None
 
     @property
     def is_ephemeral(self) -> bool:
         return self.materialized == "ephemeral"
+
+    @property
+    def is_microbatch(self) -> bool:
+        """An incremental model built in event-time batches (dbt's microbatch strategy)."""
+        return self.materialized == "incremental" and self.incremental_strategy == "microbatch"
 
 
 @dataclass(frozen=True)
@@ -300,6 +306,8 @@ def _node(uid: str, raw: Any, source: str) -> Node:
         external=_external(raw),
         tags=tuple(t for t in raw["tags"] if isinstance(t, str)) if isinstance(raw.get("tags"), list) else (),
         hook_index=_int_or_none(raw.get("index")),
+        incremental_strategy=config.get("incremental_strategy") if isinstance(
+            config.get("incremental_strategy"), str) else None,
     )
 
 

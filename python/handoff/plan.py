@@ -206,6 +206,7 @@ class _Compiler:
                     existing = sensors.setdefault(sensor["task_id"], sensor)
                     if existing is not sensor:
                         existing["sources"] = sorted(set(existing["sources"]) | set(sensor["sources"]))
+                        existing["accept"] = _merged_accept(existing["accept"], sensor["accept"])
                     if existing is not sensor and "refs" in sensor:
                         existing["refs"] = sorted(set(existing.get("refs", [])) | set(sensor["refs"]))
                     if dep in self.r.upstreams and node.compiled_code is not None:
@@ -224,6 +225,7 @@ class _Compiler:
                 "description": info.description,
                 "max_active_runs": info.max_active_runs,
                 "execution": info.execution,
+                "timezone": info.timezone,
                 "tasks": tasks,
             })
 
@@ -285,6 +287,8 @@ class _Compiler:
             "owner": s.owner,
             "slack": s.slack,
             "available_by": s.available_by,
+            "available_within_s": s.available_within_s,
+            "microbatch": node.is_microbatch,
             "retries": s.retries,
             "retry_delay_s": s.retry_delay_s,
             "timeout_s": s.timeout_s,
@@ -322,6 +326,7 @@ class _Compiler:
             "timeout_s": up.timeout_s,
             "poke_interval_s": up.poke_interval_s,
             "mode": up.mode,
+            "accept": [{"code": code, "reason": reason} for code, reason in up.accept],
             "upstream": [],
         }
         if up.kind == "ref":  # the other project's nodes, as this manifest resolved the refs
@@ -343,6 +348,7 @@ class _Compiler:
             "timeout_s": seconds(DEFAULT_WAIT["timeout"]),
             "poke_interval_s": seconds(DEFAULT_WAIT["poke_interval"]),
             "mode": DEFAULT_WAIT["mode"],
+            "accept": [],
             "upstream": [],
         }
 
@@ -484,6 +490,15 @@ def find_cycle(edges: Mapping[str, Iterable[str]]) -> list[str]:
                 path.append(nxt)
                 stack.append(iter(sorted(edges.get(nxt, ()))))
     return []
+
+
+def _merged_accept(first: list[dict[str, str]], second: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Acknowledgements of two sources read through one sensor: a code counts once; its reasons
+    are joined (sorted, so the plan stays deterministic)."""
+    reasons: dict[str, set[str]] = {}
+    for entry in (*first, *second):
+        reasons.setdefault(entry["code"], set()).add(entry["reason"])
+    return [{"code": code, "reason": "; ".join(sorted(found))} for code, found in sorted(reasons.items())]
 
 
 # --------------------------------------------------------------------------------------

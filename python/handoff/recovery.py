@@ -121,13 +121,13 @@ def reconcile_completion(registry: Registry, api: AirflowApi, completion: Comple
 
 def aligned_runs(api: AirflowApi, wait: SensorWait, upstream_date: datetime) -> list[dict[str, Any]]:
     """The runs of ``wait``'s DAG whose sensor waits for the upstream run at ``upstream_date``."""
-    window = upstream_window(upstream_date, wait.upstream_schedule)
+    window = upstream_window(upstream_date, wait.upstream_schedule, wait.upstream_timezone)
     if window is None:
         return []  # not an upstream tick (a manual run on no schedule date): nobody waits on it
     start, end = window
     runs = api.list_dag_runs(wait.dag_id, logical_date_gte=start, logical_date_lte=end - timedelta(microseconds=1))
     return [run for run in runs if (moment := run_reference_date(run)) is not None
-            and upstream_logical_date(moment, wait.upstream_schedule) == start]
+            and upstream_logical_date(moment, wait.upstream_schedule, wait.upstream_timezone) == start]
 
 
 def reconcile_sensor(registry: Registry, api: AirflowApi, wait: SensorWait, run: Mapping[str, Any],

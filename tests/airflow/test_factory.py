@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from handoff.manifest import load_manifest
-from handoff.plan import compile_manifest, dumps
+from handoff.plan import PLAN_VERSION, compile_manifest, dumps
 
 
 @pytest.fixture(scope="module")
@@ -179,7 +179,7 @@ def test_a_broken_plan_is_a_warning_and_the_others_load(plans_dir, projects_dir,
     assert sorted(dags) == ["shapes__daily", "shapes__hourly"]
     messages = [str(w.message) for w in caught if "handoff" in str(w.message)]
     assert messages == [f"handoff: skipped broken.plan.json: {folder / 'broken.plan.json'}: plan version 9 is newer "
-                        "than this handoff reads (2) — upgrade handoff where the plan is read, or compile with this version"]
+                        f"than this handoff reads ({PLAN_VERSION}) — upgrade handoff where the plan is read, or compile with this version"]
 
 
 def test_missing_settings_are_one_clear_error(monkeypatch, tmp_path):

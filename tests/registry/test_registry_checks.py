@@ -96,11 +96,15 @@ def test_each_rule_is_caught_on_its_purpose_built_plan(case, plans, base):
                   "team-shop (#shop-data)", "access: public"],
         "HO304": ["cycle of tasks across domains", "shop.shop__daily.wait__growth__roi",
                   "growth.growth__daily.roi", "billing.billing__daily.invoices", "deadlock"],
-        "HO305": ["billing.invoices must be available by 05:15", "shop.orders, available by 05:30",
-                  "wait__shop__orders", "2024-01-01T05:00Z", "team-shop"],
-        "HO305-transitive": ["growth.refund_rate must be available by 05:20", "shop.orders, available by 05:30",
-                             "wait__billing__refunds", "wait__shop__orders", "billing.billing__daily.refunds"],
-        "HO306": ["growth.growth__daily.wait__billing__invoices", "0 5 * * *", "0 1 * * *"],
+        "HO305": ["billing.invoices (available_by 05:15): run 2024-01-01T05:00Z is due 2024-01-01T05:15Z",
+                  "waits on shop.orders (available_by 05:30) run 2024-01-01T03:00Z, due 2024-01-01T05:30Z",
+                  "(through wait__shop__orders)", 'set available_by: "05:30" on invoices', "team-shop"],
+        "HO305-transitive": ["growth.refund_rate (available_by 05:20): run 2024-01-01T05:10Z is due",
+                             "waits on shop.orders (available_by 05:30)",
+                             "(through wait__billing__refunds, wait__shop__orders)",
+                             'set available_by: "05:30" on refund_rate'],
+        "HO306": ["growth.growth__daily.wait__billing__invoices", "'0 5 * * *' -> '0 1 * * *'",
+                  "runs read the previous upstream run (20h old, not the one 4h later)"],
     }[case]
     for text in expected:
         assert text in line, (text, line)

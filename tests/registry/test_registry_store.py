@@ -139,7 +139,8 @@ def test_sensors_waiting_on_give_both_schedules(registry):
         "downstream_domain": "billing", "dag_id": "billing__daily", "sensor_task_id": "wait__shop__orders",
         "downstream_schedule": "0 5 * * *", "upstream_domain": "shop", "upstream_model": "orders",
         "upstream_dag_id": "shop__daily", "upstream_task_id": "orders", "upstream_schedule": "0 3 * * *",
-        "timeout_s": wait.timeout_s, "poke_interval_s": wait.poke_interval_s, "mode": wait.mode}
+        "timeout_s": wait.timeout_s, "poke_interval_s": wait.poke_interval_s, "mode": wait.mode,
+        "upstream_timezone": "UTC", "downstream_timezone": "UTC"}
     assert registry.sensors_waiting_on_task("shop__daily", "orders") == [wait]
     assert registry.sensors_waiting_on("shop", "nothing") == []
     assert registry.sensors_waiting_on_task("shop__daily", "stg_orders") == []
@@ -149,7 +150,7 @@ def test_explain_is_a_dict_of_everything_about_one_model(registry):
     info = registry.explain("billing", "billing_summary")
     assert info["domain"]["owner"] == "team-billing" and info["domain"]["label"] == "commit-1"
     assert info["pipeline"] == {"name": "daily", "dag_id": "billing__daily", "schedule": "0 5 * * *",
-                                "start_date": info["pipeline"]["start_date"]}
+                                "start_date": info["pipeline"]["start_date"], "timezone": "UTC"}
     assert info["model"]["access"] == "protected" and info["upstream_tasks"] == ["invoices"]
     [wait] = info["waits_on"]
     assert (wait["sensor_task_id"], wait["direct"], wait["upstream_domain"], wait["upstream_model"]) == (
@@ -189,7 +190,8 @@ def test_snapshot_lists_every_model_with_dag_task_and_schedule(registry, tmp_pat
     assert [d["name"] for d in document["domains"]] == ["billing", "growth", "shop"]
     assert lookup(document, "shop", "orders") == {
         "domain": "shop", "model": "orders", "dag_id": "shop__daily", "task_id": "orders",
-        "schedule": "0 3 * * *", "kind": "dbt_model", "access": "public", "available_by": "05:30"}
+        "schedule": "0 3 * * *", "timezone": "UTC", "kind": "dbt_model", "access": "public",
+        "available_by": "05:30", "available_within_s": None}
     models = {(m["domain"], m["model"]) for m in document["models"]}
     assert ("shop", "order_items") in models and not any(m.startswith("wait__") for _, m in models)
     assert not list((tmp_path / "deploy").glob(".*"))  # no temporary file left behind

@@ -231,7 +231,7 @@ def _declared_project_name(path: Path) -> str | None:
 # --------------------------------------------------------------------------------------
 
 def plan_upstreams(plans: Sequence[Mapping[str, Any]]) -> Upstreams:
-    """(domain, model key) -> {dag_id, task_id, schedule} derived from plans deployed side by side,
+    """(domain, model key) -> {dag_id, task_id, schedule, timezone} derived from plans deployed side by side,
     under every model key of each task (``handoff.plan.model_keys``: a bare name is the latest version)."""
     found: Upstreams = {}
     for plan in plans:
@@ -239,14 +239,15 @@ def plan_upstreams(plans: Sequence[Mapping[str, Any]]) -> Upstreams:
             for task in pipeline["tasks"]:
                 if task["kind"] != "sensor":
                     target = {"dag_id": pipeline["dag_id"], "task_id": task["task_id"],
-                              "schedule": pipeline["schedule"]}
+                              "schedule": pipeline["schedule"],
+                              "timezone": pipeline.get("timezone", "UTC")}
                     for key in model_keys(task["name"], task.get("version"), task.get("latest_version")):
                         found[(plan["domain"]["name"], key)] = target
     return found
 
 
 def snapshot_upstreams(snapshot: Mapping[str, Any] | None) -> Upstreams:
-    """(domain, model) -> {dag_id, task_id, schedule} from a registry snapshot document."""
+    """(domain, model) -> {dag_id, task_id, schedule, timezone} from a registry snapshot document."""
     if not snapshot:
         return {}
     return {(m["domain"], m["model"]): m for m in snapshot.get("models", [])}

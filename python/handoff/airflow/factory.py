@@ -27,9 +27,9 @@ from typing import Any
 
 from airflow.sdk import DAG, BaseOperator, CronTriggerTimetable, get_parsing_context
 
-from ..alignment import to_cron
 from ..batching import BATCH_TASK_ID, DEFAULT_EXECUTION, batched_models
 from ..errors import HandoffError
+from ..ticks import local_aware, to_cron, zone
 from .callbacks import on_model_failed, on_model_failure, on_sensor_failure, on_sensor_success
 from .dbt_runner import DbtProject
 from .deployment import (
@@ -62,10 +62,11 @@ def build_dag(plan: Mapping[str, Any], pipeline: Mapping[str, Any], *, project: 
     dag_id, task_id and schedule (the registry snapshot). ``only_task_id`` (a worker) builds just
     that task, without edges; the whole DAG when the pipeline has no such task."""
     domain = plan["domain"]
+    tz = pipeline.get("timezone", "UTC")
     dag = DAG(
         dag_id=pipeline["dag_id"],
-        schedule=CronTriggerTimetable(to_cron(pipeline["schedule"]), timezone="UTC"),
-        start_date=datetime.fromisoformat(pipeline["start_date"]).replace(tzinfo=timezone.utc),
+        schedule=CronTriggerTimetable(to_cron(pipeline["schedule"]), timezone=tz),
+        start_date=local_aware(datetime.fromisoformat(pipeline["start_date"]), zone(tz)),
         catchup=False,
         max_active_runs=pipeline.get("max_active_runs", 1),
         description=f"{domain['name']} / {pipeline['name']} (owner {domain['owner']}, {domain['slack']})",
@@ -151,7 +152,7 @@ def _task(dag: DAG, spec: Mapping[str, Any], project: DbtProject,
             return UnresolvedUpstream(retries=0, **common)
         return CrossDomainSensor(
             upstream_dag_id=target["dag_id"], upstream_task_id=target["task_id"],
-            upstream_schedule=target["schedule"],
+            upstream_schedule=target["schedule"], upstream_timezone=target.get("timezone") or "UTC",
             mode="poke" if spec["mode"] == "deferrable" else spec["mode"], deferrable=spec["mode"] == "deferrable",
             poke_interval=spec["poke_interval_s"], timeout=spec["timeout_s"], retries=0,
             on_success_callback=on_sensor_success if on_success is not None else None,

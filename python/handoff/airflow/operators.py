@@ -90,13 +90,15 @@ class DbtHooksOperator(BaseOperator):
 
 
 class AlignTo:
-    """execution_date_fn of a sensor: the upstream run a downstream logical date waits for."""
+    """execution_date_fn of a sensor: the upstream run a downstream logical date waits for
+    (the upstream's ticks in the upstream pipeline's timezone)."""
 
-    def __init__(self, upstream_schedule: str) -> None:
+    def __init__(self, upstream_schedule: str, upstream_timezone: str = "UTC") -> None:
         self.upstream_schedule = upstream_schedule
+        self.upstream_timezone = upstream_timezone
 
     def __call__(self, logical_date: datetime, **_: Any) -> datetime:
-        return upstream_logical_date(logical_date, self.upstream_schedule)
+        return upstream_logical_date(logical_date, self.upstream_schedule, self.upstream_timezone)
 
 
 class CrossDomainSensor(ExternalTaskSensor):
@@ -106,17 +108,19 @@ class CrossDomainSensor(ExternalTaskSensor):
     ui_color = "#7b61ff"
 
     def __init__(self, *, upstream_domain: str, upstream_model: str, upstream_dag_id: str,
-                 upstream_task_id: str, upstream_schedule: str, **kwargs: Any) -> None:
+                 upstream_task_id: str, upstream_schedule: str, upstream_timezone: str = "UTC",
+                 **kwargs: Any) -> None:
         super().__init__(
             external_dag_id=upstream_dag_id,
             external_task_id=upstream_task_id,
-            execution_date_fn=AlignTo(upstream_schedule),
+            execution_date_fn=AlignTo(upstream_schedule, upstream_timezone),
             allowed_states=["success"],
             **kwargs,
         )
         self.upstream_domain = upstream_domain
         self.upstream_model = upstream_model
         self.upstream_schedule = upstream_schedule
+        self.upstream_timezone = upstream_timezone
 
 
 class UnresolvedUpstream(BaseOperator):

@@ -139,7 +139,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from ..registry.binding import findings as binding_findings
-    from ..registry.checks import ERROR, WARNING, check_mesh
+    from ..registry.checks import ERROR, WARNING, check_mesh, failing
     from ..registry.mesh import domain_from_plan
     from ..registry.store import plan_files
 
@@ -159,8 +159,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     except HandoffError as exc:
         raise _named(exc, mesh, files) from None
     errors = [f for f in findings if f.severity == ERROR]
-    warnings = [f for f in findings if f.severity == WARNING]
-    failed = bool(errors) or (args.strict and bool(warnings))
+    warnings = [f for f in findings if f.severity == WARNING and f.accepted is None]
+    accepted = [f for f in findings if f.accepted is not None]
+    failed = bool(failing(findings, strict=args.strict))
     if args.format == "json":
         print(json.dumps({"ok": not failed, "domains": names, "registry": shown,
                           "findings": [f.as_dict() for f in findings]}, indent=2))
@@ -171,25 +172,28 @@ def cmd_check(args: argparse.Namespace) -> int:
     scope = (f"{', '.join(names)} ({sum(d.task_count for d in candidates)} tasks, {sensors} sensors) against "
              f"{len(published.domains)} published domain(s) in {shown}")
     if failed:
-        print(f"handoff check: FAILED — {len(errors)} error(s), {len(warnings)} warning(s): {scope}")
+        print(f"handoff check: FAILED — {len(errors)} error(s), {len(warnings)} warning(s)"
+              + (f", {len(accepted)} accepted" if accepted else "") + f": {scope}")
         return 1
     extra = f" with {len(warnings)} warning(s)" if warnings else ""
+    extra += f"{' and' if warnings else ' with'} {len(accepted)} accepted warning(s)" if accepted else ""
     print(f"handoff check: OK{extra} — {scope}")
     return 0
 
 
 def _named(exc: HandoffError, mesh: Any, files: list[Any]) -> HandoffError:
-    """A check that failed on a schedule: name the domain, plan and pipeline it belongs to."""
-    from ..alignment import to_cron
+    """A check that failed on a schedule or timezone: name the domain, plan and pipeline it belongs to."""
+    from ..ticks import to_cron, zone
 
     for domain in mesh.domains.values():
         for pipeline in domain.pipelines:
-            try:
-                to_cron(pipeline.schedule)
-            except HandoffError as bad:
-                origin = domain.origin if domain.origin != "registry" else f"the registry's {domain.name}"
-                return HandoffError(f"pipeline {pipeline.name} ({pipeline.dag_id}): {bad.problem}", where=origin,
-                                    hint=f"fix handoff_pipeline.schedule in {domain.name}'s project and re-publish")
+            for key, check in (("schedule", lambda p: to_cron(p.schedule)), ("timezone", lambda p: zone(p.timezone))):
+                try:
+                    check(pipeline)
+                except HandoffError as bad:
+                    origin = domain.origin if domain.origin != "registry" else f"the registry's {domain.name}"
+                    return HandoffError(f"pipeline {pipeline.name} ({pipeline.dag_id}): {bad.problem}", where=origin,
+                                        hint=f"fix handoff_pipeline.{key} in {domain.name}'s project and re-publish")
     return HandoffError(f"checking {', '.join(str(f) for f in files)}: {exc.problem}", where=exc.where, hint=exc.hint)
 
 

@@ -6,10 +6,14 @@ Rules (stable codes, documented in docs/registry.md):
   HO302 error    the upstream domain publishes no such model (or the name is ambiguous between versions)
   HO303 error    the upstream model is not public (another domain may only read public models)
   HO304 error    a cycle of tasks across DAGs: the DAGs would wait on each other forever
-  HO305 error    a model's available_by is earlier than that of a model it waits on (transitively)
+  HO305 error    a run of a model is due before a run it waits on (transitively; registry/feasibility.py)
   HO306 warning  the two schedules make the logical-date alignment ambiguous (handoff.alignment)
   HO307 warning  a cross-project ref's upstream model now resolves to another node than the consumer's
                  manifest resolved it to (an unpinned ref whose latest version changed: docs/mesh.md)
+  HO308 warning  a run of a model is due at or before its own start (e.g. a time the clock skips)
+
+A warning a reading domain acknowledges (``handoff_upstream.accept`` on its source, carried by
+the sensor) is still reported, marked accepted with the reason; ``check --strict`` ignores it.
 
 ``check_mesh(mesh, focus)`` returns every finding that involves a domain in ``focus`` — the
 domains under review — including problems their change causes to other domains' sensors.
@@ -18,14 +22,13 @@ domains under review — including problems their change causes to other domains
 from __future__ import annotations
 
 import difflib
-import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from typing import Any
 
-from croniter import croniter
-
-from ..alignment import SAMPLE_START, alignment_warning, to_cron, upstream_logical_date
+from ..alignment import alignment_report
+from ..ticks import schedule_of
+from .feasibility import Feasibility
 from .mesh import Mesh, Task
 
 ERROR = "error"
@@ -36,12 +39,13 @@ RULES: dict[str, tuple[str, str]] = {
     "HO302": (ERROR, "upstream model unknown in that domain"),
     "HO303": (ERROR, "upstream model not public"),
     "HO304": (ERROR, "cycle of tasks across DAGs (deadlock)"),
-    "HO305": (ERROR, "available_by earlier than an upstream model's it waits on (impossible SLA)"),
+    "HO305": (ERROR, "a run is due before a run it waits on (impossible SLA)"),
     "HO306": (WARNING, "schedules make the logical-date alignment ambiguous"),
     "HO307": (WARNING, "a cross-project ref now resolves to another version than the consumer was compiled against"),
+    "HO308": (WARNING, "a run is due at or before its own start"),
 }
-# HO305 compares deadlines for this many runs of the downstream pipeline from alignment.SAMPLE_START.
-SLA_SAMPLE_RUNS = 4
+# The warnings a reading domain may acknowledge on its source (handoff_upstream.accept).
+ACCEPTABLE = ("HO306",)
 
 Node = tuple[str, str]  # (dag_id, task_id)
 
@@ -55,17 +59,22 @@ class Finding:
     message: str
     hint: str
     domains: frozenset[str]  # every domain involved (used to keep findings about the domains under review)
+    detail: Mapping[str, Any] | None = None  # the numbers behind the line (`check --format json`)
+    accepted: str | None = None  # the reason, when the reading domain acknowledged this warning
 
     @property
     def severity(self) -> str:
         return RULES[self.code][0]
 
     def line(self) -> str:
+        if self.accepted is not None:
+            return " ".join(f"{self.code} accepted: {self.where}: {self.accepted}".split())
         return " ".join(f"{self.code} {self.severity}: {self.where}: {self.message} — {self.hint}".split())
 
     def as_dict(self) -> dict[str, object]:
         return {"code": self.code, "severity": self.severity, "where": self.where, "message": self.message,
-                "hint": self.hint, "domains": sorted(self.domains)}
+                "hint": self.hint, "domains": sorted(self.domains), "accepted": self.accepted,
+                "detail": dict(self.detail) if self.detail is not None else None}
 
 
 def check_mesh(mesh: Mesh, focus: Iterable[str] | None = None) -> list[Finding]:
@@ -82,11 +91,18 @@ def check_mesh(mesh: Mesh, focus: Iterable[str] | None = None) -> list[Finding]:
     on_cycles_with_them = downstream & _reachable(sources, graph.preds) if focus is not None else downstream
     cycles = _strongly_connected(graph, on_cycles_with_them)
     in_cycles = {node for component in cycles for node in component}
+    feasibility = Feasibility(graph, in_cycles)
     findings = [*graph.resolution_findings, *_cycle_findings(graph, cycles),
-                *_sla_findings(graph, in_cycles, downstream), *_alignment_findings(graph, wanted)]
+                *feasibility.findings(downstream), *_alignment_findings(graph, wanted)]
     findings = [f for f in findings if f.domains & wanted]
     unique = {(f.code, f.where, f.message): f for f in findings}
-    return sorted(unique.values(), key=lambda f: (f.severity != ERROR, f.code, f.where, f.message))
+    return sorted(unique.values(), key=lambda f: (f.severity != ERROR, f.accepted is not None, f.code, f.where,
+                                                  f.message))
+
+
+def failing(findings: Iterable[Finding], *, strict: bool) -> list[Finding]:
+    """The findings that fail `handoff check`: errors, and with ``strict`` unacknowledged warnings."""
+    return [f for f in findings if f.severity == ERROR or (strict and f.accepted is None)]
 
 
 # --------------------------------------------------------------------------------------
@@ -305,136 +321,6 @@ def _cycle_findings(graph: _Graph, cycles: list[list[Node]]) -> list[Finding]:
 
 
 # --------------------------------------------------------------------------------------
-# HO305: impossible SLAs
-# --------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class _Due:
-    deadline: datetime
-    origin: Node  # the upstream model whose available_by sets the deadline
-    origin_run: datetime
-    hop: tuple[Node, datetime] | None  # next step towards origin (None: origin is the node itself)
-
-
-def _deadline(run: datetime, available_by: str) -> datetime:
-    """The first moment at or after the run's logical date whose UTC time of day is available_by."""
-    hour, minute = map(int, available_by.split(":"))
-    due = run.replace(hour=hour, minute=minute, second=0, microsecond=0)
-    return due if due >= run else due + timedelta(days=1)
-
-
-@functools.lru_cache(maxsize=4096)
-def _upstream_run(downstream_run: datetime, upstream_schedule: str) -> datetime:
-    return upstream_logical_date(downstream_run, upstream_schedule)
-
-
-@functools.lru_cache(maxsize=1024)
-def _sample_runs(schedule: str) -> tuple[datetime, ...]:
-    ticks = croniter(to_cron(schedule), SAMPLE_START - timedelta(microseconds=1))
-    return tuple(ticks.get_next(datetime) for _ in range(SLA_SAMPLE_RUNS))
-
-
-def _sla_findings(graph: _Graph, in_cycles: set[Node], candidates: set[Node]) -> list[Finding]:
-    """A model's deadline for its run must not precede the deadline of any upstream run it waits on.
-
-    A run at logical date t is due at the first available_by at or after t. Through a sensor, a run
-    waits on the upstream run at the latest upstream tick <= t (handoff.alignment). Tasks on a
-    cycle (HO304) are left out: walking a cycle through sensors steps back in time forever.
-    """
-    memo: dict[tuple[Node, datetime], _Due | None] = {}
-    findings = []
-    for task in graph.mesh.tasks():
-        if task.is_sensor or not task.available_by:
-            continue
-        node = (task.dag_id, task.task_id)
-        if node in in_cycles or node not in candidates:
-            continue
-        for run in _sample_runs(graph.schedule(node)):
-            upstream = _latest_upstream_due(graph, node, run, memo, in_cycles)
-            own = _deadline(run, task.available_by)
-            if upstream is None or upstream.deadline <= own:
-                continue
-            findings.append(_sla_finding(graph, task, node, run, own, upstream, memo))
-            break
-    return findings
-
-
-def _predecessors_at(graph: _Graph, node: Node, run: datetime, skip: set[Node]) -> list[tuple[Node, datetime]]:
-    preds = [p for p in graph.preds[node] if p not in skip]
-    if node in graph.resolved:  # a sensor: its one predecessor is the upstream model, in its own DAG's run
-        return [(p, _upstream_run(run, graph.schedule(p))) for p in preds]
-    return [(p, run) for p in preds]
-
-
-def _own_due(graph: _Graph, node: Node, run: datetime) -> _Due | None:
-    task = graph.task(node)
-    if task.is_sensor or not task.available_by:
-        return None
-    return _Due(_deadline(run, task.available_by), node, run, None)
-
-
-def _latest_upstream_due(graph: _Graph, start: Node, run: datetime,
-                         memo: dict[tuple[Node, datetime], _Due | None], skip: set[Node]) -> _Due | None:
-    """The latest deadline among every model the run of ``start`` waits on, transitively.
-
-    Depth-first without recursion; an edge back into the current path (a cycle, HO304) is ignored.
-    """
-    active: set[tuple[Node, datetime]] = set()
-    work: list[tuple[Node, datetime, bool]] = [(start, run, False)]
-    while work:
-        node, at, expanded = work.pop()
-        key = (node, at)
-        if not expanded:
-            if key in memo or key in active:
-                continue
-            active.add(key)
-            work.append((node, at, True))
-            for pred in _predecessors_at(graph, node, at, skip):
-                if pred not in memo and pred not in active:
-                    work.append((pred[0], pred[1], False))
-            continue
-        best: _Due | None = None
-        for pred in _predecessors_at(graph, node, at, skip):
-            if pred not in memo:
-                continue  # on the current path: a cycle
-            for candidate in (_own_due(graph, *pred), memo[pred]):
-                if candidate is not None and (best is None or candidate.deadline > best.deadline):
-                    best = _Due(candidate.deadline, candidate.origin, candidate.origin_run, pred)
-        memo[key] = best
-        active.discard(key)
-    return memo.get((start, run))
-
-
-def _sla_finding(graph: _Graph, task: Task, node: Node, run: datetime, own: datetime, upstream: _Due,
-                 memo: dict[tuple[Node, datetime], _Due | None]) -> Finding:
-    path = [node]
-    step: tuple[Node, datetime] | None = upstream.hop
-    while step is not None:
-        path.append(step[0])
-        if step[0] == upstream.origin and step[1] == upstream.origin_run:
-            break
-        due = memo.get(step)
-        step = due.hop if due is not None else None
-    origin = graph.task(upstream.origin)
-    through = [graph.task(n) for n in path]
-    sensors = [t.task_id for t in through if t.is_sensor]
-    return Finding(
-        "HO305", task.ref,
-        f"{task.domain}.{task.model} must be available by {task.available_by} but waits on "
-        f"{origin.domain}.{origin.model}, available by {origin.available_by}"
-        f"{' (through ' + ', '.join(sensors) + ')' if sensors else ''}: its run of {_iso(run)} is due {_iso(own)}, "
-        f"the upstream run of {_iso(upstream.origin_run)} only {_iso(upstream.deadline)}; "
-        f"path {' <- '.join(t.ref for t in through)}",
-        f"set available_by of {task.model} to {origin.available_by} or later, or agree an earlier SLA with "
-        f"{graph.team(origin.domain)}",
-        frozenset(t.domain for t in through))
-
-
-def _iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%MZ")
-
-
-# --------------------------------------------------------------------------------------
 # HO306: logical-date alignment
 # --------------------------------------------------------------------------------------
 
@@ -444,14 +330,19 @@ def _alignment_findings(graph: _Graph, wanted: set[str]) -> list[Finding]:
         sensor = graph.task(node)
         if sensor.domain not in wanted and target.domain not in wanted:
             continue
-        upstream_schedule = graph.schedule(target.dag_id)
-        downstream_schedule = graph.schedule(node)
-        warning = alignment_warning(upstream_schedule, downstream_schedule)
-        if warning is None:
+        upstream = graph.mesh.pipeline(target.dag_id)
+        downstream = graph.mesh.pipeline(node[0])
+        assert upstream is not None and downstream is not None
+        report = alignment_report(schedule_of(upstream.schedule, upstream.timezone),
+                                  schedule_of(downstream.schedule, downstream.timezone))
+        if not report.surprising:
             continue
+        reasons = dict(sensor.accept)
         findings.append(Finding(
-            "HO306", sensor.ref,
-            f"waits on {target.domain}.{target.model} ({target.dag_id}.{target.task_id}): {warning}",
-            "align the two schedules (docs/alignment.md), or accept it knowingly",
-            frozenset({sensor.domain, target.domain})))
+            "HO306", sensor.ref, f"waits on {target.domain}.{target.model}: {report.summary()}",
+            "align the schedules (docs/alignment.md), or acknowledge it on the source: "
+            "handoff_upstream: {accept: {HO306: \"why it is fine\"}}",
+            frozenset({sensor.domain, target.domain}),
+            detail={"upstream_task": target.ref, **report.as_dict()},
+            accepted=reasons.get("HO306")))
     return findings

@@ -40,7 +40,8 @@ class Task:
     access: str | None = None  # public | protected | private (None for sensors)
     owner: str | None = None
     slack: str | None = None
-    available_by: str | None = None  # HH:MM UTC
+    available_by: str | None = None  # HH:MM in the pipeline's timezone (handoff.sla)
+    available_within_s: int | None = None  # seconds after the run's scheduled time (handoff.sla)
     upstream_domain: str | None = None  # sensors only
     upstream_model: str | None = None  # sensors only: a model key of upstream_domain
     sources: tuple[str, ...] = ()  # sensors only: the dbt sources it stands for
@@ -56,6 +57,7 @@ class Task:
     version: str | None = field(default=None, compare=False)  # dbt model version (None: not versioned)
     latest_version: str | None = field(default=None, compare=False)
     keys: tuple[str, ...] | None = field(default=None, compare=False)  # None: derive from the versions
+    accept: tuple[tuple[str, str], ...] = ()  # sensors only: (rule code, reason) acknowledged by the reader
 
     @property
     def is_sensor(self) -> bool:
@@ -86,6 +88,7 @@ class Pipeline:
     start_date: str
     description: str = ""
     tasks: tuple[Task, ...] = ()
+    timezone: str = "UTC"  # IANA name the schedule and available_by are read in
 
 
 @dataclass(frozen=True)
@@ -199,7 +202,8 @@ def domain_from_plan(plan: Mapping[str, Any], origin: str = "plan") -> Domain:
                                hint="re-compile the plan with `handoff compile`")
         tasks = tuple(_task_from_plan(name, p["dag_id"], t) for t in p["tasks"])
         pipelines.append(Pipeline(domain=name, name=p["name"], dag_id=p["dag_id"], schedule=p["schedule"],
-                                  start_date=p["start_date"], description=p.get("description", ""), tasks=tasks))
+                                  start_date=p["start_date"], description=p.get("description", ""), tasks=tasks,
+                                  timezone=p.get("timezone", "UTC")))
     dbt = plan.get("dbt", {})
     return Domain(
         name=name,
@@ -222,13 +226,19 @@ def _task_from_plan(domain: str, dag_id: str, t: Mapping[str, Any]) -> Task:
                     upstream=tuple(t["upstream"]), upstream_domain=t["upstream_domain"],
                     upstream_model=t["upstream_model"], sources=tuple(t.get("sources", ())),
                     timeout_s=t.get("timeout_s"), poke_interval_s=t.get("poke_interval_s"), mode=t.get("mode"),
-                    reads_json=_json_or_none(t.get("reads")), refs=tuple(t.get("refs", ())))
+                    reads_json=_json_or_none(t.get("reads")), refs=tuple(t.get("refs", ())),
+                    accept=accepted(t.get("accept", ())))
     return Task(domain=domain, dag_id=dag_id, task_id=t["task_id"], kind=t["kind"], upstream=tuple(t["upstream"]),
                 model=t["name"], unique_id=t["unique_id"], relation=t.get("relation"), access=t["access"],
                 owner=t["owner"], slack=t["slack"], available_by=t.get("available_by"),
-                columns_json=_json_or_none(t.get("columns")),
+                available_within_s=t.get("available_within_s"), columns_json=_json_or_none(t.get("columns")),
                 version=t.get("version"), latest_version=t.get("latest_version"))
 
 
 def _json_or_none(value: Any) -> str | None:
     return None if value is None else json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def accepted(entries: Any) -> tuple[tuple[str, str], ...]:
+    """A plan sensor's ``accept`` list ([{code, reason}]) as sorted (code, reason) pairs."""
+    return tuple(sorted((str(e["code"]), str(e["reason"])) for e in entries or ()))

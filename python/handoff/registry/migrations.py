@@ -17,7 +17,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import CheckConstraint, Column, Text, UniqueConstraint, func, insert, inspect, select, text
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    insert,
+    inspect,
+    select,
+    text,
+)
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.schema import CreateColumn
 
@@ -52,6 +64,11 @@ def add_column_if_missing(conn: Connection, table: str, column: Column) -> None:
 def _column_lists(conn: Connection) -> None:
     add_column_if_missing(conn, schema.tasks.name, Column("columns", Text))
     add_column_if_missing(conn, schema.cross_edges.name, Column("reads", Text))
+def _time_columns(conn: Connection) -> None:
+    """Pipelines in a timezone, SLAs relative to the run, acknowledged warnings (docs/convention.md)."""
+    add_column_if_missing(conn, "pipelines", Column("timezone", String(64), nullable=False, server_default="UTC"))
+    add_column_if_missing(conn, "tasks", Column("available_within_s", Integer))
+    add_column_if_missing(conn, "cross_edges", Column("accept", Text, nullable=False, server_default="[]"))
 
 
 def _cross_project_refs(conn: Connection) -> None:
@@ -154,6 +171,7 @@ MIGRATIONS: tuple[Migration, ...] = (
               _bind_domains_to_projects),
     Migration(5, "completions and sensor resolutions per try; sensor refusals", _run_state_by_try),
     Migration(6, "notifications (the outbox of Slack messages), sla_misses, domains.mute", _notifications),
+    Migration(7, "pipelines.timezone, tasks.available_within_s, cross_edges.accept", _time_columns),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -73,6 +73,8 @@ class SensorWait:
     timeout_s: int | None
     poke_interval_s: int | None
     mode: str | None
+    upstream_timezone: str = "UTC"
+    downstream_timezone: str = "UTC"
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -102,7 +104,7 @@ def load_mesh(conn: Connection) -> Mesh:
     for p in conn.execute(select(s.pipelines).order_by(s.pipelines.c.dag_id)):
         pipelines_by_domain[p.domain].append(Pipeline(
             domain=p.domain, name=p.name, dag_id=p.dag_id, schedule=p.schedule, start_date=p.start_date,
-            description=p.description or "", tasks=tuple(tasks_by_dag.get(p.dag_id, ()))))
+            description=p.description or "", tasks=tuple(tasks_by_dag.get(p.dag_id, ())), timezone=p.timezone))
     domains = {}
     for d in conn.execute(select(s.domains).order_by(s.domains.c.name)):
         if not d.plan_sha256:
@@ -121,10 +123,15 @@ def _task(t: Row[Any], upstream: tuple[str, ...], sensor: Row[Any] | None, keys:
                     upstream_domain=sensor.upstream_domain, upstream_model=sensor.upstream_model,
                     sources=tuple(json.loads(sensor.sources)), timeout_s=sensor.timeout_s,
                     poke_interval_s=sensor.poke_interval_s, mode=sensor.mode, reads_json=sensor.reads,
-                    refs=tuple(json.loads(sensor.refs)) if sensor.refs else ())
+                    refs=tuple(json.loads(sensor.refs)) if sensor.refs else (), accept=_accept(sensor.accept))
     return Task(domain=t.domain, dag_id=t.dag_id, task_id=t.task_id, kind=t.kind, upstream=upstream, model=t.model,
                 unique_id=t.unique_id, relation=t.relation, access=t.access, owner=t.owner, slack=t.slack,
-                available_by=t.available_by, columns_json=t.columns, keys=keys)
+                available_by=t.available_by, available_within_s=t.available_within_s, columns_json=t.columns,
+                keys=keys)
+
+
+def _accept(text: str | None) -> tuple[tuple[str, str], ...]:
+    return tuple((str(code), str(reason)) for code, reason in json.loads(text or "[]"))
 
 
 # --------------------------------------------------------------------------------------
@@ -138,7 +145,7 @@ def model_tasks(conn: Connection, domain: str, model: str) -> list[Row[Any]]:
 
     Raises HandoffError naming what exists when nothing matches.
     """
-    base = (select(s.tasks, s.pipelines.c.schedule)
+    base = (select(s.tasks, s.pipelines.c.schedule, s.pipelines.c.timezone)
             .join(s.pipelines, s.pipelines.c.dag_id == s.tasks.c.dag_id)
             .where(s.tasks.c.domain == domain, s.tasks.c.kind != SENSOR))
     lin = s.lineage
@@ -331,7 +338,7 @@ def sensors_waiting_on(conn: Connection, domain: str, model: str) -> list[Sensor
     ce, p, t = s.cross_edges, s.pipelines, s.tasks
     # Only sensors the downstream domain's own plan registered, in its own DAGs (dag_id derived from
     # its name): reconciliation must never touch another domain's task (issue #12).
-    rows = conn.execute(select(ce, p.c.schedule).join(p, p.c.dag_id == ce.c.dag_id)
+    rows = conn.execute(select(ce, p.c.schedule, p.c.timezone).join(p, p.c.dag_id == ce.c.dag_id)
                         .join(t, (t.c.dag_id == ce.c.dag_id) & (t.c.task_id == ce.c.sensor_task_id))
                         .where(ce.c.upstream_domain == domain, ce.c.upstream_model.in_(keys),
                                p.c.domain == ce.c.domain, t.c.domain == ce.c.domain, t.c.kind == SENSOR,
@@ -349,7 +356,8 @@ def sensors_waiting_on(conn: Connection, domain: str, model: str) -> list[Sensor
             downstream_domain=r.domain, dag_id=r.dag_id, sensor_task_id=r.sensor_task_id,
             downstream_schedule=r.schedule, upstream_domain=domain, upstream_model=r.upstream_model,
             upstream_dag_id=target.dag_id, upstream_task_id=target.task_id, upstream_schedule=target.schedule,
-            timeout_s=r.timeout_s, poke_interval_s=r.poke_interval_s, mode=r.mode))
+            timeout_s=r.timeout_s, poke_interval_s=r.poke_interval_s, mode=r.mode,
+            upstream_timezone=target.timezone, downstream_timezone=r.timezone))
     return found
 
 
@@ -402,7 +410,7 @@ def explain(conn: Connection, domain: str, model: str, *, every: list[Consumer] 
     sensors = conn.execute(select(s.cross_edges).where(
         s.cross_edges.c.dag_id == task.dag_id, s.cross_edges.c.sensor_task_id.in_(sorted(ancestors)))
         .order_by(s.cross_edges.c.sensor_task_id)).all()
-    waits_on = [_wait(conn, sensor, ancestors[sensor.sensor_task_id], p.schedule) for sensor in sensors]
+    waits_on = [_wait(conn, sensor, ancestors[sensor.sensor_task_id], p.schedule, p.timezone) for sensor in sensors]
     direct = consumers(conn, domain, task.task_id, transitive=False)
     if every is None:
         every = consumers(conn, domain, task.task_id, transitive=True)
@@ -410,10 +418,11 @@ def explain(conn: Connection, domain: str, model: str, *, every: list[Consumer] 
         "domain": {"name": d.name, "owner": d.owner, "slack": d.slack, "description": d.description,
                    "project": d.project, "published_at": _iso(d.published_at), "label": d.label,
                    "plan_sha256": d.plan_sha256},
-        "pipeline": {"name": p.name, "dag_id": p.dag_id, "schedule": p.schedule, "start_date": p.start_date},
+        "pipeline": {"name": p.name, "dag_id": p.dag_id, "schedule": p.schedule, "start_date": p.start_date,
+                     "timezone": p.timezone},
         "model": {"name": task.model, "task_id": task.task_id, "kind": task.kind, "unique_id": task.unique_id,
                   "relation": task.relation, "access": task.access, "owner": task.owner, "slack": task.slack,
-                  "available_by": task.available_by},
+                  "available_by": task.available_by, "available_within_s": task.available_within_s},
         "upstream_tasks": sorted(preds[task.task_id]),
         "downstream_tasks": sorted(e.downstream_task_id for e in edges if e.upstream_task_id == task.task_id),
         "waits_on": waits_on,
@@ -422,14 +431,15 @@ def explain(conn: Connection, domain: str, model: str, *, every: list[Consumer] 
     }
 
 
-def _wait(conn: Connection, sensor: Row[Any], direct: bool, schedule: str) -> dict[str, Any]:
+def _wait(conn: Connection, sensor: Row[Any], direct: bool, schedule: str, timezone_name: str) -> dict[str, Any]:
     upstream: dict[str, Any] | None = None
     problem = None
     try:
         target = _one_task(conn, sensor.upstream_domain, sensor.upstream_model)
         upstream = {"dag_id": target.dag_id, "task_id": target.task_id, "schedule": target.schedule,
-                    "owner": target.owner, "slack": target.slack, "access": target.access,
-                    "available_by": target.available_by}
+                    "timezone": target.timezone, "owner": target.owner, "slack": target.slack,
+                    "access": target.access, "available_by": target.available_by,
+                    "available_within_s": target.available_within_s}
     except HandoffError as exc:
         problem = exc.one_line()
     return {
@@ -439,7 +449,9 @@ def _wait(conn: Connection, sensor: Row[Any], direct: bool, schedule: str) -> di
         "timeout_s": sensor.timeout_s,
         "poke_interval_s": sensor.poke_interval_s, "mode": sensor.mode,
         "upstream": upstream, "problem": problem,
-        "alignment_warning": alignment_warning(upstream["schedule"], schedule) if upstream else None,
+        "alignment_warning": (alignment_warning(upstream["schedule"], schedule, upstream["timezone"], timezone_name)
+                              if upstream else None),
+        "accepted": {code: reason for code, reason in _accept(sensor.accept)},
     }
 
 

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from itertools import groupby
 from typing import Any
 
+from ..sla import sla_text
 from .queries import Consumer
 
 
@@ -47,6 +48,21 @@ def consumers_text(target: str, found: Sequence[Consumer], teams: Mapping[str, t
     return "\n".join(out)
 
 
+def _sla_cell(task: Mapping[str, Any]) -> str | None:
+    from ..sla import format_duration
+
+    if task.get("available_within_s"):
+        return f"within {format_duration(task['available_within_s'])}"
+    return f"by {task['available_by']}" if task.get("available_by") else None
+
+
+def _schedule_cell(task: Mapping[str, Any]) -> str | None:
+    if not task.get("schedule"):
+        return None
+    zone = task.get("timezone") or "UTC"
+    return task["schedule"] if zone == "UTC" else f"{task['schedule']} ({zone})"
+
+
 def explain_text(info: Mapping[str, Any]) -> str:
     """The explain dict as text; keys it does not know are shown at the end as JSON."""
     d, p, m = info["domain"], info["pipeline"], info["model"]
@@ -54,11 +70,12 @@ def explain_text(info: Mapping[str, Any]) -> str:
         f"{d['name']}.{m['name']}  ({m['kind']}, access {m['access']})",
         f"  domain      {d['name']} — owner {d['owner']}, {d['slack']}; project {d['project']}, "
         f"published {d['published_at']}" + (f" ({d['label']})" if d.get("label") else ""),
-        f"  pipeline    {p['name']} — DAG {p['dag_id']}, schedule {p['schedule']}, start {p['start_date']}",
+        f"  pipeline    {p['name']} — DAG {p['dag_id']}, schedule {p['schedule']} ({p.get('timezone') or 'UTC'}), "
+        f"start {p['start_date']}",
         f"  task        {m['task_id']} ({m['unique_id']})",
         f"  relation    {m['relation'] or '-'}",
         f"  owner       {m['owner']}, {m['slack']}",
-        f"  SLA         available by {m['available_by']} UTC" if m.get("available_by") else "  SLA         none",
+        f"  SLA         {sla_text(m, p.get('timezone') or 'UTC')}",
         f"  upstream    {', '.join(info['upstream_tasks']) or '-'} (in its DAG)",
         f"  downstream  {', '.join(info['downstream_tasks']) or '-'} (in its DAG)",
         "",
@@ -72,11 +89,15 @@ def explain_text(info: Mapping[str, Any]) -> str:
             rows.append([w["sensor_task_id"], "yes" if w["direct"] else "no",
                          f"{w['upstream_domain']}.{w['upstream_model']}",
                          f"{up['dag_id']}.{up['task_id']}" if up else f"UNRESOLVED: {w['problem']}",
-                         up.get("schedule"), up.get("available_by"), up.get("owner"), up.get("slack"),
-                         _declared(w)])
-        out += table(["sensor", "direct", "upstream", "upstream task", "schedule", "available_by", "owner", "slack",
+                         _schedule_cell(up), _sla_cell(up), up.get("owner"), up.get("slack"), _declared(w)])
+        out += table(["sensor", "direct", "upstream", "upstream task", "schedule", "SLA", "owner", "slack",
                       "declared as"], rows)
-        out += [f"  ! {w['sensor_task_id']}: {w['alignment_warning']}" for w in waits if w.get("alignment_warning")]
+        for w in waits:
+            reason = (w.get("accepted") or {}).get("HO306")
+            if w.get("alignment_warning") and reason:
+                out.append(f"  ✓ {w['sensor_task_id']}: HO306 accepted ({reason}): {w['alignment_warning']}")
+            elif w.get("alignment_warning"):
+                out.append(f"  ! {w['sensor_task_id']}: {w['alignment_warning']}")
     else:
         out.append("Waits on: no other DAG")
     out.append("")

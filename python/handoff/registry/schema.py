@@ -68,6 +68,7 @@ pipelines = Table(
     Column("schedule", String(200), nullable=False),
     Column("start_date", String(10), nullable=False),
     Column("description", Text, nullable=False, default=""),
+    Column("timezone", String(64), nullable=False, server_default="UTC"),  # IANA name (migration 7)
     UniqueConstraint("domain", "name", name="uq_pipelines_domain_name"),
 )
 
@@ -83,8 +84,9 @@ tasks = Table(
     Column("access", String(20)),  # public | protected | private; NULL for sensors
     Column("owner", Text),
     Column("slack", String(100)),
-    Column("available_by", String(5)),  # HH:MM UTC
+    Column("available_by", String(5)),  # HH:MM in the pipeline's timezone
     Column("columns", Text),  # JSON {"from", "list"}: the model's columns as published (migration 2)
+    Column("available_within_s", Integer),  # SLA in seconds after the run's scheduled time (migration 7)
     Index("ix_tasks_domain_model", "domain", "model"),
 )
 
@@ -111,6 +113,7 @@ cross_edges = Table(
     Column("mode", String(20)),
     Column("reads", Text),  # JSON: downstream task id -> upstream columns it reads (migration 2)
     Column("refs", Text),  # JSON list of the other dbt project's node ids (cross-project refs; migration 3)
+    Column("accept", Text, nullable=False, server_default="[]"),  # JSON [[code, reason]] (migration 7)
     Index("ix_cross_edges_upstream", "upstream_domain", "upstream_model"),
     Index("ix_cross_edges_domain", "domain"),
 )

@@ -38,7 +38,8 @@ def build_snapshot(mesh: Mesh, *, generated_at: datetime | None = None) -> dict[
         domains.append({
             "name": domain.name, "owner": domain.owner, "slack": domain.slack, "plan_sha256": domain.plan_sha256,
             "published_at": _iso(domain.published_at), "label": domain.label,
-            "pipelines": [{"dag_id": p.dag_id, "schedule": p.schedule} for p in domain.pipelines],
+            "pipelines": [{"dag_id": p.dag_id, "schedule": p.schedule, "timezone": p.timezone}
+                          for p in domain.pipelines],
         })
         keys: dict[str, list[dict[str, Any]]] = {}
         for pipeline in domain.pipelines:
@@ -46,8 +47,9 @@ def build_snapshot(mesh: Mesh, *, generated_at: datetime | None = None) -> dict[
                 for key in task.model_keys():
                     keys.setdefault(key, []).append({
                         "domain": domain.name, "model": key, "dag_id": task.dag_id, "task_id": task.task_id,
-                        "schedule": pipeline.schedule, "kind": task.kind, "access": task.access,
-                        "available_by": task.available_by})
+                        "schedule": pipeline.schedule, "timezone": pipeline.timezone, "kind": task.kind,
+                        "access": task.access, "available_by": task.available_by,
+                        "available_within_s": task.available_within_s})
         for key in sorted(keys):
             entries = keys[key]
             exact = [e for e in entries if e["task_id"] == key]

@@ -570,12 +570,14 @@ def domain_rows(domain: Domain) -> dict[str, list[dict[str, Any]]]:
     name = domain.name
     for p in domain.pipelines:
         rows["pipelines"].append({"dag_id": p.dag_id, "domain": name, "name": p.name, "schedule": p.schedule,
-                                  "start_date": p.start_date, "description": p.description})
+                                  "start_date": p.start_date, "description": p.description,
+                                  "timezone": p.timezone})
         for t in p.tasks:
             rows["tasks"].append({"dag_id": t.dag_id, "task_id": t.task_id, "domain": name, "kind": t.kind,
                                   "model": t.model, "unique_id": t.unique_id, "relation": t.relation,
                                   "access": t.access, "owner": t.owner, "slack": t.slack,
-                                  "available_by": t.available_by, "columns": t.columns_json})
+                                  "available_by": t.available_by, "available_within_s": t.available_within_s,
+                                  "columns": t.columns_json})
             for upstream in t.upstream:
                 rows["task_edges"].append({"dag_id": t.dag_id, "upstream_task_id": upstream,
                                            "downstream_task_id": t.task_id, "domain": name})
@@ -586,7 +588,8 @@ def domain_rows(domain: Domain) -> dict[str, list[dict[str, Any]]]:
                                             "upstream_domain": t.upstream_domain, "upstream_model": t.upstream_model,
                                             "sources": json.dumps(list(t.sources)), "timeout_s": t.timeout_s,
                                             "poke_interval_s": t.poke_interval_s, "mode": t.mode,
-                                            "reads": t.reads_json, "refs": json.dumps(list(t.refs)) if t.refs else None})
+                                            "reads": t.reads_json, "refs": json.dumps(list(t.refs)) if t.refs else None,
+                                            "accept": json.dumps([list(a) for a in t.accept])})
                 rows["lineage"].append({"src_ns": f"@{t.upstream_domain}", "src_id": t.upstream_model,
                                         "dst_ns": t.dag_id, "dst_id": t.task_id, "kind": "sensor", "domain": name})
             for key in t.model_keys():

@@ -17,6 +17,7 @@ from itertools import groupby
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from ..sla import sla_text
 from .mapview import FOCUS_THRESHOLD, VENDOR_SCRIPTS, map_body, script_json
 
 
@@ -142,13 +143,14 @@ def model_page(info: Mapping[str, Any], consumers: Sequence[Any], teams: Mapping
     facts = [
         ("domain", f"{_a(d['name'], urls.home(d['name']))} — owner {_cell(d['owner'])}, {_cell(d['slack'])}"),
         ("pipeline", f"{_cell(p['name'])} — DAG {_a(p['dag_id'], urls.dag(p['dag_id']), top=True)}, "
-                     f"schedule <code>{_cell(p['schedule'])}</code>, start {_cell(p['start_date'])}"),
+                     f"schedule <code>{_cell(p['schedule'])}</code> ({_cell(p.get('timezone') or 'UTC')}), "
+                     f"start {_cell(p['start_date'])}"),
         ("Airflow task", f"{_a(m['task_id'], urls.task(p['dag_id'], m['task_id']), top=True)} "
                          f"<span class='muted'>({_cell(m['unique_id'])})</span>"),
         ("kind / access", f"{_cell(m['kind'])}, {_cell(m['access'])}"),
         ("relation", f"<code>{_cell(m['relation'])}</code>"),
         ("owner", f"{_cell(m['owner'])}, {_cell(m['slack'])}"),
-        ("SLA", f"available by {_cell(m['available_by'])} UTC" if m.get("available_by") else "none"),
+        ("SLA", escape(sla_text(m, p.get("timezone") or "UTC"))),
         ("upstream in DAG", _cell(", ".join(info["upstream_tasks"]))),
         ("downstream in DAG", _cell(", ".join(info["downstream_tasks"]))),
         ("published", f"{_when(d['published_at'])}" + (f" ({_cell(d['label'])})" if d.get("label") else "")),
