@@ -31,6 +31,9 @@ from .steps import run_step, step_main
 from .suite import MAIN_PY, REPO, RUN, TARGETS, Report, Row, base_env, met, secs
 
 EXAMPLE_DOMAINS = ("marketplace", "finance", "marketing")
+# marketing's events pipeline holds a dbt microbatch model: a plain `dbt build` would build every day
+# from its `begin` to now; bound it to the example data's days (ignored by other models).
+EVENT_TIME = ("--event-time-start", "2024-03-01", "--event-time-end", "2024-03-13")
 WORK = RUN / "exec"
 REFERENCE = datetime(2026, 1, 5, 6, 0, tzinfo=timezone.utc)  # every DAG runs its latest tick <= this
 
@@ -119,12 +122,12 @@ def step_dbt(args: dict[str, Any]) -> dict[str, Any]:
 
         started = time.perf_counter()
         for domain in args["domains"]:
-            _dbt(["build"], projects / domain, profiles)
+            _dbt(["build", *EVENT_TIME], projects / domain, profiles)
         return {"wall_s": time.perf_counter() - started}
     dbt_cli = Path(sys.executable).with_name("dbt")
     started = time.perf_counter()
     for domain in args["domains"]:
-        subprocess.run([str(dbt_cli), "--quiet", "build", "--project-dir", str(projects / domain),
+        subprocess.run([str(dbt_cli), "--quiet", "build", *EVENT_TIME, "--project-dir", str(projects / domain),
                         "--profiles-dir", str(profiles)], check=True, env=os.environ.copy())
     return {"wall_s": time.perf_counter() - started}
 

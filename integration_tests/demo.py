@@ -105,7 +105,9 @@ def main() -> int:
     for domain in DOMAINS:
         step(f"{domain}: dbt deps, build, handoff_validate")
         dbt(domain, "deps")
-        dbt(domain, "build")
+        # the example events span these days; without them a microbatch model builds every day from
+        # its `begin` to now (handoff's runs pass each run's own interval: docs/plan.md)
+        dbt(domain, "build", "--event-time-start", "2024-03-01", "--event-time-end", "2024-03-13")
         dbt(domain, "run-operation", "handoff_validate")  # prints its one-line verdict
 
     step("handoff package → compile → publish → check → snapshot")

@@ -25,7 +25,7 @@ VIOLATION = re.compile(r"^(HO\d{3}) (\S+) \((.+?)\) meta\.(\S*): (.+)$")
 EXPECTED_OK = {  # domain: (nodes, cross-domain sources)
     "marketplace": (8, 0),
     "finance": (5, 1),
-    "marketing": (6, 2),
+    "marketing": (9, 2),
 }
 
 
@@ -61,6 +61,9 @@ def test_mesh_reads_across_domains(example_mesh: Mesh) -> None:
         assert count("finance.mrt_revenue") == 4  # one row per order day, from marketplace's mart
         assert count("marketing.mrt_campaign_performance") == 3  # marketplace + finance sources
         assert count("marketing.mrt_web_traffic") > 0  # the hourly pipeline's folder
+        # the events pipeline's microbatch model, built for the example days (--event-time-start/-end)
+        assert count("marketing.mrt_page_views") == count("marketing.raw_page_views") == 36
+        assert count("marketing.mrt_views_per_day") == 8
         revenue = db.execute("select sum(revenue_eur_cents) from finance.mrt_revenue").fetchone()[0]
         assert revenue == db.execute("select sum(amount_cents) from marketplace.mrt_orders").fetchone()[0]
 

@@ -39,13 +39,14 @@ class BatchModel:
     upstream: tuple[str, ...]  # upstream task ids (models, sensors, other tasks)
     retries: int = 0
     retry_delay_s: float = 0.0
+    microbatch: bool = False  # dbt's microbatch strategy: the wave passes the run's event-time range
 
     @classmethod
     def from_spec(cls, spec: Mapping[str, Any]) -> BatchModel:
         return cls(task_id=spec["task_id"], unique_id=spec["unique_id"],
                    select=(spec["unique_id"], *spec["tests"]), tests=tuple(spec["tests"]),
                    upstream=tuple(spec["upstream"]), retries=int(spec.get("retries") or 0),
-                   retry_delay_s=float(spec.get("retry_delay_s") or 0))
+                   retry_delay_s=float(spec.get("retry_delay_s") or 0), microbatch=bool(spec.get("microbatch")))
 
 
 def batched_models(pipeline: Mapping[str, Any]) -> tuple[str, list[BatchModel]]:

@@ -223,9 +223,10 @@ def test_dagbag_loads_the_example_domains(airflow_home, example_manifests, tmp_p
     assert bag.import_errors == {}
     counts = {dag_id: len(dag.tasks) for dag_id, dag in bag.dags.items()}
     # batched (the default, D29): one handoff__batch task more per DAG
-    assert counts == {"marketplace__daily": 9, "finance__daily": 7, "marketing__daily": 7, "marketing__hourly": 3}
+    assert counts == {"marketplace__daily": 9, "finance__daily": 7, "marketing__daily": 7, "marketing__hourly": 3,
+                      "marketing__events": 4}
     sensors = {dag_id: sorted(t.task_id for t in dag.tasks if t.task_id.startswith("wait__"))
                for dag_id, dag in bag.dags.items()}
     assert sensors == {"marketplace__daily": [], "finance__daily": ["wait__marketplace__mrt_orders"],
                        "marketing__daily": ["wait__finance__mrt_revenue", "wait__marketplace__mrt_items"],
-                       "marketing__hourly": []}
+                       "marketing__hourly": [], "marketing__events": []}

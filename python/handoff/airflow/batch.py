@@ -25,6 +25,7 @@ from .. import batching
 from ..batching import BatchModel, Outcome
 from ..errors import HandoffError
 from ..redact import redact
+from ..run_interval import conf_vars, interval_of_run
 from .dbt_runner import DbtProject
 
 FLUSH_EVERY_S = 0.25  # how often finished models are written to Airflow
@@ -61,10 +62,13 @@ class DbtBatchOperator(BaseOperator):
     ui_color = "#ff9f43"
     ui_fgcolor = "#ffffff"
 
-    def __init__(self, *, project: DbtProject, models: Sequence[BatchModel], **kwargs: Any) -> None:
+    def __init__(self, *, project: DbtProject, models: Sequence[BatchModel], schedule: str = "@daily",
+                 schedule_timezone: str = "UTC", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.project = project
         self.models = {m.task_id: m for m in models}
+        self.schedule = schedule  # the pipeline's, for the run's data interval (handoff.run_interval)
+        self.schedule_timezone = schedule_timezone
 
     # -- entry points ------------------------------------------------------------------
 
@@ -177,15 +181,20 @@ class DbtBatchOperator(BaseOperator):
         writer = _Writer(self, context, api, wave, attempts, not_before, totals, outcomes)
         writer.start()
         select = [s for m in models for s in m.select]
-        conf = getattr(context.get("dag_run"), "conf", None) or {}
-        dbt_vars = conf.get("dbt_vars") if isinstance(conf, dict) else None
-        if dbt_vars is not None and not isinstance(dbt_vars, dict):
-            raise BatchFailed("dag run conf 'dbt_vars' must be an object of dbt vars")
-        self.log.info("wave %d: dbt build of %d model(s) of %s", wave, len(models), ti.dag_id)
+        dag_run = context.get("dag_run")
+        try:
+            run = interval_of_run(dag_run, self.schedule, self.schedule_timezone)
+            dbt_vars = conf_vars(getattr(dag_run, "conf", None))
+        except HandoffError as exc:
+            raise BatchFailed(exc.one_line()) from None
+        microbatch = any(m.microbatch for m in models)
+        self.log.info("wave %d: dbt build of %d model(s) of %s, data interval %s to %s", wave, len(models),
+                      ti.dag_id, run.start.isoformat(), run.end.isoformat())
         started = time.perf_counter()
         try:
             with _LOCK, tempfile.TemporaryDirectory(prefix="handoff-batch-") as work:
-                args = build_args(self.project, select, work_dir=work, dbt_vars=dbt_vars)
+                args = build_args(self.project, select, work_dir=work, dbt_vars=dbt_vars, run=run,
+                                  microbatch=microbatch)
                 threads = os.environ.get(THREADS_ENV, "").strip()
                 if threads:
                     if not threads.isdigit() or not 0 < int(threads) <= 64:
@@ -338,8 +347,10 @@ def _lines(o: Outcome) -> list[str]:
 
 
 def batch_task(dag: Any, *, project: DbtProject, pool: str, models: Sequence[BatchModel],
-               owner: str, on_success: Callable[[Any], None] | None = None) -> DbtBatchOperator:
+               owner: str, on_success: Callable[[Any], None] | None = None, schedule: str = "@daily",
+               schedule_timezone: str = "UTC") -> DbtBatchOperator:
     """The ``handoff__batch`` task of a batched pipeline's DAG (no retries: docs/execution.md)."""
     del on_success  # the batch runs each model task's own callbacks
     return DbtBatchOperator(task_id=batching.BATCH_TASK_ID, dag=dag, project=project, models=models,
-                            pool=pool, owner=owner, retries=0, retry_delay=timedelta(seconds=30))
+                            pool=pool, owner=owner, retries=0, retry_delay=timedelta(seconds=30),
+                            schedule=schedule, schedule_timezone=schedule_timezone)

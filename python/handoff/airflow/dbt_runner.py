@@ -26,6 +26,7 @@ from typing import Any
 from ..argv import option
 from ..artifact import artifact_path, open_artifact
 from ..errors import HandoffError
+from ..run_interval import RunInterval
 from ..selection import RUN_RESULTS_FILE, invocation
 from ..warehouse import release_connections
 
@@ -64,10 +65,15 @@ class DbtNodeFailed(Exception):
 
 
 def build_args(project: DbtProject, unique_ids: Sequence[str], *, work_dir: str | Path,
-               dbt_vars: Mapping[str, Any] | None = None) -> list[str]:
+               dbt_vars: Mapping[str, Any] | None = None, run: RunInterval | None = None,
+               microbatch: bool = False) -> list[str]:
     """The one place a task's dbt invocation is built: `dbt build` of exactly ``unique_ids``
     (selected by identity: ``handoff.selection``, whose selection file is written under
-    ``work_dir`` here), writing nothing outside ``work_dir`` and no log file."""
+    ``work_dir`` here), writing nothing outside ``work_dir`` and no log file.
+
+    ``run``: the DAG run's interval, passed as handoff's dbt vars (with the ad-hoc ``dbt_vars``)
+    and, when the selection holds a ``microbatch`` model, as ``--event-time-start/--event-time-end``
+    (handoff.run_interval)."""
     call = invocation(unique_ids, str(Path(work_dir) / "selection"))
     Path(call.state_dir).mkdir(parents=True, exist_ok=True)
     (Path(call.state_dir) / RUN_RESULTS_FILE).write_text(call.state_text, "utf-8")
@@ -81,8 +87,12 @@ def build_args(project: DbtProject, unique_ids: Sequence[str], *, work_dir: str 
             *option(selection[4], selection[5]), "--no-write-json"]
     if project.target:
         args += option("--target", project.target)
-    if dbt_vars:
-        args += option("--vars", json.dumps(dict(dbt_vars), sort_keys=True))
+    variables = {**(dbt_vars or {}), **(run.dbt_vars() if run is not None else {})}
+    if variables:
+        args += option("--vars", json.dumps(variables, sort_keys=True))
+    if run is not None and microbatch:
+        start, end = run.event_time_range()
+        args += [*option("--event-time-start", start), *option("--event-time-end", end)]
     return args
 
 
@@ -112,10 +122,12 @@ def load_task_manifest(project: DbtProject, roots: Iterable[str], *, hooks: bool
 
 
 def run_node(project: DbtProject, *, unique_id: str, tests: Iterable[str] = (),
-             dbt_vars: Mapping[str, Any] | None = None) -> list[NodeResult]:
+             dbt_vars: Mapping[str, Any] | None = None, run: RunInterval | None = None,
+             microbatch: bool = False) -> list[NodeResult]:
     """`dbt build` exactly ``unique_id`` and ``tests`` (unique ids, selected by identity) on the
     task's slice; raise DbtNodeFailed unless every one of them ran and succeeded and nothing else
-    ran, HandoffError when the deployed artefact is missing, stale or foreign."""
+    ran, HandoffError when the deployed artefact is missing, stale or foreign. ``run`` and
+    ``microbatch`` as in ``build_args``."""
     from dbt.cli.main import dbtRunner
 
     wanted = [unique_id, *tests]
@@ -125,7 +137,7 @@ def run_node(project: DbtProject, *, unique_id: str, tests: Iterable[str] = (),
         with tempfile.TemporaryDirectory(prefix="handoff-dbt-") as work:
             try:
                 outcome = dbtRunner(manifest=manifest).invoke(
-                    build_args(project, wanted, work_dir=work, dbt_vars=dbt_vars))
+                    build_args(project, wanted, work_dir=work, dbt_vars=dbt_vars, run=run, microbatch=microbatch))
             finally:
                 release_connections()
     results = [

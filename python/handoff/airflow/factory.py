@@ -77,11 +77,11 @@ def build_dag(plan: Mapping[str, Any], pipeline: Mapping[str, Any], *, project: 
     if only_task_id is not None:
         mine = [spec for spec in specs if spec["task_id"] == only_task_id]
         if mine:
-            _task(dag, mine[0], project, upstreams, on_success)
+            _task(dag, pipeline, mine[0], project, upstreams, on_success)
             return dag
     tasks: dict[str, BaseOperator] = {}
     for spec in specs:
-        tasks[spec["task_id"]] = _task(dag, spec, project, upstreams, on_success)
+        tasks[spec["task_id"]] = _task(dag, pipeline, spec, project, upstreams, on_success)
     for spec in specs:
         downstream = tasks[spec["task_id"]]
         for upstream_id in spec["upstream"]:
@@ -103,7 +103,8 @@ def _add_batch(dag: DAG, pipeline: Mapping[str, Any], project: DbtProject, tasks
     pool, models = batched_models(pipeline)
     if not models:
         return
-    batch = batch_task(dag, project=project, pool=pool, models=models, owner=owner)
+    batch = batch_task(dag, project=project, pool=pool, models=models, owner=owner, schedule=pipeline["schedule"],
+                       schedule_timezone=pipeline.get("timezone", "UTC"))
     for model in models:
         batch.downstream_task_ids.add(model.task_id)
         tasks[model.task_id].upstream_task_ids.add(BATCH_TASK_ID)
@@ -142,7 +143,7 @@ def _hook_tasks(dag: DAG, plan: Mapping[str, Any], pipeline: Mapping[str, Any], 
             _wire(setup, teardown)
 
 
-def _task(dag: DAG, spec: Mapping[str, Any], project: DbtProject,
+def _task(dag: DAG, pipeline: Mapping[str, Any], spec: Mapping[str, Any], project: DbtProject,
           upstreams: Mapping[tuple[str, str], Mapping[str, str]], on_success: Callback | None) -> BaseOperator:
     if spec["kind"] == "sensor":
         target = upstreams.get((spec["upstream_domain"], spec["upstream_model"]))
@@ -166,6 +167,9 @@ def _task(dag: DAG, spec: Mapping[str, Any], project: DbtProject,
         project=project,
         unique_id=spec["unique_id"],
         tests=spec["tests"],
+        schedule=pipeline["schedule"],
+        schedule_timezone=pipeline.get("timezone", "UTC"),
+        microbatch=bool(spec.get("microbatch")),
         owner=spec["owner"],
         retries=spec["retries"],
         retry_delay=timedelta(seconds=spec["retry_delay_s"]),

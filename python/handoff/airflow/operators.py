@@ -16,6 +16,7 @@ from airflow.sdk import BaseOperator
 from ..alignment import upstream_logical_date
 from ..errors import HandoffError
 from ..redact import redact
+from ..run_interval import conf_vars, interval_of_run
 from .dbt_runner import DbtNodeFailed, DbtProject, run_hooks, run_node
 
 
@@ -36,29 +37,37 @@ class DbtNodeOperator(BaseOperator):
     project: DbtProject
     unique_id: str
     tests: tuple[str, ...] = ()
+    schedule: str = "@daily"  # the pipeline's, for the run's data interval (handoff.run_interval)
+    schedule_timezone: str = "UTC"
+    microbatch: bool = False
 
     @classmethod
-    def for_node(cls, *, project: DbtProject, unique_id: str, tests: Sequence[str],
-                 **kwargs: Any) -> DbtNodeOperator:
-        """The task of one dbt node and its tests (unique ids, from the plan); ``kwargs`` are
-        BaseOperator's (task_id, dag, retries...)."""
+    def for_node(cls, *, project: DbtProject, unique_id: str, tests: Sequence[str], schedule: str,
+                 schedule_timezone: str = "UTC", microbatch: bool = False, **kwargs: Any) -> DbtNodeOperator:
+        """The task of one dbt node and its tests (unique ids, from the plan) of a pipeline on
+        ``schedule`` (read in ``schedule_timezone``); ``kwargs`` are BaseOperator's (task_id, dag,
+        retries...)."""
         task = cls(**kwargs)
         # plain attributes, not Airflow's: past BaseOperator.__setattr__ (converters, template-field
-        # and init-kwarg bookkeeping that none of these three has), ~8% of building a task
+        # and init-kwarg bookkeeping that none of these has), ~8% of building a task
         object.__setattr__(task, "project", project)
         object.__setattr__(task, "unique_id", unique_id)
         object.__setattr__(task, "tests", tuple(tests))
+        object.__setattr__(task, "schedule", schedule)
+        object.__setattr__(task, "schedule_timezone", schedule_timezone)
+        object.__setattr__(task, "microbatch", microbatch)
         return task
 
     def execute(self, context: Any) -> list[str]:
         dag_run = context.get("dag_run")
-        conf = getattr(dag_run, "conf", None) or {}
-        dbt_vars = conf.get("dbt_vars") if isinstance(conf, dict) else None
-        if dbt_vars is not None and not isinstance(dbt_vars, dict):
-            raise HandoffTaskFailed("dag run conf 'dbt_vars' must be an object of dbt vars")
         try:
-            results = run_node(self.project, unique_id=self.unique_id, tests=self.tests, dbt_vars=dbt_vars)
-        except HandoffError as exc:  # the deployed artefact is missing, stale or foreign
+            run = interval_of_run(dag_run, self.schedule, self.schedule_timezone)
+            self.log.info("run %s: data interval %s to %s%s", run.run_id, run.start.isoformat(), run.end.isoformat(),
+                          " (microbatch: exactly these event times)" if self.microbatch else "")
+            results = run_node(self.project, unique_id=self.unique_id, tests=self.tests,
+                               dbt_vars=conf_vars(getattr(dag_run, "conf", None)), run=run,
+                               microbatch=self.microbatch)
+        except HandoffError as exc:  # bad conf vars; the deployed artefact is missing, stale or foreign
             raise HandoffTaskFailed(exc.one_line()) from None
         except DbtNodeFailed as exc:
             raise HandoffTaskFailed(redact(str(exc))) from None
