@@ -41,6 +41,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     who = subparsers.add_parser("who-depends-on", help="consumers of a model in other domains, grouped by domain")
     who.add_argument("target", type=types.nonempty, metavar="DOMAIN.MODEL")
     who.add_argument("--direct", action="store_true", help="only the models that read it directly")
+    who.add_argument("--at", type=types.nonempty, metavar="DATE", help="also the model's run of that date (YYYY-MM-DD "
+                     "or an ISO date-time, UTC): which runs of other DAGs read it, and whether the data they read "
+                     "still stands or a later run of that date (a backfill, a rerun) replaced it")
     who.add_argument("--registry", type=types.registry_url, metavar="URL", help=REGISTRY_HELP)
     who.add_argument("--format", choices=("text", "json"), default="text")
     who.set_defaults(func=cmd_who_depends_on)
@@ -201,21 +204,32 @@ def cmd_who_depends_on(args: argparse.Namespace) -> int:
     from ..registry.render import consumers_text
 
     domain, model = _target(args.target)
+    at = _moment(args.at) if args.at is not None else None
+    readers = None
     with _open(args.registry, must_exist=True, read_only=True) as registry:
         found = registry.consumers(domain, model, transitive=not args.direct)
         mesh_teams = {}
         if found:
             mesh_teams = registry.teams({c.domain for c in found})
+        if at is not None:
+            readers = _reader_runs(registry, domain, model, at)
     if args.format == "json":
         groups: dict[str, Any] = {}
         for c in found:
             owner, slack = mesh_teams.get(c.domain, ("", ""))
             groups.setdefault(c.domain, {"domain": c.domain, "owner": owner, "slack": slack, "consumers": []})
             groups[c.domain]["consumers"].append(c.as_dict())
-        print(json.dumps({"model": f"{domain}.{model}", "transitive": not args.direct, "count": len(found),
-                          "domains": [groups[k] for k in sorted(groups)]}, indent=2))
+        document = {"model": f"{domain}.{model}", "transitive": not args.direct, "count": len(found),
+                    "domains": [groups[k] for k in sorted(groups)]}
+        if readers is not None:
+            document["readers"] = readers
+        print(json.dumps(document, indent=2))
     else:
         sys.stdout.write(consumers_text(f"{domain}.{model}", found, mesh_teams, transitive=not args.direct))
+        if readers is not None:
+            from ..reader_runs import reader_runs_text
+
+            sys.stdout.write(reader_runs_text(readers))
     return 0
 
 
@@ -231,16 +245,29 @@ def cmd_explain(args: argparse.Namespace) -> int:
             from ..recovery import api_if_configured
 
             info["run"] = run_state(registry, info, at, api_if_configured())
+            info["readers"] = _reader_runs(registry, domain, model, at)
     if args.format == "json":
         print(json.dumps(info, indent=2, sort_keys=True, default=str))
     else:
         run = info.pop("run", None)
+        readers = info.pop("readers", None)
         sys.stdout.write(explain_text(info))
         if run is not None:
             from ..explain_run import run_state_text
 
             sys.stdout.write(run_state_text(run))
+        if readers is not None:
+            from ..reader_runs import reader_runs_text
+
+            sys.stdout.write(reader_runs_text(readers))
     return 0
+
+
+def _reader_runs(registry: Any, domain: str, model: str, at: Any) -> dict[str, Any]:
+    """Which runs of other DAGs read the model's run at ``at`` (handoff.reader_runs: re-runs of past dates)."""
+    from ..reader_runs import reader_runs
+
+    return reader_runs(registry, domain, model, at)
 
 
 AT_RANGE = (1970, 2199)  # years `--at` may name: runs happen in this span, and cron arithmetic stays finite
