@@ -61,8 +61,8 @@ def reader_runs(registry: Registry, domain: str, model: str, at: datetime) -> di
         "model": f"{domain}.{task['name']}", "dag_id": pipeline["dag_id"], "task_id": task["task_id"],
         "run_logical_date": run_date.isoformat(),
         "completions": [{"id": c.id, "run_id": c.run_id, "try_number": c.try_number, "state": c.state,
-                         "completed_at": c.completed_at.isoformat(), "current": current is not None and c.id == current.id}
-                        for c in tries],
+                         "completed_at": c.completed_at.isoformat(),
+                         "current": current is not None and c.id == current.id} for c in tries],
         "current": current.id if current is not None else None,
         "readers": readers,
         "older": sum(1 for r in readers if r["verdict"] == OLDER),
@@ -106,7 +106,8 @@ def reader_runs_text(found: Mapping[str, Any]) -> str:
         lines.append("  no completion recorded for that run")
     for c in found["completions"]:
         mark = " (standing)" if c["current"] else ""
-        lines.append(f"  completion: run {c['run_id']} try {c['try_number']}: {c['state']} at {c['completed_at']}{mark}")
+        lines.append(f"  completion: run {c['run_id']} try {c['try_number']}: {c['state']} at "
+                     f"{c['completed_at']}{mark}")
     if not found["readers"]:
         lines.append("  no run of another DAG waits on it")
     for r in found["readers"]:
