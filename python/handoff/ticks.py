@@ -139,6 +139,8 @@ def as_schedule(schedule: str | Schedule, timezone_name: str | None = None) -> S
 
 def utc(moment: datetime) -> datetime:
     """An aware datetime as a plain ``datetime`` in UTC (pendulum's subclass in, datetime out)."""
+    if type(moment) is datetime and moment.tzinfo is timezone.utc:
+        return moment  # already what callers get (the common case, by far)
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"naive datetime {moment!r}: pass an aware datetime")
     moment = moment.astimezone(timezone.utc)

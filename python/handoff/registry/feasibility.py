@@ -90,7 +90,8 @@ class Feasibility:
         return Sla() if task.is_sensor else Sla(task.available_by, task.available_within_s)
 
     def own_deadline(self, node: Node, run: datetime) -> datetime | None:
-        return deadline(run, self.sla(node), self.schedule(node))
+        sla = self.sla(node)
+        return _deadline(run, sla, self.schedule(node)) if sla else None
 
     # -- what a run waits on -------------------------------------------------------------
     def waits(self, node: Node) -> _Waits:
@@ -303,6 +304,12 @@ def _earliest_by(run: datetime, need: datetime, schedule: Schedule) -> str | Non
         else:
             low = middle + 1
     return _hhmm(low)
+
+
+@functools.lru_cache(maxsize=65536)
+def _deadline(run: datetime, sla: Sla, schedule: Schedule) -> datetime | None:
+    """handoff.sla.deadline, remembered: a mesh's models share a few SLAs and schedules."""
+    return deadline(run, sla, schedule)
 
 
 @functools.lru_cache(maxsize=65536)
