@@ -16,7 +16,8 @@ import pytest
 
 from handoff.plan import dumps
 
-EXAMPLE_DAGS = {"marketplace__daily", "finance__daily", "marketing__daily", "marketing__hourly"}
+EXAMPLE_DAGS = {"marketplace__daily", "finance__daily", "marketing__daily", "marketing__hourly",
+                "marketing__events"}
 
 
 def _renamed(plan: dict[str, Any], domain: str) -> dict[str, Any]:

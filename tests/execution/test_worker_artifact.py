@@ -10,7 +10,9 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from handoff.artifact import Entry, artifact_path, open_artifact, slice_members
@@ -184,9 +186,12 @@ def test_the_operator_turns_a_missing_artefact_into_one_line(deployed, tmp_path)
     copy = tmp_path / "marketplace"
     shutil.copytree(deployed[1], copy, symlinks=True, ignore=shutil.ignore_patterns("handoff-artifact.sqlite"))
     task = DbtNodeOperator.for_node(task_id="stg_items", project=_project(deployed, project_dir=str(copy)),
-                                    unique_id="model.marketplace.stg_items", tests=[])
+                                    unique_id="model.marketplace.stg_items", tests=[],
+                                    schedule="0 3 * * *")
+    run = SimpleNamespace(logical_date=datetime(2024, 3, 10, 3, tzinfo=timezone.utc), run_after=None,
+                          run_id="manual__x", conf={})
     with pytest.raises(HandoffTaskFailed) as raised:
-        task.execute({})
+        task.execute({"dag_run": run})
     assert "no dbt artefact" in str(raised.value) and "handoff package" in str(raised.value)
 
 

@@ -49,7 +49,8 @@ def test_domain_map_aggregates_hand_overs_per_pair_of_domains(registry_url):
     assert [(e["upstream"], e["downstream"], e["models"]) for e in found["edges"]] == EDGES
     by = {d["name"]: d for d in found["domains"]}
     assert by["finance"]["owner"] == HOSTILE
-    assert [p["dag_id"] for p in by["marketing"]["pipelines"]] == ["marketing__daily", "marketing__hourly"]
+    assert [p["dag_id"] for p in by["marketing"]["pipelines"]] == ["marketing__daily", "marketing__events",
+                                                                  "marketing__hourly"]
     assert by["marketplace"]["sensors"] == 0 and by["finance"]["sensors"] == 1
     assert by["marketplace"]["models"] == sum(p["models"] for p in by["marketplace"]["pipelines"]) > 0
     assert 0 < by["marketplace"]["public"] < by["marketplace"]["models"]
@@ -70,6 +71,7 @@ def test_search_locate_and_pipeline_waits(registry_url):
         sensor = registry.locate("finance__daily", "wait__marketplace__mrt_orders")
         assert sensor["upstream"] == {"domain": "marketplace", "model": "mrt_orders"}
         assert [p["dag_id"] for p in registry.domain_pipelines("marketing")] == ["marketing__daily",
+                                                                                 "marketing__events",
                                                                                  "marketing__hourly"]
         from handoff.errors import HandoffError
 

@@ -106,8 +106,9 @@ def pipeline_waits(conn: Connection, dag_id: str) -> dict[str, Any]:
                            .order_by(s.cross_edges.c.sensor_task_id)).all()
     return {
         "domain": {"name": p.domain},
-        "pipeline": {"name": p.name, "dag_id": p.dag_id, "schedule": p.schedule, "start_date": p.start_date},
-        "waits_on": [_wait(conn, sensor, True, p.schedule) for sensor in sensors],
+        "pipeline": {"name": p.name, "dag_id": p.dag_id, "schedule": p.schedule, "start_date": p.start_date,
+                     "timezone": p.timezone},
+        "waits_on": [_wait(conn, sensor, True, p.schedule, p.timezone) for sensor in sensors],
     }
 
 

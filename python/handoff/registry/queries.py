@@ -431,7 +431,8 @@ def explain(conn: Connection, domain: str, model: str, *, every: list[Consumer] 
     }
 
 
-def _wait(conn: Connection, sensor: Row[Any], direct: bool, schedule: str, timezone_name: str) -> dict[str, Any]:
+def _wait(conn: Connection, sensor: Row[Any], direct: bool, schedule: str,
+          timezone_name: str = "UTC") -> dict[str, Any]:
     upstream: dict[str, Any] | None = None
     problem = None
     try:
