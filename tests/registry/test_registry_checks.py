@@ -262,3 +262,69 @@ def test_the_example_domains_pass_and_their_consumers_are_found(example_manifest
     with Registry(registry_url, must_exist=True) as registry:
         consumers = registry.consumers("marketplace", "mrt_orders")
     assert {"finance", "marketing"} <= {c.domain for c in consumers}
+
+
+# --------------------------------------------------------------------------------------
+# SLAs across schedules and acknowledged warnings, through dbt, compile, publish and the CLI
+# --------------------------------------------------------------------------------------
+
+PROJECTS = Path(__file__).parent / "projects"
+HOURLY_SHOP = {  # shop hourly, orders due 45 min after each run
+    "dbt_project.yml": (PROJECTS / "shop/dbt_project.yml").read_text().replace('"0 3 * * *"', '"@hourly"'),
+    "models/schema.yml": (PROJECTS / "shop/models/schema.yml").read_text().replace(
+        'available_by: "05:30"', "available_within: 45m"),
+}
+
+
+def _billing_at(schedule: str, due: str) -> dict[str, str]:
+    return {"dbt_project.yml": (PROJECTS / "billing/dbt_project.yml").read_text().replace('"0 5 * * *"', f'"{schedule}"'),
+            "models/schema.yml": (PROJECTS / "billing/models/schema.yml").read_text().replace('"07:00"', f'"{due}"')}
+
+
+def test_an_hourly_upstream_read_by_daily_pipelines_passes_and_a_suggestion_clears_an_error(
+        published, plans, tmp_path, capsys):
+    shop = plans("shop", HOURLY_SHOP)
+    for schedule, due in (("30 2 * * *", "04:00"), ("0 6 * * *", "07:00")):
+        billing = plans("billing", _billing_at(schedule, due))
+        files = write_plans(tmp_path / f"ok-{due}", shop, billing)
+        assert main(["check", *map(str, files), "--registry", published, "--format", "json"]) == 0
+        report = json.loads(capsys.readouterr().out)
+        assert [f["code"] for f in report["findings"] if f["severity"] == "error"] == [], report
+    # 06:00 due 06:30 reads the 06:00 hourly run, due 06:45: impossible; the suggested value clears it
+    late = plans("billing", _billing_at("0 6 * * *", "06:30"))
+    files = write_plans(tmp_path / "late", shop, late)
+    assert main(["check", *map(str, files), "--registry", published, "--format", "json"]) == 1
+    [finding] = [f for f in json.loads(capsys.readouterr().out)["findings"] if f["code"] == "HO305"]
+    assert finding["detail"]["suggested"] == {"key": "available_by", "value": "06:45"}
+    fixed = plans("billing", _billing_at("0 6 * * *", finding["detail"]["suggested"]["value"]))
+    files = write_plans(tmp_path / "fixed", shop, fixed)
+    assert main(["check", *map(str, files), "--registry", published]) == 0, capsys.readouterr().out
+    capsys.readouterr()
+
+
+def test_a_time_of_day_before_the_run_is_refused_at_compile(plans):
+    """0 6 * * * promising 03:00 behind a 02:30 upstream promising 04:00: HO208, named key."""
+    from handoff.errors import HandoffError
+
+    with pytest.raises(HandoffError) as refused:
+        plans("billing", _billing_at("0 6 * * *", "03:00"))
+    assert "HO208" in str(refused.value) and "meta.handoff.available_by" in str(refused.value)
+    assert "available_within: 21h" in str(refused.value)
+
+
+def test_an_acknowledged_alignment_warning_passes_strict_and_explain_shows_why(published, plans, tmp_path, capsys):
+    reason = "growth's 01:00 report reads the previous day's invoices on purpose"
+    growth_files = dict(CASES["HO306"][1])
+    growth_files["models/sources.yml"] = (PROJECTS / "growth/models/sources.yml").read_text().replace(
+        "handoff_upstream: {domain: billing}", f'handoff_upstream: {{domain: billing, accept: {{HO306: "{reason}"}}}}')
+    growth = plans("growth", growth_files)
+    assert all(t["accept"] == [{"code": "HO306", "reason": reason}]
+               for p in growth["pipelines"] for t in p["tasks"] if t["kind"] == "sensor")
+    [path] = write_plans(tmp_path / "plans", growth)
+    assert main(["check", str(path), "--registry", published, "--strict"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [line for line in out if line.startswith("HO306 accepted: ")] and "2 accepted warning(s)" in out[-1], out
+    assert main(["publish", str(path), "--registry", published]) == 0
+    capsys.readouterr()
+    assert main(["explain", "growth.roi", "--registry", published]) == 0
+    assert f"HO306 accepted ({reason})" in capsys.readouterr().out
