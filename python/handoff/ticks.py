@@ -230,14 +230,14 @@ def _fields(cron: str) -> _Fields | None:
 def _naive_next(cron: str, naive: datetime) -> datetime:
     fields = _fields(cron)
     if fields is None:
-        return croniter(cron, naive).get_next(datetime)  # type: ignore[no-any-return]
+        return croniter(cron, naive).get_next(datetime)
     return fields.after(naive)
 
 
 def _naive_prev(cron: str, naive: datetime) -> datetime:
     fields = _fields(cron)
     if fields is None:
-        return croniter(cron, naive).get_prev(datetime)  # type: ignore[no-any-return]
+        return croniter(cron, naive).get_prev(datetime)
     return fields.before(naive)
 
 

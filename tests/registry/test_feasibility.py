@@ -91,6 +91,15 @@ TABLE: dict[str, tuple[Side, Side, tuple[str, str, str, str, str] | None]] = {
     "Berlin 05:00 by 06:30 -> UTC 04:00 by 04:45 (winter late)": (
         ("0 5 * * *", "Europe/Berlin", "06:30"), ("0 4 * * *", "UTC", "04:45"),
         ("2024-01-01T04:00Z", "2024-01-01T04:45Z", "2024-01-01T05:30Z", "available_by", "05:30")),
+    # New York springs forward on 2024-03-10: 06:50 EDT is 10:50 UTC, before the upstream's 11:00
+    "UTC 10:00 within 1h -> New York 06:00 by 06:50 (summer late)": (
+        ("0 10 * * *", "UTC", "1h"), ("0 6 * * *", "America/New_York", "06:50"),
+        ("2024-03-10T10:00Z", "2024-03-10T10:50Z", "2024-03-10T11:00Z", "available_by", "07:00")),
+    # Lord Howe's half-hour switch back (2024-04-07): 13:00 local moves from 02:00 to 02:30 UTC, so
+    # the run waits on the same day's 02:30 upstream (due 02:50) instead of the day before's
+    "UTC 02:30 within 20m -> Lord Howe 13:00 within 15m (winter late)": (
+        ("30 2 * * *", "UTC", "20m"), ("0 13 * * *", "Australia/Lord_Howe", "15m"),
+        ("2024-04-07T02:30Z", "2024-04-07T02:45Z", "2024-04-07T02:50Z", "available_within", "20m")),
     "Berlin by 06:30 -> New York by 02:00 local: feasible all year": (
         ("0 5 * * *", "Europe/Berlin", "06:30"), ("0 1 * * *", "America/New_York", "02:00"), None),
 }

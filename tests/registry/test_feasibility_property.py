@@ -28,6 +28,7 @@ from datetime import datetime, timezone
 from functools import lru_cache
 
 import pytest
+
 from handoff.registry.checks import check_mesh
 from handoff.registry.mesh import Domain, Mesh, Pipeline, Task
 from handoff.sla import Sla, daily_time_of, deadline, duration_seconds, sla_form_problem
