@@ -18,7 +18,9 @@ import copy
 import http.server
 import json
 import os
+import socket
 import sqlite3
+import stat
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -177,6 +179,7 @@ def world(fixture_manifest, tmp_path_factory) -> Iterator[dict[str, Any]]:
     other.commit()
     other.close()
     (inputs / "snapshot_dir" / "registry_snapshot.json").mkdir(parents=True)
+    _special_files(inputs / "special")
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Html)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -186,6 +189,20 @@ def world(fixture_manifest, tmp_path_factory) -> Iterator[dict[str, Any]]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def _special_files(folder: Path) -> None:
+    """Outputs that are not regular files (issue #12, -o onto a FIFO/device/socket, dangling links)."""
+    folder.mkdir()
+    os.mkfifo(folder / "fifo")
+    if os.geteuid() == 0:  # a character device like /dev/null (1, 3), made here, never the real one
+        os.mknod(folder / "device", 0o600 | stat.S_IFCHR, os.makedev(1, 3))
+    else:
+        os.mkfifo(folder / "device")
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(folder / "socket"))
+    (folder / "to_fifo").symlink_to(folder / "fifo")
+    (folder / "dangling").symlink_to(folder / "missing" / "dir" / "x.json")
 
 
 # ---- the corpus ----------------------------------------------------------------------------
@@ -358,6 +375,18 @@ CASES: dict[str, Case] = {
     "package --vars a list": Case(["package", "{project}", "--vars", "[1]"], ("--vars must be a JSON object",)),
     "package --vars deep": Case(["package", "{project}", "--vars", "[" * 50_000], ("--vars", "is not JSON")),
     "package -o empty": Case(["package", "{project}", "-o", ""], ("--output", EMPTY)),
+    # outputs that are not regular files in existing folders: one line, nothing written (files.output_target)
+    **{f"{argv[0]} -o {kind}": Case([*argv, f"{I}/special/{name}"], (f"special/{name}", "cannot write", fragment))
+       for argv in (["compile", "{manifest}", "-o"], ["snapshot", *R, "-o"], ["package", "{project}", "-o"],
+                    ["impact", "--base", "{manifest}", "--head", "{manifest}", "-o"],
+                    ["map", *R, "--format", "json", "-o"], ["map", *R, "--html"])
+       for kind, name, fragment in (("FIFO", "fifo", "named pipe (FIFO), not a regular file"),
+                                    ("device", "device", ", not a regular file"),
+                                    ("socket", "socket", "socket, not a regular file"),
+                                    ("link to FIFO", "to_fifo", "named pipe (FIFO)"),
+                                    ("dangling link", "dangling", "special/missing/dir does not exist"),
+                                    ("missing folders", "nowhere/deeper/", "does not exist"))},
+    "package -o stdout": Case(["package", "{project}", "-o", "-"], ("--output", "binary SQLite file")),
 }
 
 
@@ -369,8 +398,10 @@ def _tree(folder: Path) -> dict[str, tuple[int, int]]:
             if name.endswith(("-wal", "-shm")):
                 continue
             path = Path(root, name)
-            stat = path.stat()
-            found[str(path.relative_to(folder))] = (stat.st_size, stat.st_mtime_ns)
+            info = path.lstat()  # a FIFO or a link replaced by a file, a dangling link's target created: seen
+            found[str(path.relative_to(folder))] = (info.st_size, info.st_mtime_ns)
+        for name in _dirs:
+            found[str(Path(root, name).relative_to(folder)) + "/"] = (0, 0)
     return found
 
 
@@ -435,3 +466,17 @@ def test_bad_input(name: str, world: dict[str, Any], monkeypatch: pytest.MonkeyP
         for fragment in case.fragments:
             assert fragment in line, (fragment, line)
     assert (_tree(world["tmp"]), _registry_state(world["registry"])) == before, "something was written"
+
+
+def test_dash_means_standard_output(world: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """``-o -`` writes to standard output (compile, snapshot, impact, map) and creates no file '-'."""
+    monkeypatch.chdir(world["tmp"])
+    before = _tree(world["tmp"])
+    assert cli.main(["compile", str(world["manifest"]), "-o", "-"]) == 0
+    assert json.loads(capsys.readouterr().out)["domain"]["name"] == "shapes"
+    assert cli.main(["snapshot", "-o", "-", "--registry", world["registry"]]) == 0
+    assert [d["name"] for d in json.loads(capsys.readouterr().out)["domains"]] == ["shapes"]
+    assert cli.main(["map", "--registry", world["registry"], "--format", "json", "-o", "-"]) == 0
+    assert "shapes" in capsys.readouterr().out
+    assert _tree(world["tmp"]) == before and not (world["tmp"] / "-").exists()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
+import stat
 import subprocess
 import sys
 import time
@@ -85,6 +87,51 @@ def test_a_path_through_a_file_is_one_line(tmp_path: Path) -> None:
         files.write_atomically(tmp_path, "{}")
 
 
+def _specials(folder: Path) -> dict[str, Path]:
+    """A FIFO, a character device (made here, never a real /dev node; a FIFO when not root), a socket."""
+    made = {"fifo": folder / "fifo", "device": folder / "device", "socket": folder / "socket"}
+    os.mkfifo(made["fifo"])
+    if os.geteuid() == 0:
+        os.mknod(made["device"], 0o600 | stat.S_IFCHR, os.makedev(1, 3))
+    else:
+        os.mkfifo(made["device"])
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(made["socket"]))
+    return made
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "socket"])
+@pytest.mark.parametrize("through_link", [False, True])
+def test_only_regular_files_are_written(tmp_path: Path, kind: str, through_link: bool) -> None:
+    special = _specials(tmp_path)[kind]
+    before = special.lstat()
+    path = special
+    if through_link:
+        path = tmp_path / "link"
+        path.symlink_to(special)
+    with pytest.raises(HandoffError) as raised:
+        files.write_atomically(path, "{}")
+    line = raised.value.one_line()
+    assert str(path) in line and "not a regular file" in line and "nothing written" in line, line
+    assert "\n" not in line
+    after = special.lstat()
+    assert (after.st_mode, after.st_ino, after.st_rdev) == (before.st_mode, before.st_ino, before.st_rdev)
+    assert temps(tmp_path) == []
+
+
+def test_no_folder_is_created_for_an_output(tmp_path: Path) -> None:
+    dangling = tmp_path / "l"
+    dangling.symlink_to(tmp_path / "nonexist" / "dir" / "x.json")
+    for path in (dangling, tmp_path / "nonexist" / "x.json", str(tmp_path / "nonexist") + "/"):
+        with pytest.raises(HandoffError, match="does not exist — nothing written"):
+            files.write_atomically(path, "{}")
+    assert not (tmp_path / "nonexist").exists() and dangling.is_symlink()
+    # a dangling link into an existing folder creates its target (written through)
+    ok = tmp_path / "ok"
+    ok.symlink_to(tmp_path / "target.json")
+    assert files.write_atomically(ok, "{}") == tmp_path / "target.json" and ok.is_symlink()
+
+
 def test_sigterm_during_a_write_removes_the_temp_file(tmp_path: Path) -> None:
     target = tmp_path / "big.plan.json"
     child = (
@@ -157,3 +204,14 @@ def test_writing_into_a_read_only_folder_is_one_line_and_writes_nothing(fixture_
     assert done.returncode == 2 and len(lines) == 1, done.stderr
     assert f"cannot write {out}/shapes.plan.json" in lines[0] and "nothing written" in lines[0], lines[0]
     assert "Traceback" not in done.stderr and list(out.iterdir()) == []
+
+
+def test_the_folder_form_creates_only_the_last_folder(tmp_path: Path) -> None:
+    assert files.folder_output(f"{tmp_path}/plans/", "a.plan.json") == tmp_path / "plans" / "a.plan.json"
+    assert (tmp_path / "plans").is_dir()
+    with pytest.raises(HandoffError, match="does not exist — nothing written"):
+        files.folder_output(f"{tmp_path}/x/y/", "a.plan.json")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nonexist" / "dir")
+    with pytest.raises(HandoffError, match="nothing written"):
+        files.folder_output(f"{tmp_path}/dangling/", "a.plan.json")
+    assert not (tmp_path / "x").exists() and not (tmp_path / "nonexist").exists()

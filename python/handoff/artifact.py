@@ -39,6 +39,7 @@ from typing import Any
 
 from . import __version__
 from .errors import HandoffError
+from .files import output_target
 
 FORMAT_VERSION = 1
 ARTIFACT_NAME = "handoff-artifact.sqlite"
@@ -204,7 +205,7 @@ def write_artifact(manifest: Any, dest: str | Path, *, manifest_sha256: str, pro
     info = ArtifactInfo(FORMAT_VERSION, __version__, str(manifest.metadata.dbt_version),
                         str(manifest.metadata.project_name), manifest_sha256, project_file_sha256, target,
                         len(entries))
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest = output_target(dest)  # a regular file (new or existing) in an existing folder, or one line
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
     os.close(fd)
     try:

@@ -10,6 +10,14 @@ Writing (``write_atomically``), decided in docs/decisions.md (D13):
   crash leaves no half-written target;
 * a new file gets ``0o666 & ~umask`` (what ``open()`` would give), an existing file keeps its mode;
   a plan or snapshot written under umask 022 is readable by an Airflow running as another user;
+* only **regular files** are written, new or existing, in **existing folders**
+  (``output_target``): a FIFO, a device, a socket or a folder at the path (or at the end of its
+  links) is refused with one line naming the path, and so is a missing folder — handoff never
+  creates folders for an output, so a dangling link cannot make it create its target's parents.
+  ``-o DIR/`` (compile, snapshot: a trailing ``/`` names a folder) creates ``DIR`` itself when its
+  parent exists (``folder_output``), nothing more;
+  ``-o -`` means standard output (``STDOUT``) where a command can write text there;
+  ``/dev/stdout`` is not a regular file and is refused with that hint;
 * a symbolic link is written **through**: the file it points to is replaced (atomically, in the
   link target's folder) and the link stays a link;
 * temporary files are removed when the write fails or is interrupted (also on SIGTERM while the
@@ -23,6 +31,7 @@ import contextlib
 import json
 import os
 import signal
+import stat
 import tempfile
 import threading
 import time
@@ -101,18 +110,84 @@ def check_output_path(text: str, option: str) -> Path:
     return Path(text)
 
 
+STDOUT = "-"  # ``-o -``: standard output
+
+
+_KINDS = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def _not_regular(mode: int) -> str:
+    return next((kind for test, kind in _KINDS if test(mode)), "not a regular file")
+
+
+def output_target(path: str | Path) -> Path:
+    """The file a write to ``path`` replaces: ``path`` itself, or where its symbolic links end.
+
+    Refused with one line "cannot write PATH: … — nothing written" (HandoffError, exit 2): a path
+    that is (or whose links end at) a folder, a FIFO, a device or a socket, whose folder does not
+    exist (handoff never creates folders: a dangling link to /missing/dir/x would otherwise create
+    /missing/dir), or that cannot be looked at. Checks only: nothing is created."""
+    shown = str(path)
+    if not shown or "\0" in shown:
+        raise HandoffError(f"{shown!r} is not a path", hint="give a file name")
+    given = Path(path)
+    if shown.endswith(("/", os.sep)) and not given.is_dir():
+        raise HandoffError(f"cannot write {shown}: the folder {given} does not exist — nothing written",
+                           hint="handoff writes into existing folders only: create it first")
+    try:
+        target = Path(os.path.realpath(given)) if given.is_symlink() else given
+        try:
+            mode: int | None = os.stat(target).st_mode
+        except FileNotFoundError:
+            mode = None
+        if mode is None:
+            folder = target.parent
+            if not folder.is_dir():
+                where = f"the folder {folder} does not exist" if not folder.exists() else f"{folder} is not a folder"
+                raise HandoffError(f"cannot write {shown}: {where} — nothing written",
+                                   hint="handoff writes into existing folders only: create it first")
+        elif stat.S_ISDIR(mode):
+            raise HandoffError(f"cannot write {shown}: is a folder — nothing written",
+                               hint="give a file name (or a folder ending in '/' where the command takes one)")
+        elif not stat.S_ISREG(mode):
+            raise HandoffError(f"cannot write {shown}: {_not_regular(mode)}, not a regular file — nothing written",
+                               hint=f"handoff writes regular files only; use '-o {STDOUT}' for standard output "
+                                    "where the command offers it")
+    except OSError as exc:
+        raise HandoffError(f"cannot write {shown}: {exc.strerror or exc} — nothing written",
+                           hint="check the folder exists, is writable and has space") from None
+    return target
+
+
+def folder_output(folder: str | Path, file_name: str) -> Path:
+    """``FOLDER/file_name`` for an output given as a folder (``-o DIR/``, compile and snapshot).
+
+    The explicit folder form is the one case where handoff creates a folder: ``DIR`` itself, never
+    its parents (a missing parent is one line), and never through a dangling link."""
+    shown = str(folder)
+    path = Path(folder)
+    if not path.is_dir():
+        if not path.parent.is_dir():
+            raise HandoffError(f"cannot write {shown}: the folder {path.parent} does not exist — nothing written",
+                               hint="handoff creates only the last folder of -o DIR/: create the others first")
+        try:
+            path.mkdir()
+        except OSError as exc:
+            raise HandoffError(f"cannot write {shown}: {exc.strerror or exc} — nothing written",
+                               hint="give an existing folder, or a new one inside an existing folder") from None
+    return path / file_name
+
+
 def write_atomically(path: str | Path, text: str) -> Path:
     """Write ``text`` (UTF-8) to ``path`` as described in the module docstring; returns the path written
     (the link's target when ``path`` is a symbolic link)."""
     shown = str(path)
     if not shown or "\0" in shown:
         raise HandoffError(f"{shown!r} is not a path", hint="give a file name")
-    target = Path(os.path.realpath(path)) if Path(path).is_symlink() else Path(path)
+    target = output_target(path)
     data = text.encode("utf-8")
     try:
-        if target.is_dir():
-            raise IsADirectoryError(21, "is a folder", str(target))
-        target.parent.mkdir(parents=True, exist_ok=True)
         _remove_stale_temps(target.parent)
         mode = _mode_for(target)
         with _removed_on_failure(target) as (fd, tmp):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..convention import resolve
 from ..errors import HandoffError
-from ..files import write_atomically
+from ..files import STDOUT, folder_output, write_atomically
 from ..manifest import Manifest, load_manifest
 from ..plan import compile_manifest, dumps, load_plan, validate_plan
 from . import args as types
@@ -25,8 +25,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     compile_ = subparsers.add_parser("compile",
                                      help="compile a manifest into a plan (JSON) for Airflow and the registry")
     compile_.add_argument("manifest", type=types.path, help="path to target/manifest.json")
-    compile_.add_argument("-o", "--output", type=types.path, help="plan file to write (default: standard output); "
-                          "a folder means <folder>/<domain>.plan.json")
+    compile_.add_argument("-o", "--output", type=types.path,
+                          help="plan file to write ('-' or default: standard output); "
+                          "a folder (DIR/) means <folder>/<domain>.plan.json")
     compile_.add_argument("--catalog", type=types.path, metavar="CATALOG",
                           help="the project's catalog.json (`dbt docs generate`): public models' real columns and "
                                "types for the plan (else contracts, then compiled SQL; see docs/impact.md)")
@@ -73,12 +74,12 @@ def cmd_compile(args: argparse.Namespace) -> int:
     # and key), not at publish or in Airflow.
     validate_plan(plan, f"{args.manifest} (the plan compiled from it)")
     text = dumps(plan)
-    if args.output is None:
+    if args.output is None or args.output == STDOUT:
         sys.stdout.write(text)
         return 0
     target = Path(args.output)
     if target.is_dir() or args.output.endswith(("/", "\\")):
-        target = target / f"{plan['domain']['name']}.plan.json"
+        target = folder_output(args.output, f"{plan['domain']['name']}.plan.json")
     write_atomically(target, text)
     tasks = sum(len(p["tasks"]) for p in plan["pipelines"])
     print(f"handoff: wrote {target} ({len(plan['pipelines'])} pipeline(s), {tasks} task(s))", file=sys.stderr)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from ..columns import ColumnList, Demand, demand_from_json, load_catalog
 from ..errors import HandoffError
-from ..files import write_atomically
+from ..files import STDOUT, output_target, write_atomically
 from ..impact import (
     FAIL_ON,
     Consumer,
@@ -59,13 +59,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     impact.add_argument("--head-catalog", type=types.path, metavar="CATALOG",
                         help="catalog.json of the PR's project (`dbt docs generate` after building it in CI)")
     impact.add_argument("-o", "--output", type=types.path, metavar="FILE",
-                        help="write the report here (default: standard output)")
+                        help="write the report here ('-' or default: standard output)")
     impact.add_argument("--map", action="store_true",
                         help="markdown: end with a Mermaid map of the domains the change reaches (needs the registry)")
     impact.set_defaults(func=cmd_impact)
 
 
 def cmd_impact(args: argparse.Namespace) -> int:
+    if args.output is not None and args.output != STDOUT:
+        output_target(args.output)  # a FIFO, a device or a missing folder: refused before any work
     base = load_manifest(args.base)
     head = load_manifest(args.head)
     base_catalog = load_catalog(args.base_catalog) if args.base_catalog else None
@@ -83,7 +85,7 @@ def cmd_impact(args: argparse.Namespace) -> int:
     text = dumps_json(report) if args.format == "json" else render_markdown(report)
     if args.map and args.format == "markdown":
         text += affected_map_markdown(report, url)
-    if args.output is not None:
+    if args.output is not None and args.output != STDOUT:
         write_atomically(args.output, text)
     else:
         sys.stdout.write(text)

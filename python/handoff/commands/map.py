@@ -27,12 +27,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     cmd.add_argument("--hops", type=int, default=1, metavar="N",
                      help="with --domain: how many hand-overs away to include (default 1)")
     cmd.add_argument("-o", "--output", type=types.path, metavar="FILE",
-                     help="write the --format output here instead of stdout")
+                     help="write the --format output here instead of stdout ('-': stdout)")
     cmd.add_argument("--registry", type=types.registry_url, metavar="URL", help=REGISTRY_HELP)
     cmd.set_defaults(func=cmd_map)
 
 
 def cmd_map(args: argparse.Namespace) -> int:
+    from ..files import STDOUT, output_target
     from ..plan import write_atomically
     from ..registry.store import Registry
     from ..ui.mapview import mermaid, neighbourhood, static_html
@@ -41,6 +42,9 @@ def cmd_map(args: argparse.Namespace) -> int:
         raise HandoffError(f"--hops {args.hops} is out of range", hint="use 0 to 10")
     if args.output and not args.format:
         raise HandoffError("--output needs --format", hint="e.g. --format mermaid -o map.mmd; for HTML use --html FILE")
+    for output in (args.html, args.output if args.output != STDOUT else None):
+        if output:
+            output_target(output)  # a FIFO, a device or a missing folder: refused before any work
     with Registry(args.registry, must_exist=True, read_only=True) as registry:
         found = registry.domain_map()
         shown = registry.shown_url
@@ -63,7 +67,7 @@ def cmd_map(args: argparse.Namespace) -> int:
         fmt = args.format or "text"
         text = (mermaid(view, highlight=args.domain) if fmt == "mermaid"
                 else json.dumps(view, indent=2, sort_keys=True) + "\n" if fmt == "json" else map_text(view))
-        if args.output:
+        if args.output and args.output != STDOUT:
             write_atomically(args.output, text)
         else:
             sys.stdout.write(text)

@@ -7,6 +7,7 @@ import json
 import sys
 
 from ..errors import HandoffError
+from ..files import STDOUT, output_target
 from . import args as types
 
 
@@ -39,6 +40,11 @@ def cmd_package(args: argparse.Namespace) -> int:
         if not isinstance(dbt_vars, dict):
             raise HandoffError("--vars must be a JSON object", where="--vars",
                                hint='pass a JSON object, e.g. {"day": "2026-01-01"}')
+    if args.output is not None:
+        if args.output == STDOUT:
+            raise HandoffError("--output - is refused: the artefact is a binary SQLite file, not text for "
+                               "standard output", where="--output", hint="give a file name ending in .sqlite")
+        output_target(args.output)  # before dbt runs: a FIFO, a device or a missing folder is refused
     path, info = package_project(args.project_dir, profiles_dir=args.profiles_dir, target=args.target,
                                  dbt_vars=dbt_vars, output=args.output)
     size = path.stat().st_size / 1e6

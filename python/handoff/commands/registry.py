@@ -58,7 +58,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     snapshot = subparsers.add_parser("snapshot", help="export the registry snapshot the Airflow DAG factory reads")
     snapshot.add_argument("--output", "-o", required=True, type=types.path, metavar="PATH",
-                          help="file to write, or a folder (then FOLDER/registry_snapshot.json)")
+                          help="file to write, a folder (then FOLDER/registry_snapshot.json), or '-' for "
+                               "standard output")
     snapshot.add_argument("--registry", type=types.registry_url, metavar="URL", help=REGISTRY_HELP)
     snapshot.set_defaults(func=cmd_snapshot)
 
@@ -297,6 +298,15 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     with _open(args.registry, must_exist=True, read_only=True) as registry:
         document = registry.snapshot()
         shown = registry.shown_url
+    from ..files import STDOUT
+
+    if args.output == STDOUT:
+        from ..files import dumps_strict
+        from ..registry.snapshot import validate_snapshot
+
+        validate_snapshot(document, "the registry snapshot")
+        sys.stdout.write(dumps_strict(document, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+        return 0
     target = write_snapshot(document, args.output)
     print(f"handoff: wrote {target} ({len(document['domains'])} domain(s), {len(document['models'])} model(s)) "
           f"from {shown}", file=sys.stderr)

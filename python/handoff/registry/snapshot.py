@@ -18,7 +18,7 @@ import jsonschema
 
 from .. import __version__, schemas
 from ..errors import HandoffError
-from ..files import dumps_strict, read_json, write_atomically
+from ..files import dumps_strict, folder_output, read_json, write_atomically
 from .mesh import Mesh
 
 SNAPSHOT_VERSION = 1
@@ -78,9 +78,9 @@ def validate_snapshot(document: Any, where: str) -> dict[str, Any]:
 def write_snapshot(document: Mapping[str, Any], output: str | Path) -> Path:
     """Validate and write the snapshot atomically; ``output`` may be a folder (then DIR/registry_snapshot.json)."""
     target = Path(output)
-    if target.is_dir() or str(output).endswith(("/", "\\")):
-        target = target / FILE_NAME
     validate_snapshot(document, str(target))
+    if target.is_dir() or str(output).endswith(("/", "\\")):
+        target = folder_output(output, FILE_NAME)
     write_atomically(target, dumps_strict(document, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
     return target
 
