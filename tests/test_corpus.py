@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -282,10 +282,14 @@ def _assert_hooks_ran_once(corpus: Corpus) -> None:
     import duckdb
 
     with duckdb.connect(str(corpus.duckdb_path), read_only=True) as con:
-        rows = con.execute("select hook, schemas from orbit.orbit_hook_log order by ran_at").fetchall()
+        rows = con.execute("select hook, schemas, interval_start, interval_end from orbit.orbit_hook_log "
+                           "order by ran_at").fetchall()
         doubled = con.execute("select orbit_double(21)").fetchone()
-    assert [hook for hook, _ in rows] == ["on-run-start", "on-run-end"]  # once per DAG run, not per task
+    assert [row[0] for row in rows] == ["on-run-start", "on-run-end"]  # once per DAG run, not per task
     assert "orbit" in rows[1][1].split(",")  # the on-run-end hook saw the DAG's schemas
+    # both hooks got the run's data interval (orbit__daily at 04:00: the day before's 04:00 to the run's)
+    interval = ((DAY - timedelta(days=1)).replace(hour=4).isoformat(), DAY.replace(hour=4).isoformat())
+    assert [row[2:] for row in rows] == [interval, interval]
     assert doubled == (42,)
 
 

@@ -31,7 +31,7 @@ from ..selection import RUN_RESULTS_FILE, invocation
 from ..warehouse import release_connections
 
 __all__ = ["DbtNodeFailed", "DbtProject", "NodeResult", "build_args", "release_connections", "run_hooks",
-           "run_node"]
+           "run_node", "vars_args"]
 
 _LOCK = threading.RLock()
 _OK = {"success", "pass", "warn"}
@@ -87,9 +87,7 @@ def build_args(project: DbtProject, unique_ids: Sequence[str], *, work_dir: str 
             *option(selection[4], selection[5]), "--no-write-json"]
     if project.target:
         args += option("--target", project.target)
-    variables = {**(dbt_vars or {}), **(run.dbt_vars() if run is not None else {})}
-    if variables:
-        args += option("--vars", json.dumps(variables, sort_keys=True))
+    args += vars_args(dbt_vars, run)
     if run is not None and microbatch:
         start, end = run.event_time_range()
         args += [*option("--event-time-start", start), *option("--event-time-end", end)]
@@ -163,11 +161,22 @@ def run_node(project: DbtProject, *, unique_id: str, tests: Iterable[str] = (),
     return results
 
 
-def run_hooks(project: DbtProject, *, hook_ids: Sequence[str], node_ids: Sequence[str] = ()) -> None:
+def vars_args(dbt_vars: Mapping[str, Any] | None, run: RunInterval | None) -> list[str]:
+    """``--vars`` for a dbt invocation: the run conf's ad-hoc ``dbt_vars`` and the run's interval
+    (``RunInterval.dbt_vars``, which win on a clash; ``conf_vars`` refuses one beforehand); none
+    when both are empty."""
+    variables = {**(dbt_vars or {}), **(run.dbt_vars() if run is not None else {})}
+    return option("--vars", json.dumps(variables, sort_keys=True)) if variables else []
+
+
+def run_hooks(project: DbtProject, *, hook_ids: Sequence[str], node_ids: Sequence[str] = (),
+              dbt_vars: Mapping[str, Any] | None = None, run: RunInterval | None = None) -> None:
     """Run project hooks once, in the given order, through the handoff package's macro
     (`dbt run-operation handoff.handoff_run_hooks`); ``node_ids`` (the DAG's dbt nodes) give the
     ``schemas`` and ``database_schemas`` an on-run-end hook reads (then the whole manifest is
-    loaded, once per DAG run). Raise DbtNodeFailed on failure."""
+    loaded, once per DAG run). ``dbt_vars`` and ``run`` as in ``build_args``: a hook reads the
+    run's interval with ``var('handoff_data_interval_start')`` as a model does. Raise
+    DbtNodeFailed on failure."""
     from dbt.cli.main import dbtRunner
 
     hooks = list(hook_ids)
@@ -183,7 +192,7 @@ def run_hooks(project: DbtProject, *, hook_ids: Sequence[str], node_ids: Sequenc
                     "run-operation", "handoff.handoff_run_hooks",
                     *option("--args", json.dumps(arguments, sort_keys=True)),
                     *option("--project-dir", project.project_dir), *option("--profiles-dir", project.profiles_dir),
-                    *option("--target-path", work), *option("--log-path", work)]
+                    *option("--target-path", work), *option("--log-path", work), *vars_args(dbt_vars, run)]
             if project.target:
                 args += option("--target", project.target)
             try:

@@ -125,15 +125,16 @@ def _hook_tasks(dag: DAG, plan: Mapping[str, Any], pipeline: Mapping[str, Any], 
     if BATCH_TASK_ID in dag.task_dict:  # batched execution: the batch runs the models, after the hooks
         dbt_tasks.append(dag.task_dict[BATCH_TASK_ID])
     node_ids = [t["unique_id"] for t in pipeline["tasks"] if t["kind"] != "sensor"]
+    interval = {"schedule": pipeline["schedule"], "schedule_timezone": pipeline.get("timezone", "UTC")}
     setup = teardown = None
     if hooks.get("on-run-start"):
         setup = DbtHooksOperator(task_id="on-run-start", dag=dag, project=project, retries=0,
-                                 hook_ids=hooks["on-run-start"]).as_setup()
+                                 hook_ids=hooks["on-run-start"], **interval).as_setup()
         for task in dbt_tasks:
             _wire(setup, task)
     if hooks.get("on-run-end"):
         teardown = DbtHooksOperator(task_id="on-run-end", dag=dag, project=project, retries=0,
-                                    hook_ids=hooks["on-run-end"], node_ids=node_ids)
+                                    hook_ids=hooks["on-run-end"], node_ids=node_ids, **interval)
         # Not on_failure_fail_dagrun: with it, Airflow judges the run by the teardown alone (the dbt tasks
         # stop being leaves) and a run with failed models ends "success" (seen in tests/test_corpus.py).
         teardown.as_teardown()

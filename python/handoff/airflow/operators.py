@@ -7,8 +7,9 @@ are never rendered as Jinja by Airflow, and never become code.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Any, Sequence
+from typing import Any
 
 from airflow.providers.standard.sensors.external_task import ExternalTaskSensor
 from airflow.sdk import BaseOperator
@@ -84,15 +85,22 @@ class DbtHooksOperator(BaseOperator):
     ui_color = "#ffb000"
 
     def __init__(self, *, project: DbtProject, hook_ids: Sequence[str], node_ids: Sequence[str] = (),
-                 **kwargs: Any) -> None:
+                 schedule: str = "@daily", schedule_timezone: str = "UTC", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.project = project
         self.hook_ids = tuple(hook_ids)
         self.node_ids = tuple(node_ids)
+        self.schedule = schedule  # the pipeline's, for the run's data interval (handoff.run_interval)
+        self.schedule_timezone = schedule_timezone
 
     def execute(self, context: Any) -> list[str]:
+        dag_run = context.get("dag_run")
         try:
-            run_hooks(self.project, hook_ids=self.hook_ids, node_ids=self.node_ids)
+            run = interval_of_run(dag_run, self.schedule, self.schedule_timezone)
+            run_hooks(self.project, hook_ids=self.hook_ids, node_ids=self.node_ids,
+                      dbt_vars=conf_vars(getattr(dag_run, "conf", None)), run=run)
+        except HandoffError as exc:  # bad conf vars; the deployed artefact is missing, stale or foreign
+            raise HandoffTaskFailed(exc.one_line()) from None
         except DbtNodeFailed as exc:
             raise HandoffTaskFailed(str(exc)) from None
         return list(self.hook_ids)
