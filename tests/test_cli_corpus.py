@@ -203,6 +203,8 @@ def _special_files(folder: Path) -> None:
         sock.bind(str(folder / "socket"))
     (folder / "to_fifo").symlink_to(folder / "fifo")
     (folder / "dangling").symlink_to(folder / "missing" / "dir" / "x.json")
+    (folder / "plans").mkdir()
+    os.mkfifo(folder / "plans" / "shapes.plan.json")  # a folder of plans holding a FIFO
 
 
 # ---- the corpus ----------------------------------------------------------------------------
@@ -386,6 +388,17 @@ CASES: dict[str, Case] = {
                                     ("link to FIFO", "to_fifo", "named pipe (FIFO)"),
                                     ("dangling link", "dangling", "special/missing/dir does not exist"),
                                     ("missing folders", "nowhere/deeper/", "does not exist"))},
+    # inputs that are not regular files: refused at once, never read (a FIFO would block for ever)
+    **{f"{' '.join(a for a in argv if not a.startswith(('{', '@')))} reads {kind}": Case([fill.replace("@", f"{I}/special/{name}") for fill in argv],
+                                       (f"special/{name}", "not a regular file"))
+       for argv in (["inspect", "@"], ["publish", "@", *R], ["check", "@", *R], ["compile", "@"],
+                    ["validate", "@"], ["impact", "--base", "@", "--head", "{manifest}"],
+                    ["compile", "{manifest}", "--catalog", "@"])
+       for kind, name in (("FIFO", "fifo"), ("device", "device"), ("socket", "socket"), ("link to FIFO", "to_fifo"))},
+    "publish folder holding a FIFO plan": Case(["publish", f"{I}/special/plans", *R],
+                                               ("special/plans/shapes.plan.json", "named pipe (FIFO)")),
+    "check folder holding a FIFO plan": Case(["check", f"{I}/special/plans", *R],
+                                             ("special/plans/shapes.plan.json", "named pipe (FIFO)")),
     "package -o stdout": Case(["package", "{project}", "-o", "-"], ("--output", "binary SQLite file")),
 }
 

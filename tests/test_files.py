@@ -215,3 +215,26 @@ def test_the_folder_form_creates_only_the_last_folder(tmp_path: Path) -> None:
     with pytest.raises(HandoffError, match="nothing written"):
         files.folder_output(f"{tmp_path}/dangling/", "a.plan.json")
     assert not (tmp_path / "x").exists() and not (tmp_path / "nonexist").exists()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "socket"])
+def test_only_regular_files_are_read_and_a_fifo_never_blocks(tmp_path: Path, kind: str) -> None:
+    special = _specials(tmp_path)[kind]
+    link = tmp_path / "link.plan.json"
+    link.symlink_to(special)
+    previous = signal.signal(signal.SIGALRM, signal.default_int_handler)
+    signal.alarm(20)  # a blocking read of the FIFO would hang here: fail instead
+    try:
+        for path in (special, link):
+            with pytest.raises(files.NotRegularFileError, match="not a regular file"):
+                files.read_regular_bytes(path)
+            with pytest.raises(HandoffError) as raised:
+                files.read_json(path, what="plan")
+            assert str(path) in raised.value.one_line() and "not a regular file" in raised.value.one_line()
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    (tmp_path / "plain.json").write_text('{"a": 1}')
+    assert files.read_regular_bytes(tmp_path / "plain.json") == b'{"a": 1}'
+    with pytest.raises(IsADirectoryError):
+        files.read_regular_bytes(tmp_path)

@@ -1,6 +1,10 @@
 """Reading and writing handoff's files: JSON in, whole files out, one-line errors either way.
 
-Reading (``read_json``): a missing file, a folder, no permission, bytes that are not UTF-8, text
+Reading (``read_regular_bytes``, under ``read_json``): only a **regular file** is read. The path is
+``stat``ed first and opened ``O_NONBLOCK`` (then checked again on the open descriptor), so a FIFO,
+a device or a socket named like a plan is refused at once ("… not a regular file") instead of
+blocking the reader — a DAG file stuck on a FIFO until Airflow's import timeout would lose every
+domain's DAGs. Then (``read_json``): a missing file, a folder, no permission, bytes that are not UTF-8, text
 that is not JSON, NaN/Infinity (not JSON), integers beyond Python's digit limit and nesting too
 deep to decode are each one ``HandoffError`` naming the file and what to do.
 
@@ -28,6 +32,7 @@ Writing (``write_atomically``), decided in docs/decisions.md (D13):
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import signal
@@ -43,6 +48,36 @@ from .errors import HandoffError
 
 TEMP_SUFFIX = ".handoff-tmp"
 STALE_TEMP_S = 600.0  # a temporary file this old is left over from a killed writer
+
+
+class NotRegularFileError(OSError):
+    """Raised by ``read_regular_bytes`` for a FIFO, a device or a socket (``strerror`` says which)."""
+
+
+def read_regular_bytes(path: str | Path) -> bytes:
+    """The bytes of the regular file at ``path`` (links followed), never blocking on what is not one.
+
+    Raises ``OSError``: ``IsADirectoryError`` for a folder, ``NotRegularFileError`` for a FIFO, a
+    device or a socket (neither is opened for a blocking read), the usual errors otherwise."""
+    mode = os.stat(path).st_mode
+    _refuse_unless_regular(mode, path)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        _refuse_unless_regular(os.fstat(fd).st_mode, path)  # replaced between the stat and the open
+        os.set_blocking(fd, True)
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _refuse_unless_regular(mode: int, path: str | Path) -> None:
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(errno.EISDIR, "is a folder", str(path))
+    if not stat.S_ISREG(mode):
+        raise NotRegularFileError(errno.EINVAL, f"{_not_regular(mode)}, not a regular file", str(path))
 
 
 def _refuse_constant(name: str) -> Any:
@@ -63,7 +98,7 @@ def read_json_bytes(path: str | Path, *, what: str = "file", hint: str | None = 
     path = Path(path)
     where = str(path)
     try:
-        raw = path.read_bytes()
+        raw = read_regular_bytes(path)
     except FileNotFoundError:
         raise HandoffError(f"{what} not found", where=where, hint=hint) from None
     except IsADirectoryError:
@@ -71,6 +106,9 @@ def read_json_bytes(path: str | Path, *, what: str = "file", hint: str | None = 
     except PermissionError:
         raise HandoffError(f"cannot read the {what}: permission denied", where=where,
                            hint="make it readable by this user (docs/deployment.md lists who reads what)") from None
+    except NotRegularFileError as exc:
+        raise HandoffError(f"cannot read the {what}: {exc.strerror}", where=where,
+                           hint=f"give the path of a {what} (a regular file)") from None
     except OSError as exc:
         raise HandoffError(f"cannot read the {what}: {exc.strerror or exc}", where=where, hint=hint) from None
     return decode_json(raw, where, what=what, hint=hint, allow_nan=allow_nan), raw

@@ -8,6 +8,8 @@ import copy
 import json
 import os
 import shutil
+import socket
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -54,6 +56,7 @@ BROKEN_PLANS: dict[str, Callable[[dict[str, Any]], None]] = {
     "ghost_project": _set("dbt/project_name", "ghost_project"),  # no such folder
     "renamed_project": _set("dbt/project_name", "renamed"),  # folder holds project 'marketplace'
     "linked_out": _set("dbt/project_name", "linked_out"),  # a link to a folder outside the projects dir
+    "fifo_project": _set("dbt/project_name", "fifo_project"),  # its dbt_project.yml is a FIFO
 }
 # file name -> text: faults of the file itself
 BROKEN_FILES: dict[str, Callable[[str], str]] = {
@@ -64,8 +67,22 @@ BROKEN_FILES: dict[str, Callable[[str], str]] = {
     "wrong_name.plan.json": lambda text: text,  # holds domain 'marketplace'
     "empty.plan.json": lambda text: "",
 }
+# file name -> what is there instead of a regular file: refused at once, never read (a FIFO
+# would block the DAG file until Airflow's import timeout and every domain's DAGs were lost)
+SPECIAL_FILES = ("fifo.plan.json", "socket_file.plan.json", "device.plan.json", "linked_fifo.plan.json")
 # with validation off, the schema is not checked: these still load (the rest is caught anyway)
 LOADS_WITHOUT_VALIDATION = {"huge_retries"}
+
+
+def _special_files(plans: Path) -> None:
+    os.mkfifo(plans / "fifo.plan.json")
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(plans / "socket_file.plan.json"))
+    if os.geteuid() == 0:  # a character device like /dev/null, made here (never the real node)
+        os.mknod(plans / "device.plan.json", 0o600 | stat.S_IFCHR, os.makedev(1, 3))
+    else:
+        os.mkfifo(plans / "device.plan.json")
+    (plans / "linked_fifo.plan.json").symlink_to(plans / "fifo.plan.json")
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +99,7 @@ def deployment(example_manifests, tmp_path_factory) -> dict[str, Path]:
     text = dumps(_renamed(marketplace, "filefaults"))
     for name, damage in BROKEN_FILES.items():
         (plans / name).write_text(damage(text))
+    _special_files(plans)
     (plans / "wrong_name.plan.json").write_text((plans / "marketplace.plan.json").read_text())
     # the projects folder: each example project (its dbt_project.yml is all a parse reads), a folder
     # named 'renamed' holding marketplace's project, and a link leading outside the folder
@@ -95,6 +113,8 @@ def deployment(example_manifests, tmp_path_factory) -> dict[str, Path]:
     outside.mkdir(parents=True)
     (outside / "dbt_project.yml").write_text("name: linked_out\nversion: '1.0'\n")
     (projects / "linked_out").symlink_to(outside)
+    (projects / "fifo_project").mkdir()
+    os.mkfifo(projects / "fifo_project" / "dbt_project.yml")  # a project file that is a FIFO
     return {"plans": plans, "projects": projects}
 
 
@@ -134,6 +154,8 @@ def test_every_other_dag_loads_next_to_broken_plans(airflow_home, deployment, tm
     said = _warnings(bag)
     for name in [f"{d}.plan.json" for d in BROKEN_PLANS if f"{d}__daily" not in loaded] + list(BROKEN_FILES):
         assert f"skipped {name}:" in said, (name, said)
+    for name in SPECIAL_FILES:
+        assert f"skipped {name}:" in said and "not a regular file" in said.split(f"skipped {name}:")[1].split("\n")[0]
 
 
 def test_a_bad_snapshot_leaves_sensors_unresolved_not_an_import_error(airflow_home, deployment, tmp_path):
@@ -155,6 +177,10 @@ def test_a_bad_snapshot_leaves_sensors_unresolved_not_an_import_error(airflow_ho
     bag = _dagbag(airflow_home, env)
     assert bag.import_errors == {} and set(bag.dags) == EXAMPLE_DAGS and "cannot read" in _warnings(bag)
     (plans / "registry_snapshot.json").rmdir()
+    os.mkfifo(plans / "registry_snapshot.json")  # a FIFO: refused at once, never read
+    bag = _dagbag(airflow_home, env)
+    assert bag.import_errors == {} and set(bag.dags) == EXAMPLE_DAGS and "not a regular file" in _warnings(bag)
+    (plans / "registry_snapshot.json").unlink()
     (plans / "registry_snapshot.json").write_text(good[:100])
     # the worker's parse (one DAG, no sibling plans read) has nothing to resolve the sensor with
     from handoff.airflow import load_dags

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import HandoffError
-from ..files import decode_json
+from ..files import decode_json, read_regular_bytes
 from ..plan import PLAN_VERSION, VALIDATION_RULES, check_structure, dag_id_for, model_keys, validate_plan
 from ..redact import get_logger, redact
 from .dbt_runner import DbtProject
@@ -206,7 +206,7 @@ def _project(plan: Mapping[str, Any], root: Path, profiles_dir: str | Path | Non
 @functools.lru_cache(maxsize=512)
 def _declared_name_cached(path: str, mtime_ns: int, size: int) -> str | None:
     try:
-        lines = Path(path).read_text("utf-8").splitlines()
+        lines = read_regular_bytes(path).decode("utf-8").splitlines()
     except (OSError, UnicodeDecodeError):
         return None
     for line in lines:
@@ -274,7 +274,7 @@ def _upstreams(deployment: Deployment, folder: Path, files: list[Path], snapshot
             upstreams.update(plan_upstreams(accepted if only_dag_id is None else _all_plans(files, accepted)))
         return upstreams
     try:
-        raw = snapshot_file.read_bytes()
+        raw = read_regular_bytes(snapshot_file)
     except OSError as exc:
         reason = ("registry snapshot not found" if isinstance(exc, FileNotFoundError)
                   else f"cannot read the registry snapshot ({exc.strerror or exc})")
@@ -331,7 +331,7 @@ def _all_plans(files: list[Path], accepted: list[dict[str, Any]]) -> list[dict[s
 def read_plan(path: Path, validate: bool) -> dict[str, Any]:
     """One plan file, validated (or, with validation off, only its version checked)."""
     try:
-        raw = path.read_bytes()
+        raw = read_regular_bytes(path)  # a FIFO named *.plan.json is refused, never read (blocking the parse)
     except FileNotFoundError:
         raise HandoffError("file not found", where=str(path)) from None
     except OSError as exc:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import HandoffError
+from ..files import read_regular_bytes
 from ..manifest import Column
 
 _SCHEMA_VERSION = re.compile(r"https?://schemas\.getdbt\.com/dbt/catalog/v(\d+)\.json")
@@ -28,11 +29,11 @@ def load_catalog(path: str | Path) -> Catalog:
     where = str(path)
     hint = "pass the target/catalog.json that `dbt docs generate` wrote"
     try:
-        data = json.loads(Path(path).read_bytes())
+        data = json.loads(read_regular_bytes(path))  # a FIFO is refused, never read
     except FileNotFoundError:
         raise HandoffError("file not found", where=where, hint=hint) from None
     except OSError as exc:
-        raise HandoffError(f"cannot read: {exc.strerror}", where=where) from None
+        raise HandoffError(f"cannot read: {exc.strerror}", where=where, hint=hint) from None
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise HandoffError("not valid JSON", where=where, hint=hint) from None
     return parse_catalog(data, where)
