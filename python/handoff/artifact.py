@@ -41,7 +41,8 @@ from . import __version__
 from .errors import HandoffError
 from .files import output_target
 
-FORMAT_VERSION = 1
+# 2: ``info.root_path`` (the packaging folder, rebased onto the deployed folder when loading)
+FORMAT_VERSION = 2
 ARTIFACT_NAME = "handoff-artifact.sqlite"
 PACKAGE_HINT = "re-run `handoff package` on the project at deploy, then `handoff compile` its target/manifest.json"
 
@@ -75,6 +76,7 @@ class ArtifactInfo:
     project_file_sha256: str
     target: TargetIdentity
     nodes: int
+    root_path: str = ""  # the project folder as dbt saw it at packaging ("" when no node says)
 
 
 @dataclass(frozen=True)
@@ -140,6 +142,36 @@ def slice_members(roots: Iterable[str], entry: Mapping[str, Entry] | Any) -> set
     return members
 
 
+def rebase_path(path: str, packaged_root: str, deployed_root: str) -> str:
+    """``path`` (a node's ``root_path`` as dbt wrote it at packaging) moved from the folder the
+    project was packaged in to the folder it is deployed in (``deployed_root``, absolute).
+
+    dbt stores each node's folder as it saw it at parse time (``/ci/marketplace``, or ``.`` when
+    packaged with a relative path), and reads files through it at run time (dbt-duckdb's seeds:
+    ``root_path/original_file_path``). A path outside the packaging folder is returned unchanged.
+    """
+    if not path or not packaged_root:
+        return path
+    old, root = os.path.normpath(path), os.path.normpath(packaged_root)
+    if os.path.isabs(old) != os.path.isabs(root):
+        return path
+    relative = os.path.relpath(old, root)
+    if relative == os.pardir or relative.startswith(os.pardir + os.sep):
+        return path
+    return os.path.normpath(os.path.join(deployed_root, relative))
+
+
+def _rebase(manifest: Any, packaged_root: str, deployed_root: str | Path | None) -> None:
+    if deployed_root is None or not packaged_root:
+        return
+    deployed = os.path.abspath(deployed_root)
+    for group in (manifest.nodes, manifest.sources, manifest.unit_tests, manifest.functions, manifest.macros):
+        for obj in group.values():
+            old = getattr(obj, "root_path", None)
+            if isinstance(old, str):
+                obj.root_path = rebase_path(old, packaged_root, deployed)
+
+
 # --------------------------------------------------------------------------------------
 # Writing (at deploy)
 # --------------------------------------------------------------------------------------
@@ -202,9 +234,11 @@ def write_artifact(manifest: Any, dest: str | Path, *, manifest_sha256: str, pro
     base = Manifest(macros=manifest.macros, groups=manifest.groups, selectors=manifest.selectors,
                     fixtures=manifest.fixtures, metadata=manifest.metadata)
     objects = {**manifest.nodes, **manifest.sources, **manifest.unit_tests, **manifest.functions}
-    info = ArtifactInfo(FORMAT_VERSION, __version__, str(manifest.metadata.dbt_version),
-                        str(manifest.metadata.project_name), manifest_sha256, project_file_sha256, target,
-                        len(entries))
+    project_name = str(manifest.metadata.project_name)
+    root_path = next((str(n.root_path) for n in manifest.nodes.values()
+                      if n.package_name == project_name and getattr(n, "root_path", None)), "")
+    info = ArtifactInfo(FORMAT_VERSION, __version__, str(manifest.metadata.dbt_version), project_name,
+                        manifest_sha256, project_file_sha256, target, len(entries), root_path)
     dest = output_target(dest)  # a regular file (new or existing) in an existing folder, or one line
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
     os.close(fd)
@@ -241,7 +275,7 @@ def _info_rows(info: ArtifactInfo) -> list[tuple[str, str]]:
             ("dbt_version", info.dbt_version), ("project_name", info.project_name),
             ("manifest_sha256", info.manifest_sha256), ("project_file_sha256", info.project_file_sha256),
             ("target", json.dumps([info.target.adapter_type, info.target.database, info.target.schema])),
-            ("nodes", str(info.nodes))]
+            ("nodes", str(info.nodes)), ("root_path", info.root_path)]
 
 
 # --------------------------------------------------------------------------------------
@@ -375,24 +409,31 @@ class DeployedArtifact:
         except Exception as exc:  # noqa: BLE001 - whatever dbt raises, the artifact is unusable
             raise self._bad(f"base manifest cannot be decoded ({type(exc).__name__})") from None
 
-    def load_manifest(self) -> Any:
-        """The domain's full dbt Manifest, as parsed at deploy (no parse, no file of the project read)."""
+    def load_manifest(self, *, project_dir: str | Path | None = None) -> Any:
+        """The domain's full dbt Manifest, as parsed at deploy (no parse, no file of the project read).
+
+        ``project_dir``: the folder the project is deployed in; every ``root_path`` under the
+        packaging folder is rebased onto it (``rebase_path``), so the artefact runs wherever the
+        project was copied to. None keeps the packaging paths."""
         manifest = self._base()
         try:
             rows = self._db.execute("SELECT unique_id, kind, class, data FROM nodes").fetchall()
         except sqlite3.Error as exc:
             raise self._bad(str(exc)) from None
         self._decode(rows, manifest, None)
+        _rebase(manifest, self.info.root_path, project_dir)
         return manifest
 
-    def load_slice(self, roots: Iterable[str], *, hooks: bool = True) -> Any:
+    def load_slice(self, roots: Iterable[str], *, hooks: bool = True, project_dir: str | Path | None = None) -> Any:
         """The Manifest a worker hands to ``dbtRunner(manifest=…)`` to build ``roots`` (with the
-        tests reading them): ``slice_ids(roots)``, or the whole manifest when that is None."""
+        tests reading them): ``slice_ids(roots)``, or the whole manifest when that is None.
+        ``project_dir`` as in ``load_manifest``."""
         members = self.slice_ids(roots, hooks=hooks)
         if members is None:
-            return self.load_manifest()
+            return self.load_manifest(project_dir=project_dir)
         manifest = self._base()
         self._decode(self._rows(members, "kind, class, data"), manifest, members)
+        _rebase(manifest, self.info.root_path, project_dir)
         return manifest
 
 
@@ -427,5 +468,5 @@ def _parse_info(raw: Mapping[str, str]) -> ArtifactInfo:
         raise ValueError("target is not [adapter, database, schema]")
     return ArtifactInfo(version, raw["handoff_version"], raw["dbt_version"], raw["project_name"],
                         raw["manifest_sha256"], raw["project_file_sha256"], TargetIdentity(adapter, database, schema),
-                        int(raw["nodes"]))
+                        int(raw["nodes"]), str(raw["root_path"]))
 

@@ -103,7 +103,9 @@ def load_task_manifest(project: DbtProject, roots: Iterable[str], *, hooks: bool
     with open_artifact(project.artifact) as artefact:
         artefact.check(manifest_sha256=project.manifest_sha256,
                        project_file=Path(project.project_dir) / "dbt_project.yml")
-        manifest = artefact.load_manifest() if whole else artefact.load_slice(roots, hooks=hooks)
+        # nodes' root_path point at the folder the worker runs the project from, not where it was packaged
+        manifest = (artefact.load_manifest(project_dir=project.project_dir) if whole
+                    else artefact.load_slice(roots, hooks=hooks, project_dir=project.project_dir))
         expected = artefact.info.target
     if not hooks:
         manifest.nodes = {uid: n for uid, n in manifest.nodes.items() if n.resource_type != "operation"}
