@@ -456,6 +456,31 @@ def open_artifact(path: str | Path) -> DeployedArtifact:
     return DeployedArtifact(path, db, info)
 
 
+def check_packaged_manifest(manifest_path: str | Path) -> None:
+    """Refuse a ``target/manifest.json`` that is not the one `handoff package` wrote next to the
+    artefact in the same folder: a dbt command run after packaging (``dbt run-operation``,
+    ``dbt parse``, ``dbt build``…) rewrites it, and a plan compiled from it would make every task
+    fail at run time as stale. No artefact next to it: nothing to check (CI compiles PR manifests
+    without packaging). One-line HandoffError otherwise (dbt is not imported)."""
+    manifest = Path(manifest_path)
+    path = manifest.parent / ARTIFACT_NAME
+    if not path.is_file():
+        return
+    with open_artifact(path) as artefact:
+        packaged = artefact.info.manifest_sha256
+    try:
+        digest = sha256_file(manifest)
+    except OSError as exc:
+        raise HandoffError(f"cannot read the manifest: {exc.strerror}", where=str(manifest)) from None
+    if digest != packaged:
+        raise HandoffError(
+            f"this manifest (sha256 {digest[:12]}…) is not the one `handoff package` wrote with {path.name} "
+            f"({packaged[:12]}…): a dbt command run after packaging rewrote it, and every task would fail "
+            "as stale", where=str(manifest),
+            hint="run dbt commands (e.g. `dbt run-operation handoff_validate`) before `handoff package`, then "
+                 "re-run `handoff package` on the project and `handoff compile` its target/manifest.json")
+
+
 def _parse_info(raw: Mapping[str, str]) -> ArtifactInfo:
     version = int(raw["format_version"])
     if version != FORMAT_VERSION:

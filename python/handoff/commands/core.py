@@ -63,8 +63,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
+    from ..artifact import check_packaged_manifest
     from ..columns import load_catalog
 
+    # a manifest rewritten after `handoff package` would compile to a plan whose every task fails as stale
+    check_packaged_manifest(args.manifest)
     manifest = load_manifest(args.manifest)
     projects, registry = _project_domains(manifest, args.registry)
     plan = compile_manifest(manifest, load_catalog(args.catalog) if args.catalog else None,
