@@ -23,7 +23,9 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(_AIRFLOW_HOME / "dags")
 os.environ["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] = "False"
 os.environ.setdefault("DO_NOT_TRACK", "1")
-os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "False")
+# dbt would write its anonymous user id (.user.yml) next to each profiles.yml it reads, some of them
+# in this repository: forced off, whatever the shell says
+os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "False"
 
 pytest_plugins: list[str] = ["support.dbt_fixtures", "support.airflow_stack", "support.examples", "support.postgres",
                              "support.browser", "support.corpus"]

@@ -225,3 +225,14 @@ def test_bad_plan_gives_one_line(case, shapes_plan, tmp_path):
     assert expected in str(caught.value) and str(path) in str(caught.value)
     done = subprocess.run([*HANDOFF, "inspect", str(path)], capture_output=True, text=True)
     assert done.returncode == 2 and expected in done.stderr and len(done.stderr.splitlines()) == 1
+
+
+def test_parsing_a_fixture_project_writes_no_dbt_user_id(fixture_manifest):
+    """dbt's anonymous usage stats are off in tests: no .user.yml appears next to a profiles.yml
+    (the fixtures once carried committed ones; .gitignore now refuses them)."""
+    for name in ("shapes", "evil"):
+        project = fixture_manifest(name).parent.parent
+        assert (project / "profiles.yml").is_file()
+        assert not list(project.rglob(".user.yml")), name
+    fixtures = Path(__file__).parent / "fixtures" / "dbt"
+    assert not list(fixtures.rglob(".user.yml"))

@@ -19,7 +19,7 @@ def parse_fixture(name: str, workdir: Path) -> Path:
     if not project.exists():
         shutil.copytree(FIXTURES / name, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
     os.environ.setdefault("HANDOFF_DUCKDB_PATH", str(workdir / "fixtures.duckdb"))
-    result = dbtRunner().invoke(["--quiet", "parse", "--project-dir", str(project), "--profiles-dir", str(project),
+    result = dbtRunner().invoke(["--quiet", "--no-send-anonymous-usage-stats", "parse", "--project-dir", str(project), "--profiles-dir", str(project),
                                  "--target-path", str(project / "target"), "--log-path", str(project / "logs")])
     if not result.success:
         pytest.fail(f"dbt parse of fixture {name} failed: {result.exception}")
