@@ -8,7 +8,8 @@ probe_upstream.model_a at the aligned logical date (0 5 * * * -> 0 3 * * *), in 
 3. AirflowApi.set_task_state(sensor -> success): Airflow clears the upstream_failed dependants,
    they run, and the downstream run ends in success; the same PATCH again is a no-op (409).
 Also: a sensor still poking is marked success the same way; the client's errors are one line.
-Timings are printed (pytest -s) and recorded as test properties; docs/recovery.md has them.
+Timings are printed (pytest -s) and recorded as test properties, never asserted (a loaded machine is
+slow, not wrong); docs/recovery.md has them.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def test_late_upstream_recovery(stack: AirflowStack, probe_out: Path, record_pro
 
     # 1. The downstream run starts before the upstream one exists: its sensor times out.
     down_run = stack.trigger("probe_downstream", down_date)
-    failed_run = stack.wait_for_run("probe_downstream", down_run, timeout=60)
+    failed_run = stack.wait_for_run("probe_downstream", down_run)
     states = stack.task_states("probe_downstream", down_run)
     assert failed_run["state"] == "failed", states
     assert states == {SENSOR: "failed", "model_b": "upstream_failed", "model_c": "upstream_failed",
@@ -72,7 +73,7 @@ def test_late_upstream_recovery(stack: AirflowStack, probe_out: Path, record_pro
 
     # 2. The upstream task succeeds late, at the aligned logical date.
     up_run = stack.trigger("probe_upstream", up_date)
-    stack.wait_for_run("probe_upstream", up_run, states=["success"], timeout=60)
+    stack.wait_for_run("probe_upstream", up_run, states=["success"])
     upstream_done = api.get_task_instance("probe_upstream", up_run, "model_a")
     assert upstream_done["state"] == "success"
     assert datetime.fromisoformat(upstream_done["logical_date"]) == up_date
@@ -80,10 +81,7 @@ def test_late_upstream_recovery(stack: AirflowStack, probe_out: Path, record_pro
     # ... whose callback saw handoff's settings and could log in to the API. (The callback runs
     # after the task's success is recorded, so it may still be running: wait for its report.)
     report = probe_out / "callback-model_a.json"
-    deadline = time.monotonic() + 30
-    while not report.exists():
-        assert time.monotonic() < deadline, f"no callback report in 30 s\n{stack.logs_tail()}"
-        time.sleep(0.2)
+    stack.wait_until(report.exists, 240, lambda: "no callback report")
     callback = json.loads(report.read_text())
     assert callback["login"] == "ok"
     assert {"HANDOFF_AIRFLOW_API_URL", "HANDOFF_AIRFLOW_API_USERNAME",
@@ -94,7 +92,7 @@ def test_late_upstream_recovery(stack: AirflowStack, probe_out: Path, record_pro
     started = time.monotonic()
     assert api.set_task_state("probe_downstream", down_run, SENSOR, "success") is True
     patch_seconds = time.monotonic() - started
-    recovered = stack.wait_for_run("probe_downstream", down_run, states=["success"], timeout=60)
+    recovered = stack.wait_for_run("probe_downstream", down_run, states=["success"])
     recovery_seconds = time.monotonic() - started
     tis = {ti["task_id"]: ti for ti in api.list_task_instances("probe_downstream", down_run)}
     assert {task: ti["state"] for task, ti in tis.items()} == dict.fromkeys(tis, "success")
@@ -113,35 +111,31 @@ def test_late_upstream_recovery(stack: AirflowStack, probe_out: Path, record_pro
           f"{recovery_seconds:.1f}s after the PATCH")
     record_property("patch_seconds", round(patch_seconds, 2))
     record_property("patch_to_downstream_success_seconds", round(recovery_seconds, 1))
-    assert recovery_seconds < 30
 
 
 def test_marking_a_sensor_that_is_still_poking(stack: AirflowStack, record_property) -> None:
     """A sensor between pokes (poke_interval 60 s) marked success: its run goes on at once."""
     api = stack.airflow_api
     down_run = stack.trigger("probe_downstream_waiting", utc("2024-03-11T05:00"))
-    stack.wait_for_task("probe_downstream_waiting", down_run, SENSOR, ["running"], timeout=60)
+    stack.wait_for_task("probe_downstream_waiting", down_run, SENSOR, ["running"])
     started = time.monotonic()
     assert api.set_task_state("probe_downstream_waiting", down_run, SENSOR) is True
-    stack.wait_for_run("probe_downstream_waiting", down_run, states=["success"], timeout=60)
+    stack.wait_for_run("probe_downstream_waiting", down_run, states=["success"])
     recovery_seconds = time.monotonic() - started
     assert stack.task_states("probe_downstream_waiting", down_run) == {
         SENSOR: "success", "model_b": "success", "model_c": "success", "model_independent": "success"}
     print(f"\nrunning sensor marked: downstream run success {recovery_seconds:.1f}s after the PATCH")
     record_property("running_sensor_patch_to_success_seconds", round(recovery_seconds, 1))
-    assert recovery_seconds < 30
 
 
 def test_client_error_on_unreachable_url() -> None:
     url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     api = AirflowApi(AirflowApiConfig(url, "admin", "s3cret-pass", attempts=2, retry_delay=0.05))
-    started = time.monotonic()
     with pytest.raises(HandoffError) as caught:
         api.set_task_state("a_dag", "a_run", "a_task")
     message = str(caught.value)
     assert "\n" not in message and f"{url}/auth/token" in message and "after 2 attempt(s)" in message
     assert "s3cret-pass" not in message
-    assert time.monotonic() - started < 5
 
 
 def test_client_error_on_bad_credentials(stack: AirflowStack) -> None:

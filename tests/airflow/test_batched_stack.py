@@ -144,7 +144,7 @@ def test_a_killed_batch_leaves_its_unsettled_models_failed(stack):
     run = stack.trigger(MARKETPLACE, _day(6) + timedelta(hours=3),
                         conf={"dbt_vars": {"handoff_example_slow": {"int_orders": 600}}})
     stack.wait_for_task(MARKETPLACE, run, "stg_orders", ["success"], timeout=300)
-    batch = stack.wait_for_task(MARKETPLACE, run, BATCH, ["running"], timeout=60)
+    batch = stack.wait_for_task(MARKETPLACE, run, BATCH, ["running"])
     pid = batch.get("pid")
     assert isinstance(pid, int) and pid > 0, batch
     os.kill(pid, signal.SIGKILL)

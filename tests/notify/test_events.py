@@ -32,7 +32,7 @@ def test_connection_ids_follow_the_channel():
 def test_a_failure_tells_each_consuming_channel_and_the_owner_once(registry, slack):
     report = _fail(registry, Delivery("slack"))
     assert (report.added, report.sent, report.failed) == (3, 3, 0)
-    requests = slack.wait_for(3, timeout=10)
+    requests = slack.wait_for(3, timeout=60)
     # finance's own webhook (its connection) carries no channel; the shared one names it
     assert _channels(requests) == ["#marketing-data", "#marketplace-data", "T0TEST/B0FINANCE/finance"]
     finance = next(r for r in requests if r.channel_path == "T0TEST/B0FINANCE/finance")

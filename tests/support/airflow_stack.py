@@ -39,7 +39,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,10 @@ from handoff.errors import HandoffError
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 STARTUP_TIMEOUT = 180.0  # seconds from the first process start to a healthy stack (a loaded 2-core machine)
 STOP_GRACE = 15.0  # seconds between SIGTERM and SIGKILL
+API_TIMEOUT = 30.0  # seconds per request (a loaded api-server waiting for SQLite's lock)
+TRIGGER_TIMEOUT = 180.0  # seconds a trigger keeps retrying a POST that failed without creating the run
+SQLITE_BUSY_TIMEOUT = 60.0  # seconds an Airflow process waits for SQLite's write lock (Python's default: 5)
+WAIT_TIMEOUT = 240.0  # default bound of a wait on a state (a loaded 2-core machine; a wait ends at the state)
 TERMINAL_RUN_STATES = ("success", "failed")
 OPERATOR = "operator"  # a person's account on every stack (role USER)
 
@@ -78,7 +82,7 @@ class AirflowStack:
 
     @property
     def api_config(self) -> AirflowApiConfig:
-        return AirflowApiConfig(self.base_url, self.username, self.password, timeout=10.0)
+        return AirflowApiConfig(self.base_url, self.username, self.password, timeout=API_TIMEOUT)
 
     @property
     def airflow_api(self) -> AirflowApi:
@@ -87,7 +91,7 @@ class AirflowStack:
     @property
     def operator_api(self) -> AirflowApi:
         """The API as the person ``operator`` (role USER), not as handoff's own user."""
-        return AirflowApi(AirflowApiConfig(self.base_url, OPERATOR, self.operator_password, timeout=10.0))
+        return AirflowApi(AirflowApiConfig(self.base_url, OPERATOR, self.operator_password, timeout=API_TIMEOUT))
 
     # -- commands ------------------------------------------------------------------------
 
@@ -107,15 +111,59 @@ class AirflowStack:
             raise StackError(f"creating pool {name!r} answered {status}: {answer}")
 
     def trigger(self, dag_id: str, logical_date: datetime | None, *,
-                conf: Mapping[str, Any] | None = None, run_id: str | None = None) -> str:
-        """Trigger a run (logical date None: a run without one); returns its run id."""
-        run = self.airflow_api.trigger_dag_run(dag_id, logical_date=logical_date, conf=conf,
-                                               run_id=run_id)
-        return str(run["dag_run_id"])
+                conf: Mapping[str, Any] | None = None, run_id: str | None = None,
+                timeout: float = TRIGGER_TIMEOUT) -> str:
+        """Trigger a run (logical date None: a run without one); returns its run id.
+
+        Idempotent, so that a loaded machine cannot make it flaky: the run id is fixed before the
+        first POST (``manual__<logical date>`` unless given), and a POST that fails (5xx — e.g.
+        SQLite "database is locked" —, 409, or a connection lost after sending) is answered by
+        reading that run back: if it exists, it is the run (our own POST created it); if another
+        run holds the logical date, that is a collision the test must hear about; otherwise the
+        POST is sent again, with backoff, until ``timeout`` seconds have passed.
+        """
+        run_id = run_id or _run_id_for(logical_date)
+        api = self.airflow_api
+        deadline = time.monotonic() + timeout
+        delay, attempts = 0.5, 0
+        while True:
+            attempts += 1
+            try:
+                run = api.trigger_dag_run(dag_id, logical_date=logical_date, conf=conf, run_id=run_id)
+                return str(run["dag_run_id"])
+            except HandoffError as error:  # the POST failed; did it create the run anyway?
+                failure = str(error)
+            existing = self._existing_run(dag_id, run_id, logical_date)
+            if existing == run_id:
+                return run_id
+            if existing is not None:
+                raise StackError(f"triggering {dag_id} at {logical_date}: run {existing!r} already holds that "
+                                 f"logical date (not created by this test; {failure})\n{self.logs_tail()}")
+            if time.monotonic() + delay > deadline:
+                raise StackError(f"triggering {dag_id} at {logical_date} failed {attempts} time(s) in "
+                                 f"{timeout:.0f}s; last: {failure}\n{self.logs_tail()}")
+            self.check_alive()
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+    def _existing_run(self, dag_id: str, run_id: str, logical_date: datetime | None) -> str | None:
+        """The run id of the run ``run_id`` if it exists, else of a run at ``logical_date``, else None
+        (also None when the API cannot answer now: the caller retries)."""
+        api = self.airflow_api
+        try:
+            status, _ = api.request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{_quote(run_id)}")
+            if status == 200:
+                return run_id
+            if status != 404 or logical_date is None:
+                return None
+            same_date = api.list_dag_runs(dag_id, logical_date_gte=logical_date, logical_date_lte=logical_date)
+        except HandoffError:
+            return None
+        return str(same_date[0]["dag_run_id"]) if same_date else None
 
     # -- waits ---------------------------------------------------------------------------
 
-    def wait_for_dags(self, *dag_ids: str, timeout: float = 60.0) -> None:
+    def wait_for_dags(self, *dag_ids: str, timeout: float = WAIT_TIMEOUT) -> None:
         """Wait until the dag-processor has parsed and stored every DAG (and it is unpaused)."""
         api = self.airflow_api
         pending = list(dag_ids)
@@ -131,7 +179,7 @@ class AirflowStack:
                    f"(import errors: {self._import_errors()})")
 
     def wait_for_task(self, dag_id: str, run_id: str, task_id: str, states: Iterable[str],
-                      timeout: float) -> dict[str, Any]:
+                      timeout: float = WAIT_TIMEOUT) -> dict[str, Any]:
         """Wait until a task instance is in one of ``states``; returns it."""
         wanted = set(states)
         api = self.airflow_api
@@ -151,7 +199,7 @@ class AirflowStack:
         return seen
 
     def wait_for_run(self, dag_id: str, run_id: str, states: Iterable[str] = TERMINAL_RUN_STATES,
-                     timeout: float = 60.0) -> dict[str, Any]:
+                     timeout: float = WAIT_TIMEOUT) -> dict[str, Any]:
         """Wait until a DAG run is in one of ``states`` (default: finished); returns it."""
         wanted = set(states)
         api = self.airflow_api
@@ -176,12 +224,20 @@ class AirflowStack:
 
     def _wait(self, done: Callable[[], bool], timeout: float, describe: Callable[[], str]) -> None:
         deadline = time.monotonic() + timeout
+        failure = ""
         while True:
             self.check_alive()
-            if done():
-                return
+            try:  # an API that fails now (a loaded machine: 5xx, a timeout) is asked again
+                if done():
+                    return
+            except HandoffError as error:
+                failure = f" (last API failure: {error})"
             if time.monotonic() > deadline:
-                raise StackError(f"timed out after {timeout:.0f}s: {describe()}\n{self.logs_tail()}")
+                try:
+                    what = describe()
+                except HandoffError as error:
+                    what = f"(the API cannot say: {error})"
+                raise StackError(f"timed out after {timeout:.0f}s: {what}{failure}\n{self.logs_tail()}")
             time.sleep(0.25)
 
     # -- diagnostics ---------------------------------------------------------------------
@@ -292,6 +348,16 @@ def stack_environment(home: Path, dags_folder: Path, port: int, username: str, p
         "NO_PROXY": "127.0.0.1,localhost",
         "no_proxy": "127.0.0.1,localhost",
     })
+    if metadata_db is None:
+        # Python's sqlite3 gives up on a locked database after 5 s; four Airflow processes writing
+        # one file on a loaded 2-core machine hold it longer (the API answered 500 "database is
+        # locked" to a trigger). $AIRFLOW_HOME/config is on every Airflow process's sys.path.
+        (home / "config").mkdir(exist_ok=True)
+        (home / "config" / "handoff_test_sqlite.py").write_text(
+            f"CONNECT_ARGS = {{'timeout': {SQLITE_BUSY_TIMEOUT}}}\n"
+            f"CONNECT_ARGS_ASYNC = {{'timeout': {SQLITE_BUSY_TIMEOUT}}}\n")
+        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS"] = "handoff_test_sqlite.CONNECT_ARGS"
+        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC"] = "handoff_test_sqlite.CONNECT_ARGS_ASYNC"
     env.update(extra or {})
     return env
 
@@ -406,6 +472,13 @@ def _run(command: list[str], env: Mapping[str, str], cwd: Path,
         raise StackError(f"{' '.join(command[1:])} exited {done.returncode}:\n"
                          f"{_last_lines(done.stdout + done.stderr, 40)}")
     return done
+
+
+def _run_id_for(logical_date: datetime | None) -> str:
+    """A run id fixed before the trigger is sent (Airflow's own shape: ``manual__<date>``)."""
+    if logical_date is None:
+        return f"manual__{datetime.now(timezone.utc).isoformat()}_{secrets.token_hex(4)}"
+    return f"manual__{logical_date.isoformat()}"
 
 
 def _quote(run_id: str) -> str:
