@@ -1,5 +1,6 @@
 """One racer of test_recovery_e2e.py's race: a process that loads everything first, waits for a
-"go" file, then does what a completion callback or the sweep does, at once with the others.
+"go" file (having touched ready-<pid> beside it), then does what a completion callback or the sweep
+does, at once with the others.
 
     python recovery_racer.py callback GO_FILE DAG_ID TASK_ID RUN_ID LOGICAL_DATE TRY_NUMBER
     python recovery_racer.py sweep GO_FILE
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 import time
 from datetime import datetime
@@ -27,7 +29,8 @@ def main(argv: list[str]) -> int:
 
     api = AirflowApi.from_env()
     api.token()  # logged in before the start, like a warm worker
-    deadline = time.monotonic() + 120
+    go.with_name(f"ready-{os.getpid()}").touch()
+    deadline = time.monotonic() + 900
     while not go.exists():
         if time.monotonic() > deadline:
             return 3

@@ -66,7 +66,7 @@ def stack(deployment, module_airflow_stack_factory) -> AirflowStack:
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
     }, triggerer=True)
     stack.create_pool("duckdb", 1)
-    stack.wait_for_dags(MARKETPLACE, FINANCE, timeout=120)
+    stack.wait_for_dags(MARKETPLACE, FINANCE, timeout=300)
     return stack
 
 
@@ -119,7 +119,7 @@ def test_a_sensor_gates_only_its_readers(stack):
     tis = _tis(stack, FINANCE, finance)
     assert tis[SENSOR]["state"] in ("deferred", "running", "scheduled", "queued"), tis[SENSOR]
     assert all(tis[t]["state"] is None for t in READERS), {t: tis[t]["state"] for t in READERS}
-    stack.wait_for_task(FINANCE, finance, BATCH, ["deferred"], timeout=120)  # waiting, no worker slot
+    stack.wait_for_task(FINANCE, finance, BATCH, ["deferred"], timeout=240)  # waiting, no worker slot
 
     upstream = stack.trigger(MARKETPLACE, day + timedelta(hours=3))
     stack.wait_for_run(MARKETPLACE, upstream, timeout=300)

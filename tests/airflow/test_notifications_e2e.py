@@ -112,7 +112,7 @@ def deployment(tmp_path_factory, module_airflow_stack_factory) -> Iterator[Deplo
             status, answer = stack.airflow_api.request("POST", "/api/v2/connections", body={
                 "connection_id": conn_id, "conn_type": "slackwebhook", "password": slack.url(path)})
             assert status == 201, answer
-        stack.wait_for_dags("marketplace__daily", "finance__daily", timeout=180)
+        stack.wait_for_dags("marketplace__daily", "finance__daily", timeout=300)
         yield Deployment(stack, slack, registry_url)
     finally:
         slack.stop()
@@ -146,7 +146,7 @@ def about(d: Deployment, day: str, kind: str) -> dict[str, dict]:
     return found
 
 
-def wait_for_messages(d: Deployment, day: str, kind: str, channels: set[str], timeout: float = 120) -> dict[str, dict]:
+def wait_for_messages(d: Deployment, day: str, kind: str, channels: set[str], timeout: float = 240) -> dict[str, dict]:
     d.stack.wait_until(lambda: set(about(d, day, kind)) >= channels, timeout,
                        lambda: f"{kind} messages about {day}: {sorted(about(d, day, kind))}, wanted {sorted(channels)}; "
                                f"all: {[r.body.get('text', '')[:90] for r in d.slack.requests]}")
@@ -166,7 +166,7 @@ def task_log(d: Deployment, dag_id: str, run_id: str, task_id: str, try_number: 
 
 def reconcile(d: Deployment) -> str:
     done = subprocess.run([*HANDOFF, "reconcile", "--since", "1h"], capture_output=True, text=True, env=d.env(),
-                          timeout=180)
+                          timeout=600)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -266,7 +266,7 @@ def test_batched_a_model_the_batch_fails_for_good_is_reported_by_the_batch(deplo
                 for r in d.slack.accepted() if r.body.get("text", "").startswith("Blocked: finance.mrt_revenue")
                 and stamp in r.body["text"]}
 
-    d.stack.wait_until(lambda: set(reported()) == {"#finance-data", "#marketing-data"}, 120,
+    d.stack.wait_until(lambda: set(reported()) == {"#finance-data", "#marketing-data"}, 240,
                        lambda: f"batched failure messages: {reported()}")
     assert "`marketing__daily`" in reported()["#marketing-data"]
     log = task_log(d, "finance__daily", finance, "handoff__batch", 1)

@@ -136,7 +136,7 @@ def deployment(request, mesh, tmp_path_factory, module_airflow_stack_factory) ->
     }, triggerer=True, metadata_db=metadata_db)
     stack.create_pool("duckdb", 1)
     point_callback_at(stack, stack.port)
-    stack.wait_for_dags("marketplace__daily", "finance__daily", "logistics__daily", "support__daily", timeout=180)
+    stack.wait_for_dags("marketplace__daily", "finance__daily", "logistics__daily", "support__daily", timeout=300)
     print(f"\n[{backend}] stack healthy, DAGs parsed: {time.monotonic() - started:.0f} s")
     yield Deployment(backend, stack, registry_url, mesh.duckdb_path)
     stack.stop()
@@ -199,7 +199,7 @@ def decisions(d: Deployment, run_id: str) -> tuple[list, list]:
                 [r for r in reg.refusals(dag_id="finance__daily", run_id=run_id) if r.sensor_task_id == SENSOR])
 
 
-def wait_for_refusal(d: Deployment, run_id: str, timeout: float = 60) -> list:
+def wait_for_refusal(d: Deployment, run_id: str, timeout: float = 240) -> list:
     """The callback runs after mrt_orders is reported success: wait for what it recorded."""
     d.stack.wait_until(lambda: bool(decisions(d, run_id)[1]), timeout,
                        lambda: f"no refusal recorded for {run_id}: {decisions(d, run_id)}")
@@ -215,20 +215,20 @@ def patches_by_handoff(d: Deployment, run_id: str) -> list[dict]:
 
 def explain_at(d: Deployment, day: str, *, api: bool = False) -> str:
     done = subprocess.run([*HANDOFF, "explain", "finance.mrt_revenue", "--at", (DAYS[day] + timedelta(hours=5))
-                           .isoformat()], capture_output=True, text=True, env=d.env(api=api), timeout=120)
+                           .isoformat()], capture_output=True, text=True, env=d.env(api=api), timeout=600)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
 
 def reconcile(d: Deployment) -> list[dict]:
     done = subprocess.run([*HANDOFF, "reconcile", "--since", "1h", "--format", "json"], capture_output=True,
-                          text=True, env=d.env(), timeout=180)
+                          text=True, env=d.env(), timeout=600)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
 
 def wait_for_sensor(d: Deployment, run_id: str) -> None:
-    d.stack.wait_for_task("finance__daily", run_id, SENSOR, ["deferred", "running"], timeout=180)
+    d.stack.wait_for_task("finance__daily", run_id, SENSOR, ["deferred", "running"], timeout=300)
 
 
 # -- the scenarios ---------------------------------------------------------------------------------
@@ -286,7 +286,7 @@ def test_b_a_run_a_person_marked_failed_is_not_resumed(deployment, late_runs):
     status, answer = d.stack.operator_api.request("PATCH", f"/api/v2/dags/finance__daily/dagRuns/{finance}",
                                                   body={"state": "failed"})
     assert status == 200, answer
-    d.stack.wait_for_task("finance__daily", finance, SENSOR, ["failed"], timeout=120)
+    d.stack.wait_for_task("finance__daily", finance, SENSOR, ["failed"], timeout=240)
     run_upstream(d, "run_failed")
     [refusal] = wait_for_refusal(d, finance)
     assert (refusal.reason, refusal.actor, refusal.sensor_state) == ("run_failed_by_person", "operator", "failed")
@@ -368,7 +368,7 @@ def test_d_a_completion_superseded_by_a_failed_rerun_satisfies_nothing(deploymen
         lock.close()
     assert ti_of(d, "marketplace__daily", upstream, "mrt_orders")["try_number"] == 2
     with registry(d) as reg:
-        d.stack.wait_until(lambda: len(reg.completions(dag_id="marketplace__daily", run_id=upstream)) == 2, 60,
+        d.stack.wait_until(lambda: len(reg.completions(dag_id="marketplace__daily", run_id=upstream)) == 2, 240,
                            lambda: f"failed try not recorded: {reg.completions(dag_id='marketplace__daily')}")
         tries = sorted(reg.completions(dag_id="marketplace__daily", run_id=upstream), key=lambda c: c.try_number)
     assert [(c.try_number, c.state) for c in tries] == [(1, "success"), (2, "failed")]
@@ -408,7 +408,7 @@ def test_e_two_callbacks_and_a_sweep_racing_on_one_completion_act_once(deploymen
 def race(d: Deployment, finance: str, tmp_path: Path) -> None:
     upstream, _ = run_upstream(d, "race")
     with registry(d) as reg:
-        d.stack.wait_until(lambda: bool(reg.completions(dag_id="marketplace__daily", run_id=upstream)), 60,
+        d.stack.wait_until(lambda: bool(reg.completions(dag_id="marketplace__daily", run_id=upstream)), 240,
                            lambda: "the callback recorded no completion")
     assert ti_of(d, "finance__daily", finance, SENSOR)["state"] == "failed"
     assert decisions(d, finance) == ([], [])
@@ -420,9 +420,11 @@ def race(d: Deployment, finance: str, tmp_path: Path) -> None:
                                env=d.env()) for _ in range(2)]
     racers.append(subprocess.Popen([sys.executable, str(RACER), "sweep", str(go)], stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, text=True, env=d.env()))
-    time.sleep(0.5)
+    # all three logged in and waiting (each touches ready-<pid>), then one signal: a real race
+    d.stack.wait_until(lambda: len(list(tmp_path.glob("ready-*"))) == len(racers) or any(
+        r.poll() is not None for r in racers), 600, lambda: f"racers not ready: {list(tmp_path.glob('ready-*'))}")
     go.touch()
-    outputs = [r.communicate(timeout=180) for r in racers]
+    outputs = [r.communicate(timeout=600) for r in racers]
     assert [r.returncode for r in racers] == [0, 0, 0], [err[-2000:] for _, err in outputs]
     actions = [a for out, _ in outputs for a in json.loads(out) if a["run_id"] == finance]
     assert sorted(a["action"] for a in actions) == ["already_satisfied", "already_satisfied", "satisfied"], actions
@@ -453,7 +455,7 @@ def test_g_reconcile_json_is_one_document_when_a_message_cannot_be_posted(deploy
             "channel": "#nowhere-data", "domain": "finance", "roles": "consumer", "text": "stdout check",
             "blocks": [], "status": "pending"}])
     done = subprocess.run([*HANDOFF, "reconcile", "--since", "1h", "--format", "json"], capture_output=True,
-                          text=True, env={**d.env(), "HANDOFF_NOTIFY": "slack"}, timeout=180)
+                          text=True, env={**d.env(), "HANDOFF_NOTIFY": "slack"}, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert isinstance(json.loads(done.stdout), list), done.stdout[:500]
     assert "#nowhere-data not posted" in done.stderr, done.stderr[-2000:]

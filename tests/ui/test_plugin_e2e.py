@@ -68,7 +68,7 @@ def stack(deployment, module_airflow_stack_factory) -> AirflowStack:
             "login": stack.username, "password": stack.password}
     status, answer = stack.airflow_api.request("POST", "/api/v2/connections", body=body)
     assert status == 201, (status, answer)
-    stack.wait_for_dags("marketplace__daily", "finance__daily", timeout=120)
+    stack.wait_for_dags("marketplace__daily", "finance__daily", timeout=300)
     # the stack creates no scheduled runs (use_job_schedule off): only this test's triggers run
     return stack
 
