@@ -227,8 +227,18 @@ def reconcile(d: Deployment) -> list[dict]:
     return json.loads(done.stdout)
 
 
-def wait_for_sensor(d: Deployment, run_id: str) -> None:
-    d.stack.wait_for_task("finance__daily", run_id, SENSOR, ["deferred", "running"], timeout=300)
+def wait_for_sensor(d: Deployment, run_id: str, states: tuple[str, ...] = ("deferred", "running")) -> None:
+    d.stack.wait_for_task("finance__daily", run_id, SENSOR, states, timeout=300)
+
+
+def wait_until_parked(d: Deployment, run_id: str) -> None:
+    """Before a person acts: the sensor deferred (its task process gone, the triggerer waiting) and
+    the independent model finished. Acting while the sensor's process is still starting raced with
+    it under load: its deferral got 409 and the scheduler, holding the run as running, wrote
+    `success` over the person's `failed` (stress run, Nov 30)."""
+    wait_for_sensor(d, run_id, ("deferred",))
+    for task in INDEPENDENT:
+        d.stack.wait_for_task("finance__daily", run_id, task, ["success"])
 
 
 # -- the scenarios ---------------------------------------------------------------------------------
@@ -261,7 +271,7 @@ def test_on_time_the_readers_wait_only_where_they_read_and_run_right_after_the_u
 def test_a_a_sensor_a_person_skipped_stays_skipped_and_explain_says_who(deployment, late_runs):
     d = deployment
     finance = trigger_finance(d, "skipped")
-    wait_for_sensor(d, finance)
+    wait_until_parked(d, finance)
     status, answer = d.stack.operator_api.request(
         "PATCH", f"/api/v2/dags/finance__daily/dagRuns/{finance}/taskInstances/{SENSOR}", body={"new_state": "skipped"})
     assert status == 200, answer
@@ -282,7 +292,7 @@ def test_a_a_sensor_a_person_skipped_stays_skipped_and_explain_says_who(deployme
 def test_b_a_run_a_person_marked_failed_is_not_resumed(deployment, late_runs):
     d = deployment
     finance = trigger_finance(d, "run_failed")
-    wait_for_sensor(d, finance)
+    wait_until_parked(d, finance)
     status, answer = d.stack.operator_api.request("PATCH", f"/api/v2/dags/finance__daily/dagRuns/{finance}",
                                                   body={"state": "failed"})
     assert status == 200, answer
