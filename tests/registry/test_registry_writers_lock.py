@@ -33,9 +33,8 @@ def test_a_write_waits_for_its_turn_and_then_goes_through(tmp_path: Path, plans)
     results: list[object] = []
     with sqlite_writer_turn(str(db)):
         assert _held_elsewhere(lock)
-        with pytest.raises(WritersLockTimeout, match="database is locked"):
-            with sqlite_writer_turn(str(db), timeout=0):
-                pass
+        with pytest.raises(WritersLockTimeout, match="database is locked"), sqlite_writer_turn(str(db), timeout=0):
+            pass
 
         def publish() -> None:
             with Registry(f"sqlite:///{db}") as registry:

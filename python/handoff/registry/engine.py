@@ -235,8 +235,8 @@ def sqlite_writer_turn(database: str | None, timeout: float = SQLITE_BUSY_TIMEOU
     try:  # read-only is enough for flock; created like the database (umask)
         fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o666)
     except OSError as exc:
-        raise HandoffError(f"cannot open the registry's writers lock {path}: {exc.strerror}",
-                           hint="the registry's folder must be writable by every writer (SQLite needs it too)") from None
+        hint = "the registry's folder must be writable by every writer (SQLite needs it too)"
+        raise HandoffError(f"cannot open the registry's writers lock {path}: {exc.strerror}", hint=hint) from None
     try:
         deadline = time.monotonic() + timeout
         while True:
