@@ -1,10 +1,11 @@
 """`make demo`: the example mesh end to end on the embedded defaults (DuckDB, SQLite).
 
 For each example domain: dbt deps + build + `run-operation handoff_validate`; then
-`handoff package` → `handoff compile` → `handoff publish` → `handoff check` → `handoff snapshot`;
+`handoff package` → `handoff compile` → `handoff publish` (upstreams first) → `handoff check` → `handoff snapshot`;
 then Airflow 3 loads the generated DAGs from the one DAG file and runs each (dag.test) on aligned logical
-dates — marketplace at 03:00, finance at 05:00 (its sensor finds marketplace's run), marketing
-at 06:00 — and prints every task's state. Everything is written under .demo/.
+dates — logistics at 02:00, marketplace at 03:00, finance at 05:00 (its sensor finds marketplace's run),
+support at 04:00 (dbt Mesh refs to logistics' project shipping, through dbt-loom: docs/mesh.md),
+marketing at 06:00 — and prints every task's state. Everything is written under .demo/.
 """
 
 from __future__ import annotations
@@ -21,8 +22,11 @@ from typing import Iterator
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "integration_tests"
 WORK = REPO / ".demo"
-DOMAINS = ("marketplace", "finance", "marketing")
-RUN_ORDER = ("marketplace__daily", "finance__daily", "marketing__daily", "marketing__hourly")
+# dbt project folders, in build order: each reads the ones before it (support: shipping through dbt-loom)
+DOMAINS = ("marketplace", "finance", "marketing", "shipping", "support")
+RUN_ORDER = ("logistics__daily", "marketplace__daily", "support__daily", "finance__daily", "marketing__daily",
+             "marketing__hourly")
+HOURS = {"logistics": 2, "marketplace": 3, "support": 4, "finance": 5, "marketing": 6}
 
 AIRFLOW_HOME = WORK / "airflow"
 ENV = {
@@ -67,9 +71,12 @@ def dbt(domain: str, *args: str) -> list[str]:
         if event.info.name == "PrintEvent":
             printed.append(event.info.msg)
 
+    from handoff.loom import in_project_dir
+
     project = EXAMPLES / domain
-    result = dbtRunner(callbacks=[collect]).invoke(
-        ["--quiet", *args, "--project-dir", str(project), "--profiles-dir", str(EXAMPLES)])
+    with in_project_dir(project):  # dbt-loom reads its config from the project's folder
+        result = dbtRunner(callbacks=[collect]).invoke(
+            ["--quiet", *args, "--project-dir", str(project), "--profiles-dir", str(EXAMPLES)])
     release_connections()
     if not result.success:
         sys.exit(f"demo: dbt {' '.join(args)} failed in {domain}: {result.exception or ''}\n" + "\n".join(printed))
@@ -110,14 +117,19 @@ def main() -> int:
         dbt(domain, "build", "--event-time-start", "2024-03-01", "--event-time-end", "2024-03-13")
         dbt(domain, "run-operation", "handoff_validate")  # prints its one-line verdict
 
-    step("handoff package → compile → publish → check → snapshot")
+    step("handoff package → compile → publish, upstreams first (support's refs find shipping's domain in the "
+         "registry) → check → snapshot")
+    plans = []
     for domain in DOMAINS:
         print("  " + handoff("package", str(EXAMPLES / domain), "--profiles-dir", str(EXAMPLES)).strip())
-        print("  " + handoff("compile", str(EXAMPLES / domain / "target" / "manifest.json"),
-                             "-o", f"{WORK / 'plans'}/").strip())
-    print("  " + handoff("publish", str(WORK / "plans")).strip().replace("\n", "\n  "))
-    for domain in DOMAINS:
-        print("  " + handoff("check", str(WORK / "plans" / f"{domain}.plan.json")).strip().replace("\n", "\n  "))
+        before = set((WORK / "plans").glob("*.plan.json"))
+        print("  " + handoff("compile", str(EXAMPLES / domain / "target" / "manifest.json"), "-o",
+                             f"{WORK / 'plans'}/").strip())
+        [plan] = set((WORK / "plans").glob("*.plan.json")) - before  # <domain>.plan.json (shipping: logistics)
+        plans.append(str(plan))
+        print("  " + handoff("publish", str(plan)).strip().replace("\n", "\n  "))
+    for plan in plans:
+        print("  " + handoff("check", plan).strip().replace("\n", "\n  "))
     print("  " + handoff("snapshot", "--output", str(WORK / "plans" / "registry_snapshot.json")).strip())
 
     step("Airflow 3: load the DAGs and run them on aligned logical dates (dag.test)")
@@ -131,7 +143,7 @@ def main() -> int:
     rows = []
     for dag_id in RUN_ORDER:
         dag = dags[dag_id]
-        tick = day + timedelta(hours={"marketplace": 3, "finance": 5, "marketing": 6}[dag_id.split("__")[0]])
+        tick = day + timedelta(hours=HOURS[dag_id.split("__")[0]])
         with _output_to(AIRFLOW_HOME / "dag_test.log"):
             run = dag.test(logical_date=tick)
         print(f"  {dag_id} @ {tick:%Y-%m-%d %H:%M}: {run.state}")
@@ -144,8 +156,9 @@ def main() -> int:
     for dag_id, task_id, state in rows:
         print(f"  {dag_id:<20} {task_id:<{width}}  {state}")
 
-    step("who depends on marketplace.mrt_orders, and what is finance.mrt_revenue waiting on")
+    step("who depends on marketplace.mrt_orders and logistics.shipments, and what is finance.mrt_revenue waiting on")
     print(handoff("who-depends-on", "marketplace.mrt_orders"))
+    print(handoff("who-depends-on", "logistics.shipments"))
     print(handoff("explain", "finance.mrt_revenue", "--at", f"{day:%Y-%m-%d}"))
     if failed:
         print(f"demo: FAILED runs: {', '.join(failed)}")
