@@ -133,3 +133,19 @@ def test_cli_oserror_and_recursion_are_one_line(monkeypatch, capsys) -> None:
         assert cli.main(["inspect", "x"]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and expected in err, err
+
+
+@pytest.mark.parametrize("password", ["p@ss/word", "pa/ss@w", "p@ss/wo:rd", "a@b?c", "x@y@z/q"])
+def test_registry_urls_show_the_raw_texts_redaction_and_split_passwords_are_refused(password: str) -> None:
+    """A parser may split an unencoded '@' + '/' differently from redaction (which reads the password
+    up to the last '@'): messages are built from the raw text, and such a URL never reaches a driver."""
+    from handoff.registry.engine import open_engine
+
+    url = f"postgresql://alice:{password}@127.0.0.1:1/reg"
+    assert mask(url) == "postgresql://alice:***@127.0.0.1:1/reg"
+    with pytest.raises(HandoffError) as raised:
+        open_engine(url, must_exist=True)
+    line = raised.value.one_line()  # the whole line is fixed text around the masked URL: no piece can leak
+    assert line.startswith("registry URL postgresql://alice:***@127.0.0.1:1/reg: the password holds characters "
+                           "that split the URL (an unencoded '@' next to '/', ':', '?' or another '@') — "
+                           "percent-encode the password"), line

@@ -25,12 +25,13 @@ from __future__ import annotations
 import fcntl
 import os
 import random
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Connection, Engine, make_url
@@ -63,13 +64,33 @@ def resolve_url(given: str | None) -> str:
 
 def mask(url: str | URL) -> str:
     """The URL as messages show it: passwords (user info, ``?password=`` and the like) replaced by
-    ***, also when the URL does not parse (``handoff.redact``)."""
+    ***.
+
+    A string is shown as the redaction of the raw text (``handoff.redact``), never re-rendered from
+    a parsed URL: a parser may split an unencoded ``@``/``/`` in a password differently (SQLAlchemy
+    took ``p@ss/word@host`` as password ``p``, host ``ss``) and its rendering then shows the
+    password's tail as host and database."""
     if isinstance(url, URL):
         return redact(url.render_as_string(hide_password=True))
-    try:
-        return redact(make_url(url).render_as_string(hide_password=True))
-    except Exception:  # noqa: BLE001 - any parse failure: redact the text as it is
-        return redact(url)
+    return redact(url)
+
+
+# scheme://user:PASSWORD@... — the password as handoff.redact reads it: up to the LAST '@'
+_RAW_PASSWORD = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s:@/]*:(?P<password>[^\s]*)@[^@]*")
+
+
+def _refuse_ambiguous_password(url: str, parsed: URL, shown: str) -> None:
+    """A URL whose password the driver would read differently from the raw text (an unencoded
+    ``@`` with a ``/`` or ``:`` in it) is refused before anything connects: the driver's own
+    errors would then quote pieces of the password as host or database names."""
+    match = _RAW_PASSWORD.fullmatch(url)
+    if match is None:
+        return
+    if unquote(match.group("password")) != (parsed.password or ""):
+        raise HandoffError(f"registry URL {shown}: the password holds characters that split the URL "
+                           "(an unencoded '@' next to '/', ':', '?' or another '@')",
+                           hint="percent-encode the password in the URL ('@' as %40, '/' as %2F, ':' as %3A), "
+                                "or use a password without them")
 
 
 def open_engine(url: str, *, must_exist: bool = False, create_default_dir: bool = True,
@@ -89,6 +110,7 @@ def open_engine(url: str, *, must_exist: bool = False, create_default_dir: bool 
         parsed = make_url(url)
     except (ArgumentError, ValueError) as exc:
         raise HandoffError(f"registry URL {shown} is malformed ({exc})", hint=URL_HINT) from None
+    _refuse_ambiguous_password(url, parsed, shown)
     backend = parsed.get_backend_name()
     if backend == "postgres":
         raise HandoffError(f"registry URL {shown} uses the scheme 'postgres'", hint="write postgresql:// instead")
