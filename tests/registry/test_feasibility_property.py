@@ -12,7 +12,10 @@ upstream tick at or before it: docs/alignment.md) and compares the two deadlines
   the year (brute force) and `check` with it reports no HO305;
 * it is the tightest such value: one minute less leaves a run of the year late;
 * the pair checks alike when both pipelines are in one domain (a cross-pipeline sensor) and
-  when they are in two.
+  when they are in two;
+* over two hops (up -> mid -> down, three schedules and timezones, the middle model with or
+  without an SLA of its own) the same holds: the mid run is aligned on the downstream run, the up
+  run on the *mid* run's logical date.
 
 Schedules cover hourly and sub-hourly crons at different minutes, several ticks a day, weekdays,
 weekly, monthly and the 1st/15th; timezones cover both hemispheres' daylight saving (Europe/Berlin,
@@ -173,3 +176,78 @@ def test_check_agrees_with_a_year_of_runs_and_its_suggestion_is_the_tightest_tha
                                 or sla_form_problem(down.schedule, tighter.available_by, None) is None):
         assert brute_force(up, Side(down.schedule, down.zone, tighter)) != [], (
             f"{case}: {key} {value} is not the tightest: {tighter.describe()} clears every run too")
+
+
+# --------------------------------------------------------------------------------------
+# Two hops: up -> mid -> down, each pipeline on its own schedule and timezone
+# --------------------------------------------------------------------------------------
+
+CHAINS = 60
+
+
+def generated_chains() -> list[tuple[Side, Side, Side]]:
+    """(up, mid, down); a third of the middle models have no SLA (they pass the upstream's on)."""
+    rng = random.Random(1414)
+    chains = []
+    for _ in range(CHAINS):
+        up, mid, down = random_side(rng), random_side(rng), random_side(rng)
+        if rng.random() < 0.35:
+            mid = Side(mid.schedule, mid.zone, Sla())
+        chains.append((up, mid, down))
+    return chains
+
+
+@lru_cache(maxsize=256)
+def chain_brute_force(up: Side, mid: Side, down: Side) -> list[tuple[datetime, datetime, datetime]]:
+    """Every late downstream run of 2024: the mid run it waits on is the latest mid tick at or
+    before it, and that run waits on the latest up tick at or before *its* logical date."""
+    late = []
+    for run in year_ticks(down.cadence):
+        mid_run = latest_tick_at_or_before(mid.cadence, run)
+        needs = [deadline(latest_tick_at_or_before(up.cadence, mid_run), up.sla, up.cadence)]
+        if mid.sla:
+            needs.append(deadline(mid_run, mid.sla, mid.cadence))
+        need = max(n for n in needs if n is not None)
+        due = deadline(run, down.sla, down.cadence)
+        assert due is not None
+        if need > due:
+            late.append((run, due, need))
+    return late
+
+
+def chain_mesh(up: Side, mid: Side, down: Side) -> Mesh:
+    def pipeline(name: str, side: Side, tasks: tuple[Task, ...]) -> Domain:
+        return Domain(name, f"team-{name}", f"#{name}", pipelines=(
+            Pipeline(name, "p", f"{name}__p", side.schedule, "2024-01-01", timezone=side.zone, tasks=tasks),))
+
+    def waiting(name: str, on: str, sla: Sla) -> tuple[Task, ...]:
+        sensor = Task(domain=name, dag_id=f"{name}__p", task_id=f"wait__{on}__m", kind="sensor",
+                      upstream_domain=on, upstream_model="m")
+        return sensor, model(name, f"{name}__p", "m", sla, (sensor.task_id,))
+
+    return Mesh({"up": pipeline("up", up, (model("up", "up__p", "m", up.sla),)),
+                 "mid": pipeline("mid", mid, waiting("mid", "up", mid.sla)),
+                 "down": pipeline("down", down, waiting("down", "mid", down.sla))})
+
+
+def test_the_generated_chains_have_both_verdicts() -> None:
+    verdicts = [bool(chain_brute_force(*chain)) for chain in generated_chains()]
+    assert 0.2 < sum(verdicts) / len(verdicts) < 0.8, sum(verdicts)
+
+
+@pytest.mark.parametrize("index", range(CHAINS))
+def test_two_hops_agree_with_a_year_of_runs_and_the_suggestion_clears_them(index: int) -> None:
+    up, mid, down = generated_chains()[index]
+    case = f"{up.text()} -> {mid.text()} -> {down.text()}"
+    late = chain_brute_force(up, mid, down)
+    found = [f for f in check_mesh(chain_mesh(up, mid, down), focus={"down"}) if f.code == "HO305"]
+    if not late:
+        assert found == [], (case, [f.line() for f in found])
+        return
+    assert len(found) == 1, (case, late[:3])
+    detail = found[0].detail
+    run, due, need = late[0]
+    assert (detail["run"], detail["deadline"], detail["upstream"]["deadline"]) == (iso(run), iso(due), iso(need)), case
+    fixed = Side(down.schedule, down.zone, sla_of(detail["suggested"]["key"], detail["suggested"]["value"]))
+    assert chain_brute_force(up, mid, fixed) == [], (case, detail["suggested"])
+    assert [f for f in check_mesh(chain_mesh(up, mid, fixed), focus={"down"}) if f.code == "HO305"] == [], case
