@@ -62,6 +62,19 @@ def test_a_utc_instant_aligns_across_timezones() -> None:
     ("@hourly", "UTC", "2024-03-10T05:17", ("2024-03-10T05:00", "2024-03-10T05:17")),  # a manual run
     # Berlin midnight runs: the day before spring-forward lasts 23 hours
     ("@daily", "Europe/Berlin", "2024-03-31T22:00", ("2024-03-30T23:00", "2024-03-31T22:00")),
+    # ... and the fall-back day 25 hours
+    ("@daily", "Europe/Berlin", "2024-10-27T23:00", ("2024-10-26T22:00", "2024-10-27T23:00")),
+    # 02:30 does not exist on 2024-03-31 in Berlin: that run moves forward by the gap (03:30 CEST), the next is 23 h later
+    ("30 2 * * *", "Europe/Berlin", "2024-03-31T01:30", ("2024-03-30T01:30", "2024-03-31T01:30")),
+    ("30 2 * * *", "Europe/Berlin", "2024-04-01T00:30", ("2024-03-31T01:30", "2024-04-01T00:30")),
+    # hourly stays one real hour across the repeated hour
+    ("@hourly", "Europe/Berlin", "2024-10-27T01:00", ("2024-10-27T00:00", "2024-10-27T01:00")),
+    # New York's Monday run after spring-forward covers Friday 06:00 EST to Monday 06:00 EDT (71 h)
+    ("0 6 * * MON-FRI", "America/New_York", "2024-03-11T10:00", ("2024-03-08T11:00", "2024-03-11T10:00")),
+    # Lord Howe's half-hour switch back (2024-04-07): the 13:00 run's day lasts 24.5 hours
+    ("0 13 * * *", "Australia/Lord_Howe", "2024-04-07T02:30", ("2024-04-06T02:00", "2024-04-07T02:30")),
+    # India has no daylight saving: 24 hours all year
+    ("30 5 * * *", "Asia/Kolkata", "2024-03-31T00:00", ("2024-03-30T00:00", "2024-03-31T00:00")),
 ])
 def test_data_interval_is_the_time_since_the_previous_tick(schedule: str, zone: str, reference: str,
                                                            expected: tuple[str, str]) -> None:
