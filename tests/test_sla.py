@@ -33,7 +33,14 @@ DEADLINES = [
     ("0 1 * * *", "Europe/Berlin", Sla("02:30"), "2024-10-26T23:00", "2024-10-27T00:30"),
     ("10 2 * * *", "Europe/Berlin", Sla("02:30"), "2024-10-27T01:10", "2024-10-27T01:30"),
     # available_within is absolute time across the switch: 3h after 01:00 CEST is 03:00 CET
-    ("0 1 * * *", "Europe/Berlin", Sla(available_within_s=3 * 3600), "2024-10-26T23:00", "2024-10-27T02:00"),
+    ("0 1 * * *", "Europe/Berlin", Sla(available_within_s=3 * 3600), "2024-10-26T23:00", "2024-10-27T02:00"),    # New York: the skipped 02:30 of 2024-03-10 is due at the jump (03:00 EDT); the repeated 01:30 of
+    # 2024-11-03 at its first occurrence (EDT)
+    ("0 1 * * *", "America/New_York", Sla("02:30"), "2024-03-10T06:00", "2024-03-10T07:00"),
+    ("0 1 * * *", "America/New_York", Sla("01:30"), "2024-11-03T05:00", "2024-11-03T05:30"),
+    # Lord Howe's half-hour switches: 02:00 -> 02:30 on 2024-10-06 (02:15 is due at the jump, 02:30
+    # LHDT), 02:00 -> 01:30 on 2024-04-07 (the first 01:45, LHDT)
+    ("0 1 * * *", "Australia/Lord_Howe", Sla("02:15"), "2024-10-05T14:30", "2024-10-05T15:30"),
+    ("0 1 * * *", "Australia/Lord_Howe", Sla("01:45"), "2024-04-06T14:00", "2024-04-06T14:45"),
 ]
 
 
