@@ -267,6 +267,15 @@ def _manifest_cases() -> dict[str, Case]:
     return cases
 
 
+API_URLS = (  # (kind, HANDOFF_AIRFLOW_API_URL, what the line says)
+    ("password with / and @", f"http://u:S3c/{SECRET}@127.0.0.1:1", "must not carry credentials"),
+    ("password head as port", f"http://u:{SECRET}", "port is not a number"),
+    ("password head as port, path", f"http://u:{SECRET}/api/v2", "port is not a number"),
+    ("port zero", "http://127.0.0.1:0", "port is not a number"),
+    ("port too big", "http://127.0.0.1:65536", "port is not a number"),
+    ("no host", "http://:8080", "names no host"),
+    ("query with token", f"http://127.0.0.1:8080/?token={SECRET}", "has a query"),
+    ("blank", "http://127.0.0.1:8080/a b", "blank or a control character"))
 EMPTY = "is empty: give a value"
 MEMORY = "in-memory database"
 CASES: dict[str, Case] = {
@@ -346,6 +355,11 @@ CASES: dict[str, Case] = {
         env={**API, "HANDOFF_AIRFLOW_API_URL": f"admin:{SECRET}@airflow:8080"}),
     "reconcile API url not http": Case(["reconcile", *R], ("HANDOFF_AIRFLOW_API_URL", "not an http(s) URL"),
                                        env={**API, "HANDOFF_AIRFLOW_API_URL": "ftp://airflow:8080"}),
+    # the API URL is checked when the settings are read, never quoted by http.client (item 4)
+    **{f"{' '.join(argv[:2])} API url {kind}": Case(argv, ("HANDOFF_AIRFLOW_API_URL", fragment),
+                                                    env={**API, "HANDOFF_AIRFLOW_API_URL": url})
+       for argv in (["reconcile", *R], ["explain", "shapes.base", "--at", "2026-11-24", *R])
+       for kind, url, fragment in API_URLS},
     "reconcile API timeout nan": Case(["reconcile", *R], ("HANDOFF_AIRFLOW_API_TIMEOUT",),
                                       env={**API, "HANDOFF_AIRFLOW_API_TIMEOUT": "nan"}),
     "reconcile API timeout negative": Case(["reconcile", *R], ("HANDOFF_AIRFLOW_API_TIMEOUT",),
@@ -503,3 +517,17 @@ def test_dash_means_standard_output(world: dict[str, Any], monkeypatch: pytest.M
     assert cli.main(["map", "--registry", world["registry"], "--format", "json", "-o", "-"]) == 0
     assert "shapes" in capsys.readouterr().out
     assert _tree(world["tmp"]) == before and not (world["tmp"] / "-").exists()
+
+
+@pytest.mark.parametrize(("kind", "url", "fragment"), API_URLS, ids=[k for k, _, _ in API_URLS])
+def test_a_bad_api_url_under_debug_shows_no_secret(kind: str, url: str, fragment: str, world: dict[str, Any],
+                                                   monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """--debug adds the traceback, never a piece of the URL's password (http.client's InvalidURL
+    once quoted the password's head as a port, three times)."""
+    for key, value in {**API, "HANDOFF_AIRFLOW_API_URL": url}.items():
+        monkeypatch.setenv(key, value.replace("{api}", world["api"]))
+    assert cli.main(["--debug", "reconcile", "--registry", world["registry"]]) == 2
+    err = capsys.readouterr().err
+    assert SECRET not in err and "InvalidURL" not in err and "S3c/" not in err
+    assert fragment in err.strip().splitlines()[-1]

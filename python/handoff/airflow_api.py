@@ -56,24 +56,12 @@ class AirflowApiConfig:
     def __post_init__(self) -> None:
         url = self.base_url.strip().rstrip("/")
         url = url.removesuffix("/api/v2")
-        authority = url.split("://", 1)[-1].split("/", 1)[0]
-        try:
-            parsed = urllib.parse.urlsplit(url)
-            credentials = parsed.username or parsed.password or "@" in parsed.netloc or "@" in authority
-        except ValueError:
-            parsed, credentials = None, "@" in authority
-        if credentials:  # before anything quotes the URL: never echo what it carries
-            raise HandoffError("the Airflow API URL must not carry credentials", where=ENV_URL,
-                               hint=f"set {ENV_USERNAME} and {ENV_PASSWORD} instead")
-        if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc or any(
-                ord(c) < 33 for c in url):
-            raise HandoffError(f"Airflow API URL {redact(url)!r} is not an http(s) URL",
-                               where=ENV_URL, hint="e.g. http://127.0.0.1:8080")
+        object.__setattr__(self, "base_url", url)
+        _check_base_url(url)
         if isinstance(self.timeout, bool) or not isinstance(self.timeout, (int, float)) or not (
                 math.isfinite(self.timeout) and 0 < self.timeout <= MAX_TIMEOUT_S):
             raise HandoffError(f"API timeout {self.timeout!r} is not a number of seconds in (0, {MAX_TIMEOUT_S:g}]",
                                where=ENV_TIMEOUT, hint="e.g. 10")
-        object.__setattr__(self, "base_url", url)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AirflowApiConfig:
@@ -90,6 +78,39 @@ class AirflowApiConfig:
             raise HandoffError(f"{ENV_TIMEOUT}={timeout!r} is not a number of seconds",
                                hint=f"e.g. {ENV_TIMEOUT}=10") from None
         return cls(env[ENV_URL], env[ENV_USERNAME], env[ENV_PASSWORD], timeout=seconds)
+
+
+def _check_base_url(url: str) -> None:
+    """The API's base URL, checked when the settings are read (never at the first request, where
+    http.client's errors quote pieces of it): ``http``/``https``, a host, a numeric port in
+    1-65535, no user info, query or fragment. Credentials are the separate _USERNAME/_PASSWORD
+    settings, so any ``@`` is refused without quoting the URL: in ``http://u:S3c/ret@host`` a
+    parser sees host ``u`` and "port" ``S3c``, the password's head. Messages that do quote the URL
+    quote its redaction (``handoff.redact``), and a bad port is never quoted."""
+    hint = "e.g. http://127.0.0.1:8080"
+    if "@" in url:  # before anything quotes the URL: never echo what it carries
+        raise HandoffError("the Airflow API URL must not carry credentials (it holds an '@')", where=ENV_URL,
+                           hint=f"give scheme://host:port only and set {ENV_USERNAME} and {ENV_PASSWORD}")
+    if any(ord(c) < 33 or ord(c) == 127 for c in url):
+        raise HandoffError("the Airflow API URL holds a blank or a control character", where=ENV_URL, hint=hint)
+    try:
+        parsed = urllib.parse.urlsplit(url)
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise HandoffError(f"Airflow API URL {redact(url)!r} is not an http(s) URL", where=ENV_URL, hint=hint)
+    if not parsed.hostname:
+        raise HandoffError(f"Airflow API URL {redact(url)!r} names no host", where=ENV_URL, hint=hint)
+    try:
+        port = parsed.port
+    except ValueError:
+        port = 0
+    if port == 0 or (":" in parsed.netloc.rsplit("]", 1)[-1] and port is None):
+        raise HandoffError("the Airflow API URL's port is not a number in 1-65535", where=ENV_URL,
+                           hint=f"{hint} (the value is not shown: it may be part of a password)")
+    if parsed.query or parsed.fragment or url.endswith(("?", "#")):
+        raise HandoffError(f"Airflow API URL {redact(url.split('?', 1)[0].split('#', 1)[0])!r} has a query "
+                           "or fragment", where=ENV_URL, hint=f"give the api-server's base address, {hint}")
 
 
 class AirflowApi:
