@@ -211,6 +211,32 @@ def test_maintenance_dag_runs_the_sweep_on_its_schedule(plans_dir, projects_dir,
     assert [type(t) for t in sweep.tasks] == [ReconcileOperator]
 
 
+def test_sla_watch_dag_sleeps_in_the_triggerer_between_deadlines(plans_dir, projects_dir, monkeypatch, tmp_path):
+    from datetime import timedelta
+
+    from handoff.airflow import dags_from_env
+    from handoff.airflow.operators import SlaWatchOperator
+
+    monkeypatch.setenv("HANDOFF_PLANS_DIR", str(plans_dir))
+    monkeypatch.setenv("HANDOFF_DBT_PROJECTS_DIR", str(projects_dir))
+    monkeypatch.setenv("HANDOFF_SLA_WATCH_SCHEDULE", "@hourly")
+    monkeypatch.delenv("HANDOFF_RECONCILE_SCHEDULE", raising=False)
+    monkeypatch.delenv("HANDOFF_REGISTRY_URL", raising=False)
+    with pytest.warns(UserWarning, match="handoff_sla_watch: HANDOFF_SLA_WATCH_SCHEDULE is set but HANDOFF_REGISTRY_URL"):
+        assert "handoff_sla_watch" not in dags_from_env()
+    monkeypatch.setenv("HANDOFF_REGISTRY_URL", f"sqlite:///{tmp_path / 'registry.db'}")
+    monkeypatch.setenv("HANDOFF_SLA_WATCH_SCHEDULE", "every hour")
+    with pytest.warns(UserWarning, match="HANDOFF_SLA_WATCH_SCHEDULE: schedule 'every hour' is not a cron"):
+        assert "handoff_sla_watch" not in dags_from_env()
+    monkeypatch.setenv("HANDOFF_SLA_WATCH_SCHEDULE", "@hourly")
+    dags = dags_from_env()
+    assert {"handoff_sla_watch", "shapes__daily"} <= set(dags) and "handoff_reconcile" not in dags
+    watch = dags["handoff_sla_watch"]
+    assert watch.timetable.expression == "0 * * * *" and watch.max_active_runs == 1
+    [task] = watch.tasks
+    assert isinstance(task, SlaWatchOperator) and task.window == timedelta(hours=1)
+
+
 def test_dagbag_loads_the_example_domains(airflow_home, example_manifests, tmp_path, monkeypatch):
     from airflow.dag_processing.dagbag import BundleDagBag
 

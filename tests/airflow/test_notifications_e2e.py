@@ -13,6 +13,9 @@ the run's conf (``dbt_vars: handoff_example_fail / handoff_example_slow``, the e
 (b) a finance run waits on a marketplace run that comes late: its sensor times out ("is late"
     messages, posted by the sensor's failure callback on the worker), the upstream then succeeds,
     recovery resumes the run, and every channel told gets one 'resumed' follow-up.
+(c) a model past its SLA: the SLA watch (a deferrable task sleeping in the triggerer until the
+    deadline) records the miss and posts one message per channel within 60 s of the deadline; the
+    model's eventual success is recorded on the miss.
 (d) the retry of (a), the sensor of (a), a duplicate failure callback and two sweeps post nothing more.
 (batched) a batched model failing for good: the batch runs its failure callback: the same messages.
 Every scenario has its own logical date; the scheduler creates no runs (only the test's triggers).
@@ -70,6 +73,7 @@ class Deployment:
     stack: AirflowStack
     slack: SlackReceiver
     registry_url: str
+    plans: Path
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("HANDOFF_AIRFLOW_API", "AIRFLOW_CONN"))}
@@ -105,6 +109,7 @@ def deployment(tmp_path_factory, module_airflow_stack_factory) -> Iterator[Deplo
             "HANDOFF_DBT_PROFILES_DIR": str(mesh.profiles_dir),
             "HANDOFF_DUCKDB_PATH": str(mesh.duckdb_path),
             "HANDOFF_REGISTRY_URL": registry_url,
+            "HANDOFF_SLA_WATCH_SCHEDULE": "@hourly",  # the watch DAG (runs only when the test triggers it)
             "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
         }, triggerer=True)
         stack.create_pool("duckdb", 1)
@@ -112,8 +117,8 @@ def deployment(tmp_path_factory, module_airflow_stack_factory) -> Iterator[Deplo
             status, answer = stack.airflow_api.request("POST", "/api/v2/connections", body={
                 "connection_id": conn_id, "conn_type": "slackwebhook", "password": slack.url(path)})
             assert status == 201, answer
-        stack.wait_for_dags("marketplace__daily", "finance__daily", timeout=300)
-        yield Deployment(stack, slack, registry_url)
+        stack.wait_for_dags("marketplace__daily", "finance__daily", "handoff_sla_watch", timeout=300)
+        yield Deployment(stack, slack, registry_url, plans)
     finally:
         slack.stop()
 
@@ -271,3 +276,65 @@ def test_batched_a_model_the_batch_fails_for_good_is_reported_by_the_batch(deplo
     assert "`marketing__daily`" in reported()["#marketing-data"]
     log = task_log(d, "finance__daily", finance, "handoff__batch", 1)
     assert "blocked messages: 2 added, 2 posted" in log  # the batch ran the model's failure callback
+
+
+def test_c_a_model_past_its_sla_is_reported_within_a_minute_and_its_late_success_recorded(deployment,
+                                                                                          record_property):
+    d = deployment
+    from handoff.alignment import upstream_logical_date
+    from handoff.registry import Registry
+
+    now = datetime.now(UTC)
+    run_date = upstream_logical_date(now, "0 5 * * *")  # finance's latest tick: a scheduled run's date
+    upstream = d.stack.trigger("marketplace__daily", upstream_logical_date(run_date, "0 3 * * *"))
+    d.stack.wait_for_run("marketplace__daily", upstream, ["success"], timeout=300)
+    finance = d.stack.trigger("finance__daily", run_date, conf={"dbt_vars": {"handoff_example_slow": {"mrt_revenue": 300}}})
+    d.stack.wait_for_task("finance__daily", finance, "handoff__batch", ["running", "deferred"], timeout=240)
+    # mrt_revenue promises its data 150 s from now (republished: the SLA lives in the registry, not the
+    # DAG); it takes 300 s. A watch that starts after the deadline (a loaded machine) checks at once.
+    deadline = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=150)
+    plan = json.loads((d.plans / "finance.plan.json").read_text())
+    for task in plan["pipelines"][0]["tasks"]:
+        if task["task_id"] == "mrt_revenue":
+            task.update(available_by=None, available_within_s=int((deadline - run_date).total_seconds()))
+    with Registry(d.registry_url, must_exist=True) as registry:
+        registry.publish([plan])
+    watch = d.stack.trigger("handoff_sla_watch", None)
+    d.stack.wait_for_task("handoff_sla_watch", watch, "watch", ["deferred"], timeout=240)  # asleep till the deadline
+
+    stamp = f"run of {run_date:%Y-%m-%d %H:%M} UTC"
+
+    def posts() -> list[object]:
+        return [r for r in d.slack.accepted() if r.body.get("text", "").startswith("SLA missed: finance.mrt_revenue")
+                and stamp in r.body["text"]]
+
+    def reported() -> dict[str, object]:
+        return {("#finance-data" if r.channel_path == FINANCE_HOOK else r.body.get("channel")): r  # type: ignore[attr-defined]
+                for r in posts()}
+
+    d.stack.wait_until(lambda: set(reported()) == {"#finance-data", "#marketing-data"}, 240,
+                       lambda: f"SLA miss messages: {sorted(reported())}")
+    found = reported()
+    late = max(r.at for r in found.values()) - deadline.timestamp()  # type: ignore[attr-defined]
+    record_property("sla_miss_message_after_deadline_s", round(late, 2))
+    print(f"\n[notify] deadline -> SLA miss posted: {late:.1f} s")
+    assert 0 <= late <= 60, late
+    text = found["#finance-data"].body["text"]  # type: ignore[attr-defined]
+    assert "at the deadline it was *" in text and " in the batch" in text, text  # batched: no task state yet
+    assert "Read by marketing" in text
+    with Registry(d.registry_url, must_exist=True) as registry:
+        [miss] = [m for m in registry.sla_misses(dag_ids=["finance__daily"]) if m.logical_date == run_date]
+    assert (miss.task_id, miss.deadline) == ("mrt_revenue", deadline) and "in the batch" in miss.state_at_deadline
+    assert miss.sla.startswith("available_within ")
+    # the sweep checks SLAs too (its safety net): it finds the miss recorded and posts nothing
+    swept = subprocess.run([*HANDOFF, "reconcile", "--since", "3h", "--registry", d.registry_url], env=d.env(),
+                           capture_output=True, text=True, timeout=300)
+    assert swept.returncode == 0, swept.stderr
+    # the model succeeds late: the miss gets its completion time
+    d.stack.wait_for_run("finance__daily", finance, ["success"], timeout=300)
+    with Registry(d.registry_url, must_exist=True) as registry:
+        d.stack.wait_until(lambda: registry.sla_misses(dag_ids=["finance__daily"])[0].completed_at is not None, 240,
+                           lambda: "the late success was not recorded on the miss")
+        [miss] = [m for m in registry.sla_misses(dag_ids=["finance__daily"]) if m.logical_date == run_date]
+    assert miss.completed_at > deadline
+    assert len(posts()) == 2  # one message per channel, however often the watch woke and the sweep ran

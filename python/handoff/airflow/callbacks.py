@@ -69,33 +69,39 @@ def _registry(what: str) -> Iterator[Any]:
 
 
 def on_model_success(context: Any) -> None:
-    """Record this try's completion and reconcile downstream sensors; never raises."""
+    """Record this try's completion when others wait on the model or it has an SLA, reconcile the
+    waiting sensors, follow up 'blocked' messages with 'resumed' (``events.model_completed``);
+    never raises."""
     ti = context["ti"]
     dag_run = context.get("dag_run")
     with _registry("completion callback") as registry:
-        if registry is None or not registry.sensors_waiting_on_task(ti.dag_id, ti.task_id):
-            return  # no registry configured, or nobody waits on this model
-        from ..recovery import handle_completion
+        if registry is None:
+            return  # no registry configured
+        from ..notify import events
 
-        api = api_from_settings()
-        if api is None:
-            log.warning("handoff: no Airflow API configured (%s or connection %s): completion recorded, "
-                        "`handoff reconcile` will satisfy the waiting sensors", ENV_URL, API_CONNECTION_ID)
-        actions = handle_completion(
-            registry, api, dag_id=ti.dag_id, task_id=ti.task_id, run_id=ti.run_id,
+        def api() -> Any:
+            found = api_from_settings()
+            if found is None:
+                log.warning("handoff: no Airflow API configured (%s or connection %s): completion recorded, "
+                            "`handoff reconcile` will satisfy the waiting sensors", ENV_URL, API_CONNECTION_ID)
+            return found
+
+        waits = registry.sensors_waiting_on_task(ti.dag_id, ti.task_id)
+        try:
+            delivery = _delivery()
+        except HandoffError as exc:  # a bad HANDOFF_NOTIFY must not cost the completion and recovery
+            from ..notify.delivery import Delivery
+
+            log.warning("handoff: no 'resumed' messages: %s", exc.one_line())
+            delivery = Delivery("off")
+        actions, report = events.model_completed(
+            registry, api() if waits else None, delivery, dag_id=ti.dag_id, task_id=ti.task_id, run_id=ti.run_id,
             logical_date=_logical_date(context), run_after=getattr(dag_run, "run_after", None),
             try_number=try_number_of(ti, default=1))
         for action in actions:
             log.info("handoff: %s.%s in %s: %s (was %s) %s", action.dag_id, action.sensor_task_id,
                      action.run_id, action.action, action.previous_state, action.detail)
-        moment = _run_date(context)
-        if moment is not None:
-            from ..notify import events
-
-            released = [(a.dag_id, a.run_id, a.sensor_task_id) for a in actions if a.action == "satisfied"]
-            _log_report("resumed", events.model_succeeded(
-                registry, _delivery(), dag_id=ti.dag_id, task_id=ti.task_id, run_id=ti.run_id,
-                logical_date=moment, released=released))
+        _log_report("resumed", report)
 
 
 def on_model_failure(context: Any) -> None:

@@ -45,6 +45,7 @@ from .operators import (
     DbtHooksOperator,
     DbtNodeOperator,
     ReconcileOperator,
+    SlaWatchOperator,
     UnresolvedUpstream,
 )
 
@@ -259,14 +260,37 @@ def maintenance_dag(schedule: str, registry_url: str, lookback: timedelta = time
     return dag
 
 
+SLA_WATCH_DAG_ID = "handoff_sla_watch"
+
+
+def sla_watch_dag(schedule: str, registry_url: str) -> DAG:
+    """A DAG whose one task watches every model's SLA deadlines (docs/notifications.md): each run
+    covers the time until the next tick of ``schedule`` (e.g. @hourly), sleeping in the triggerer
+    between deadlines."""
+    from ..ticks import next_tick, schedule_of
+
+    start = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    cadence = schedule_of(schedule, "UTC")
+    first = next_tick(cadence, start)
+    window = next_tick(cadence, first) - first  # one run watches until the next one starts
+    dag = DAG(dag_id=SLA_WATCH_DAG_ID, schedule=CronTriggerTimetable(to_cron(schedule), timezone="UTC"),
+              start_date=start, catchup=False, max_active_runs=1,
+              description="handoff: tell owners and consumers when a model misses its SLA",
+              tags=["handoff", "maintenance"])
+    SlaWatchOperator(task_id="watch", dag=dag, registry_url=registry_url, window=window, retries=1,
+                     retry_delay=timedelta(seconds=30))
+    return dag
+
+
 def dags_from_env() -> dict[str, DAG]:
     """What the DAG file in the dags folder calls. Settings (environment):
 
     HANDOFF_PLANS_DIR (required), HANDOFF_DBT_PROJECTS_DIR (required), HANDOFF_DBT_PROFILES_DIR,
     HANDOFF_SNAPSHOT (default <plans>/registry_snapshot.json), HANDOFF_VALIDATE_PLANS (1/0, default 1),
     HANDOFF_RECONCILE_SCHEDULE (a cron or preset: adds the maintenance DAG handoff_reconcile; needs
-    HANDOFF_REGISTRY_URL), HANDOFF_CACHE_DIR (where plans that passed validation are remembered;
-    default $XDG_CACHE_HOME/handoff or ~/.cache/handoff).
+    HANDOFF_REGISTRY_URL), HANDOFF_SLA_WATCH_SCHEDULE (e.g. @hourly: adds the SLA watch DAG
+    handoff_sla_watch; needs HANDOFF_REGISTRY_URL), HANDOFF_CACHE_DIR (where plans that passed
+    validation are remembered; default $XDG_CACHE_HOME/handoff or ~/.cache/handoff).
     """
     plans_dir = os.environ.get("HANDOFF_PLANS_DIR")
     projects_dir = os.environ.get("HANDOFF_DBT_PROJECTS_DIR")
@@ -277,10 +301,9 @@ def dags_from_env() -> dict[str, DAG]:
 
     parsing = get_parsing_context()
     only = parsing.dag_id
-    sweep_schedule = os.environ.get("HANDOFF_RECONCILE_SCHEDULE")
-    if only == MAINTENANCE_DAG_ID:
-        sweep = _maintenance_from_env(sweep_schedule)
-        return {MAINTENANCE_DAG_ID: sweep} if sweep is not None else {}
+    if only in MAINTENANCE_DAGS:
+        found = _maintenance_from_env(only)
+        return {only: found} if found is not None else {}
     dags = load_dags(
         plans_dir,
         dbt_projects_dir=projects_dir,
@@ -291,26 +314,36 @@ def dags_from_env() -> dict[str, DAG]:
         validate=os.environ.get("HANDOFF_VALIDATE_PLANS", "1") != "0",
         on_success=on_model_success,
     )
-    if sweep_schedule and only is None:
-        sweep = _maintenance_from_env(sweep_schedule)
-        if sweep is not None:
-            dags[MAINTENANCE_DAG_ID] = sweep
+    if only is None:
+        for dag_id in MAINTENANCE_DAGS:
+            found = _maintenance_from_env(dag_id)
+            if found is not None:
+                dags[dag_id] = found
     return dags
 
 
-def _maintenance_from_env(schedule: str | None) -> DAG | None:
-    """The maintenance DAG, or None with a warning when its settings are unusable (the plans' DAGs
-    load either way)."""
+# maintenance DAG id -> (the setting that adds it: its schedule, how to build it)
+MAINTENANCE_DAGS: dict[str, tuple[str, Callable[[str, str], DAG]]] = {
+    MAINTENANCE_DAG_ID: ("HANDOFF_RECONCILE_SCHEDULE", lambda schedule, url: maintenance_dag(schedule, url)),
+    SLA_WATCH_DAG_ID: ("HANDOFF_SLA_WATCH_SCHEDULE", sla_watch_dag),
+}
+
+
+def _maintenance_from_env(dag_id: str) -> DAG | None:
+    """A maintenance DAG if its setting asks for it, or None — with a warning when its settings are
+    unusable (the plans' DAGs load either way)."""
+    setting, build = MAINTENANCE_DAGS[dag_id]
+    schedule = os.environ.get(setting)
     if not schedule:
         return None
     registry_url = os.environ.get("HANDOFF_REGISTRY_URL")
     if not registry_url:
-        warn("handoff: skipped the maintenance DAG handoff_reconcile: HANDOFF_RECONCILE_SCHEDULE is set but "
-             "HANDOFF_REGISTRY_URL is not — see docs/deployment.md")
+        warn(f"handoff: skipped the maintenance DAG {dag_id}: {setting} is set but HANDOFF_REGISTRY_URL is not "
+             "— see docs/deployment.md")
         return None
     try:
-        return maintenance_dag(schedule, registry_url)
+        return build(schedule, registry_url)
     except Exception as exc:  # noqa: BLE001 - a bad setting costs only the maintenance DAG
         detail = exc.one_line() if isinstance(exc, HandoffError) else f"{type(exc).__name__}: {exc}"
-        warn(f"handoff: skipped the maintenance DAG handoff_reconcile: HANDOFF_RECONCILE_SCHEDULE: {detail}")
+        warn(f"handoff: skipped the maintenance DAG {dag_id}: {setting}: {detail}")
         return None

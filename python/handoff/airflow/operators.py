@@ -172,6 +172,7 @@ class ReconcileOperator(BaseOperator):
         self.lookback = lookback
 
     def execute(self, context: Any) -> int:
+        from ..notify import sla_watch
         from ..notify.delivery import Delivery
         from ..notify.events import sweep as notify_sweep
         from ..recovery import sweep
@@ -186,11 +187,62 @@ class ReconcileOperator(BaseOperator):
         with Registry(self.registry_url, must_exist=True) as registry:
             actions = sweep(registry, api, since=since)
             try:
-                messages = notify_sweep(registry, api, Delivery.from_env(), since=since)
+                delivery = Delivery.from_env()
+                messages = notify_sweep(registry, api, delivery, since=since)
                 self.log.info("messages: %s", messages.as_dict())
+                slas = sla_watch.check(registry, api, delivery, lookback=self.lookback)
+                self.log.info("SLA check (safety net of the watch): %s", slas.as_dict())
             except HandoffError as exc:
                 self.log.warning("messages not swept: %s", exc.one_line())
         for action in actions:
             self.log.info("%s %s.%s in %s (was %s; upstream %s)", action.action, action.dag_id,
                           action.sensor_task_id, action.run_id, action.previous_state, action.upstream)
         return sum(1 for a in actions if a.action == "satisfied")
+
+
+class SlaWatchOperator(BaseOperator):
+    """The SLA watch (docs/notifications.md, "SLA monitoring"): checks every model run whose SLA
+    deadline has passed, then sleeps in the triggerer (no worker slot) until the next deadline and
+    checks again — until the end of its window (its run's start + ``window``), when the next run of
+    the watch DAG takes over. Each wake costs one short task process; nothing is added to the
+    pipelines' own DAG runs."""
+
+    template_fields: Sequence[str] = ()
+    ui_color = "#e056fd"
+    GRACE = timedelta(seconds=2)  # wake just after the deadline: a success at the deadline is recorded
+
+    def __init__(self, *, registry_url: str, window: timedelta, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.registry_url = registry_url
+        self.window = window
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        return self.watch(context)
+
+    def watch(self, context: Any, event: Any = None) -> dict[str, Any]:
+        from ..notify import sla_watch
+        from ..notify.delivery import Delivery
+        from ..registry import Registry
+        from .callbacks import api_from_settings
+
+        dag_run = context.get("dag_run")
+        started = getattr(dag_run, "run_after", None) or datetime.now(timezone.utc)
+        window_end = started.astimezone(timezone.utc) + self.window
+        now = datetime.now(timezone.utc)
+        with Registry(self.registry_url, must_exist=True) as registry:
+            report = sla_watch.check(registry, api_from_settings(), Delivery.from_env(), now=now)
+            wake = sla_watch.wake_at(registry, now)
+        for miss in report.missed:
+            self.log.warning("SLA missed: %s", miss)
+        self.log.info("checked %d run(s): %d met, %d missed (new), %d known; %d API call(s); messages %s",
+                      report.checked, report.met, len(report.missed), report.known, report.api_calls,
+                      report.messages.as_dict())
+        if wake is None or wake + self.GRACE >= window_end:
+            self.log.info("next deadline %s is after this watch's window (%s): the next run takes over",
+                          wake, window_end)
+            return report.as_dict()
+        from airflow.providers.standard.triggers.temporal import DateTimeTrigger
+
+        self.log.info("sleeping until the next deadline, %s", wake.isoformat())
+        self.defer(trigger=DateTimeTrigger(moment=wake + self.GRACE), method_name="watch")
+        return report.as_dict()  # not reached: defer raises

@@ -45,6 +45,7 @@ def parse_since(text: str) -> timedelta:
 
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
+    from ..notify import sla_watch
     from ..notify.delivery import Delivery
     from ..notify.events import sweep as notify_sweep
     from ..recovery import sweep
@@ -58,7 +59,10 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     # sweeps run, that is stderr.
     with contextlib.redirect_stdout(sys.stderr), Registry(args.registry, must_exist=True) as registry:
         actions = sweep(registry, api, since=since)
-        messages = notify_sweep(registry, api, Delivery.from_env(), since=since)
+        delivery = Delivery.from_env()
+        messages = notify_sweep(registry, api, delivery, since=since)
+        slas = sla_watch.check(registry, api, delivery, lookback=window)
+        messages.merge(slas.messages)
     satisfied = [a for a in actions if a.action == "satisfied"]
     if args.format == "json":
         print(json.dumps([a.as_dict() for a in actions], indent=2))

@@ -85,6 +85,50 @@ def sensor_gave_up(registry: Registry, delivery: Delivery, *, dag_id: str, senso
     return _send(registry, delivery, messages)
 
 
+# -- a model succeeded -----------------------------------------------------------------------------
+
+def model_completed(registry: Registry, api: Any, delivery: Delivery, *, dag_id: str, task_id: str, run_id: str,
+                    logical_date: datetime | None, run_after: datetime | None, try_number: int = 1,
+                    completed_at: datetime | None = None, source: str = "callback") -> tuple[list[Any], Report]:
+    """What a model task's success callback records and says (the one recording path: the callback,
+    the batch, and the tests' simulated history all come through here):
+
+    * a model others wait on: its completion, then recovery reconciles the waiting sensors
+      (``recovery.handle_completion``; ``api`` None: recorded only), then 'resumed' follow-ups;
+    * a model with an SLA: its completion (the SLO history ``handoff sla`` reads), and the completion
+      time of a run whose miss was recorded;
+    * any other model: nothing (no registry write).
+    Returns (recovery's actions, the messages' report)."""
+    from ..alignment import reference_date
+    from ..errors import HandoffError
+    from ..recovery import reconcile_completion
+
+    moment = reference_date(logical_date, run_after or logical_date) if (logical_date or run_after) else None
+    waits = registry.sensors_waiting_on_task(dag_id, task_id)
+    sla = None if waits else registry.task_sla(dag_id, task_id)
+    if not waits and sla is None:
+        return [], Report()
+    ended = completed_at or datetime.now(timezone.utc)
+    # record first: what the registry knows must not depend on Airflow's API answering
+    completion = registry.record_completion(dag_id, task_id, run_id, moment, try_number=try_number, source=source,
+                                            completed_at=ended)
+    if moment is not None:
+        registry.complete_sla_miss(dag_id, task_id, moment, ended)
+    actions: list[Any] = []
+    if waits and api is not None:
+        try:
+            actions = reconcile_completion(registry, api, completion)
+        except HandoffError as exc:
+            log.warning("handoff: reconciling the sensors waiting on %s.%s failed: %s; `handoff reconcile` will "
+                        "catch up", dag_id, task_id, exc.one_line())
+    report = Report()
+    if waits and moment is not None:
+        released = [(a.dag_id, a.run_id, a.sensor_task_id) for a in actions if a.action == "satisfied"]
+        report = model_succeeded(registry, delivery, dag_id=dag_id, task_id=task_id, run_id=run_id,
+                                 logical_date=moment, released=released)
+    return actions, report
+
+
 # -- resumed ---------------------------------------------------------------------------------------
 
 def model_succeeded(registry: Registry, delivery: Delivery, *, dag_id: str, task_id: str, run_id: str | None,
@@ -113,13 +157,14 @@ def model_succeeded(registry: Registry, delivery: Delivery, *, dag_id: str, task
 # -- SLA miss --------------------------------------------------------------------------------------
 
 def sla_missed(registry: Registry, delivery: Delivery, *, dag_id: str, task_id: str, run_id: str | None,
-               logical_date: datetime, sla: str, deadline: datetime, state: str) -> Report:
+               logical_date: datetime, sla: str, deadline: datetime, state: str,
+               completed: datetime | None = None) -> Report:
     """A model run passed its SLA deadline without success: tell the owner and the consumers."""
     found = registry.audience(dag_id, task_id)
     if found is None or not delivery.enabled:
         return Report()
     model = _upstream(found, run_id, logical_date)
-    messages = sla_miss_messages(model, sla=sla, deadline=deadline, state=state,
+    messages = sla_miss_messages(model, sla=sla, deadline=deadline, state=state, completed=completed,
                                  consumers=_blocked(found, logical_date), teams=_teams(found))
     return _send(registry, delivery, messages)
 

@@ -176,10 +176,12 @@ def resumed_message(blocked_message: Mapping[str, Any], upstream: UpstreamRun, *
 # -- SLA miss --------------------------------------------------------------------------------------
 
 def sla_miss_messages(model: UpstreamRun, *, sla: str, deadline: datetime, state: str,
-                      consumers: Sequence[Blocked], teams: Mapping[str, Team]) -> list[Message]:
+                      consumers: Sequence[Blocked], teams: Mapping[str, Team],
+                      completed: datetime | None = None) -> list[Message]:
     """A model run passed its SLA deadline without success: its owner's channel and each reading
     domain's channel hear it. ``sla`` says the promise ("available_by 06:30 UTC"), ``state`` what
-    the task was doing at the deadline ("running", "failed", "no run")."""
+    the task was doing at the deadline ("running", "failed", "no run"); ``completed``: it has
+    completed since, late (the check came after its success)."""
     owner_channel = model.slack or teams[model.domain].slack
     by_domain: dict[str, list[Blocked]] = {}
     for item in consumers:
@@ -188,8 +190,10 @@ def sla_miss_messages(model: UpstreamRun, *, sla: str, deadline: datetime, state
     messages = []
     for channel, (domain, roles, consumer_domains) in audience.items():
         header = f"SLA missed: {model.name}"
+        status = (f"it completed late, at {_when(completed)}" if completed is not None
+                  else f"at the deadline it was *{_esc(state)}*")
         lines = [f"*{_esc(model.name)}* (`{_esc(model.dag_id)}`, run of {_when(model.logical_date)}) missed its SLA: "
-                 f"{_esc(sla)}, due {_when(deadline)}; at the deadline it was *{_esc(state)}*."]
+                 f"{_esc(sla)}, due {_when(deadline)}; {status}."]
         if "owner" in roles:
             lines.append(f"Owner: {_esc(model.owner or teams[model.domain].owner)}."
                          + (f" Read by {', '.join(_esc(d) for d in by_domain)}." if by_domain else ""))

@@ -35,6 +35,7 @@ from . import engine as engines
 from . import notifications as notes
 from . import run_state as rs
 from . import schema as s
+from . import slo as slo_q
 from .mesh import Domain, Mesh, domain_from_plan
 from .queries import Consumer, SensorWait
 from .notifications import Notification, SlaMiss
@@ -422,6 +423,35 @@ class Registry:
         when = _aware(subject_date)
         return self._read(lambda c: notes.blocked_open(c, dag_id, when),  # type: ignore[no-any-return]
                           f"reading blocked messages of {dag_id}")
+
+    def sla_models(self, *, domain: str | None = None) -> list[dict[str, Any]]:
+        """Every published model task with an SLA and its pipeline's schedule (``slo.sla_models``)."""
+        return self._read(lambda c: slo_q.sla_models(c, domain=domain),  # type: ignore[no-any-return]
+                          "reading the models with an SLA")
+
+    def history_models(self, *, domain: str | None, model: str | None, since: datetime) -> list[dict[str, Any]]:
+        """The model tasks ``handoff sla`` reports (``slo.history_models``; HandoffError: unknown name)."""
+        after = _aware(since)
+        return self._read(lambda c: slo_q.history_models(c, domain=domain, model=model,  # type: ignore[no-any-return]
+                                                         since=after), "reading the models' history")
+
+    def first_successes(self, dag_ids: Iterable[str], since: datetime,
+                        until: datetime) -> dict[tuple[str, str, datetime], datetime]:
+        """(dag_id, task_id, logical_date) -> end of the run's first successful try (``slo.first_successes``)."""
+        after, before, dags = _aware(since), _aware(until), list(dag_ids)
+        return self._read(lambda c: slo_q.first_successes(c, dags, after, before),  # type: ignore[no-any-return]
+                          "reading completions")
+
+    def task_sla(self, dag_id: str, task_id: str) -> dict[str, Any] | None:
+        """The SLA of one model task, or None (``slo.task_sla``)."""
+        return self._read(lambda c: slo_q.task_sla(c, dag_id, task_id),  # type: ignore[no-any-return]
+                          f"reading the SLA of {dag_id}.{task_id}")
+
+    def reading_dags(self, targets: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
+        """The consumer DAGs waiting on each of ``targets`` (``slo.reading_dags``)."""
+        wanted = list(targets)
+        return self._read(lambda c: slo_q.reading_dags(c, wanted),  # type: ignore[no-any-return]
+                          "reading the consumers of the models")
 
     def audience(self, dag_id: str, task_id: str) -> dict[str, Any] | None:
         """Who hears about task ``dag_id.task_id`` and what the message needs (``notifications.audience``)."""

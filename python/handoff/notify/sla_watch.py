@@ -1,0 +1,216 @@
+"""Per-model SLA monitoring: which runs passed their deadline without the model's success.
+
+``check`` is what the SLA watch runs each time a deadline passes (and what the sweep runs as a
+safety net): for every model run whose deadline fell in the window it
+
+1. reads the first successful try of each run from the registry (the completion callbacks record
+   it for every model with an SLA);
+2. asks Airflow about the runs with no recorded success — a success the callback could not record
+   is recorded now (source ``sweep``) and judged by its end; otherwise the task's state at the
+   deadline (or ``no run``: the DAG run does not exist) is the verdict;
+3. records each miss once (``sla_misses``, unique per run) and tells the owner's channel and the
+   reading domains' channels (``events.sla_missed``; the outbox makes it once per channel).
+
+A run that completed after its deadline but before the check (the watch was late) is a miss
+recorded with its completion time. Without an Airflow API the registry alone decides (a callback
+that failed to record a success then reads as a miss). docs/notifications.md, "SLA monitoring".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from ..alignment import reference_date
+from ..batching import BATCH_TASK_ID
+from ..errors import HandoffError
+from ..redact import get_logger
+from ..registry import Registry
+from ..sla import Sla
+from ..sla_runs import Due, SlaModel, due_between, next_deadline
+from . import events
+from .delivery import Delivery
+
+log = get_logger(__name__)
+
+LOOKBACK = timedelta(hours=2)  # how far back each check looks (misses are recorded once)
+MANY_CANDIDATES = 20  # per run: list its task instances instead of one GET per task
+BATCH = BATCH_TASK_ID
+
+
+@dataclass
+class SlaReport:
+    """What one check found: runs checked, met, missed (new misses), and the messages."""
+
+    checked: int = 0
+    met: int = 0
+    missed: list[dict[str, Any]] = field(default_factory=list)
+    known: int = 0  # misses recorded before this check
+    messages: events.Report = field(default_factory=events.Report)
+    api_calls: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"checked": self.checked, "met": self.met, "missed": self.missed, "known": self.known,
+                "messages": self.messages.as_dict(), "api_calls": self.api_calls}
+
+
+def models_of(rows: Sequence[Mapping[str, Any]]) -> list[SlaModel]:
+    """``Registry.sla_models()`` rows as ``SlaModel``s."""
+    return [SlaModel(domain=r["domain"], dag_id=r["dag_id"], task_id=r["task_id"], model=r["model"],
+                     schedule=r["schedule"], timezone=r.get("timezone") or "UTC", start_date=r["start_date"],
+                     sla=Sla(r.get("available_by"), r.get("available_within_s")),
+                     since=r.get("first_published")) for r in rows]
+
+
+def check(registry: Registry, api: Any, delivery: Delivery, *, now: datetime | None = None,
+          lookback: timedelta = LOOKBACK, models: Sequence[SlaModel] | None = None) -> SlaReport:
+    """Judge every model run whose deadline is in (now - lookback, now]; record and announce misses."""
+    now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    if models is None:
+        models = models_of(registry.sla_models())
+    due = due_between(models, now - lookback, now)
+    report = SlaReport(checked=len(due))
+    if not due:
+        return report
+    dags = {d.model.dag_id for d in due}
+    first = min(d.logical_date for d in due)
+    known = {(m.dag_id, m.task_id, m.logical_date) for m in registry.sla_misses(dag_ids=dags, since=first)}
+    done = registry.first_successes(dags, first, now)
+    pending: list[Due] = []
+    for d in due:
+        key = (d.model.dag_id, d.model.task_id, d.logical_date)
+        if key in known:
+            report.known += 1
+            continue
+        completed = done.get(key)
+        if completed is not None and completed <= d.deadline:
+            report.met += 1
+        elif completed is not None:
+            _miss(registry, delivery, report, d, "late", completed, None)
+        else:
+            pending.append(d)
+    for (dag_id, logical_date), runs in _by_run(pending).items():
+        _judge_run(registry, api, delivery, report, dag_id, logical_date, runs)
+    return report
+
+
+def _by_run(pending: Sequence[Due]) -> dict[tuple[str, datetime], list[Due]]:
+    grouped: dict[tuple[str, datetime], list[Due]] = {}
+    for d in pending:
+        grouped.setdefault((d.model.dag_id, d.logical_date), []).append(d)
+    return grouped
+
+
+def _judge_run(registry: Registry, api: Any, delivery: Delivery, report: SlaReport, dag_id: str,
+               logical_date: datetime, runs: list[Due]) -> None:
+    """The runs of one DAG run with no recorded success: ask Airflow, record, announce."""
+    if api is None:
+        for d in runs:
+            if _watched(d):
+                _miss(registry, delivery, report, d, "no success recorded", None, None)
+        return
+    try:
+        found = api.list_dag_runs(dag_id, logical_date_gte=logical_date, logical_date_lte=logical_date)
+        report.api_calls += 1
+        run = next((r for r in found if _when(r.get("logical_date")) == logical_date), None)
+        states = _states(api, report, dag_id, run, [d.model.task_id for d in runs]) if run else {}
+    except HandoffError as exc:
+        log.warning("handoff: SLA check of %s at %s: Airflow API: %s; judging from the registry",
+                    dag_id, logical_date.isoformat(), exc.one_line())
+        for d in runs:
+            if _watched(d):
+                _miss(registry, delivery, report, d, "no success recorded", None, None)
+        return
+    for d in runs:
+        ti = states.get(d.model.task_id)
+        if run is None:
+            if _watched(d):
+                _miss(registry, delivery, report, d, "no run", None, None)
+            continue
+        state = (ti or {}).get("state") or states.get(BATCH, {}).get("handoff_state") or "not started"
+        ended = _when((ti or {}).get("end_date"))
+        if state == "success" and ended is not None:
+            registry.record_completion(dag_id, d.model.task_id, str(run["dag_run_id"]),
+                                       reference_date(logical_date, logical_date), completed_at=ended,
+                                       try_number=_try(ti), source="sweep")
+            if ended <= d.deadline:
+                report.met += 1
+                continue
+            _miss(registry, delivery, report, d, "late", ended, run)
+            continue
+        _miss(registry, delivery, report, d, state, None, run)
+
+
+def _states(api: Any, report: SlaReport, dag_id: str, run: Mapping[str, Any],
+            task_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The task instances of ``task_ids`` in ``run``; when one has no state yet and the run has a
+    batch (batched execution: a model's task gets its state when the batch has built it), what the
+    batch is doing, as ``found[BATCH]["handoff_state"]``."""
+    run_id = str(run["dag_run_id"])
+    wanted = set(task_ids) | {BATCH}
+    if len(task_ids) > MANY_CANDIDATES:
+        report.api_calls += 1
+        found = {ti["task_id"]: ti for ti in api.list_task_instances(dag_id, run_id) if ti["task_id"] in wanted}
+    else:
+        found = {}
+        for task_id in task_ids:
+            report.api_calls += 1
+            ti = api.find_task_instance(dag_id, run_id, task_id)
+            if ti is not None:
+                found[task_id] = ti
+        if any(not (found.get(t) or {}).get("state") for t in task_ids):
+            report.api_calls += 1
+            batch = api.find_task_instance(dag_id, run_id, BATCH)
+            if batch is not None:
+                found[BATCH] = batch
+    batch_state = (found.get(BATCH) or {}).get("state")
+    if batch_state in ("running", "queued", "scheduled", "deferred", "up_for_reschedule"):
+        found[BATCH] = {**found[BATCH], "handoff_state": "queued in the batch" if batch_state != "running"
+                        else "running in the batch"}
+        if batch_state == "deferred":
+            found[BATCH]["handoff_state"] = "waiting in the batch (its upstream is not done)"
+    return found
+
+
+def _watched(d: Due) -> bool:
+    """A run with no evidence at all counts as missed only from the domain's first publication on:
+    before it, handoff was not there to record it."""
+    return d.model.since is None or d.logical_date >= d.model.since
+
+
+def _miss(registry: Registry, delivery: Delivery, report: SlaReport, d: Due, state: str,
+          completed: datetime | None, run: Mapping[str, Any] | None) -> None:
+    m = d.model
+    miss = registry.record_sla_miss(dag_id=m.dag_id, task_id=m.task_id, logical_date=d.logical_date,
+                                    domain=m.domain, model=m.model, sla=m.describe(), deadline=d.deadline,
+                                    state_at_deadline=state, completed_at=completed)
+    if not miss.created:
+        report.known += 1
+        return
+    report.missed.append({"model": m.name, "dag_id": m.dag_id, "logical_date": d.logical_date.isoformat(),
+                          "deadline": d.deadline.isoformat(), "state": state,
+                          "completed_at": completed.isoformat() if completed else None})
+    log.warning("handoff: %s missed its SLA (%s) for the run of %s: due %s, %s", m.name, m.describe(),
+                d.logical_date.isoformat(), d.deadline.isoformat(), state)
+    report.messages.merge(events.sla_missed(
+        registry, delivery, dag_id=m.dag_id, task_id=m.task_id, run_id=str(run["dag_run_id"]) if run else None,
+        logical_date=d.logical_date, sla=m.describe(), deadline=d.deadline, state=state, completed=completed))
+
+
+def wake_at(registry: Registry, after: datetime) -> datetime | None:
+    """When the watch must check next: the first deadline after ``after`` (None: no SLA within 2 days)."""
+    return next_deadline(models_of(registry.sla_models()), after)
+
+
+def _when(value: Any) -> datetime | None:
+    if not value:
+        return None
+    moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+
+
+def _try(ti: Mapping[str, Any] | None) -> int:
+    value = (ti or {}).get("try_number")
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 1

@@ -1,0 +1,100 @@
+"""Which model runs are due when (pure: no database, no Airflow).
+
+A model with an SLA (``sla.Sla``: ``available_by`` or ``available_within``) promises, for each
+scheduled run of its pipeline, that its data is complete by the run's deadline
+(``sla.deadline``, the one function every part of handoff uses). ``due_between`` lists the runs
+whose deadline falls in a window — what the SLA watch checks when a deadline passes;
+``next_deadline`` says when the watch must wake next. Runs are the pipeline's ticks
+(``ticks.ticks_between``, exactly Airflow's ``CronTriggerTimetable``) from its start date on;
+manual runs off the schedule carry no SLA.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from .sla import Sla, deadline
+from .ticks import local_aware, schedule_of, ticks_between, zone
+
+# An available_by deadline falls on the run's own (local) day: at most a day after the tick.
+_MAX_BY_LAG = timedelta(days=1, hours=2)
+
+
+@dataclass(frozen=True)
+class SlaModel:
+    """One published model task with an SLA, and what its pipeline runs on."""
+
+    domain: str
+    dag_id: str
+    task_id: str
+    model: str | None
+    schedule: str
+    timezone: str
+    start_date: str  # YYYY-MM-DD: the pipeline's first day (ticks before it are no runs)
+    sla: Sla
+    since: datetime | None = None  # the domain's first publication: a missing run before it is not a miss
+
+    @property
+    def name(self) -> str:
+        return f"{self.domain}.{self.task_id}"
+
+    def describe(self) -> str:
+        """The promise as people read it: ``available_by 06:30 Europe/Berlin``, ``available_within 45m``."""
+        text = self.sla.describe()
+        return f"{text} {self.timezone}" if self.sla.available_by is not None else text
+
+    def lag(self) -> timedelta:
+        """The longest a deadline can follow its run's tick."""
+        if self.sla.available_within_s is not None:
+            return timedelta(seconds=self.sla.available_within_s)
+        return _MAX_BY_LAG
+
+    def deadline_of(self, logical_date: datetime) -> datetime:
+        found = deadline(logical_date, self.sla, self.schedule, self.timezone)
+        if found is None:
+            raise ValueError(f"{self.name} has no SLA")  # an SlaModel always has one
+        return found
+
+
+@dataclass(frozen=True)
+class Due:
+    """One run of one model and its deadline."""
+
+    model: SlaModel
+    logical_date: datetime
+    deadline: datetime
+
+
+def _first_tick(model: SlaModel) -> datetime:
+    """The pipeline's start: midnight of its start date in its timezone (as the DAG factory sets it)."""
+    day = date.fromisoformat(model.start_date)
+    return local_aware(datetime(day.year, day.month, day.day), zone(model.timezone))
+
+
+def due_between(models: Iterable[SlaModel], start: datetime, end: datetime) -> list[Due]:
+    """Every scheduled run whose deadline is in (start, end], by deadline then model.
+
+    Models sharing a pipeline and an SLA share the work: ticks and deadlines are computed once per
+    (dag, schedule, timezone, SLA)."""
+    groups: dict[tuple[str, str, str, str, Sla], list[SlaModel]] = {}
+    for m in models:
+        groups.setdefault((m.dag_id, m.schedule, m.timezone, m.start_date, m.sla), []).append(m)
+    found: list[Due] = []
+    for (_, schedule, tz, _, _), members in groups.items():
+        first = members[0]
+        cadence = schedule_of(schedule, tz)
+        begin = max(start - first.lag(), _first_tick(first))
+        for tick in ticks_between(cadence, begin, end + timedelta(microseconds=1)):
+            when = first.deadline_of(tick)
+            if start < when <= end:
+                found.extend(Due(m, tick, when) for m in members)
+    found.sort(key=lambda d: (d.deadline, d.model.dag_id, d.model.task_id))
+    return found
+
+
+def next_deadline(models: Sequence[SlaModel], after: datetime, horizon: timedelta = timedelta(days=2)) -> datetime | None:
+    """The first deadline strictly after ``after`` (within ``horizon``), or None."""
+    upcoming = due_between(models, after, after + horizon)
+    return upcoming[0].deadline if upcoming else None

@@ -1,0 +1,92 @@
+"""SLA-miss detection (handoff.notify.sla_watch.check) over a real registry (SQLite, PostgreSQL),
+posting through Airflow's Slack provider to a Slack-compatible receiver on 127.0.0.1. Without an
+Airflow API the registry alone judges (the real-stack e2e covers the API path)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from handoff.notify import events, sla_watch
+from handoff.notify.delivery import Delivery
+from sqlalchemy import update
+
+RUN = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)  # marketplace__daily's tick; mrt_orders: available_by 04:30
+DEADLINE = RUN.replace(hour=4, minute=30)
+
+
+def _orders(registry):
+    return [m for m in sla_watch.models_of(registry.sla_models(domain="marketplace")) if m.task_id == "mrt_orders"]
+
+
+def _published_long_ago(registry) -> None:
+    from handoff.registry.schema import publications
+
+    with registry.engine.begin() as conn:
+        conn.execute(update(publications).values(published_at=RUN - timedelta(days=30)))
+
+
+def _succeed(registry, at: datetime, run: datetime = RUN):
+    return events.model_completed(registry, None, Delivery("slack"), dag_id="marketplace__daily",
+                                  task_id="mrt_orders", run_id=f"scheduled__{run.isoformat()}", logical_date=run,
+                                  run_after=run, completed_at=at)
+
+
+def test_a_run_past_its_deadline_is_one_miss_one_message_per_channel(registry, slack) -> None:
+    _published_long_ago(registry)
+    early = sla_watch.check(registry, None, Delivery("slack"), now=DEADLINE - timedelta(seconds=1),
+                            models=_orders(registry))
+    assert (early.checked, early.missed) == (0, [])  # not due yet
+    report = sla_watch.check(registry, None, Delivery("slack"), now=DEADLINE + timedelta(seconds=2),
+                             models=_orders(registry))
+    assert (report.checked, report.met, len(report.missed), report.api_calls) == (1, 0, 1, 0)
+    assert report.missed[0]["state"] == "no success recorded"
+    requests = slack.wait_for(3, timeout=10)
+    texts = {r.body.get("channel") or r.channel_path: r.body["text"] for r in requests}
+    assert set(texts) == {"#marketing-data", "#marketplace-data", "T0TEST/B0FINANCE/finance"}
+    owner = texts["#marketplace-data"]
+    assert owner.startswith("SLA missed: marketplace.mrt_orders")
+    assert "available_by 04:30 UTC, due 2026-11-24 04:30 UTC" in owner and "Read by finance, marketing" in owner
+    assert "*Waiting in finance*" in texts["T0TEST/B0FINANCE/finance"]
+    [miss] = registry.sla_misses(dag_ids=["marketplace__daily"])
+    assert (miss.task_id, miss.logical_date, miss.deadline, miss.completed_at) == ("mrt_orders", RUN, DEADLINE, None)
+    # the watch wakes again, the sweep checks too: nothing more
+    for minutes in (1, 30, 90):
+        again = sla_watch.check(registry, None, Delivery("slack"), now=DEADLINE + timedelta(minutes=minutes),
+                                models=_orders(registry))
+        assert (again.known, again.missed, again.messages.added) == (1, [], 0)
+    # the late success is recorded on the miss
+    _succeed(registry, DEADLINE + timedelta(minutes=40))
+    [miss] = registry.sla_misses(dag_ids=["marketplace__daily"])
+    assert miss.completed_at == DEADLINE + timedelta(minutes=40)
+    assert len(slack.requests) == 3
+    assert len(registry.notifications(kind="sla_miss")) == 3
+
+
+def test_a_success_by_the_deadline_is_met_and_one_after_it_before_the_check_is_a_late_miss(registry, slack) -> None:
+    _published_long_ago(registry)
+    _succeed(registry, DEADLINE)  # at the deadline: on time
+    met = sla_watch.check(registry, None, Delivery("slack"), now=DEADLINE + timedelta(seconds=2),
+                          models=_orders(registry))
+    assert (met.met, met.missed) == (1, [])
+    nxt = RUN + timedelta(days=1)
+    _succeed(registry, DEADLINE + timedelta(days=1, minutes=5), run=nxt)  # the watch woke late
+    late = sla_watch.check(registry, None, Delivery("dry-run"), now=DEADLINE + timedelta(days=1, minutes=10),
+                           models=_orders(registry))
+    assert [m["state"] for m in late.missed] == ["late"] and late.messages.dry_run == 3
+    [miss] = registry.sla_misses(dag_ids=["marketplace__daily"])
+    assert (miss.logical_date, miss.completed_at) == (nxt, DEADLINE + timedelta(days=1, minutes=5))
+    assert "it completed late, at 2026-11-25 04:35 UTC" in registry.notifications(kind="sla_miss")[0].text
+    assert slack.requests == []  # dry run: logged, not posted
+
+
+def test_runs_before_the_first_publication_are_not_misses(registry, slack) -> None:
+    report = sla_watch.check(registry, None, Delivery("slack"), now=DEADLINE + timedelta(seconds=2),
+                             models=_orders(registry))  # published now, the run was days ago
+    assert (report.checked, report.missed) == (1, [])
+    assert registry.sla_misses() == []
+
+
+def test_the_watch_wakes_at_the_next_deadline(registry) -> None:
+    wake = sla_watch.wake_at(registry, RUN)
+    assert wake is not None and RUN < wake <= RUN + timedelta(days=1)
+    assert sla_watch.wake_at(registry, wake) > wake
