@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "handoff.commands.map",
     "handoff.commands.recovery",
     "handoff.commands.registry",
+    "handoff.commands.sla",
 )
 DEBUG_ENV = "HANDOFF_DEBUG"
 
