@@ -236,3 +236,16 @@ def test_parsing_a_fixture_project_writes_no_dbt_user_id(fixture_manifest):
         assert not list(project.rglob(".user.yml")), name
     fixtures = Path(__file__).parent / "fixtures" / "dbt"
     assert not list(fixtures.rglob(".user.yml"))
+
+
+def test_a_domain_mutes_message_kinds_in_its_meta(fixture_manifest, tmp_path):
+    def mute(data):
+        for node in data["nodes"].values():
+            for meta in (node.get("meta") or {}, (node.get("config") or {}).get("meta") or {}):
+                if "handoff_domain" in meta:
+                    meta["handoff_domain"]["mute"] = {"sla_miss": True, "blocked": False}
+
+    plan = compile_manifest(load_manifest(_mutated(fixture_manifest("shapes"), tmp_path, mute)))
+    assert plan["domain"]["mute"] == ["sla_miss"]
+    assert validate_plan(json.loads(dumps(plan)), "shapes") == plan
+    assert "mute" not in compile_manifest(load_manifest(fixture_manifest("shapes")))["domain"]  # plans stay as they were

@@ -98,6 +98,9 @@
         },
         "description": {
           "$ref": "#/$defs/description"
+        },
+        "mute": {
+          "$ref": "#/$defs/mute"
         }
       }
     },
@@ -328,6 +331,22 @@
           "minLength": 1,
           "maxLength": 500,
           "description": "the schedules\' alignment (docs/alignment.md) is understood and wanted"
+        }
+      }
+    },
+    "mute": {
+      "type": "object",
+      "additionalProperties": false,
+      "description": "message kinds this domain\'s channel does not receive (docs/notifications.md); the messages are still recorded, as muted",
+      "properties": {
+        "blocked": {
+          "type": "boolean"
+        },
+        "resumed": {
+          "type": "boolean"
+        },
+        "sla_miss": {
+          "type": "boolean"
         }
       }
     }

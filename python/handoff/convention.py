@@ -228,6 +228,7 @@ class DomainInfo:
     owner: str
     slack: str
     description: str = ""
+    mute: tuple[str, ...] = ()  # message kinds the domain's channel does not receive (handoff_domain.mute)
 
 
 @dataclass(frozen=True)
@@ -318,7 +319,8 @@ def resolve(manifest: Manifest) -> Resolved:
                 "HO201", node.unique_id, node.original_file_path, "handoff_domain",
                 "no domain: set +meta: {handoff_domain: {name, owner, slack}} for the project in dbt_project.yml"))
             continue
-        info = DomainInfo(domain["name"], domain["owner"], domain["slack"], domain.get("description", ""))
+        info = DomainInfo(domain["name"], domain["owner"], domain["slack"], domain.get("description", ""),
+                          tuple(sorted(k for k, on in (domain.get("mute") or {}).items() if on is True)))
         domains.setdefault(_domain_key(info), []).append(node.unique_id)
         domain_info = domain_info or info
         pipeline = meta.get("handoff_pipeline")

@@ -235,7 +235,7 @@ class _Compiler:
             "plan_version": PLAN_VERSION,
             "handoff_version": __version__,
             "domain": {"name": domain.name, "owner": domain.owner, "slack": domain.slack,
-                       "description": domain.description},
+                       "description": domain.description, **({"mute": list(domain.mute)} if domain.mute else {})},
             "dbt": {"project_name": self.m.project_name, "dbt_version": self.m.dbt_version,
                     "manifest_sha256": self.m.sha256},
             "pipelines": pipelines,

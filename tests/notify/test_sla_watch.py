@@ -90,3 +90,19 @@ def test_the_watch_wakes_at_the_next_deadline(registry) -> None:
     wake = sla_watch.wake_at(registry, RUN)
     assert wake is not None and RUN < wake <= RUN + timedelta(days=1)
     assert sla_watch.wake_at(registry, wake) > wake
+
+
+def test_a_domain_that_muted_sla_misses_gets_its_row_but_no_post(registry, slack, example_plans) -> None:
+    import json
+
+    marketing = json.loads(json.dumps(next(p for p in example_plans if p["domain"]["name"] == "marketing")))
+    marketing["domain"]["mute"] = ["sla_miss"]  # handoff_domain: {mute: {sla_miss: true}}
+    registry.publish([marketing])
+    _published_long_ago(registry)
+    report = sla_watch.check(registry, None, Delivery("slack"), now=DEADLINE + timedelta(seconds=2),
+                             models=_orders(registry))
+    assert (len(report.missed), report.messages.added, report.messages.muted, report.messages.sent) == (1, 3, 1, 2)
+    rows = {n.channel: n.status for n in registry.notifications(kind="sla_miss")}
+    assert rows == {"#marketing-data": "muted", "#marketplace-data": "sent", "#finance-data": "sent"}
+    assert sorted(r.body.get("channel") or r.channel_path for r in slack.wait_for(2, timeout=10)) == [
+        "#marketplace-data", "T0TEST/B0FINANCE/finance"]

@@ -109,6 +109,7 @@ class Domain:
     label: str | None = None  # registry only: `handoff publish --label`
     pipelines: tuple[Pipeline, ...] = ()
     bound_project: str | None = None  # registry only: the dbt project the domain is bound to (registry.binding)
+    mute: tuple[str, ...] = ()  # message kinds the domain's channel does not receive (handoff_domain.mute)
 
     def tasks(self) -> Iterator[Task]:
         for pipeline in self.pipelines:
@@ -210,6 +211,7 @@ def domain_from_plan(plan: Mapping[str, Any], origin: str = "plan") -> Domain:
         owner=plan["domain"]["owner"],
         slack=plan["domain"]["slack"],
         description=plan["domain"].get("description", ""),
+        mute=tuple(plan["domain"].get("mute", ())),
         project=dbt.get("project_name", ""),
         dbt_version=dbt.get("dbt_version", ""),
         handoff_version=plan.get("handoff_version", ""),

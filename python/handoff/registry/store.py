@@ -585,7 +585,8 @@ def _domain_row(domain: Domain, label: str | None, now: datetime) -> dict[str, A
     return {"name": domain.name, "owner": domain.owner, "slack": domain.slack, "description": domain.description,
             "project": domain.project, "dbt_version": domain.dbt_version, "handoff_version": domain.handoff_version,
             "plan_sha256": domain.plan_sha256, "manifest_sha256": domain.manifest_sha256, "label": label,
-            "published_at": now, "task_count": domain.task_count}
+            "published_at": now, "task_count": domain.task_count,
+            "mute": json.dumps(sorted(domain.mute)) if domain.mute else None}
 
 
 def _publication(domain: Domain, label: str | None, now: datetime, *, changed: bool) -> dict[str, Any]:
