@@ -53,7 +53,8 @@ FINANCE_HOOK = "T0TEST/B0FINANCE/finance"
 
 
 def shrink_plan(domain: str, plan: dict) -> None:
-    """Test-sized plans: marketplace's mrt_orders alone (2 tries); finance batched around the sensor."""
+    """Test-sized plans: marketplace's mrt_orders alone (2 tries, its own task); finance batched around
+    the sensor."""
     pipeline = plan["pipelines"][0]
     keep = {"marketplace": {"mrt_orders"}, "finance": FINANCE_TASKS}[domain]
     pipeline["tasks"] = [t for t in pipeline["tasks"] if t["task_id"] in keep]
