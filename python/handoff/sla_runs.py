@@ -94,7 +94,8 @@ def due_between(models: Iterable[SlaModel], start: datetime, end: datetime) -> l
     return found
 
 
-def next_deadline(models: Sequence[SlaModel], after: datetime, horizon: timedelta = timedelta(days=2)) -> datetime | None:
+def next_deadline(models: Sequence[SlaModel], after: datetime,
+                  horizon: timedelta = timedelta(days=2)) -> datetime | None:
     """The first deadline strictly after ``after`` (within ``horizon``), or None."""
     upcoming = due_between(models, after, after + horizon)
     return upcoming[0].deadline if upcoming else None

@@ -244,5 +244,4 @@ class SlaWatchOperator(BaseOperator):
         from airflow.providers.standard.triggers.temporal import DateTimeTrigger
 
         self.log.info("sleeping until the next deadline, %s", wake.isoformat())
-        self.defer(trigger=DateTimeTrigger(moment=wake + self.GRACE), method_name="watch")
-        return report.as_dict()  # not reached: defer raises
+        self.defer(trigger=DateTimeTrigger(moment=wake + self.GRACE), method_name="watch")  # raises: resumes in watch

@@ -103,7 +103,8 @@ def model_completed(registry: Registry, api: Any, delivery: Delivery, *, dag_id:
     from ..errors import HandoffError
     from ..recovery import reconcile_completion
 
-    moment = reference_date(logical_date, run_after or logical_date) if (logical_date or run_after) else None
+    anchor = run_after or logical_date
+    moment = reference_date(logical_date, anchor) if anchor is not None else None
     waits = registry.sensors_waiting_on_task(dag_id, task_id)
     sla = None if waits else registry.task_sla(dag_id, task_id)
     if not waits and sla is None:
