@@ -114,7 +114,12 @@ def reconcile_completion(registry: Registry, api: AirflowApi, completion: Comple
         return [Action(w.dag_id, "", w.sensor_task_id, None, "left", upstream, "superseded", stale) for w in waits]
     actions: list[Action] = []
     for wait in waits:
-        for run in aligned_runs(api, wait, completion.logical_date):
+        try:
+            runs = aligned_runs(api, wait, completion.logical_date)
+        except HandoffError as exc:  # e.g. a consumer published but not deployed here (404): costs only itself
+            log.warning("handoff: runs of %s waiting on %s not read: %s", wait.dag_id, upstream, exc.one_line())
+            continue
+        for run in runs:
             actions.append(reconcile_sensor(registry, api, wait, run, completion))
     return actions
 
