@@ -119,8 +119,10 @@ def step_impact(args: dict[str, Any]) -> dict[str, Any]:
     out.unlink(missing_ok=True)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "handoff.cli", "impact",  # noqa: S603 - our own paths "--base", args["base"], "--head",
-                           args["head"], "--registry", args["registry"], "--format", "json", "-o", str(out)],
+    command = [sys.executable, "-m", "handoff.cli", "impact", "--base", args["base"], "--head", args["head"],
+               "--registry", args["registry"], "--format", "json", "-o", str(out)]
+    done = subprocess.run(command,  # noqa: S603 - our own interpreter and paths
+
                           capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO / "python")},
                           check=False)
     wall = time.perf_counter() - started
