@@ -122,7 +122,6 @@ def step_impact(args: dict[str, Any]) -> dict[str, Any]:
     command = [sys.executable, "-m", "handoff.cli", "impact", "--base", args["base"], "--head", args["head"],
                "--registry", args["registry"], "--format", "json", "-o", str(out)]
     done = subprocess.run(command,  # noqa: S603 - our own interpreter and paths
-
                           capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO / "python")},
                           check=False)
     wall = time.perf_counter() - started
