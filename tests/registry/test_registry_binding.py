@@ -172,3 +172,51 @@ def test_check_reports_a_domain_bound_elsewhere_without_failing_on_its_own_proje
     assert bad.returncode == 1 and [f["code"] for f in found] == ["HO300"]
     assert str(fork_file) in found[0]["where"] and "'shop_fork'" in found[0]["message"]
     assert datetime.now(timezone.utc).year >= 2024
+
+
+BILLING_YML = (Path(__file__).parent / "projects" / "billing" / "dbt_project.yml").read_text()
+# domain `billing` from a third dbt project, after billing's own project was given to another domain
+BILLING_ELSEWHERE = {"dbt_project.yml": BILLING_YML.replace("name: billing\n", "name: billing_new\n")
+                     .replace("\n  billing:\n", "\n  billing_new:\n")}
+
+
+def test_a_domain_left_unbound_by_a_transfer_needs_a_takeover(registry_url, plans, tmp_path):
+    """Only a never-published domain binds silently: `registry transfer shop --to-project billing`
+    leaves domain billing unbound, and no other project may then take it without --takeover."""
+    other = plans("billing", BILLING_ELSEWHERE)
+    assert (other["domain"]["name"], other["dbt"]["project_name"]) == ("billing", "billing_new")
+    [other_file] = write_plans(tmp_path / "other", other)
+    with Registry(registry_url) as registry:
+        registry.publish([plans("shop"), plans("billing")])
+        registry.transfer("shop", "billing", reason="shop moves into the billing repo", actor="ci-bot")
+        assert registry.mesh().domains["billing"].bound_project is None
+        before = (registry.mesh().domains["billing"].plan_sha256, len(registry.history("billing")))
+
+    _one_line(run_cli("publish", str(other_file), "--registry", registry_url), 1,
+              "domain billing has been published before and is bound to no dbt project now",
+              "dbt project 'billing_new'", "--takeover --reason", "handoff registry transfer billing")
+    checked = run_cli("check", str(other_file), "--registry", registry_url, "--format", "json")
+    found = json.loads(checked.stdout)["findings"]
+    assert checked.returncode == 1 and "HO300" in [f["code"] for f in found], checked.stdout
+    with Registry(registry_url) as registry:
+        assert (registry.mesh().domains["billing"].plan_sha256, len(registry.history("billing"))) == before
+        with pytest.raises(RuleViolation, match="bound to no dbt project"):
+            registry.publish([other])
+        assert registry.mesh().domains["billing"].bound_project is None
+
+    taken = run_cli("publish", str(other_file), "--registry", registry_url, "--takeover", "--reason",
+                    "billing rebuilt in a new repo", env={"HANDOFF_ACTOR": "alice"})
+    assert taken.returncode == 0, taken.stderr
+    with Registry(registry_url) as registry:
+        [row] = registry.transfers("billing")
+        assert (row["how"], row["from_project"], row["to_project"], row["actor"], row["reason"]) == (
+            "takeover", None, "billing_new", "alice", "billing rebuilt in a new repo")
+        assert registry.mesh().domains["billing"].bound_project == "billing_new"
+    history = run_cli("registry", "history", "billing", "--registry", registry_url)
+    assert "takeover" in history.stdout and "billing rebuilt in a new repo" in history.stdout, history.stdout
+
+
+def test_a_never_published_domain_binds_silently(registry_url, plans):
+    with Registry(registry_url) as registry:
+        registry.publish([plans("growth")])
+        assert registry.mesh().domains["growth"].bound_project == "growth" and registry.transfers() == []

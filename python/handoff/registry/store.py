@@ -549,7 +549,9 @@ def _check_binding(conn: Connection, domain: Domain, now: datetime, takeover: tu
     bound = conn.execute(select(d.dbt_project).where(d.name == domain.name)).scalar_one()
     held_by = conn.execute(select(d.name).where(d.dbt_project == domain.project, d.name != domain.name)
                            .with_for_update()).scalar_one_or_none()
-    problem = binding.conflict(domain.name, domain.project, bound, held_by)
+    published = bound is None and conn.execute(
+        select(s.publications.c.domain).where(s.publications.c.domain == domain.name).limit(1)).first() is not None
+    problem = binding.conflict(domain.name, domain.project, bound, held_by, published=published)
     if problem is None:
         if bound is None:
             conn.execute(update(s.domains).where(d.name == domain.name).values(dbt_project=domain.project,
