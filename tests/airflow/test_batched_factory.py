@@ -78,3 +78,16 @@ def test_a_model_named_like_the_batch_costs_only_its_plan(shapes, tmp_path):
         from handoff.airflow.dbt_runner import DbtProject
 
         build_dag(plan, plan["pipelines"][0], project=DbtProject(str(projects), str(projects)), upstreams={})
+
+
+def test_the_write_chunk_setting_is_checked(monkeypatch):
+    from handoff.airflow.batch import WRITE_CHUNK, WRITE_CHUNK_ENV, BatchFailed, write_chunk
+
+    monkeypatch.delenv(WRITE_CHUNK_ENV, raising=False)
+    assert write_chunk() == WRITE_CHUNK == 20
+    monkeypatch.setenv(WRITE_CHUNK_ENV, "5")
+    assert write_chunk() == 5
+    for bad in ("0", "1001", "x", "-3", "2.5"):
+        monkeypatch.setenv(WRITE_CHUNK_ENV, bad)
+        with pytest.raises(BatchFailed, match=f"{WRITE_CHUNK_ENV}=.*1 to 1000"):
+            write_chunk()
