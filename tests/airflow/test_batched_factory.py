@@ -87,7 +87,7 @@ def test_the_write_chunk_setting_is_checked(monkeypatch):
     assert write_chunk() == WRITE_CHUNK == 20
     monkeypatch.setenv(WRITE_CHUNK_ENV, "5")
     assert write_chunk() == 5
-    for bad in ("0", "1001", "x", "-3", "2.5"):
+    for bad in ("0", "1001", "x", "-3", "2.5", "\u00b2"):
         monkeypatch.setenv(WRITE_CHUNK_ENV, bad)
         with pytest.raises(BatchFailed, match=f"{WRITE_CHUNK_ENV}=.*1 to 1000"):
             write_chunk()

@@ -154,6 +154,7 @@ class DbtBatchOperator(BaseOperator):
               attempts: dict[str, int], not_before: dict[str, float], totals: dict[str, int]) -> set[str]:
         """One dbt invocation over ``ready``; returns the models whose state could not be written."""
         import os
+        import re
 
         from dbt.cli.main import dbtRunner
 
@@ -197,7 +198,7 @@ class DbtBatchOperator(BaseOperator):
                                   microbatch=microbatch)
                 threads = os.environ.get(THREADS_ENV, "").strip()
                 if threads:
-                    if not threads.isdigit() or not 0 < int(threads) <= 64:
+                    if not re.fullmatch(r"[0-9]{1,2}", threads) or not 0 < int(threads) <= 64:
                         raise BatchFailed(f"{THREADS_ENV}={threads!r}: a whole number from 1 to 64")
                     args += ["--threads", threads]
                 try:
@@ -322,18 +323,19 @@ class _Writer(threading.Thread):
         for callback in callbacks if isinstance(callbacks, list) else [callbacks]:
             try:
                 callback(context)
-            except Exception:  # noqa: BLE001 - a callback never fails the batch (as for a task)
+            except Exception:
                 self.op.log.exception("%s: %s callback failed", task_id, state)
 
 
 def write_chunk() -> int:
     """Task states per bulk request: HANDOFF_BATCH_WRITE_CHUNK (1..1000), else WRITE_CHUNK."""
     import os
+    import re
 
     text = os.environ.get(WRITE_CHUNK_ENV, "").strip()
     if not text:
         return WRITE_CHUNK
-    if not text.isdigit() or not 0 < int(text) <= 1000:
+    if not re.fullmatch(r"[0-9]{1,4}", text) or not 0 < int(text) <= 1000:
         raise BatchFailed(f"{WRITE_CHUNK_ENV}={text!r}: a whole number from 1 to 1000")
     return int(text)
 
