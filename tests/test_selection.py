@@ -22,7 +22,7 @@ from support.selection import Listed, dbt_ls_per_task
 
 REPO = Path(__file__).resolve().parents[1]
 REGISTRY_PROJECTS = REPO / "tests" / "registry" / "projects"
-FIXTURE_PROJECTS = ("shapes", "evil", "placement")
+FIXTURE_PROJECTS = ("shapes", "evil", "placement", "odd_names")
 REGISTRY_NAMES = ("billing", "growth", "shop")
 LOOM = ("shipping", "support")  # the dbt Mesh example (support reads shipping through dbt-loom)
 LOOM_DOMAINS = {"shipping": "logistics", "marketplace": "marketplace"}

@@ -29,9 +29,12 @@ MAX_ID_LENGTH = 250
 
 
 def task_id_for_node(node: Node) -> str:
-    """Airflow task_id of a model/seed/snapshot: its name (+ _v<version>), invalid characters as '_'."""
+    """Airflow task_id of a model/seed/snapshot: its name (+ _v<version>), invalid characters as '_',
+    and a leading '.' or '-' too (Airflow ids start with a letter, digit or '_': dbt accepts
+    ``-daily``, which becomes ``_daily``)."""
     base = node.name if node.version is None else f"{node.name}_v{node.version}"
-    return _INVALID_ID_CHARS.sub("_", base)[:MAX_ID_LENGTH]
+    normalised = _INVALID_ID_CHARS.sub("_", base)[:MAX_ID_LENGTH]
+    return "_" + normalised[1:] if normalised[:1] in (".", "-") else normalised
 
 
 def sensor_task_id(domain: str, model: str) -> str:
