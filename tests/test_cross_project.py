@@ -176,8 +176,11 @@ def test_a_two_argument_ref_into_an_installed_package_gets_no_sensor(with_instal
     plan = compile_manifest(manifest, projects=PROJECTS)
     tasks = {t["task_id"]: t for t in plan["pipelines"][0]["tasks"]}
     assert tasks["mrt_tickets_by_day"]["upstream"] == ["stg_tickets"]
-    assert plan["notes"] == ["model.support.mrt_tickets_by_day depends on model.calendar.dim_dates of package "
-                             "'calendar', which handoff does not schedule"]
+    assert plan["notes"] == [
+        "model.support.mrt_tickets_by_day depends on model.calendar.dim_dates of package 'calendar', which handoff "
+        "does not schedule: no task builds it, so on a fresh warehouse mrt_tickets_by_day fails until it exists — "
+        "build it in the deploy job after `dbt deps` (`dbt build --select package:calendar`, again whenever the "
+        "package changes), or move the model into this project to give it a task (docs/plan.md)"]
 
 
 # -- a manifest that cannot tell ---------------------------------------------------------------

@@ -159,8 +159,12 @@ class _Compiler:
             elif dep in self.m.nodes:
                 other = self.m.nodes[dep]
                 if other.resource_type in ("model", "seed", "snapshot"):
-                    self.notes.append(f"{node.unique_id} depends on {dep} of package "
-                                      f"'{other.package_name}', which handoff does not schedule")
+                    self.notes.append(
+                        f"{node.unique_id} depends on {dep} of package '{other.package_name}', which handoff "
+                        f"does not schedule: no task builds it, so on a fresh warehouse {node.name} fails until it "
+                        f"exists — build it in the deploy job after `dbt deps` (`dbt build --select "
+                        f"package:{other.package_name}`, again whenever the package changes), or move the model "
+                        "into this project to give it a task (docs/plan.md)")
             else:
                 raise HandoffError(f"node {node.unique_id} depends on {dep}, which is not in the manifest",
                                    where=self.m.path, hint="the manifest is inconsistent; re-run `dbt parse`")
