@@ -63,9 +63,37 @@ def test_jwt_and_literal_secrets() -> None:
     "run at 2026-11-24T05:00:00+00:00 waits on marketplace.mrt_orders",
     "POST http://h:1/auth/token answered 401: Invalid credentials",
     "sqlite:////tmp/registry.db",
+    # a secret-looking word before a colon in prose or a path is no key with a value (module docstring)
+    "/etc/passwd: not valid JSON (Expecting value at line 1, column 1)",
+    "handoff: error: token: file not found — write it with `handoff compile`",
+    "token: not found",
+    "secret: is a folder, not a plan",
+    "/srv/keys/api_key: cannot read the file: permission denied",
+    "C:\\conf\\password: not valid JSON",
+    "~/.pgpass_password: not found",
+    "models/passwd.sql: HO101 error: secret: not a model",
+    "password: was refused for user alice",
 ])
 def test_ordinary_text_is_left_alone(text: str) -> None:
     assert redact(text) == text
+
+
+@pytest.mark.parametrize(("text", "shown"), [
+    ("api_key: Zq9-x", "api_key: ***"),
+    ("password: letmein", "password: ***"),  # a letters-only value that ends the line is a field
+    ("password: letmein\nnext line", "password: ***\nnext line"),
+    ("sslpassword: abc, user: x", "sslpassword: ***, user: x"),
+    ("token: abc)", "token: ***)"),
+    ("passwd:abc", "passwd:***"),
+    ("HANDOFF_AIRFLOW_API_PASSWORD: abc1 was set", "HANDOFF_AIRFLOW_API_PASSWORD: *** was set"),
+    ("client_secret: 'a b c'", "client_secret: '***'"),
+    ("secret: s3cr/t was refused", "secret: *** was refused"),  # not letters only: a secret anywhere
+    ("password=letmein was refused", "password=*** was refused"),  # '=' always masks
+    ("'token': 'not found'", "'token': '***'"),  # a quoted key always masks
+])
+def test_colon_pairs_mask_fields_not_prose(text: str, shown: str) -> None:
+    assert redact(text) == shown
+    assert redact(shown) == shown
 
 
 def test_never_raises() -> None:

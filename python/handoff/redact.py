@@ -8,7 +8,20 @@ What is hidden (each shape has a test in tests/test_redact.py):
   of the token is hidden), and the same without a scheme (``user:PASSWORD@host:5432``);
 * secret-looking keys with their values, in query strings, ``key=value`` text, JSON and
   Python reprs: ``?password=...``, ``"password": "..."``, ``'token': '...'``, ``api_key=...``,
-  ``sslpassword``, ``client_secret``, ``access_token``, ``refresh_token``, ``passwd``, ``pwd``;
+  ``sslpassword``, ``client_secret``, ``access_token``, ``refresh_token``, ``passwd``, ``pwd``.
+  The rule, by separator:
+
+  - ``KEY=value`` and quoted keys (``"KEY": …``, ``'KEY': …``): the value is always hidden;
+  - ``KEY: value`` (unquoted key, colon — YAML, headers, and also ordinary prose): hidden when
+    KEY is a key, not part of a path or name (not preceded by a letter, digit, ``_``, ``-``,
+    ``/``, a backslash, ``.`` or ``~``: ``/etc/passwd: …`` is a file name), **and** the value is a
+    field, not prose: a quoted string, a token holding anything but letters (``hunter2``,
+    ``s3cr/t``, ``a_b``), or a token of letters that ends its line or is followed by
+    ``, ; ) } ]``. So ``api_key: Zq9-x``, ``password: letmein`` (at the end) and
+    ``token: abc, user: x`` are hidden, while ``token: not found`` and
+    ``/etc/passwd: not valid JSON`` are left alone. What this leaves visible is a letters-only
+    password followed by more words (``password: letmein was refused``); configured passwords
+    are also passed as literal ``secrets``, hidden in any shape;
 * ``Authorization``/``Bearer``/``Basic`` credentials and JSON Web Tokens (``eyJ...``);
 * Slack incoming-webhook URLs (``https://hooks.slack.com/services/***``: the path is the secret);
 * any literal given in ``secrets`` (e.g. the configured password, which a server may echo in a
@@ -42,9 +55,15 @@ _BARE_USERINFO = re.compile(r"(?P<head>(?:^|(?<=[\s'\"(<=,]))[A-Za-z0-9._%+\-]+:
 # "password": "x" / 'password': 'x' (JSON, Python reprs); the value may hold escaped quotes
 _QUOTED_PAIR = re.compile(r"(?P<head>(?P<q>[\"'])(?:[A-Za-z0-9_\-]*[_\-])?(?:" + _SECRET_KEYS + r")(?P=q)\s*[:=]\s*)"
                           r"(?P<secret>\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'|[^\s,}\]]+)", re.IGNORECASE)
-# password=x, ?token=x&..., sslpassword: x
-_PLAIN_PAIR = re.compile(r"(?P<head>(?<![A-Za-z0-9])(?:[A-Za-z0-9]*[_\-])?(?:" + _SECRET_KEYS + r")\s*[=:]\s*)"
+# password=x, ?token=x&...: always a secret
+_PLAIN_PAIR = re.compile(r"(?P<head>(?<![A-Za-z0-9])(?:[A-Za-z0-9]*[_\-])?(?:" + _SECRET_KEYS + r")\s*=\s*)"
                          r"(?!\*\*\*)(?P<secret>\"[^\"]*\"|'[^']*'|[^\s&;,'\"<>)}\]]+)", re.IGNORECASE)
+# sslpassword: x — a key (not a path's tail) with a field value, not prose (module docstring)
+_VALUE_END = r"[^\s&;,'\"<>)}\]]"
+_COLON_PAIR = re.compile(r"(?P<head>(?<![A-Za-z0-9_\-/\\.~])(?:[A-Za-z0-9]+[_\-])*(?:" + _SECRET_KEYS
+                         + r")[ \t]*:[ \t]*)(?!\*\*\*)(?P<secret>\"[^\"]*\"|'[^']*'"
+                         r"|" + _VALUE_END + r"*[^A-Za-z\s&;,'\"<>)}\]]" + _VALUE_END + r"*"
+                         r"|[A-Za-z]+(?=[ \t]*(?:$|[,;)}\]])))", re.IGNORECASE | re.MULTILINE)
 _AUTH_HEADER = re.compile(r"(?P<head>\b(?:(?:Bearer|Basic)\s+|(?i:authorization)\s*[:=]\s*(?:[A-Za-z]+\s+)?))"
                           r"(?P<secret>[A-Za-z0-9._~+/=\-]{6,})(?![A-Za-z0-9._~+/=\-]|\s+\*\*\*)")
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]*")
@@ -72,6 +91,7 @@ def redact(text: object, secrets: Iterable[str | None] = ()) -> str:
     out = _BARE_USERINFO.sub(lambda m: f"{m.group('head')}{MASK}@", out)
     out = _QUOTED_PAIR.sub(_masked, out)
     out = _PLAIN_PAIR.sub(_masked, out)
+    out = _COLON_PAIR.sub(_masked, out)
     out = _AUTH_HEADER.sub(lambda m: f"{m.group('head')}{MASK}", out)
     out = _SLACK_WEBHOOK.sub(lambda m: f"{m.group('head')}{MASK}", out)
     return _JWT.sub(MASK, out)
