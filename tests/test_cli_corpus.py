@@ -252,8 +252,10 @@ def _plan_cases() -> dict[str, Case]:
 
 def _manifest_cases() -> dict[str, Case]:
     expected = {
-        "relation_nan": ("relation",), "access_unknown": ("access",), "access_list": ("access",),
-        "timeout_zero": ("timeout_s",), "timeout_huge": ("timeout_s",), "retry_delay_newline": ("HO103", "retry_delay"),
+        # the validators refuse what the plan refuses, naming the node's key (not "re-compile it")
+        "relation_nan": ("relation",), "access_unknown": ("HO210", "access"), "access_list": ("HO210", "access"),
+        "timeout_zero": ("HO103", "handoff.timeout"), "timeout_huge": ("HO103", "handoff.timeout"),
+        "retry_delay_newline": ("HO103", "retry_delay"),
         "groups_wrong_type": ("'groups' is a list",), "source_meta_wrong_type": ("'meta' is a str",),
         "schema_url_newline": ("not a dbt manifest schema URL",),
         "project_traversal": ("metadata.project_name '../../etc' is not a dbt project name",),

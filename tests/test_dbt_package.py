@@ -200,7 +200,8 @@ def test_dbt_cli_exits_1_and_prints_the_violation(broken_root: Path) -> None:
 
 def test_every_rule_code_has_a_broken_project(broken_root: Path) -> None:
     codes = {code for case in broken_cases() for code, _, _ in _expected(case, broken_root)["violations"]}
-    # HO205 cannot fire on a real project: see test_public_owner_rule_falls_back_in_order.
+    # HO205 and HO210 cannot fire on a project dbt parses: see test_public_owner_rule_falls_back_in_order
+    # and test_access_rule_refuses_what_plans_cannot_hold.
     assert codes == {"HO101", "HO102", "HO103", "HO105", "HO106",
                      "HO201", "HO202", "HO203", "HO204", "HO206", "HO207", "HO208", "HO209"}
 
@@ -250,6 +251,19 @@ def test_public_owner_rule_falls_back_in_order(example_manifests: Mesh) -> None:
                         example_manifests.project_dirs["marketplace"], example_manifests.env))
     verdicts = [json.loads(line)["codes"] for line in run.printed]
     assert verdicts == [["HO205"], [], [], [], ["HO205"], []]
+
+
+def test_access_rule_refuses_what_plans_cannot_hold(example_manifests: Mesh) -> None:
+    """HO210 (access outside public/protected/private) is unreachable on a project dbt 1.11 parses
+    (it refuses `friends` and `[public]`, seeds included); an edited manifest reaches it. The macro is
+    checked on hand-made nodes; the Python resolver on edited manifests (tests/test_cli_corpus.py)."""
+    values = ["public", "protected", "private", None, "friends", ["public"]]
+    nodes = [{"unique_id": "seed.x.s", "file": "seeds/s.csv", "access": value} for value in values]
+    run = check(run_dbt(["run-operation", "handoff_examples.print_access_verdicts",
+                         "--args", json.dumps({"nodes": nodes})],
+                        example_manifests.project_dirs["marketplace"], example_manifests.env))
+    verdicts = [json.loads(line)["codes"] for line in run.printed]
+    assert verdicts == [[], [], [], [], ["HO210"], ["HO210"]]
 
 
 # -- fault injection for the runtime's tests ---------------------------------------------

@@ -37,6 +37,7 @@
     {%- do violations.extend(handoff.handoff_rule_sla_form(node)) -%}
     {%- do violations.extend(handoff.handoff_rule_pipeline_timezone(node, pipelines)) -%}
     {%- do violations.extend(handoff.handoff_rule_public_owner(node, group_owners)) -%}
+    {%- do violations.extend(handoff.handoff_rule_access(node)) -%}
     {%- do readers.append(node) -%}
   {%- endfor -%}
   {%- do violations.extend(handoff.handoff_rule_one_domain(domains, nodes_by_id)) -%}

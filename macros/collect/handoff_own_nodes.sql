@@ -15,7 +15,7 @@
           'file': node.original_file_path or '',
           'meta': meta if meta is not none else (node.get('meta') or {}),
           'materialized': config.get('materialized'),
-          'access': node.get('access'),
+          'access': node.get('access') or config.get('access'),
           'group': node.get('group') or config.get('group'),
           'refs': node.get('refs') or [],
         }) -%}

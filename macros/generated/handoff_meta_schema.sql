@@ -43,6 +43,21 @@
       "pattern": "^[0-9]+(s|m|h|d)$",
       "description": "a whole number followed by s, m, h or d, e.g. 90s, 5m, 6h, 1d"
     },
+    "delay": {
+      "type": "string",
+      "pattern": "^(0*([0-9]{1,4}|[1-7][0-9]{4}|8[0-5][0-9]{3}|86[0-3][0-9]{2}|86400)s|0*([0-9]{1,3}|1[0-3][0-9]{2}|14[0-3][0-9]|1440)m|0*([0-9]|1[0-9]|2[0-4])h|0*[01]d)$",
+      "description": "a whole number followed by s, m, h or d, at most one day (0s to 86400s, 1440m, 24h, 1d), e.g. 90s, 5m"
+    },
+    "interval": {
+      "type": "string",
+      "pattern": "^(0*([1-9][0-9]{0,3}|[1-7][0-9]{4}|8[0-5][0-9]{3}|86[0-3][0-9]{2}|86400)s|0*([1-9][0-9]{0,2}|1[0-3][0-9]{2}|14[0-3][0-9]|1440)m|0*([1-9]|1[0-9]|2[0-4])h|0*1d)$",
+      "description": "a positive whole number followed by s, m, h or d, at most one day (1s to 86400s, 1440m, 24h, 1d), e.g. 30s, 5m"
+    },
+    "timeout": {
+      "type": "string",
+      "pattern": "^(0*([1-9][0-9]{0,5}|1[0-9]{6}|2[0-4][0-9]{5}|25[0-8][0-9]{4}|259[01][0-9]{3}|2592000)s|0*([1-9][0-9]{0,3}|[1-3][0-9]{4}|4[0-2][0-9]{3}|43[01][0-9]{2}|43200)m|0*([1-9][0-9]?|[1-6][0-9]{2}|7[01][0-9]|720)h|0*([1-9]|[12][0-9]|30)d)$",
+      "description": "a positive whole number followed by s, m, h or d, at most 30 days (1s to 2592000s, 43200m, 720h, 30d), e.g. 45m, 6h, 2d"
+    },
     "date": {
       "type": "string",
       "pattern": "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$",
@@ -60,11 +75,11 @@
         "description": "how often Airflow retries the task"
       },
       "retry_delay": {
-        "$ref": "#/$defs/duration",
+        "$ref": "#/$defs/delay",
         "description": "wait between retries"
       },
       "timeout": {
-        "$ref": "#/$defs/duration",
+        "$ref": "#/$defs/timeout",
         "description": "execution timeout of one try"
       },
       "pool": {
@@ -208,10 +223,10 @@
       "description": "how the sensor waits for the upstream task",
       "properties": {
         "timeout": {
-          "$ref": "#/$defs/duration"
+          "$ref": "#/$defs/timeout"
         },
         "poke_interval": {
-          "$ref": "#/$defs/duration"
+          "$ref": "#/$defs/interval"
         },
         "mode": {
           "enum": [

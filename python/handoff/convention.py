@@ -196,6 +196,7 @@ DEFAULT_WAIT = {"timeout": "6h", "poke_interval": "5m", "mode": "deferrable"}
 DEFAULT_MAX_ACTIVE_RUNS = 1
 DEFAULT_EXECUTION = "batched"  # docs/execution.md, decisions.md D29
 DEFAULT_TIMEZONE = "UTC"
+ACCESS_LEVELS = ("public", "protected", "private")  # dbt's; the plan schema allows only these
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -357,6 +358,10 @@ def resolve(manifest: Manifest) -> Resolved:
         if node.access == "public" and not owner:
             violations.append(Violation("HO205", node.unique_id, node.original_file_path, "handoff.owner",
                                         "public model without an owner: set meta.handoff.owner"))
+        if node.access is not None and node.access not in ACCESS_LEVELS:  # only an edited manifest (dbt refuses it)
+            violations.append(Violation("HO210", node.unique_id, node.original_file_path, "access",
+                                        "access is not one of public, protected, private: set `access:` (for a "
+                                        "seed, `config: access:`) in its YAML to one of them"))
         nodes[node.unique_id] = NodeSettings(
             unique_id=node.unique_id,
             domain=info.name,
