@@ -122,7 +122,9 @@ def test_feasibility_over_schedule_pairs(case: str) -> None:
     assert detail["suggested"] == {"key": key, "value": value}
     line = finding.line()
     assert "\n" not in line and len(line) < 400, line
-    assert f"run {run} is due {due}" in line and f"due {upstream_due}" in line and f"set {key}: " in line
+    own_key = "available_by" if ":" in down[2] else "available_within"
+    change = f"set {key}: " if key == own_key else f"replace {own_key} with {key}: "  # never both keys (HO208)
+    assert f"run {run} is due {due}" in line and f"due {upstream_due}" in line and change in line, line
     # the suggested value clears the error: put it in the downstream SLA and check again
     fixed = check_mesh(pair(up, (down[0], down[1], value)), focus={"down"})
     assert [f.line() for f in fixed if f.code == "HO305"] == []

@@ -238,7 +238,9 @@ class Feasibility:
                    f"{_iso(upstream.origin_run)}, due {_iso(upstream.deadline)}"
                    + (f" (through {', '.join(through)})" if through else "")
                    + (f"; {len(late)} of {len(runs)} runs checked" if len(late) > 1 else ""))
-        hint = (f"set {key}: {_yaml(value)} on {task.model} (clears every run checked), or agree an earlier SLA "
+        own_key = "available_by" if self.sla(node).available_by is not None else "available_within"
+        change = f"set {key}" if key == own_key else f"replace {own_key} with {key}"  # HO208: never both
+        hint = (f"{change}: {_yaml(value)} on {task.model} (clears every run checked), or agree an earlier SLA "
                 f"with {self.graph.team(origin.domain)}")
         domains = frozenset({task.domain, origin.domain, *(self.graph.task(s).domain for s in upstream.sensors)})
         detail = {
