@@ -75,7 +75,12 @@ def cmd_compile(args: argparse.Namespace) -> int:
     # What compile writes must be what every reader accepts (issue #12): validate the plan before
     # writing it, so a manifest value the plan rules refuse fails here (naming the pipeline, task
     # and key), not at publish or in Airflow.
-    validate_plan(plan, f"{args.manifest} (the plan compiled from it)")
+    try:
+        validate_plan(plan, f"{args.manifest} (the plan compiled from it)")
+    except HandoffError as exc:  # "re-compile it" would be circular advice here: say what to fix
+        raise HandoffError(exc.problem, where=exc.where,
+                           hint="fix that node's value in the dbt project (its YAML or dbt_project.yml), then "
+                                "`handoff package` and compile again") from None
     text = dumps(plan)
     if args.output is None or args.output == STDOUT:
         sys.stdout.write(text)
