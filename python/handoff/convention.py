@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import difflib
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import jsonschema
 
@@ -133,38 +134,42 @@ def suggest(key: str, allowed: Iterable[str]) -> str:
 
 def _issues_from(error: jsonschema.ValidationError) -> list[Issue]:
     path = list(error.absolute_path)
-    keyword = error.validator
+    # jsonschema leaves the keyword unset (None, whatever its stubs say) for a `false` schema
+    keyword = error.validator if isinstance(error.validator, str) else None
+    instance: Any = error.instance
+    expected_value: Any = error.validator_value
     if keyword in ("$ref", "allOf"):
         return [i for sub in error.context or [] for i in _issues_from(sub)]
     if keyword == "additionalProperties":
         allowed = _allowed_keys(error.schema) if isinstance(error.schema, dict) else []
         patterns = list(error.schema.get("patternProperties", {})) if isinstance(error.schema, dict) else []
-        extras = sorted(k for k in set(error.instance) - set(allowed)
+        extras = sorted(k for k in set(instance) - set(allowed)
                         if not any(schemas.full_match(p, str(k)) for p in patterns))
         expected = f"allowed: {', '.join(allowed)}" if allowed else f"expected {_describe(error.schema)}"
         return [
-            Issue(SCHEMA_CODES["unknown_key"], _dotted(path + [k]), f"unknown key '{k}'{suggest(k, allowed)}; {expected}")
+            Issue(SCHEMA_CODES["unknown_key"], _dotted([*path, k]),
+                  f"unknown key '{k}'{suggest(k, allowed)}; {expected}")
             for k in extras
         ]
     if keyword is None:
         return []  # a `false` patternProperty: reported by _misspelt_root_keys, which knows the key
     if keyword == "required":
-        missing = [k for k in error.validator_value if k not in error.instance]
-        return [Issue(SCHEMA_CODES["required"], _dotted(path + [k]), f"required key '{k}' is missing")
+        missing = [k for k in expected_value if k not in instance]
+        return [Issue(SCHEMA_CODES["required"], _dotted([*path, k]), f"required key '{k}' is missing")
                 for k in missing]
     if keyword == "type":
-        want = error.validator_value
+        want = expected_value
         return [Issue(SCHEMA_CODES["type"], _dotted(path),
-                      f"expected {want}, got {_json_type(error.instance)} {error.instance!r}")]
+                      f"expected {want}, got {_json_type(instance)} {instance!r}")]
     if keyword == "pattern":
         return [Issue(SCHEMA_CODES["pattern"], _dotted(path),
-                      f"{error.instance!r} is not {_describe(error.schema) or 'of the expected form'}")]
+                      f"{instance!r} is not {_describe(error.schema) or 'of the expected form'}")]
     if keyword == "enum":
-        options = ", ".join(repr(v) for v in error.validator_value)
-        return [Issue(SCHEMA_CODES["enum"], _dotted(path), f"{error.instance!r} is not one of {options}")]
+        options = ", ".join(repr(v) for v in expected_value)
+        return [Issue(SCHEMA_CODES["enum"], _dotted(path), f"{instance!r} is not one of {options}")]
     if keyword in ("minimum", "maximum", "minLength", "maxLength"):
         return [Issue(SCHEMA_CODES["range"], _dotted(path),
-                      f"{error.instance!r} breaks {keyword} {error.validator_value}")]
+                      f"{instance!r} breaks {keyword} {expected_value}")]
     raise AssertionError(f"schemas/meta.schema.json uses keyword {keyword!r} that handoff does not map")
 
 
@@ -379,7 +384,7 @@ def resolve(manifest: Manifest) -> Resolved:
 
     if len(domains) > 1:
         described = "; ".join(f"{key} on {len(uids)} node(s), e.g. {uids[0]}" for key, uids in sorted(domains.items()))
-        for key, uids in sorted(domains.items())[1:]:
+        for _, uids in sorted(domains.items())[1:]:
             node = manifest.nodes[uids[0]]
             violations.append(Violation(
                 "HO206", node.unique_id, node.original_file_path, "handoff_domain",

@@ -9,15 +9,16 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import jsonschema
 
 from . import __version__, schemas
 from .columns import Catalog, ColumnResolver, demand_from_json, demand_to_json
-from .convention import NodeSettings, Resolved, Upstream, resolve
+from .convention import NodeSettings, PipelineInfo, Resolved, Upstream, resolve
 from .cross_project import RefUpstreams
 from .errors import HandoffError
 from .manifest import Manifest, Node
@@ -181,23 +182,19 @@ class _Compiler:
             tests[home].extend(ids)
         by_pipeline: dict[str, list[Node]] = defaultdict(list)
         for node in executable:
-            pipeline = self.r.nodes[node.unique_id].pipeline
-            assert pipeline is not None
-            by_pipeline[pipeline.name].append(node)
+            by_pipeline[self._pipeline(node.unique_id).name].append(node)
 
         task_ids = _unique_ids({n.unique_id: (task_id_for_node(n), model_key(n.name, n.version)) for n in executable})
         for uid, task_id in task_ids.items():
             if task_id in HOOK_TYPES:  # the DAGs' hook tasks own these ids
                 task_ids[uid] = _suffixed(task_id, uid)
-        node_task = {n.unique_id: (self.r.nodes[n.unique_id].pipeline.name, task_ids[n.unique_id])  # type: ignore[union-attr]
-                     for n in executable}
+        node_task = {n.unique_id: (self._pipeline(n.unique_id).name, task_ids[n.unique_id]) for n in executable}
         self._sensor_ids = self._sensor_task_ids(inputs, node_task, set(task_ids.values()))
 
         pipelines = []
         for pipeline_name in sorted(by_pipeline):
             nodes = by_pipeline[pipeline_name]
-            info = self.r.nodes[nodes[0].unique_id].pipeline
-            assert info is not None
+            info = self._pipeline(nodes[0].unique_id)
             tasks: list[dict[str, Any]] = []
             sensors: dict[str, dict[str, Any]] = {}
             for node in nodes:
@@ -237,7 +234,8 @@ class _Compiler:
             })
 
         domain = self.r.domain
-        assert domain is not None
+        if domain is None:  # resolve() reported HO2xx, and compile stops before this
+            raise AssertionError("compiling a project that declares no domain")
         return {
             "plan_version": PLAN_VERSION,
             "handoff_version": __version__,
@@ -249,6 +247,12 @@ class _Compiler:
             "hooks": self._hooks(),
             "notes": sorted(set(self.notes)),
         }
+
+    def _pipeline(self, unique_id: str) -> PipelineInfo:
+        pipeline = self.r.nodes[unique_id].pipeline
+        if pipeline is None:  # resolve() reported HO2xx for a node without one, and compile stops before this
+            raise AssertionError(f"{unique_id} has no pipeline")
+        return pipeline
 
     def _add_reads(self, sensor: dict[str, Any], node: Node, source_id: str, task_id: str) -> None:
         """What ``node`` (task ``task_id``) reads of the upstream model behind ``source_id``: a sensor's

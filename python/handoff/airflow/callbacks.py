@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from ..airflow_api import ENV_URL, AirflowApi, AirflowApiConfig
 from ..errors import HandoffError
@@ -64,7 +65,7 @@ def _registry(what: str) -> Iterator[Any]:
             yield registry
     except HandoffError as exc:
         log.warning("handoff: %s could not finish: %s; `handoff reconcile` will catch up", what, exc.one_line())
-    except Exception:  # noqa: BLE001 - a callback must never fail the task
+    except Exception:
         log.exception("handoff: %s failed; `handoff reconcile` will catch up", what)
 
 

@@ -21,11 +21,12 @@ _SINCE = re.compile(r"([1-9][0-9]{0,6})(m|h|d)")
 MAX_SINCE = timedelta(days=400)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     reconcile = subparsers.add_parser(
         "reconcile", help="satisfy downstream sensors of every upstream task that succeeded recently "
                           "(Airflow API settings: HANDOFF_AIRFLOW_API_URL, _USERNAME, _PASSWORD)")
-    reconcile.add_argument("--since", default="24h", type=types.nonempty, help="how far back to look: 90m, 24h, 7d (default 24h)")
+    reconcile.add_argument("--since", default="24h", type=types.nonempty,
+                           help="how far back to look: 90m, 24h, 7d (default 24h)")
     reconcile.add_argument("--registry", type=types.registry_url, metavar="URL", help=REGISTRY_HELP)
     reconcile.add_argument("--format", choices=("text", "json"), default="text")
     reconcile.set_defaults(func=cmd_reconcile)
@@ -64,6 +65,8 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
         slas = sla_watch.check(registry, api, delivery, lookback=window)
         messages.merge(slas.messages)
     satisfied = [a for a in actions if a.action == "satisfied"]
+    for error in messages.errors:  # stdout stays the document (JSON: the list of actions)
+        print(f"handoff reconcile: a message was not posted: {error}", file=sys.stderr)
     if args.format == "json":
         print(json.dumps([a.as_dict() for a in actions], indent=2))
         return 0
@@ -73,4 +76,6 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
               + (f": {action.detail}" if action.action == "left" else ""))
     print(f"handoff reconcile: {len(satisfied)} sensor(s) satisfied, "
           f"{len(actions) - len(satisfied)} already satisfied or left alone, over the last {args.since}")
+    print(f"handoff reconcile: messages: {messages.added} added, {messages.sent} sent, {messages.dry_run} dry run, "
+          f"{messages.muted} muted, {messages.failed} failed")
     return 0

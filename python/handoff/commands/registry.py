@@ -1,4 +1,5 @@
-"""Asset registry commands: publish, check, who-depends-on, explain, snapshot, registry upgrade/status/history/transfer."""
+"""Asset registry commands: publish, check, who-depends-on, explain, snapshot,
+registry upgrade/status/history/transfer."""
 
 from __future__ import annotations
 
@@ -16,11 +17,13 @@ REGISTRY_HELP = ("registry database URL: sqlite:///path/registry.db or postgresq
                  "(default: $HANDOFF_REGISTRY_URL, else sqlite:///.handoff/registry.db)")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     publish = subparsers.add_parser("publish", help="publish plans to the registry (each domain replaced atomically)")
-    publish.add_argument("plans", nargs="+", type=types.path, metavar="PLAN", help="plan files, or folders of *.plan.json")
+    publish.add_argument("plans", nargs="+", type=types.path, metavar="PLAN",
+                         help="plan files, or folders of *.plan.json")
     publish.add_argument("--registry", type=types.registry_url, metavar="URL", help=REGISTRY_HELP)
-    publish.add_argument("--label", type=types.nonempty, help="a commit or other source label stored with the publication")
+    publish.add_argument("--label", type=types.nonempty,
+                         help="a commit or other source label stored with the publication")
     publish.add_argument("--force", action="store_true", help="rewrite domains whose plan did not change")
     publish.add_argument("--takeover", action="store_true",
                          help="publish a domain bound to another dbt project from this plan's project (moves the "
@@ -32,7 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "check", help="check plans against the registry before merging (rules HO301-HO307)",
         description="Check plans against the registry with each plan substituted for its domain. "
                     "Errors exit 1; warnings (HO306, HO307) exit 0 unless --strict.")
-    check.add_argument("plans", nargs="+", type=types.path, metavar="PLAN", help="plan files, or folders of *.plan.json")
+    check.add_argument("plans", nargs="+", type=types.path, metavar="PLAN",
+                       help="plan files, or folders of *.plan.json")
     check.add_argument("--registry", type=types.registry_url, metavar="URL", help=REGISTRY_HELP)
     check.add_argument("--strict", action="store_true", help="warnings fail too (exit 1)")
     check.add_argument("--format", choices=("text", "json"), default="text")
@@ -48,11 +52,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     who.add_argument("--format", choices=("text", "json"), default="text")
     who.set_defaults(func=cmd_who_depends_on)
 
-    explain = subparsers.add_parser("explain", help="a model's domain, DAG, SLA, owners, what it waits on, who reads it")
+    explain = subparsers.add_parser("explain",
+                                    help="a model's domain, DAG, SLA, owners, what it waits on, who reads it")
     explain.add_argument("target", type=types.nonempty, metavar="DOMAIN.MODEL")
     explain.add_argument("--registry", type=types.registry_url, metavar="URL", help=REGISTRY_HELP)
-    explain.add_argument("--at", type=types.nonempty, metavar="DATE", help="also the run of that date (YYYY-MM-DD or an ISO "
-                         "date-time, UTC): was each sensor satisfied, by what, what is still awaited")
+    explain.add_argument("--at", type=types.nonempty, metavar="DATE",
+                         help="also the run of that date (YYYY-MM-DD or an ISO date-time, UTC): was each sensor "
+                              "satisfied, by what, what is still awaited")
     explain.add_argument("--format", choices=("text", "json"), default="text")
     explain.set_defaults(func=cmd_explain)
 
@@ -149,7 +155,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     files = plan_files(args.plans)
     plans = load_plans(files)
-    candidates = [domain_from_plan(plan, str(path)) for plan, path in zip(plans, files)]
+    candidates = [domain_from_plan(plan, str(path)) for plan, path in zip(plans, files, strict=True)]
     names = [d.name for d in candidates]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:

@@ -239,7 +239,7 @@ def _blocked(found: Mapping[str, Any], upstream_date: datetime) -> list[Blocked]
         if direct and dag_id in schedules:
             try:
                 runs = tuple(downstream_logical_dates(upstream_date, upstream_schedule, schedules[dag_id]))
-            except Exception:
+            except Exception:  # noqa: BLE001 - the message still goes out, without the runs it cannot compute
                 runs = ()
         shortest = min(rows, key=lambda r: (r.depth, len(r.via)))
         blocked.append(Blocked(domain=rows[0].domain, dag_id=dag_id, runs=runs,

@@ -127,8 +127,8 @@ def _alter_run_state_tables(conn: Connection) -> None:
             if constraint.name in known:
                 continue
             if isinstance(constraint, UniqueConstraint):
-                columns = ", ".join(c.name for c in constraint.columns)
-                conn.execute(text(f"ALTER TABLE {name} ADD CONSTRAINT {constraint.name} UNIQUE ({columns})"))
+                unique = ", ".join(c.name for c in constraint.columns)
+                conn.execute(text(f"ALTER TABLE {name} ADD CONSTRAINT {constraint.name} UNIQUE ({unique})"))
             elif isinstance(constraint, CheckConstraint):
                 conn.execute(text(f"ALTER TABLE {name} ADD CONSTRAINT {constraint.name} CHECK ({constraint.sqltext})"))
         indexes = {i["name"] for i in inspect(conn).get_indexes(name)}
@@ -147,8 +147,8 @@ def _rebuild_run_state_tables(conn: Connection) -> None:
         conn.execute(text(f"ALTER TABLE {name} RENAME TO {name}_v1"))
     for name in ("completions", "sensor_resolutions"):
         schema.metadata.tables[name].create(conn)
-        columns = ", ".join(old_columns[name])
-        conn.execute(text(f"INSERT INTO {name} ({columns}) SELECT {columns} FROM {name}_v1"))
+        columns = ", ".join(old_columns[name])  # names the database gave for our own tables
+        conn.execute(text(f"INSERT INTO {name} ({columns}) SELECT {columns} FROM {name}_v1"))  # noqa: S608
     for name in ("sensor_resolutions", "completions"):
         conn.execute(text(f"DROP TABLE {name}_v1"))
 

@@ -244,7 +244,7 @@ def _walk(domain: str, model: str, seeds: list[NodeKey], rows: list[Row[Any]],
         if task[0] is not None:
             info[dst] = tuple(task)
     seed_key = (f"@{domain}", model)
-    depth: dict[NodeKey, int] = {seed: 0 for seed in seeds}
+    depth: dict[NodeKey, int] = dict.fromkeys(seeds, 0)
     parent: dict[NodeKey, NodeKey] = {}
     queue: deque[NodeKey] = deque(seeds)
     while queue:
@@ -261,9 +261,9 @@ def _walk(domain: str, model: str, seeds: list[NodeKey], rows: list[Row[Any]],
     origin = f"{domain}.{model}"
     direct_sensors = [dst for dst, kind in succ.get(seed_key, ()) if kind == "sensor"]
     directly_fed = {dst for sensor in direct_sensors for dst, kind in succ.get(sensor, ()) if kind == "task"}
-    via: dict[NodeKey, tuple[str, ...]] = {seed: () for seed in seeds}
+    via: dict[NodeKey, tuple[str, ...]] = dict.fromkeys(seeds, ())
     via[seed_key] = (origin,)
-    last_sensor: dict[NodeKey, str] = {seed: "" for seed in seeds}
+    last_sensor: dict[NodeKey, str] = dict.fromkeys(seeds, "")
 
     def path_of(node: NodeKey) -> tuple[tuple[str, ...], str]:
         """(models crossed, nearest sensor) on the path to ``node``, memoized down the parent tree."""

@@ -15,7 +15,10 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], indent: str = "
     """Left-aligned columns, a header row and a rule."""
     cells = [[_cell(v) for v in row] for row in rows]
     widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
-    line = lambda values: indent + "  ".join(v.ljust(w) for v, w in zip(values, widths)).rstrip()
+
+    def line(values: Sequence[str]) -> str:
+        return indent + "  ".join(v.ljust(w) for v, w in zip(values, widths, strict=True)).rstrip()
+
     return [line(headers), line(["-" * w for w in widths]), *(line(r) for r in cells)]
 
 

@@ -37,8 +37,8 @@ from . import run_state as rs
 from . import schema as s
 from . import slo as slo_q
 from .mesh import Domain, Mesh, domain_from_plan
-from .queries import Consumer, SensorWait
 from .notifications import Notification, SlaMiss
+from .queries import Consumer, SensorWait
 from .run_state import Completion, Refusal, Resolution
 
 
@@ -85,7 +85,7 @@ class Registry:
     def close(self) -> None:
         self.engine.dispose()
 
-    def __enter__(self) -> Registry:  # noqa: PYI034 - Python 3.10 has no typing.Self
+    def __enter__(self) -> Registry:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -104,8 +104,8 @@ class Registry:
         """Replace each plan's domain in ONE transaction (all plans or none).
 
         Plans are validated first (``validate=False``: the caller already did, e.g. ``load_plans``;
-        validation is most of the cost of a big publish). A domain whose stored plan has the same sha256 is left as it is
-        (recorded in the history as unchanged) unless ``force``. ``label``: a commit or other source
+        validation is most of the cost of a big publish). A domain whose stored plan has the same sha256 is
+        left as it is (recorded in the history as unchanged) unless ``force``. ``label``: a commit or other source
         label stored with the publication.
 
         Binding (``registry.binding``): a new domain is bound to its plan's dbt project; a domain
@@ -117,7 +117,7 @@ class Registry:
             raise HandoffError("a takeover needs a reason", hint="say why the domain changes dbt project (--reason)")
         origins = list(origins) if origins is not None else [f"plan #{i + 1}" for i in range(len(plans))]
         domains: dict[str, Domain] = {}
-        for plan, origin in zip(plans, origins):
+        for plan, origin in zip(plans, origins, strict=True):
             if validate:
                 validate_plan(plan, origin)
             domain = domain_from_plan(plan, origin)
@@ -401,7 +401,8 @@ class Registry:
         if status not in ("sent", "dry_run", "pending"):
             raise HandoffError(f"message status '{status}' is not sent, dry_run or pending")
         now = datetime.now(timezone.utc)
-        self._write(lambda c: notes.settle(c, notification_id, status, now, error), f"settling message {notification_id}")
+        self._write(lambda c: notes.settle(c, notification_id, status, now, error),
+                    f"settling message {notification_id}")
 
     def due_notifications(self, *, stale_after: timedelta = CLAIM_STALE_AFTER, limit: int = 500) -> list[int]:
         """Pending messages nobody is posting, oldest first (what the sweep retries)."""
@@ -621,7 +622,8 @@ def domain_rows(domain: Domain) -> dict[str, list[dict[str, Any]]]:
                                             "upstream_domain": t.upstream_domain, "upstream_model": t.upstream_model,
                                             "sources": json.dumps(list(t.sources)), "timeout_s": t.timeout_s,
                                             "poke_interval_s": t.poke_interval_s, "mode": t.mode,
-                                            "reads": t.reads_json, "refs": json.dumps(list(t.refs)) if t.refs else None,
+                                            "reads": t.reads_json,
+                                            "refs": json.dumps(list(t.refs)) if t.refs else None,
                                             "accept": json.dumps([list(a) for a in t.accept])})
                 rows["lineage"].append({"src_ns": f"@{t.upstream_domain}", "src_id": t.upstream_model,
                                         "dst_ns": t.dag_id, "dst_id": t.task_id, "kind": "sensor", "domain": name})
