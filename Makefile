@@ -15,7 +15,7 @@ LINT_SRC ?= python/handoff
 
 help:
 	@echo "make demo    set up, then build/validate/compile/publish the example domains and run their DAGs"
-	@echo "make test    set up (incl. PostgreSQL and Chromium), then run every test"
+	@echo "make test    set up (incl. PostgreSQL and Chromium), run the gates (make lint), then every test"
 	@echo "make lint    the gates: ruff check and mypy --strict on python/handoff (configs in pyproject.toml)"
 	@echo "make test-stress  the end-to-end tests (real Airflow stacks) 5 times in a row under a CPU hog"
 	@echo "make bench   set up, then run the benchmark suite (docs/benchmarks.md)"
@@ -64,7 +64,7 @@ schemas-check: setup
 demo: setup
 	$(PY) integration_tests/demo.py
 
-test: setup postgres chromium
+test: setup lint postgres chromium
 	$(PY) -m pytest
 
 test-fast: setup chromium

@@ -1,7 +1,7 @@
-"""The gates: `make lint` runs ruff and mypy --strict, reports both, and fails on either.
+"""The gates are wired: `make test` runs ruff and mypy --strict first, and `make lint` fails on either.
 
-These tests point the target at a scratch package (LINT_SRC) to prove it fails on a violation
-and passes clean code.
+The gates run on python/handoff inside `make test` itself; these tests point the same target at
+a scratch package (LINT_SRC) to prove it fails on a violation and passes clean code.
 """
 
 from __future__ import annotations
@@ -29,6 +29,16 @@ def _package(root: Path, files: dict[str, str]) -> Path:
     for name, text in files.items():
         (package / name).write_text(text, "utf-8")
     return package
+
+
+def test_make_test_runs_the_gates_before_pytest() -> None:
+    done = _make("-n", "test")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    ruff = next(i for i, line in enumerate(lines) if "ruff check" in line and "--config pyproject.toml" in line)
+    mypy = next(i for i, line in enumerate(lines) if "bin/mypy" in line)
+    pytest_run = next(i for i, line in enumerate(lines) if "-m pytest" in line)
+    assert ruff < pytest_run and mypy < pytest_run, done.stdout
 
 
 def test_lint_reports_both_gates_then_fails(tmp_path: Path) -> None:

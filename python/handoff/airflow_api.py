@@ -7,6 +7,9 @@ and the CLI can all use it.
 
 Errors are ``HandoffError`` with one line naming the method, URL and HTTP status. Credentials
 and tokens never appear in messages or logs.
+
+Over 400 lines on purpose: one client — every endpoint handoff calls with its paging, retries,
+token refresh and error mapping — reads best as one file.
 """
 
 from __future__ import annotations

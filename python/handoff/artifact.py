@@ -1,5 +1,6 @@
 """The deployed dbt artefact of a domain: dbt's parsed Manifest, stored once at deploy so that a
 worker runs any task of the domain without parsing the project and without linking its graph.
+(Over 400 lines on purpose: its writer and its reader share one file format, kept in one place.)
 
 Written by `handoff package` (docs/deployment.md) to ``<project>/target/handoff-artifact.sqlite``:
 one SQLite file holding

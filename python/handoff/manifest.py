@@ -267,6 +267,11 @@ def _config_meta(raw: dict[str, Any], uid: str, source: str) -> dict[str, Any]:
     return meta
 
 
+def _object(value: Any) -> dict[str, Any]:
+    """``value`` when it is a JSON object, else an empty one (an optional object dbt may leave out)."""
+    return value if isinstance(value, dict) else {}
+
+
 def _node(uid: str, raw: Any, source: str) -> Node:
     if not isinstance(raw, dict):
         raise HandoffError(f"node {uid} is not an object", where=source, hint="re-run `dbt parse`")
@@ -275,7 +280,7 @@ def _node(uid: str, raw: Any, source: str) -> Node:
     if not isinstance(dep_nodes, list) or not all(isinstance(d, str) for d in dep_nodes):
         raise HandoffError(f"node {uid}: depends_on.nodes is not a list of ids", where=source,
                            hint="re-run `dbt parse`")
-    config = raw.get("config") if isinstance(raw.get("config"), dict) else {}
+    config = _object(raw.get("config"))
     columns = raw.get("columns") or {}
     contract = config.get("contract") or raw.get("contract") or {}
     checksum = raw.get("checksum") or {}
@@ -301,7 +306,7 @@ def _node(uid: str, raw: Any, source: str) -> Node:
         enabled=bool(config.get("enabled", True)),
         latest_version=None if raw.get("latest_version") is None else str(raw["latest_version"]),
         deprecation_date=None if raw.get("deprecation_date") is None else str(raw["deprecation_date"]),
-        unrendered_config=raw.get("unrendered_config") if isinstance(raw.get("unrendered_config"), dict) else {},
+        unrendered_config=_object(raw.get("unrendered_config")),
         compiled_code=raw["compiled_code"] if isinstance(raw.get("compiled_code"), str) else None,
         refs=_refs(raw.get("refs"), uid, source),
         external=_external(raw),
@@ -359,7 +364,7 @@ def _source(uid: str, raw: Any, source: str) -> Source:
         raise HandoffError(f"source {uid}: 'meta' is a {type(own_meta).__name__}, not an object", where=source,
                            hint="re-run `dbt parse`")
     meta = dict(own_meta)
-    config = raw.get("config") if isinstance(raw.get("config"), dict) else {}
+    config = _object(raw.get("config"))
     if isinstance(config.get("meta"), dict):
         meta = {**config["meta"], **meta}
     source_meta = raw.get("source_meta") or {}

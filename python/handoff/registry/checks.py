@@ -29,7 +29,7 @@ from typing import Any
 from ..alignment import alignment_report
 from ..ticks import schedule_of
 from .feasibility import Feasibility
-from .mesh import Mesh, Task
+from .mesh import Mesh, Pipeline, Task
 
 ERROR = "error"
 WARNING = "warning"
@@ -139,22 +139,27 @@ class _Graph:
 
     def task(self, node: Node) -> Task:
         task = self.mesh.task(*node)
-        assert task is not None
+        if task is None:  # the graph's nodes are the mesh's tasks
+            raise LookupError(f"no task {node[0]}.{node[1]} in the mesh")
         return task
 
-    def schedule(self, node_or_dag: Node | str) -> str:
-        dag_id = node_or_dag if isinstance(node_or_dag, str) else node_or_dag[0]
+    def pipeline(self, dag_id: str) -> Pipeline:
         pipeline = self.mesh.pipeline(dag_id)
-        assert pipeline is not None
-        return pipeline.schedule
+        if pipeline is None:  # the graph's nodes are the mesh's tasks, each in a pipeline
+            raise LookupError(f"no pipeline {dag_id} in the mesh")
+        return pipeline
+
+    def schedule(self, node_or_dag: Node | str) -> str:
+        return self.pipeline(node_or_dag if isinstance(node_or_dag, str) else node_or_dag[0]).schedule
 
     def team(self, domain: str) -> str:
         found = self.mesh.domains.get(domain)
         return f"{found.owner} ({found.slack})" if found else domain
 
     def _resolve(self, sensor: Task) -> Task | None:
-        assert sensor.upstream_domain is not None and sensor.upstream_model is not None
         up_domain, up_model = sensor.upstream_domain, sensor.upstream_model
+        if up_domain is None or up_model is None:  # a plan's sensor always names its upstream
+            raise ValueError(f"sensor {sensor.ref} names no upstream model")
         wanted = f"{up_domain}.{up_model}"
         resolution = self.mesh.resolve(up_domain, up_model)
         involved = frozenset({sensor.domain, up_domain})
@@ -191,7 +196,8 @@ class _Graph:
                 involved))
             return None
         target = resolution.task
-        assert target is not None
+        if target is None:  # a resolution without a problem has its task
+            raise LookupError(f"{wanted} resolved to no task")
         if up_domain != sensor.domain and target.access != "public":
             self.resolution_findings.append(Finding(
                 "HO303", where, f"{reads} waits on {wanted}, which is {target.access}: other domains may only "
@@ -330,9 +336,7 @@ def _alignment_findings(graph: _Graph, wanted: set[str]) -> list[Finding]:
         sensor = graph.task(node)
         if sensor.domain not in wanted and target.domain not in wanted:
             continue
-        upstream = graph.mesh.pipeline(target.dag_id)
-        downstream = graph.mesh.pipeline(node[0])
-        assert upstream is not None and downstream is not None
+        upstream, downstream = graph.pipeline(target.dag_id), graph.pipeline(node[0])
         report = alignment_report(schedule_of(upstream.schedule, upstream.timezone),
                                   schedule_of(downstream.schedule, downstream.timezone))
         if not report.surprising:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import json
 from collections import defaultdict, deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -232,7 +232,7 @@ def consumers(conn: Connection, domain: str, model: str, *, transitive: bool = T
     return _walk(domain, model, seeds, rows, {})  # every model task carries its owner and Slack channel
 
 
-def _walk(domain: str, model: str, seeds: list[NodeKey], rows: list[Row[Any]],
+def _walk(domain: str, model: str, seeds: list[NodeKey], rows: Sequence[Sequence[Any]],
           teams: Mapping[str, tuple[str, str]]) -> list[Consumer]:
     """Domain-crossing depth (0-1 breadth-first) and the path to every model task reached."""
     succ: dict[NodeKey, list[tuple[NodeKey, str]]] = defaultdict(list)
@@ -411,7 +411,7 @@ def explain(conn: Connection, domain: str, model: str, *, every: list[Consumer] 
         s.cross_edges.c.dag_id == task.dag_id, s.cross_edges.c.sensor_task_id.in_(sorted(ancestors)))
         .order_by(s.cross_edges.c.sensor_task_id)).all()
     waits_on = [_wait(conn, sensor, ancestors[sensor.sensor_task_id], p.schedule, p.timezone) for sensor in sensors]
-    direct = consumers(conn, domain, task.task_id, transitive=False)
+    readers = consumers(conn, domain, task.task_id, transitive=False)
     if every is None:
         every = consumers(conn, domain, task.task_id, transitive=True)
     return {
@@ -426,7 +426,7 @@ def explain(conn: Connection, domain: str, model: str, *, every: list[Consumer] 
         "upstream_tasks": sorted(preds[task.task_id]),
         "downstream_tasks": sorted(e.downstream_task_id for e in edges if e.upstream_task_id == task.task_id),
         "waits_on": waits_on,
-        "consumers": [c.as_dict() for c in direct],
+        "consumers": [c.as_dict() for c in readers],
         "transitive_consumers": len(every),
     }
 
@@ -452,7 +452,7 @@ def _wait(conn: Connection, sensor: Row[Any], direct: bool, schedule: str,
         "upstream": upstream, "problem": problem,
         "alignment_warning": (alignment_warning(upstream["schedule"], schedule, upstream["timezone"], timezone_name)
                               if upstream else None),
-        "accepted": {code: reason for code, reason in _accept(sensor.accept)},
+        "accepted": dict(_accept(sensor.accept)),
     }
 
 
