@@ -98,12 +98,14 @@ def step_prepare(args: dict[str, Any]) -> dict[str, Any]:
         package_project(projects / domain, profiles_dir=profiles)  # the deploy step: parse + artefact
         plan = compile_manifest(load_manifest(projects / domain / "target" / "manifest.json"))
         (plans / f"{plan['domain']['name']}.plan.json").write_text(dumps(plan), "utf-8")
+    from handoff.plan_model import Plan
     from handoff.registry.mesh import Mesh, domain_from_plan
     from handoff.registry.snapshot import build_snapshot, write_snapshot
 
     loaded = [json.loads(p.read_text()) for p in sorted(plans.glob("*.plan.json"))]
     # what `handoff snapshot` writes (the factory ignores a snapshot that does not validate)
-    write_snapshot(build_snapshot(Mesh({p["domain"]["name"]: domain_from_plan(p) for p in loaded})), plans)
+    mesh = Mesh({p["domain"]["name"]: domain_from_plan(Plan.from_json(p)) for p in loaded})
+    write_snapshot(build_snapshot(mesh), plans)
     tasks = [t for p in loaded for pl in p["pipelines"] for t in pl["tasks"]]
     n_nodes = sum(1 for t in tasks if t["kind"] != "sensor")
     return {"projects": str(projects), "profiles": str(profiles), "domains": domains, "plans": str(plans),

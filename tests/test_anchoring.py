@@ -22,6 +22,7 @@ from handoff import schemas
 from handoff.errors import HandoffError
 from handoff.manifest import load_manifest
 from handoff.plan import compile_manifest, validate_plan
+from handoff.plan_model import Plan
 from handoff.registry.mesh import Mesh, domain_from_plan
 from handoff.registry.snapshot import build_snapshot, validate_snapshot
 
@@ -148,7 +149,7 @@ def test_every_plan_key_refuses_control_characters(plan: dict[str, Any]) -> None
 
 
 def test_every_snapshot_key_refuses_control_characters(plan: dict[str, Any]) -> None:
-    snapshot = json.loads(json.dumps(build_snapshot(Mesh({"shapes": domain_from_plan(plan)}))))
+    snapshot = json.loads(json.dumps(build_snapshot(Mesh({"shapes": domain_from_plan(Plan.from_json(plan))}))))
     validate_snapshot(snapshot, "snapshot")
     check = schemas.validator("registry_snapshot")
     reached: set[str] = set()

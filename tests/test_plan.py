@@ -97,7 +97,7 @@ def test_compile_is_deterministic(fixture_manifest, tmp_path):
         done = subprocess.run([*HANDOFF, "compile", str(manifest), "-o", str(out)], capture_output=True, text=True)
         assert done.returncode == 0, done.stderr
     assert first.read_bytes() == second.read_bytes()
-    assert load_plan(first)["domain"]["name"] == "shapes"
+    assert load_plan(first).domain.name == "shapes"
 
 
 def test_hostile_names_stay_data(fixture_manifest, tmp_path, monkeypatch):

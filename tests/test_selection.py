@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from handoff.plan_model import DbtTask
 from handoff.selection import (
     invocation,
     state_document,
@@ -80,7 +81,7 @@ def test_dbt_ls_lists_exactly_each_tasks_node_and_tests(project, listed):
     for pipeline in result.plan["pipelines"]:
         for task in pipeline["tasks"]:
             if task["kind"] != "sensor":
-                assert task_unique_ids(task)[0] == task["unique_id"]
+                assert task_unique_ids(DbtTask.from_json(task))[0] == task["unique_id"]
 
 
 def test_every_test_of_a_project_runs_in_exactly_one_task(listed):
@@ -109,6 +110,9 @@ def test_the_selection_does_not_depend_on_names():
     assert ids == ["model.x.a", "test.x.t.1"]
     with pytest.raises(ValueError):
         invocation([], "/s")
-    task = {"unique_id": "model.x.a", "tests": ["test.x.t.1"]}
+    task = DbtTask(task_id="a", kind="dbt_model", unique_id="model.x.a", name="a", tests=("test.x.t.1",),
+                   relation=None, access="protected", owner="o", slack="", available_by=None,
+                   available_within_s=None, microbatch=False, retries=0, retry_delay_s=0, timeout_s=None,
+                   pool=None, upstream=())
     assert task_invocation(task, "/s").unique_ids == ("model.x.a", "test.x.t.1")
 

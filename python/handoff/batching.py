@@ -16,7 +16,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+
+from .plan_model import DbtTask, PlanPipeline
 
 BATCH_TASK_ID = "handoff__batch"
 EXECUTION_MODES = ("batched", "per_task")
@@ -42,29 +43,28 @@ class BatchModel:
     microbatch: bool = False  # dbt's microbatch strategy: the wave passes the run's event-time range
 
     @classmethod
-    def from_spec(cls, spec: Mapping[str, Any]) -> BatchModel:
-        return cls(task_id=spec["task_id"], unique_id=spec["unique_id"],
-                   select=(spec["unique_id"], *spec["tests"]), tests=tuple(spec["tests"]),
-                   upstream=tuple(spec["upstream"]), retries=int(spec.get("retries") or 0),
-                   retry_delay_s=float(spec.get("retry_delay_s") or 0), microbatch=bool(spec.get("microbatch")))
+    def from_task(cls, task: DbtTask) -> BatchModel:
+        return cls(task_id=task.task_id, unique_id=task.unique_id, select=(task.unique_id, *task.tests),
+                   tests=task.tests, upstream=task.upstream, retries=task.retries,
+                   retry_delay_s=float(task.retry_delay_s), microbatch=task.microbatch)
 
 
-def batched_models(pipeline: Mapping[str, Any]) -> tuple[str, list[BatchModel]]:
+def batched_models(pipeline: PlanPipeline) -> tuple[str, list[BatchModel]]:
     """(the batch's pool, the models it runs) of a pipeline whose execution is batched.
 
     The batch runs the dbt tasks of the pipeline's most common pool (ties: the name first in
     alphabetical order, ``default_pool`` for tasks without one): a pool limits worker slots, and
     the batch holds one slot of its pool for the whole run, so a model in another pool keeps its
     own task to stay limited by it."""
-    dbt_tasks = [t for t in pipeline["tasks"] if t["kind"] != "sensor"]
+    dbt_tasks = pipeline.dbt_tasks()
     counts: dict[str, int] = {}
     for task in dbt_tasks:
-        pool = task.get("pool") or DEFAULT_POOL
+        pool = task.pool or DEFAULT_POOL
         counts[pool] = counts.get(pool, 0) + 1
     if not counts:
         return DEFAULT_POOL, []
     pool = min(counts, key=lambda name: (-counts[name], name))
-    return pool, [BatchModel.from_spec(t) for t in dbt_tasks if (t.get("pool") or DEFAULT_POOL) == pool]
+    return pool, [BatchModel.from_task(t) for t in dbt_tasks if (t.pool or DEFAULT_POOL) == pool]
 
 
 def ready(models: Mapping[str, BatchModel], states: Mapping[str, str | None], *,

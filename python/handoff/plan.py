@@ -22,6 +22,7 @@ from .convention import NodeSettings, PipelineInfo, Resolved, Upstream, resolve
 from .cross_project import RefUpstreams
 from .errors import HandoffError
 from .manifest import Manifest, Node
+from .plan_model import Plan
 
 PLAN_VERSION = 2
 HOOK_TYPES = ("on-run-start", "on-run-end")  # also the task ids of the DAGs' hook tasks
@@ -645,15 +646,23 @@ def check_acyclic(pipeline: Mapping[str, Any], where: str) -> None:
                            hint="re-compile it with `handoff compile` from the dbt project's manifest")
 
 
-def load_plan(path: str | Path) -> dict[str, Any]:
-    """Read and validate a plan file."""
+# A plan as JSON (what compile_manifest builds, what a file holds), before parse_plan types it.
+PlanDocument = Mapping[str, Any]
+
+
+def parse_plan(document: Any, where: str) -> Plan:
+    """A plan document (untrusted JSON: a file's, a caller's) checked by ``validate_plan``, typed."""
+    return Plan.from_json(validate_plan(document, where))
+
+
+def load_plan(path: str | Path) -> Plan:
+    """Read, validate and type a plan file."""
     from .files import read_json
 
-    data = read_json(path, what="file", hint="write it with `handoff compile`")
-    return validate_plan(data, str(path))
+    return parse_plan(read_json(path, what="file", hint="write it with `handoff compile`"), str(path))
 
 
-def load_plans(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
+def load_plans(paths: Iterable[str | Path]) -> list[Plan]:
     """Plans of several files; a folder means every *.plan.json in it."""
     files: list[Path] = []
     for p in map(Path, paths):

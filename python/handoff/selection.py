@@ -25,9 +25,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from .plan_model import DbtTask
 
 # The run_results schema dbt-core 1.8-1.11 writes and reads (newer dbt upgrades older artefacts).
 RUN_RESULTS_SCHEMA = "https://schemas.getdbt.com/dbt/run-results/v6.json"
@@ -49,7 +51,7 @@ class DbtInvocation:
     state_text: str
 
 
-def task_invocation(task: Mapping[str, Any], state_root: str, command: str = "build") -> DbtInvocation:
+def task_invocation(task: DbtTask, state_root: str, command: str = "build") -> DbtInvocation:
     """The dbt invocation of one plan task (``kind`` dbt_*): its node and its tests, nothing else.
 
     ``state_root`` is a folder the caller owns; the selection lives in a sub-folder named by its
@@ -69,9 +71,9 @@ def invocation(unique_ids: Sequence[str], state_root: str, command: str = "build
     return DbtInvocation(tuple(unique_ids), args, state_dir, text)
 
 
-def task_unique_ids(task: Mapping[str, Any]) -> tuple[str, ...]:
+def task_unique_ids(task: DbtTask) -> tuple[str, ...]:
     """The unique ids one plan task runs: its node, then its tests (plan order)."""
-    return (str(task["unique_id"]), *(str(t) for t in task["tests"]))
+    return (task.unique_id, *task.tests)
 
 
 def state_document(unique_ids: Sequence[str]) -> dict[str, Any]:

@@ -77,7 +77,10 @@ def test_a_model_named_like_the_batch_costs_only_its_plan(shapes, tmp_path):
         from handoff.airflow.factory import build_dag
         from handoff.airflow.dbt_runner import DbtProject
 
-        build_dag(plan, plan["pipelines"][0], project=DbtProject(str(projects), str(projects)), upstreams={})
+        from handoff.plan_model import Plan
+
+        typed = Plan.from_json(plan)
+        build_dag(typed, typed.pipelines[0], project=DbtProject(str(projects), str(projects)), upstreams={})
 
 
 def test_the_write_chunk_setting_is_checked(monkeypatch):

@@ -55,11 +55,12 @@ def test_a_generated_dag_runs_on_the_pipelines_timezone(tmp_path) -> None:
     """The factory gives the DAG the pipeline's timezone; its next runs are handoff's ticks."""
     from handoff.airflow.factory import build_dag
     from handoff.airflow.dbt_runner import DbtProject
-    from handoff.plan import PLAN_VERSION
+    from handoff.plan_model import Plan, PlanDbt, PlanDomain, PlanPipeline
 
-    pipeline = {"name": "daily", "dag_id": "tz__daily", "schedule": "30 2 * * *", "timezone": "Europe/Berlin",
-                "start_date": "2024-03-29", "description": "", "max_active_runs": 1, "tasks": []}
-    plan = {"plan_version": PLAN_VERSION, "domain": {"name": "tz", "owner": "o", "slack": "#s"}}
+    pipeline = PlanPipeline(name="daily", dag_id="tz__daily", schedule="30 2 * * *", timezone="Europe/Berlin",
+                            start_date="2024-03-29", description="", max_active_runs=1, tasks=())
+    plan = Plan(plan_version=2, handoff_version="0", domain=PlanDomain("tz", "o", "#s", ""),
+                dbt=PlanDbt("tz", "1.11", ""), pipelines=(pipeline,), notes=())
     dag = build_dag(plan, pipeline, project=DbtProject(str(tmp_path), str(tmp_path)), upstreams={})
     assert (dag.timetable.expression, str(dag.timetable.timezone)) == ("30 2 * * *", "Europe/Berlin")
     assert dag.start_date == datetime(2024, 3, 28, 23, 0, tzinfo=timezone.utc)  # midnight in Berlin

@@ -63,6 +63,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def run(url: str, plans: list[dict], label: str) -> None:
+    from handoff.plan_model import Plan
     from handoff.registry.checks import check_mesh
     from handoff.registry.mesh import domain_from_plan
     from handoff.registry.store import Registry
@@ -105,7 +106,7 @@ def run(url: str, plans: list[dict], label: str) -> None:
         mesh = registry.mesh()
         loaded = time.perf_counter() - started
         started = time.perf_counter()
-        findings = check_mesh(mesh.with_domains([domain_from_plan(plans[-1])]), focus={plans[-1]["domain"]["name"]})
+        findings = check_mesh(mesh.with_domains([domain_from_plan(Plan.from_json(plans[-1]))]), focus={plans[-1]["domain"]["name"]})
         print(f"load mesh: {loaded:.2f}s; check one domain against it: {time.perf_counter() - started:.2f}s "
               f"({len(findings)} findings)")
         started = time.perf_counter()

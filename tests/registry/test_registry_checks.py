@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from handoff.cli import main
+from handoff.plan_model import Plan
 from handoff.registry.checks import RULES, check_mesh
 from handoff.registry.mesh import Mesh, domain_from_plan
 from handoff.registry.store import Registry
@@ -63,7 +64,7 @@ CASES = {
 
 
 def mesh_of(*plans: dict) -> Mesh:
-    return Mesh({p["domain"]["name"]: domain_from_plan(p) for p in plans})
+    return Mesh({p["domain"]["name"]: domain_from_plan(Plan.from_json(p)) for p in plans})
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +80,7 @@ def test_the_good_mesh_has_no_findings(base):
 def test_each_rule_is_caught_on_its_purpose_built_plan(case, plans, base):
     project, files = CASES[case]
     changed = plans(project, files)
-    mesh = mesh_of(*base.values()).with_domains([domain_from_plan(changed)])
+    mesh = mesh_of(*base.values()).with_domains([domain_from_plan(Plan.from_json(changed))])
     findings = check_mesh(mesh, focus={project})
     code = case.split("-")[0]
     errors = [f for f in findings if f.severity == "error"]
@@ -126,7 +127,7 @@ def test_the_cycle_is_named_task_by_task_and_closes(plans, base):
 def test_a_change_that_breaks_another_domains_sensor_fails_the_changed_domains_check(plans, base):
     """shop makes orders protected / drops it: billing's sensor breaks, so shop's own check fails."""
     private = plans("shop", {"models/schema.yml": "version: 2\nmodels:\n  - name: orders_daily\n    access: public\n"})
-    findings = check_mesh(mesh_of(*base.values()).with_domains([domain_from_plan(private)]), focus={"shop"})
+    findings = check_mesh(mesh_of(*base.values()).with_domains([domain_from_plan(Plan.from_json(private))]), focus={"shop"})
     assert [(f.code, f.where) for f in findings] == [("HO303", "billing.billing__daily.wait__shop__orders")]
     assert "team-billing" not in findings[0].hint and "team-shop" in findings[0].hint
 
@@ -135,7 +136,7 @@ def test_a_change_that_breaks_another_domains_sensor_fails_the_changed_domains_c
         pipeline["tasks"] = [t for t in pipeline["tasks"] if t["task_id"] not in ("orders", "orders_daily")]
         for t in pipeline["tasks"]:
             t["upstream"] = [u for u in t["upstream"] if u not in ("orders", "orders_daily")]
-    findings = check_mesh(mesh_of(*base.values()).with_domains([domain_from_plan(dropped)]), focus={"shop"})
+    findings = check_mesh(mesh_of(*base.values()).with_domains([domain_from_plan(Plan.from_json(dropped))]), focus={"shop"})
     assert [(f.code, f.where) for f in findings] == [("HO302", "billing.billing__daily.wait__shop__orders")]
     assert "team-billing (#billing-data)" in findings[0].hint
 

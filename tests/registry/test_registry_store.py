@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 from handoff.cli import main
 from handoff.errors import HandoffError
+from handoff.plan_model import Plan
 from handoff.registry import migrations
 from handoff.registry import schema as s
 from handoff.registry.mesh import domain_from_plan
-from handoff.registry.snapshot import lookup, read_snapshot
+from handoff.registry.snapshot import SnapshotModel, read_snapshot
 from handoff.registry.store import Registry, domain_rows
 from registry_helpers import run_cli, write_plans
 from sqlalchemy import create_engine, func, inspect, select, text
@@ -49,7 +50,7 @@ def test_publish_round_trip_gives_back_every_task_and_edge(registry, base):
     mesh = registry.mesh()
     assert sorted(mesh.domains) == sorted(BASE)
     for name, plan in base.items():
-        published, expected = mesh.domains[name], domain_from_plan(plan)
+        published, expected = mesh.domains[name], domain_from_plan(Plan.from_json(plan))
         assert published.plan_sha256 == expected.plan_sha256 and published.label == "commit-1"
         assert published.pipelines == expected.pipelines  # every task, field and in-DAG edge
         assert [t.model_keys() for t in published.tasks()] == [t.model_keys() for t in expected.tasks()]
@@ -72,13 +73,13 @@ def test_a_new_version_replaces_the_domains_rows_and_nothing_else(registry, base
         "version: 2\nmodels:\n  - name: invoices\n    access: public\n")})  # refunds no longer reads shop
     before = {d: count(registry, s.tasks, d) for d in BASE}
     [result] = registry.publish([smaller], label="commit-2")
-    assert result.changed and result.previous_sha256 == domain_from_plan(base["billing"]).plan_sha256
+    assert result.changed and result.previous_sha256 == domain_from_plan(Plan.from_json(base["billing"])).plan_sha256
     mesh = registry.mesh()
-    assert mesh.domains["billing"].pipelines == domain_from_plan(smaller).pipelines
+    assert mesh.domains["billing"].pipelines == domain_from_plan(Plan.from_json(smaller)).pipelines
     assert mesh.domains["billing"].label == "commit-2"
     assert {d: count(registry, s.tasks, d) for d in ("shop", "growth")} == {d: before[d] for d in ("shop", "growth")}
     for table in s.DOMAIN_TABLES:
-        assert count(registry, table, "billing") == len(domain_rows(domain_from_plan(smaller))[table.name])
+        assert count(registry, table, "billing") == len(domain_rows(domain_from_plan(Plan.from_json(smaller)))[table.name])
     # who-depends-on sees the change at once: refunds no longer waits on shop.orders
     assert "refunds" not in {c.task_id for c in registry.consumers("shop", "orders", transitive=False)}
 
@@ -186,13 +187,12 @@ def test_cli_who_depends_on_and_explain_in_text_and_json(registry, capsys):
 
 def test_snapshot_lists_every_model_with_dag_task_and_schedule(registry, tmp_path, capsys):
     assert main(["snapshot", "--output", f"{tmp_path}/deploy/", "--registry", registry.url]) == 0
-    document = read_snapshot(tmp_path / "deploy" / "registry_snapshot.json")  # validated by its schema
-    assert [d["name"] for d in document["domains"]] == ["billing", "growth", "shop"]
-    assert lookup(document, "shop", "orders") == {
-        "domain": "shop", "model": "orders", "dag_id": "shop__daily", "task_id": "orders",
-        "schedule": "0 3 * * *", "timezone": "UTC", "kind": "dbt_model", "access": "public",
-        "available_by": "05:30", "available_within_s": None}
-    models = {(m["domain"], m["model"]) for m in document["models"]}
+    snapshot = read_snapshot(tmp_path / "deploy" / "registry_snapshot.json")  # validated by its schema, typed
+    assert [d.name for d in snapshot.domains] == ["billing", "growth", "shop"]
+    assert snapshot.lookup("shop", "orders") == SnapshotModel(
+        domain="shop", model="orders", dag_id="shop__daily", task_id="orders", schedule="0 3 * * *",
+        timezone="UTC", kind="dbt_model", access="public", available_by="05:30", available_within_s=None)
+    models = {(m.domain, m.model) for m in snapshot.models}
     assert ("shop", "order_items") in models and not any(m.startswith("wait__") for _, m in models)
     assert not list((tmp_path / "deploy").glob(".*"))  # no temporary file left behind
 
@@ -356,8 +356,9 @@ def test_a_connection_the_server_dropped_is_retried_on_a_new_one(postgres_server
 
 
 def test_transient_errors_are_retried_and_others_are_not(registry_url, monkeypatch):
-    from handoff.registry import engine as engines
     from sqlalchemy.exc import OperationalError
+
+    from handoff.registry import engine as engines
 
     monkeypatch.setattr(engines, "RETRY_BASE_S", 0.001)
     calls = []

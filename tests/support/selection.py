@@ -18,6 +18,7 @@ from typing import Any
 
 from handoff.manifest import load_manifest
 from handoff.plan import compile_manifest
+from handoff.plan_model import DbtTask
 from handoff.selection import RUN_RESULTS_FILE, task_invocation
 
 from .examples import _DBT_LOCK, _environ, check, release_connections, run_dbt
@@ -54,7 +55,7 @@ def dbt_ls_per_task(project_dir: Path, profiles_dir: Path, env: Mapping[str, str
             for task in pipeline["tasks"]:
                 if task["kind"] == "sensor":
                     continue
-                call = task_invocation(task, str(state_root), command="ls")
+                call = task_invocation(DbtTask.from_json(task), str(state_root), command="ls")
                 Path(call.state_dir).mkdir(parents=True, exist_ok=True)
                 (Path(call.state_dir) / RUN_RESULTS_FILE).write_text(call.state_text, "utf-8")
                 res = dbtRunner(manifest=parsed).invoke([call.args[0], *common, *call.args[1:]])

@@ -26,16 +26,20 @@ import hashlib
 import os
 import re
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import HandoffError
 from ..files import decode_json, read_regular_bytes
 from ..plan import PLAN_VERSION, VALIDATION_RULES, check_structure, dag_id_for, model_keys, validate_plan
+from ..plan_model import Plan, SensorTask
 from ..redact import get_logger, redact
 from .dbt_runner import DbtProject
+
+if TYPE_CHECKING:
+    from ..registry.snapshot import Snapshot
 
 PLAN_SUFFIX = ".plan.json"
 SNAPSHOT_NAME = "registry_snapshot.json"
@@ -45,7 +49,19 @@ _YAML_NAME = re.compile(r"""name\s*:\s*(?P<q>['"]?)(?P<name>[^'"#\s]+)(?P=q)\s*(
 
 log = get_logger(__name__)
 Warn = Callable[[str], None]
-Upstreams = dict[tuple[str, str], Mapping[str, str]]
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamTask:
+    """The task a sensor waits on: from the registry snapshot, or from a plan deployed alongside."""
+
+    dag_id: str
+    task_id: str
+    schedule: str
+    timezone: str = "UTC"
+
+
+Upstreams = dict[tuple[str, str], UpstreamTask]
 
 
 @dataclass(frozen=True)
@@ -53,7 +69,7 @@ class DeployedPlan:
     """A plan that passed every check, and where its dbt project is on this machine."""
 
     path: Path
-    plan: dict[str, Any]
+    plan: Plan
     project: DbtProject
 
 
@@ -96,7 +112,7 @@ def read_deployment(plans_dir: str | Path, *, dbt_projects_dir: str | Path, prof
 
     wanted_domain = only_dag_id.split("__", 1)[0] if only_dag_id is not None else None
     projects_root = _projects_root(dbt_projects_dir)
-    read: list[tuple[Path, dict[str, Any]]] = []
+    read: list[tuple[Path, Plan]] = []
     for path in files:
         domain_of_file = path.name[: -len(PLAN_SUFFIX)]
         if not _DOMAIN.fullmatch(domain_of_file):
@@ -125,19 +141,12 @@ def read_deployment(plans_dir: str | Path, *, dbt_projects_dir: str | Path, prof
     return deployment
 
 
-def _check_shape(plan: dict[str, Any], path: Path, domain_of_file: str) -> None:
-    """What the factory relies on, checked even with validation off: the domain named by the file,
-    dag_ids derived from it, and the keys it reads being there (a KeyError is this plan's, not an
-    import error)."""
+def _check_shape(plan: Plan, path: Path, domain_of_file: str) -> None:
+    """What the factory relies on, checked even with validation off: the domain named by the file
+    and dag_ids derived from it (the keys it reads were there: ``read_plan`` typed it)."""
     where = str(path)
-    try:
-        domain = plan["domain"]["name"]
-        pipelines = plan["pipelines"]
-        project_name = plan["dbt"]["project_name"]
-        names = [(p["name"], p["dag_id"]) for p in pipelines]
-    except (KeyError, TypeError) as exc:
-        raise HandoffError(f"the plan lacks {exc} (or has the wrong type there)", where=where,
-                           hint="re-compile it with `handoff compile`; keep HANDOFF_VALIDATE_PLANS=1") from None
+    domain, project_name = plan.domain.name, plan.dbt.project_name
+    names = [(p.name, p.dag_id) for p in plan.pipelines]
     if domain != domain_of_file:
         raise HandoffError(f"the file holds domain {domain!r} but is named after {domain_of_file!r}", where=where,
                            hint=f"rename it {domain}{PLAN_SUFFIX} (workers read the file named after the DAG's domain)")
@@ -151,12 +160,12 @@ def _check_shape(plan: dict[str, Any], path: Path, domain_of_file: str) -> None:
                            hint="re-compile it with `handoff compile`")
 
 
-def _without_duplicate_dag_ids(read: list[tuple[Path, dict[str, Any]]],
-                               skip: Callable[[Path, str], None]) -> list[tuple[Path, dict[str, Any]]]:
+def _without_duplicate_dag_ids(read: list[tuple[Path, Plan]],
+                               skip: Callable[[Path, str], None]) -> list[tuple[Path, Plan]]:
     owners: dict[str, list[Path]] = {}
     for path, plan in read:
-        for pipeline in plan["pipelines"]:
-            owners.setdefault(pipeline["dag_id"], []).append(path)
+        for pipeline in plan.pipelines:
+            owners.setdefault(pipeline.dag_id, []).append(path)
     clashing = {dag_id: paths for dag_id, paths in owners.items() if len(set(paths)) > 1}
     refused: set[Path] = set()
     for dag_id, paths in sorted(clashing.items()):
@@ -177,9 +186,9 @@ def _projects_root(dbt_projects_dir: str | Path) -> Path:
                            hint="set HANDOFF_DBT_PROJECTS_DIR to the folder holding <dbt project name>/") from None
 
 
-def _project(plan: Mapping[str, Any], root: Path, profiles_dir: str | Path | None) -> DbtProject:
+def _project(plan: Plan, root: Path, profiles_dir: str | Path | None) -> DbtProject:
     """``<root>/<project name>``, resolved, inside ``root``, holding the dbt_project.yml of that project."""
-    name = plan["dbt"]["project_name"]
+    name = plan.dbt.project_name
     candidate = root / name
     try:
         folder = candidate.resolve(strict=True)
@@ -198,7 +207,7 @@ def _project(plan: Mapping[str, Any], root: Path, profiles_dir: str | Path | Non
         raise HandoffError(f"{folder}/dbt_project.yml is dbt project {found!r}, not {name!r}",
                            where="HANDOFF_DBT_PROJECTS_DIR",
                            hint=f"name the project folder after the dbt project: {root / found} holds '{found}'")
-    sha = plan["dbt"].get("manifest_sha256")
+    sha = plan.dbt.manifest_sha256
     return DbtProject(project_dir=str(folder), profiles_dir=str(profiles_dir) if profiles_dir else str(folder),
                       manifest_sha256=sha if isinstance(sha, str) else None)
 
@@ -230,27 +239,24 @@ def _declared_project_name(path: Path) -> str | None:
 # Upstreams: the registry snapshot, else the plans side by side
 # --------------------------------------------------------------------------------------
 
-def plan_upstreams(plans: Sequence[Mapping[str, Any]]) -> Upstreams:
-    """(domain, model key) -> {dag_id, task_id, schedule, timezone} derived from plans deployed side by side,
-    under every model key of each task (``handoff.plan.model_keys``: a bare name is the latest version)."""
+def plan_upstreams(plans: Sequence[Plan]) -> Upstreams:
+    """(domain, model key) -> the task building it, derived from plans deployed side by side, under
+    every model key of each task (``handoff.plan.model_keys``: a bare name is the latest version)."""
     found: Upstreams = {}
     for plan in plans:
-        for pipeline in plan["pipelines"]:
-            for task in pipeline["tasks"]:
-                if task["kind"] != "sensor":
-                    target = {"dag_id": pipeline["dag_id"], "task_id": task["task_id"],
-                              "schedule": pipeline["schedule"],
-                              "timezone": pipeline.get("timezone", "UTC")}
-                    for key in model_keys(task["name"], task.get("version"), task.get("latest_version")):
-                        found[(plan["domain"]["name"], key)] = target
+        for pipeline in plan.pipelines:
+            for task in pipeline.dbt_tasks():
+                target = UpstreamTask(pipeline.dag_id, task.task_id, pipeline.schedule, pipeline.timezone)
+                for key in model_keys(task.name, task.version, task.latest_version):
+                    found[(plan.domain.name, key)] = target
     return found
 
 
-def snapshot_upstreams(snapshot: Mapping[str, Any] | None) -> Upstreams:
-    """(domain, model) -> {dag_id, task_id, schedule, timezone} from a registry snapshot document."""
-    if not snapshot:
+def snapshot_upstreams(snapshot: Snapshot | None) -> Upstreams:
+    """(domain, model) -> the task building it, from a registry snapshot."""
+    if snapshot is None:
         return {}
-    return {(m["domain"], m["model"]): m for m in snapshot.get("models", [])}
+    return {(m.domain, m.model): UpstreamTask(m.dag_id, m.task_id, m.schedule, m.timezone) for m in snapshot.models}
 
 
 def _upstreams(deployment: Deployment, folder: Path, files: list[Path], snapshot_path: str | Path | None,
@@ -261,7 +267,7 @@ def _upstreams(deployment: Deployment, folder: Path, files: list[Path], snapshot
     The factory lays each plan's own models over this map (``plan_upstreams([plan])``), so the
     scheduler's parse (every plan) and a worker's (one plan) wire every sensor to the same task
     (docs/plan.md, versions): no other plan's content reaches a DAG when there is a snapshot."""
-    from ..registry.snapshot import validate_snapshot
+    from ..registry.snapshot import Snapshot, validate_snapshot
 
     accepted = [d.plan for d in deployment.plans]
     upstreams: Upstreams = {}
@@ -269,9 +275,7 @@ def _upstreams(deployment: Deployment, folder: Path, files: list[Path], snapshot
         return upstreams  # a worker's dbt task resolves no upstream: the snapshot is not even read
     snapshot_file = Path(snapshot_path) if snapshot_path else folder / SNAPSHOT_NAME
     if not snapshot_file.exists() and not snapshot_path:
-        # a plan read with validation off that lacks keys resolves nothing
-        with contextlib.suppress(KeyError, TypeError):
-            upstreams.update(plan_upstreams(accepted if only_dag_id is None else _all_plans(files, accepted)))
+        upstreams.update(plan_upstreams(accepted if only_dag_id is None else _all_plans(files, accepted)))
         return upstreams
     try:
         raw = read_regular_bytes(snapshot_file)
@@ -283,20 +287,20 @@ def _upstreams(deployment: Deployment, folder: Path, files: list[Path], snapshot
     try:
         document = validate_snapshot(decode_json(raw, str(snapshot_file), what="registry snapshot"),
                                      str(snapshot_file))
-        upstreams.update(snapshot_upstreams(document))
+        upstreams.update(snapshot_upstreams(Snapshot.from_json(document)))
     except HandoffError as exc:
         _snapshot_unusable(deployment, report, snapshot_file, exc.problem)
     return upstreams
 
 
-def _is_sensor(plans: list[dict[str, Any]], dag_id: str, task_id: str) -> bool:
+def _is_sensor(plans: list[Plan], dag_id: str, task_id: str) -> bool:
     """Whether the worker's task needs the registry snapshot (sensors do; unknown tasks might)."""
     for plan in plans:
-        for pipeline in plan.get("pipelines", ()):
-            if pipeline.get("dag_id") == dag_id:
-                for task in pipeline.get("tasks", ()):
-                    if task.get("task_id") == task_id:
-                        return bool(task.get("kind") == "sensor")
+        for pipeline in plan.pipelines:
+            if pipeline.dag_id == dag_id:
+                for task in pipeline.tasks:
+                    if task.task_id == task_id:
+                        return isinstance(task, SensorTask)
     return True
 
 
@@ -307,18 +311,17 @@ def _snapshot_unusable(deployment: Deployment, report: Warn, path: Path, reason:
     report(line)
 
 
-def _all_plans(files: list[Path], accepted: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _all_plans(files: list[Path], accepted: list[Plan]) -> list[Plan]:
     """On a worker without a snapshot: sibling plans resolve sensors (read unvalidated, bad ones ignored)."""
     plans = list(accepted)
-    names = {p["domain"]["name"] for p in accepted}
+    names = {p.domain.name for p in accepted}
     for path in files:
         if path.name[: -len(PLAN_SUFFIX)] in names:
             continue
         try:
             plan = read_plan(path, False)
             _check_shape(plan, path, path.name[: -len(PLAN_SUFFIX)])
-            plan_upstreams([plan])
-        except (HandoffError, KeyError, TypeError):
+        except HandoffError:
             continue
         plans.append(plan)
     return plans
@@ -328,8 +331,9 @@ def _all_plans(files: list[Path], accepted: list[dict[str, Any]]) -> list[dict[s
 # Reading one plan (with the validity cache)
 # --------------------------------------------------------------------------------------
 
-def read_plan(path: Path, validate: bool) -> dict[str, Any]:
-    """One plan file, validated (or, with validation off, only its version checked)."""
+def read_plan(path: Path, validate: bool) -> Plan:
+    """One plan file, validated (or, with validation off, only its version, structure and keys
+    checked), typed."""
     try:
         raw = read_regular_bytes(path)  # a FIFO named *.plan.json is refused, never read (blocking the parse)
     except FileNotFoundError:
@@ -340,18 +344,25 @@ def read_plan(path: Path, validate: bool) -> dict[str, Any]:
     plan = decode_json(raw, str(path), hint="re-write it with `handoff compile`")
     if validate:
         marker = _validity_marker(raw)
-        if marker is not None and marker.is_file():
-            if not isinstance(plan, dict):
-                return validate_plan(plan, str(path))
-            return plan  # these exact bytes passed validate_plan before (see _schema_digest)
+        if marker is not None and marker.is_file() and isinstance(plan, dict):
+            return _typed(plan, path)  # these exact bytes passed validate_plan before (see _schema_digest)
         plan = validate_plan(plan, str(path))
         _remember(marker)
-        return plan
+        return _typed(plan, path)
     if not isinstance(plan, dict) or plan.get("plan_version") != PLAN_VERSION:
-        return validate_plan(plan, str(path))  # for its precise message
-    with contextlib.suppress(KeyError, TypeError):  # malformed: the factory's build refuses it
+        validate_plan(plan, str(path))  # for its precise message
+    with contextlib.suppress(KeyError, TypeError):  # malformed: typing it below refuses it
         check_structure(plan, str(path))  # a cyclic plan never reaches Airflow, even unvalidated
-    return plan
+    return _typed(plan, path)
+
+
+def _typed(document: Any, path: Path) -> Plan:
+    """The typed plan; a document read with validation off that lacks a key costs only itself."""
+    try:
+        return Plan.from_json(document)
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise HandoffError(f"the plan lacks {exc} (or has the wrong type there)", where=str(path),
+                           hint="re-compile it with `handoff compile`; keep HANDOFF_VALIDATE_PLANS=1") from None
 
 
 # Validating a plan against its JSON Schema costs ~0.2 ms per task (jsonschema), more than

@@ -27,14 +27,16 @@ from typing import Any
 
 from airflow.sdk import DAG, BaseOperator, CronTriggerTimetable, get_parsing_context
 
-from ..batching import BATCH_TASK_ID, DEFAULT_EXECUTION, batched_models
+from ..batching import BATCH_TASK_ID, batched_models
 from ..errors import HandoffError
+from ..plan_model import DbtTask, Hooks, Plan, PlanPipeline, PlanTask, SensorTask
 from ..ticks import local_aware, to_cron, zone
 from .callbacks import on_model_failed, on_model_failure, on_sensor_failure, on_sensor_success
 from .dbt_runner import DbtProject
 from .deployment import (
     PLAN_SUFFIX,
     SNAPSHOT_NAME,
+    UpstreamTask,
     plan_upstreams,
     read_deployment,
     snapshot_upstreams,
@@ -52,60 +54,59 @@ from .operators import (
 __all__ = ["PLAN_SUFFIX", "SNAPSHOT_NAME", "build_dag", "dags_from_env", "load_dags", "maintenance_dag",
            "plan_upstreams", "snapshot_upstreams"]
 
-ProjectResolver = Callable[[Mapping[str, Any]], DbtProject]
 Callback = Callable[[Any], None]
 
 
-def build_dag(plan: Mapping[str, Any], pipeline: Mapping[str, Any], *, project: DbtProject,
-              upstreams: Mapping[tuple[str, str], Mapping[str, str]],
+def build_dag(plan: Plan, pipeline: PlanPipeline, *, project: DbtProject,
+              upstreams: Mapping[tuple[str, str], UpstreamTask],
               on_success: Callback | None = None, only_task_id: str | None = None) -> DAG:
-    """One pipeline of a plan as a DAG. ``upstreams`` maps (domain, model) to the upstream task's
-    dag_id, task_id and schedule (the registry snapshot). ``only_task_id`` (a worker) builds just
-    that task, without edges; the whole DAG when the pipeline has no such task."""
-    domain = plan["domain"]
-    tz = pipeline.get("timezone", "UTC")
+    """One pipeline of a plan as a DAG. ``upstreams`` maps (domain, model) to the task a sensor
+    waits on (the registry snapshot). ``only_task_id`` (a worker) builds just that task, without
+    edges; the whole DAG when the pipeline has no such task."""
+    domain = plan.domain
+    tz = pipeline.timezone
     dag = DAG(
-        dag_id=pipeline["dag_id"],
-        schedule=CronTriggerTimetable(to_cron(pipeline["schedule"]), timezone=tz),
-        start_date=local_aware(datetime.fromisoformat(pipeline["start_date"]), zone(tz)),
+        dag_id=pipeline.dag_id,
+        schedule=CronTriggerTimetable(to_cron(pipeline.schedule), timezone=tz),
+        start_date=local_aware(datetime.fromisoformat(pipeline.start_date), zone(tz)),
         catchup=False,
-        max_active_runs=pipeline.get("max_active_runs", 1),
-        description=f"{domain['name']} / {pipeline['name']} (owner {domain['owner']}, {domain['slack']})",
-        tags=["handoff", f"domain:{domain['name']}"],
-        default_args={"owner": domain["owner"]},
+        max_active_runs=pipeline.max_active_runs,
+        description=f"{domain.name} / {pipeline.name} (owner {domain.owner}, {domain.slack})",
+        tags=["handoff", f"domain:{domain.name}"],
+        default_args={"owner": domain.owner},
     )
-    specs = pipeline["tasks"]
+    specs = pipeline.tasks
     if only_task_id is not None:
-        mine = [spec for spec in specs if spec["task_id"] == only_task_id]
+        mine = [spec for spec in specs if spec.task_id == only_task_id]
         if mine:
             _task(dag, pipeline, mine[0], project, upstreams, on_success)
             return dag
     tasks: dict[str, BaseOperator] = {}
     for spec in specs:
-        tasks[spec["task_id"]] = _task(dag, pipeline, spec, project, upstreams, on_success)
+        tasks[spec.task_id] = _task(dag, pipeline, spec, project, upstreams, on_success)
     for spec in specs:
-        downstream = tasks[spec["task_id"]]
-        for upstream_id in spec["upstream"]:
+        downstream = tasks[spec.task_id]
+        for upstream_id in spec.upstream:
             _wire(tasks[upstream_id], downstream)
-    if pipeline.get("execution", DEFAULT_EXECUTION) == "batched":
-        _add_batch(dag, pipeline, project, tasks, domain["owner"])
+    if pipeline.execution == "batched":
+        _add_batch(dag, pipeline, project, tasks, domain.owner)
     _hook_tasks(dag, plan, pipeline, tasks, project)
     return dag
 
 
-def _add_batch(dag: DAG, pipeline: Mapping[str, Any], project: DbtProject, tasks: dict[str, BaseOperator],
+def _add_batch(dag: DAG, pipeline: PlanPipeline, project: DbtProject, tasks: dict[str, BaseOperator],
                owner: str) -> None:
     """The batch task, upstream of every model task it runs (docs/execution.md)."""
     from .batch import batch_task
 
     if BATCH_TASK_ID in tasks:
-        raise HandoffError(f"pipeline {pipeline['name']}: a task is named {BATCH_TASK_ID}, which batched "
+        raise HandoffError(f"pipeline {pipeline.name}: a task is named {BATCH_TASK_ID}, which batched "
                            "execution reserves", hint="rename the model, or use `execution: per_task`")
     pool, models = batched_models(pipeline)
     if not models:
         return
-    batch = batch_task(dag, project=project, pool=pool, models=models, owner=owner, schedule=pipeline["schedule"],
-                       schedule_timezone=pipeline.get("timezone", "UTC"))
+    batch = batch_task(dag, project=project, pool=pool, models=models, owner=owner, schedule=pipeline.schedule,
+                       schedule_timezone=pipeline.timezone)
     for model in models:
         batch.downstream_task_ids.add(model.task_id)
         tasks[model.task_id].upstream_task_ids.add(BATCH_TASK_ID)
@@ -117,25 +118,26 @@ def _wire(upstream: BaseOperator, downstream: BaseOperator) -> None:
     downstream.upstream_task_ids.add(upstream.task_id)
 
 
-def _hook_tasks(dag: DAG, plan: Mapping[str, Any], pipeline: Mapping[str, Any], tasks: Mapping[str, BaseOperator],
+def _hook_tasks(dag: DAG, plan: Plan, pipeline: PlanPipeline, tasks: Mapping[str, BaseOperator],
                 project: DbtProject) -> None:
     """The project's hooks once per DAG run: on-run-start as the setup task of every dbt task,
     on-run-end as their teardown (runs when they are done, whatever their state; docs/plan.md)."""
-    hooks = plan.get("hooks") or {}
-    dbt_tasks = [tasks[t["task_id"]] for t in pipeline["tasks"] if t["kind"] != "sensor"]
-    if BATCH_TASK_ID in dag.task_dict:  # batched execution: the batch runs the models, after the hooks
-        dbt_tasks.append(dag.task_dict[BATCH_TASK_ID])
-    node_ids = [t["unique_id"] for t in pipeline["tasks"] if t["kind"] != "sensor"]
-    interval = {"schedule": pipeline["schedule"], "schedule_timezone": pipeline.get("timezone", "UTC")}
+    hooks = plan.hooks or Hooks()
+    dbt_tasks = [tasks[t.task_id] for t in pipeline.dbt_tasks()]
+    batch = dag.task_dict.get(BATCH_TASK_ID)
+    if isinstance(batch, BaseOperator):  # batched execution: the batch runs the models, after the hooks
+        dbt_tasks.append(batch)
+    node_ids = [t.unique_id for t in pipeline.dbt_tasks()]
+    interval = {"schedule": pipeline.schedule, "schedule_timezone": pipeline.timezone}
     setup = teardown = None
-    if hooks.get("on-run-start"):
+    if hooks.on_run_start:
         setup = DbtHooksOperator(task_id="on-run-start", dag=dag, project=project, retries=0,
-                                 hook_ids=hooks["on-run-start"], **interval).as_setup()
+                                 hook_ids=list(hooks.on_run_start), **interval).as_setup()  # type: ignore[no-untyped-call]
         for task in dbt_tasks:
             _wire(setup, task)
-    if hooks.get("on-run-end"):
+    if hooks.on_run_end:
         teardown = DbtHooksOperator(task_id="on-run-end", dag=dag, project=project, retries=0,
-                                    hook_ids=hooks["on-run-end"], node_ids=node_ids, **interval)
+                                    hook_ids=list(hooks.on_run_end), node_ids=node_ids, **interval)
         # Not on_failure_fail_dagrun: with it, Airflow judges the run by the teardown alone (the dbt tasks
         # stop being leaves) and a run with failed models ends "success" (seen in tests/test_corpus.py).
         teardown.as_teardown()
@@ -145,38 +147,43 @@ def _hook_tasks(dag: DAG, plan: Mapping[str, Any], pipeline: Mapping[str, Any], 
             _wire(setup, teardown)
 
 
-def _task(dag: DAG, pipeline: Mapping[str, Any], spec: Mapping[str, Any], project: DbtProject,
-          upstreams: Mapping[tuple[str, str], Mapping[str, str]], on_success: Callback | None) -> BaseOperator:
-    if spec["kind"] == "sensor":
-        target = upstreams.get((spec["upstream_domain"], spec["upstream_model"]))
-        common = {"task_id": spec["task_id"], "dag": dag,
-                  "upstream_domain": spec["upstream_domain"], "upstream_model": spec["upstream_model"]}
+def _task(dag: DAG, pipeline: PlanPipeline, spec: PlanTask, project: DbtProject,
+          upstreams: Mapping[tuple[str, str], UpstreamTask], on_success: Callback | None) -> BaseOperator:
+    if isinstance(spec, SensorTask):
+        target = upstreams.get((spec.upstream_domain, spec.upstream_model))
+        common: dict[str, Any] = {"task_id": spec.task_id, "dag": dag, "upstream_domain": spec.upstream_domain,
+                                  "upstream_model": spec.upstream_model}
         if target is None:
             return UnresolvedUpstream(retries=0, **common)
         return CrossDomainSensor(
-            upstream_dag_id=target["dag_id"], upstream_task_id=target["task_id"],
-            upstream_schedule=target["schedule"], upstream_timezone=target.get("timezone") or "UTC",
-            mode="poke" if spec["mode"] == "deferrable" else spec["mode"], deferrable=spec["mode"] == "deferrable",
-            poke_interval=spec["poke_interval_s"], timeout=spec["timeout_s"], retries=0,
+            upstream_dag_id=target.dag_id, upstream_task_id=target.task_id,
+            upstream_schedule=target.schedule, upstream_timezone=target.timezone or "UTC",
+            mode="poke" if spec.mode == "deferrable" else spec.mode, deferrable=spec.mode == "deferrable",
+            poke_interval=spec.poke_interval_s, timeout=spec.timeout_s, retries=0,
             on_success_callback=on_sensor_success if on_success is not None else None,
             on_failure_callback=on_sensor_failure if on_success is not None else None,
             **common,
         )
-    timeout = spec["timeout_s"]
+    return _dbt_task(dag, pipeline, spec, project, on_success)
+
+
+def _dbt_task(dag: DAG, pipeline: PlanPipeline, spec: DbtTask, project: DbtProject,
+              on_success: Callback | None) -> BaseOperator:
+    timeout = spec.timeout_s
     return DbtNodeOperator.for_node(
-        task_id=spec["task_id"],
+        task_id=spec.task_id,
         dag=dag,
         project=project,
-        unique_id=spec["unique_id"],
-        tests=spec["tests"],
-        schedule=pipeline["schedule"],
-        schedule_timezone=pipeline.get("timezone", "UTC"),
-        microbatch=bool(spec.get("microbatch")),
-        owner=spec["owner"],
-        retries=spec["retries"],
-        retry_delay=timedelta(seconds=spec["retry_delay_s"]),
+        unique_id=spec.unique_id,
+        tests=spec.tests,
+        schedule=pipeline.schedule,
+        schedule_timezone=pipeline.timezone,
+        microbatch=spec.microbatch,
+        owner=spec.owner,
+        retries=spec.retries,
+        retry_delay=timedelta(seconds=spec.retry_delay_s),
         execution_timeout=timedelta(seconds=timeout) if timeout else None,
-        pool=spec["pool"] or "default_pool",
+        pool=spec.pool or "default_pool",
         on_success_callback=on_success,
         # a failed try supersedes an earlier try's completion (docs/recovery.md); the last one also
         # tells the consumers their runs are blocked (docs/notifications.md)
@@ -214,10 +221,10 @@ def load_dags(plans_dir: str | Path, *, dbt_projects_dir: str | Path, profiles_d
             # plans side by side): the same rule in every parse (docs/plan.md, versions)
             upstreams = collections.ChainMap(plan_upstreams([deployed.plan]), deployment.upstreams)
             try:
-                for pipeline in deployed.plan["pipelines"]:
-                    if only_dag_id is not None and pipeline["dag_id"] != only_dag_id:
+                for pipeline in deployed.plan.pipelines:
+                    if only_dag_id is not None and pipeline.dag_id != only_dag_id:
                         continue
-                    built[pipeline["dag_id"]] = build_dag(deployed.plan, pipeline, project=deployed.project,
+                    built[pipeline.dag_id] = build_dag(deployed.plan, pipeline, project=deployed.project,
                                                           upstreams=upstreams, on_success=on_success,
                                                           only_task_id=only_task_id if only_dag_id else None)
             except Exception as exc:  # noqa: BLE001 - any failure of one plan must cost only that plan

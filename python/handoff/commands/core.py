@@ -122,19 +122,18 @@ def _project_domains(manifest: Manifest, url: str | None) -> tuple[dict[str, str
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     plan = load_plan(args.plan)
-    domain = plan["domain"]
-    print(f"domain {domain['name']} (owner {domain['owner']}, {domain['slack']}), "
-          f"dbt project {plan['dbt']['project_name']}, plan v{plan['plan_version']}")
-    for pipeline in plan["pipelines"]:
-        tasks = pipeline["tasks"]
-        sensors = [t for t in tasks if t["kind"] == "sensor"]
-        print(f"  {pipeline['dag_id']}  schedule {pipeline['schedule']}  "
-              f"{len(tasks) - len(sensors)} dbt task(s), {len(sensors)} sensor(s)")
+    domain = plan.domain
+    print(f"domain {domain.name} (owner {domain.owner}, {domain.slack}), "
+          f"dbt project {plan.dbt.project_name}, plan v{plan.plan_version}")
+    for pipeline in plan.pipelines:
+        sensors = pipeline.sensors()
+        print(f"  {pipeline.dag_id}  schedule {pipeline.schedule}  "
+              f"{len(pipeline.tasks) - len(sensors)} dbt task(s), {len(sensors)} sensor(s)")
         for sensor in sensors:
-            readers = sorted(t["task_id"] for t in tasks if sensor["task_id"] in t["upstream"])
-            declared = f" (cross-project ref to {', '.join(sensor['refs'])})" if sensor.get("refs") else ""
-            print(f"    {sensor['task_id']}: waits on {sensor['upstream_domain']}.{sensor['upstream_model']}"
+            readers = sorted(t.task_id for t in pipeline.tasks if sensor.task_id in t.upstream)
+            declared = f" (cross-project ref to {', '.join(sensor.refs)})" if sensor.refs else ""
+            print(f"    {sensor.task_id}: waits on {sensor.upstream_domain}.{sensor.upstream_model}"
                   f"{declared}, read by {', '.join(readers) or 'nothing'}")
-    for note in plan["notes"]:
+    for note in plan.notes:
         print(f"  note: {note}")
     return 0

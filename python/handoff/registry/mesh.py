@@ -21,6 +21,7 @@ from typing import Any
 
 from ..errors import HandoffError
 from ..plan import dag_id_for, dumps, model_keys
+from ..plan_model import Plan, PlanTask, SensorTask
 
 SENSOR = "sensor"
 
@@ -187,60 +188,57 @@ class Mesh:
         return sorted(key for (d, key) in self._keys if d == domain)
 
 
-def plan_sha256(plan: Mapping[str, Any]) -> str:
+def plan_sha256(plan: Plan) -> str:
     """The sha256 of a plan's canonical text (what `handoff publish` records)."""
-    return hashlib.sha256(dumps(plan).encode("utf-8")).hexdigest()
+    return hashlib.sha256(dumps(plan.to_json()).encode("utf-8")).hexdigest()
 
 
-def domain_from_plan(plan: Mapping[str, Any], origin: str = "plan") -> Domain:
-    """A validated plan (``handoff.plan.validate_plan``) as a Domain."""
-    name = plan["domain"]["name"]
+def domain_from_plan(plan: Plan, origin: str = "plan") -> Domain:
+    """A plan as a Domain (validated or not: a plan never publishes another domain's DAG)."""
+    name = plan.domain.name
     pipelines = []
-    for p in plan["pipelines"]:
-        if p["dag_id"] != dag_id_for(name, p["name"]):  # also when the caller skipped validation
-            raise HandoffError(f"pipeline {p['name']}: dag_id '{p['dag_id']}' is not {dag_id_for(name, p['name'])}: "
+    for p in plan.pipelines:
+        if p.dag_id != dag_id_for(name, p.name):  # also when the caller skipped validation
+            raise HandoffError(f"pipeline {p.name}: dag_id '{p.dag_id}' is not {dag_id_for(name, p.name)}: "
                                "a domain only publishes its own DAGs", where=origin,
                                hint="re-compile the plan with `handoff compile`")
-        tasks = tuple(_task_from_plan(name, p["dag_id"], t) for t in p["tasks"])
-        pipelines.append(Pipeline(domain=name, name=p["name"], dag_id=p["dag_id"], schedule=p["schedule"],
-                                  start_date=p["start_date"], description=p.get("description", ""), tasks=tasks,
-                                  timezone=p.get("timezone", "UTC")))
-    dbt = plan.get("dbt", {})
+        tasks = tuple(_task_from_plan(name, p.dag_id, t) for t in p.tasks)
+        pipelines.append(Pipeline(domain=name, name=p.name, dag_id=p.dag_id, schedule=p.schedule,
+                                  start_date=p.start_date, description=p.description, tasks=tasks,
+                                  timezone=p.timezone))
     return Domain(
         name=name,
-        owner=plan["domain"]["owner"],
-        slack=plan["domain"]["slack"],
-        description=plan["domain"].get("description", ""),
-        mute=tuple(plan["domain"].get("mute", ())),
-        project=dbt.get("project_name", ""),
-        dbt_version=dbt.get("dbt_version", ""),
-        handoff_version=plan.get("handoff_version", ""),
+        owner=plan.domain.owner,
+        slack=plan.domain.slack,
+        description=plan.domain.description,
+        mute=plan.domain.mute,
+        project=plan.dbt.project_name,
+        dbt_version=plan.dbt.dbt_version,
+        handoff_version=plan.handoff_version,
         plan_sha256=plan_sha256(plan),
-        manifest_sha256=dbt.get("manifest_sha256", ""),
+        manifest_sha256=plan.dbt.manifest_sha256,
         origin=origin,
         pipelines=tuple(pipelines),
     )
 
 
-def _task_from_plan(domain: str, dag_id: str, t: Mapping[str, Any]) -> Task:
-    if t["kind"] == SENSOR:
-        return Task(domain=domain, dag_id=dag_id, task_id=t["task_id"], kind=SENSOR,
-                    upstream=tuple(t["upstream"]), upstream_domain=t["upstream_domain"],
-                    upstream_model=t["upstream_model"], sources=tuple(t.get("sources", ())),
-                    timeout_s=t.get("timeout_s"), poke_interval_s=t.get("poke_interval_s"), mode=t.get("mode"),
-                    reads_json=_json_or_none(t.get("reads")), refs=tuple(t.get("refs", ())),
-                    accept=accepted(t.get("accept", ())))
-    return Task(domain=domain, dag_id=dag_id, task_id=t["task_id"], kind=t["kind"], upstream=tuple(t["upstream"]),
-                model=t["name"], unique_id=t["unique_id"], relation=t.get("relation"), access=t["access"],
-                owner=t["owner"], slack=t["slack"], available_by=t.get("available_by"),
-                available_within_s=t.get("available_within_s"), columns_json=_json_or_none(t.get("columns")),
-                version=t.get("version"), latest_version=t.get("latest_version"))
+def _task_from_plan(domain: str, dag_id: str, t: PlanTask) -> Task:
+    if isinstance(t, SensorTask):
+        reads = None if t.reads is None else {k: None if v is None else v.to_json() for k, v in t.reads.items()}
+        return Task(domain=domain, dag_id=dag_id, task_id=t.task_id, kind=SENSOR,
+                    upstream=t.upstream, upstream_domain=t.upstream_domain,
+                    upstream_model=t.upstream_model, sources=t.sources,
+                    timeout_s=t.timeout_s, poke_interval_s=t.poke_interval_s, mode=t.mode,
+                    reads_json=_json_or_none(reads), refs=t.refs or (),
+                    accept=tuple(sorted((a.code, a.reason) for a in t.accept)))
+    return Task(domain=domain, dag_id=dag_id, task_id=t.task_id, kind=t.kind, upstream=t.upstream,
+                model=t.name, unique_id=t.unique_id, relation=t.relation, access=t.access,
+                owner=t.owner, slack=t.slack, available_by=t.available_by,
+                available_within_s=t.available_within_s,
+                columns_json=_json_or_none(None if t.columns is None else t.columns.to_json()),
+                version=t.version, latest_version=t.latest_version)
 
 
 def _json_or_none(value: Any) -> str | None:
     return None if value is None else json.dumps(value, sort_keys=True, separators=(",", ":"))
 
-
-def accepted(entries: Any) -> tuple[tuple[str, str], ...]:
-    """A plan sensor's ``accept`` list ([{code, reason}]) as sorted (code, reason) pairs."""
-    return tuple(sorted((str(e["code"]), str(e["reason"])) for e in entries or ()))

@@ -10,15 +10,17 @@ Importing this module does not import SQLAlchemy.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import jsonschema
 
 from .. import __version__, schemas
 from ..errors import HandoffError
 from ..files import dumps_strict, folder_output, read_json, write_atomically
+from ..plan_model import Access, TaskKind
 from .mesh import Mesh
 
 SNAPSHOT_VERSION = 1
@@ -85,21 +87,87 @@ def write_snapshot(document: Mapping[str, Any], output: str | Path) -> Path:
     return target
 
 
-def read_snapshot(path: str | Path) -> dict[str, Any]:
+def read_snapshot(path: str | Path) -> Snapshot:
     """Read and validate a snapshot file."""
     document = read_json(path, what="registry snapshot", hint="re-export it with `handoff snapshot --output DIR/`")
-    return validate_snapshot(document, str(path))
-
-
-def lookup(document: Mapping[str, Any], domain: str, model: str) -> Mapping[str, Any] | None:
-    """The entry (dag_id, task_id, schedule, ...) of ``domain.model``, or None."""
-    for entry in document.get("models", ()):
-        if entry["domain"] == domain and entry["model"] == model:
-            return entry  # type: ignore[no-any-return]
-    return None
+    return Snapshot.from_json(validate_snapshot(document, str(path)))
 
 
 def _iso(moment: datetime | None) -> str | None:
     if moment is None:
         return None
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+# --------------------------------------------------------------------------------------
+# The snapshot, typed (tests/test_document_drift.py keeps these and the schema in step)
+# --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class SnapshotPipeline:
+    dag_id: str
+    schedule: str
+    timezone: str = "UTC"  # absent in snapshots written before timezones
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> SnapshotPipeline:
+        return cls(d["dag_id"], d["schedule"], d.get("timezone", "UTC"))
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotDomain:
+    name: str
+    owner: str
+    slack: str
+    plan_sha256: str
+    published_at: str | None  # ISO 8601, UTC
+    label: str | None  # `handoff publish --label`
+    pipelines: tuple[SnapshotPipeline, ...]
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> SnapshotDomain:
+        return cls(d["name"], d["owner"], d["slack"], d["plan_sha256"], d["published_at"], d["label"],
+                   tuple(SnapshotPipeline.from_json(p) for p in d["pipelines"]))
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotModel:
+    """Where a sensor finds ``domain.model``: the task that builds it and that task's schedule."""
+
+    domain: str
+    model: str  # the model key a sensor names (handoff.plan.model_keys)
+    dag_id: str
+    task_id: str
+    schedule: str
+    kind: TaskKind
+    access: Access
+    available_by: str | None
+    timezone: str = "UTC"  # absent in snapshots written before timezones
+    available_within_s: int | None = None
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> SnapshotModel:
+        return cls(d["domain"], d["model"], d["dag_id"], d["task_id"], d["schedule"], d["kind"], d["access"],
+                   d["available_by"], d.get("timezone", "UTC"), d.get("available_within_s"))
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A registry snapshot (schemas/registry_snapshot.schema.json), as ``read_snapshot`` returns it."""
+
+    snapshot_version: Literal[1]
+    handoff_version: str
+    generated_at: str  # ISO 8601, UTC
+    domains: tuple[SnapshotDomain, ...]
+    models: tuple[SnapshotModel, ...]
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Snapshot:
+        """The typed form of a document that passed ``validate_snapshot``."""
+        return cls(d["snapshot_version"], d["handoff_version"], d["generated_at"],
+                   tuple(SnapshotDomain.from_json(x) for x in d["domains"]),
+                   tuple(SnapshotModel.from_json(m) for m in d["models"]))
+
+    def lookup(self, domain: str, model: str) -> SnapshotModel | None:
+        """The entry of ``domain.model``, or None."""
+        return next((m for m in self.models if m.domain == domain and m.model == model), None)

@@ -5,7 +5,7 @@ Everything that touches the database goes through one ``Registry`` object::
     from handoff.registry import Registry
 
     with Registry("postgresql://handoff@db/handoff") as registry:   # or None: $HANDOFF_REGISTRY_URL / default
-        registry.publish([plan])                                    # validated plan dicts
+        registry.publish([plan])                                    # typed plans (or plan documents)
         registry.consumers("marketplace", "mrt_orders")             # -> [Consumer, ...]
         registry.sensors_waiting_on("marketplace", "mrt_orders")    # -> [SensorWait, ...]
         registry.record_completion("marketplace__daily", "mrt_orders", run_id, logical_date)
@@ -17,11 +17,11 @@ Every method runs in its own transaction (retried on transient errors, see ``eng
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -29,7 +29,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from ..errors import HandoffError, RuleViolation
-from ..plan import load_plans, validate_plan
+from ..plan import PlanDocument, load_plans, parse_plan
+from ..plan_model import Plan
 from . import binding, migrations, queries
 from . import engine as engines
 from . import notifications as notes
@@ -40,6 +41,8 @@ from .mesh import Domain, Mesh, domain_from_plan
 from .notifications import Notification, SlaMiss
 from .queries import Consumer, SensorWait
 from .run_state import Completion, Refusal, Resolution
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -91,19 +94,20 @@ class Registry:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _read(self, work: Any, what: str) -> Any:
+    def _read(self, work: Callable[[Connection], T], what: str) -> T:
         return engines.run(self.engine, work, write=False, what=what, shown_url=self.shown_url, stats=self.stats)
 
-    def _write(self, work: Any, what: str) -> Any:
+    def _write(self, work: Callable[[Connection], T], what: str) -> T:
         return engines.run(self.engine, work, write=True, what=what, shown_url=self.shown_url, stats=self.stats)
 
     # -- publishing -----------------------------------------------------------------------
-    def publish(self, plans: Sequence[Mapping[str, Any]], *, label: str | None = None, force: bool = False,
+    def publish(self, plans: Sequence[Plan | PlanDocument], *, label: str | None = None, force: bool = False,
                 origins: Sequence[str] | None = None, validate: bool = True,
                 takeover_reason: str | None = None, actor: str | None = None) -> list[PublishResult]:
         """Replace each plan's domain in ONE transaction (all plans or none).
 
-        Plans are validated first (``validate=False``: the caller already did, e.g. ``load_plans``;
+        ``plans``: typed plans, or plan documents (JSON a caller built), typed here. Plans are
+        validated first (``validate=False``: the caller already did, e.g. ``load_plans``;
         validation is most of the cost of a big publish). A domain whose stored plan has the same sha256 is
         left as it is (recorded in the history as unchanged) unless ``force``. ``label``: a commit or other source
         label stored with the publication.
@@ -119,7 +123,9 @@ class Registry:
         domains: dict[str, Domain] = {}
         for plan, origin in zip(plans, origins, strict=True):
             if validate:
-                validate_plan(plan, origin)
+                plan = parse_plan(plan.to_json() if isinstance(plan, Plan) else plan, origin)
+            elif not isinstance(plan, Plan):
+                plan = Plan.from_json(plan)
             domain = domain_from_plan(plan, origin)
             if domain.name in domains:
                 raise HandoffError(f"domain '{domain.name}' is in two plans ({domains[domain.name].origin}, {origin})",
@@ -133,7 +139,7 @@ class Registry:
             return [_replace_domain(conn, domains[name], label=label, force=force, now=now, takeover=takeover)
                     for name in sorted(domains)]  # a fixed lock order: multi-domain publishers never deadlock
 
-        return self._write(work, f"publishing {', '.join(sorted(domains))}")  # type: ignore[no-any-return]
+        return self._write(work, f"publishing {', '.join(sorted(domains))}")
 
     def publish_files(self, paths: Iterable[str | Path], *, label: str | None = None,
                       force: bool = False) -> list[PublishResult]:
@@ -145,7 +151,7 @@ class Registry:
     # -- reading the mesh -----------------------------------------------------------------
     def mesh(self) -> Mesh:
         """Every published domain, pipeline and task, from one consistent snapshot."""
-        return self._read(queries.load_mesh, "reading the mesh")  # type: ignore[no-any-return]
+        return self._read(queries.load_mesh, "reading the mesh")
 
     def transfer(self, domain: str, to_project: str, *, reason: str, actor: str | None = None) -> dict[str, Any]:
         """Bind published ``domain`` to dbt project ``to_project`` (taking the project from the domain
@@ -170,25 +176,25 @@ class Registry:
             _rebind(conn, domain, row.dbt_project, to_project, reason=reason, actor=who, how="transfer", now=now)
             return queries.transfers(conn, domain, 1)[0]
 
-        return self._write(work, f"transferring {domain} to dbt project {to_project}")  # type: ignore[no-any-return]
+        return self._write(work, f"transferring {domain} to dbt project {to_project}")
 
     def domain_of_project(self, project: str) -> str | None:
         """The domain bound to dbt project ``project``, or None (how a dbt Mesh ref finds its domain)."""
-        return self._read(lambda c: queries.domain_of_project(c, project),  # type: ignore[no-any-return]
+        return self._read(lambda c: queries.domain_of_project(c, project),
                           f"finding the domain of dbt project {project}")
 
     def project_domains(self) -> dict[str, str]:
         """dbt project -> domain for every bound project (``plan.compile_manifest(projects=...)``)."""
-        return self._read(queries.project_domains, "reading the dbt project bindings")  # type: ignore[no-any-return]
+        return self._read(queries.project_domains, "reading the dbt project bindings")
 
     def transfers(self, domain: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
         """Binding changes (transfers and takeovers), latest first: domain, from_project, to_project,
         reason, actor, how, transferred_at."""
-        return self._read(lambda c: queries.transfers(c, domain, limit),  # type: ignore[no-any-return]
+        return self._read(lambda c: queries.transfers(c, domain, limit),
                           "reading the transfer history")
 
     def domain_names(self) -> list[str]:
-        return self._read(lambda c: sorted(c.execute(select(s.domains.c.name)).scalars()), "listing domains")  # type: ignore[no-any-return]
+        return self._read(lambda c: sorted(c.execute(select(s.domains.c.name)).scalars()), "listing domains")
 
     def consumers(self, domain: str, model: str, *, transitive: bool = True) -> list[Consumer]:
         """Model tasks of other domains that wait on ``domain.model``, sorted by depth, domain, dag, task.
@@ -197,7 +203,7 @@ class Registry:
         Depth counts domain boundaries crossed; ``via`` names the models crossed, from ``domain.model`` on.
         Raises HandoffError when the domain or model is not published.
         """
-        return self._read(lambda c: queries.consumers(c, domain, model, transitive=transitive),  # type: ignore[no-any-return]
+        return self._read(lambda c: queries.consumers(c, domain, model, transitive=transitive),
                           f"finding consumers of {domain}.{model}")
 
     def sensors_waiting_on(self, domain: str, model: str) -> list[SensorWait]:
@@ -206,37 +212,37 @@ class Registry:
         What the recovery callback needs to reconcile downstream sensors after an upstream task
         completes. Unknown models give [] (a callback must never fail because of the registry).
         """
-        return self._read(lambda c: queries.sensors_waiting_on(c, domain, model),  # type: ignore[no-any-return]
+        return self._read(lambda c: queries.sensors_waiting_on(c, domain, model),
                           f"finding sensors waiting on {domain}.{model}")
 
     def sensors_waiting_on_task(self, dag_id: str, task_id: str) -> list[SensorWait]:
         """``sensors_waiting_on`` for the model run by Airflow task ``dag_id.task_id`` ([] if none)."""
-        return self._read(lambda c: queries.sensors_waiting_on_task(c, dag_id, task_id),  # type: ignore[no-any-return]
+        return self._read(lambda c: queries.sensors_waiting_on_task(c, dag_id, task_id),
                           f"finding sensors waiting on {dag_id}.{task_id}")
 
     def explain(self, domain: str, model: str) -> dict[str, Any]:
         """Everything about one model as a JSON-ready dict (``queries.explain``)."""
-        return self._read(lambda c: queries.explain(c, domain, model), f"explaining {domain}.{model}")  # type: ignore[no-any-return]
+        return self._read(lambda c: queries.explain(c, domain, model), f"explaining {domain}.{model}")
 
     # -- the map and the web pages (overview.py) ----------------------------------------
     def domain_map(self) -> dict[str, Any]:
         """Domains and the cross-domain hand-overs between them (``overview.domain_map``)."""
         from . import overview
 
-        return self._read(overview.domain_map, "reading the domain map")  # type: ignore[no-any-return]
+        return self._read(overview.domain_map, "reading the domain map")
 
     def search_models(self, text: str, limit: int = 20) -> list[dict[str, Any]]:
         """Model tasks whose name or task id contains ``text`` (``overview.search_models``)."""
         from . import overview
 
-        return self._read(lambda c: overview.search_models(c, text, limit),  # type: ignore[no-any-return]
+        return self._read(lambda c: overview.search_models(c, text, limit),
                           "searching models")
 
     def pipeline_waits(self, dag_id: str) -> dict[str, Any]:
         """Every sensor of one DAG in ``explain``'s ``waits_on`` shape (``overview.pipeline_waits``)."""
         from . import overview
 
-        return self._read(lambda c: overview.pipeline_waits(c, dag_id),  # type: ignore[no-any-return]
+        return self._read(lambda c: overview.pipeline_waits(c, dag_id),
                           f"reading the sensors of {dag_id}")
 
     def model_view(self, domain: str, model: str) -> tuple[dict[str, Any], list[Consumer],
@@ -244,21 +250,21 @@ class Registry:
         """explain + every consumer + the consuming domains' teams, in one transaction (``overview.model_view``)."""
         from . import overview
 
-        return self._read(lambda c: overview.model_view(c, domain, model),  # type: ignore[no-any-return]
+        return self._read(lambda c: overview.model_view(c, domain, model),
                           f"explaining {domain}.{model}")
 
     def domain_pipelines(self, domain: str) -> list[dict[str, Any]]:
         """A published domain's pipelines (``overview.domain_pipelines``)."""
         from . import overview
 
-        return self._read(lambda c: overview.domain_pipelines(c, domain),  # type: ignore[no-any-return]
+        return self._read(lambda c: overview.domain_pipelines(c, domain),
                           f"reading the pipelines of {domain}")
 
     def locate(self, dag_id: str, task_id: str | None = None) -> dict[str, Any]:
         """The domain (and model) behind an Airflow DAG or task (``overview.locate``)."""
         from . import overview
 
-        return self._read(lambda c: overview.locate(c, dag_id, task_id),  # type: ignore[no-any-return]
+        return self._read(lambda c: overview.locate(c, dag_id, task_id),
                           f"locating {dag_id}")
 
     def snapshot(self) -> dict[str, Any]:
@@ -270,14 +276,14 @@ class Registry:
     def teams(self, names: Iterable[str]) -> dict[str, tuple[str, str]]:
         """(owner, slack) of each named domain that is published."""
         wanted = set(names)
-        return self._read(lambda c: queries._teams(c, wanted), "reading domains")  # type: ignore[no-any-return]
+        return self._read(lambda c: queries._teams(c, wanted), "reading domains")
 
     def history(self, domain: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
         """Latest publications first (all domains, or one)."""
-        return self._read(lambda c: queries.history(c, domain, limit), "reading the publication history")  # type: ignore[no-any-return]
+        return self._read(lambda c: queries.history(c, domain, limit), "reading the publication history")
 
     def schema_version(self) -> int:
-        return self._read(migrations.current_version, "reading the schema version")  # type: ignore[no-any-return]
+        return self._read(migrations.current_version, "reading the schema version")
 
     # -- run state (the recovery feature; registry/run_state.py) ---------------------------
     def record_completion(self, dag_id: str, task_id: str, run_id: str, logical_date: datetime | None, *,
@@ -297,7 +303,7 @@ class Registry:
         row = {"dag_id": dag_id, "task_id": task_id, "run_id": run_id, "logical_date": _aware(logical_date),
                "completed_at": _aware(completed_at) or datetime.now(timezone.utc), "source": source,
                "try_number": _try(try_number), "state": state}
-        return self._write(lambda c: rs.record_completion(c, row),  # type: ignore[no-any-return]
+        return self._write(lambda c: rs.record_completion(c, row),
                            f"recording try {try_number} of {dag_id}.{task_id} {run_id}")
 
     def record_resolution(self, dag_id: str, run_id: str, sensor_task_id: str, *, how: str,
@@ -316,7 +322,7 @@ class Registry:
         row = self._resolution_row(dag_id, run_id, sensor_task_id, how=how, try_number=try_number,
                                    completion_id=completion_id, previous_state=previous_state,
                                    run_logical_date=run_logical_date, resolved_at=resolved_at)
-        return self._write(lambda c: rs.record_resolution(c, row),  # type: ignore[no-any-return]
+        return self._write(lambda c: rs.record_resolution(c, row),
                            f"recording resolution of {dag_id}.{sensor_task_id} {run_id}")
 
     def claim_resolution(self, dag_id: str, run_id: str, sensor_task_id: str, *, try_number: int,
@@ -330,7 +336,7 @@ class Registry:
                                    completion_id=completion_id, previous_state=previous_state,
                                    run_logical_date=run_logical_date, resolved_at=None)
         stale_before = row["resolved_at"] - stale_after
-        return self._write(lambda c: rs.claim_resolution(c, row, stale_before),  # type: ignore[no-any-return]
+        return self._write(lambda c: rs.claim_resolution(c, row, stale_before),
                            f"claiming {dag_id}.{sensor_task_id} {run_id}")
 
     def finish_resolution(self, claim: Resolution, *, how: str) -> Resolution:
@@ -338,7 +344,7 @@ class Registry:
         if how not in ("poke", "reconcile"):
             raise HandoffError(f"resolution '{how}' is not 'poke' or 'reconcile'")
         now = datetime.now(timezone.utc)
-        return self._write(lambda c: rs.finish_resolution(c, claim.id, how, now),  # type: ignore[no-any-return]
+        return self._write(lambda c: rs.finish_resolution(c, claim.id, how, now),
                            f"recording resolution of {claim.dag_id}.{claim.sensor_task_id} {claim.run_id}")
 
     def release_resolution(self, claim: Resolution) -> None:
@@ -355,21 +361,21 @@ class Registry:
                "reason": reason, "detail": detail[:2000], "run_logical_date": _aware(run_logical_date),
                "completion_id": completion_id, "sensor_state": sensor_state, "run_state": run_state,
                "actor": actor[:250] if actor else None, "acted_at": _aware(acted_at)}
-        return self._write(lambda c: rs.record_refusal(c, row),  # type: ignore[no-any-return]
+        return self._write(lambda c: rs.record_refusal(c, row),
                            f"recording why {dag_id}.{sensor_task_id} {run_id} was left alone")
 
     def completions(self, *, dag_id: str | None = None, task_id: str | None = None, run_id: str | None = None,
                     logical_date: datetime | None = None, limit: int = 100) -> list[Completion]:
         """Recorded tries of upstream tasks (successes and later failures), latest first."""
         when = _aware(logical_date)
-        return self._read(lambda c: rs.completions(  # type: ignore[no-any-return]
+        return self._read(lambda c: rs.completions(
             c, dag_id=dag_id, task_id=task_id, run_id=run_id, logical_date=when, limit=limit), "reading completions")
 
     def resolutions(self, *, dag_id: str | None = None, run_id: str | None = None, completion_id: int | None = None,
                     run_logical_date: datetime | None = None, limit: int = 100) -> list[Resolution]:
         """Recorded sensor resolutions (claims included), latest first."""
         when = _aware(run_logical_date)
-        return self._read(lambda c: rs.resolutions(  # type: ignore[no-any-return]
+        return self._read(lambda c: rs.resolutions(
             c, dag_id=dag_id, run_id=run_id, completion_id=completion_id, run_logical_date=when, limit=limit),
             "reading sensor resolutions")
 
@@ -377,7 +383,7 @@ class Registry:
                  run_logical_date: datetime | None = None, limit: int = 100) -> list[Refusal]:
         """Recorded refusals (sensors recovery left alone, and why), latest first."""
         when = _aware(run_logical_date)
-        return self._read(lambda c: rs.refusals(  # type: ignore[no-any-return]
+        return self._read(lambda c: rs.refusals(
             c, dag_id=dag_id, run_id=run_id, run_logical_date=when, limit=limit), "reading sensor refusals")
 
     # -- messages and SLA misses (issue #15; registry/notifications.py) ---------------------
@@ -387,13 +393,13 @@ class Registry:
         now = datetime.now(timezone.utc)
         full = [{**row, "subject_date": _aware(row["subject_date"]), "created_at": now, "attempts": 0}
                 for row in rows]
-        return self._write(lambda c: notes.enqueue(c, full), "adding messages to the outbox")  # type: ignore[no-any-return]
+        return self._write(lambda c: notes.enqueue(c, full), "adding messages to the outbox")
 
     def claim_notification(self, notification_id: int, *,
                            stale_after: timedelta = CLAIM_STALE_AFTER) -> Notification | None:
         """Claim a pending message before posting it (None: held by another poster, or settled)."""
         now = datetime.now(timezone.utc)
-        return self._write(lambda c: notes.claim(c, notification_id, now, now - stale_after),  # type: ignore[no-any-return]
+        return self._write(lambda c: notes.claim(c, notification_id, now, now - stale_after),
                            f"claiming message {notification_id}")
 
     def settle_notification(self, notification_id: int, status: str, error: str | None = None) -> None:
@@ -407,7 +413,7 @@ class Registry:
     def due_notifications(self, *, stale_after: timedelta = CLAIM_STALE_AFTER, limit: int = 500) -> list[int]:
         """Pending messages nobody is posting, oldest first (what the sweep retries)."""
         now = datetime.now(timezone.utc)
-        return self._read(lambda c: notes.due(c, now - stale_after, limit),  # type: ignore[no-any-return]
+        return self._read(lambda c: notes.due(c, now - stale_after, limit),
                           "reading the outbox")
 
     def notifications(self, *, kind: str | None = None, subject_dag_id: str | None = None,
@@ -415,14 +421,14 @@ class Registry:
                       status: str | None = None, since: datetime | None = None, limit: int = 100) -> list[Notification]:
         """Messages of the outbox, latest first."""
         when, after = _aware(subject_date), _aware(since)
-        return self._read(lambda c: notes.notifications(  # type: ignore[no-any-return]
+        return self._read(lambda c: notes.notifications(
             c, kind=kind, subject_dag_id=subject_dag_id, subject_task_id=subject_task_id, subject_date=when,
             status=status, since=after, limit=limit), "reading the outbox")
 
     def open_blocked(self, dag_id: str, subject_date: datetime) -> list[Notification]:
         """'blocked' messages about the run of ``dag_id`` at ``subject_date`` not yet followed by 'resumed'."""
         when = _aware(subject_date)
-        return self._read(lambda c: notes.blocked_open(c, dag_id, when),  # type: ignore[no-any-return]
+        return self._read(lambda c: notes.blocked_open(c, dag_id, when),
                           f"reading blocked messages of {dag_id}")
 
     def sla_models(self, *, domain: str | None = None) -> list[dict[str, Any]]:
@@ -456,17 +462,17 @@ class Registry:
 
     def audience(self, dag_id: str, task_id: str) -> dict[str, Any] | None:
         """Who hears about task ``dag_id.task_id`` and what the message needs (``notifications.audience``)."""
-        return self._read(lambda c: notes.audience(c, dag_id, task_id),  # type: ignore[no-any-return]
+        return self._read(lambda c: notes.audience(c, dag_id, task_id),
                           f"finding who reads {dag_id}.{task_id}")
 
     def sensor_target(self, dag_id: str, sensor_task_id: str) -> dict[str, Any] | None:
         """The upstream task a sensor waits on (``notifications.sensor_target``), or None."""
-        return self._read(lambda c: notes.sensor_target(c, dag_id, sensor_task_id),  # type: ignore[no-any-return]
+        return self._read(lambda c: notes.sensor_target(c, dag_id, sensor_task_id),
                           f"resolving sensor {dag_id}.{sensor_task_id}")
 
     def task_ancestors(self, dag_id: str, task_id: str) -> set[str]:
         """Every task of ``dag_id`` upstream of ``task_id``."""
-        return self._read(lambda c: notes.ancestors(c, dag_id, task_id),  # type: ignore[no-any-return]
+        return self._read(lambda c: notes.ancestors(c, dag_id, task_id),
                           f"reading the upstream tasks of {dag_id}.{task_id}")
 
     def record_sla_miss(self, *, dag_id: str, task_id: str, logical_date: datetime, domain: str, model: str | None,
@@ -477,14 +483,13 @@ class Registry:
                "model": model, "sla": sla[:100], "deadline": _aware(deadline),
                "detected_at": datetime.now(timezone.utc), "state_at_deadline": state_at_deadline[:40],
                "completed_at": _aware(completed_at)}
-        return self._write(lambda c: notes.record_miss(c, row),  # type: ignore[no-any-return]
+        return self._write(lambda c: notes.record_miss(c, row),
                            f"recording the SLA miss of {dag_id}.{task_id}")
 
     def complete_sla_miss(self, dag_id: str, task_id: str, logical_date: datetime, completed_at: datetime) -> bool:
         """A missed run's model succeeded at ``completed_at`` (recorded once; True if now)."""
         when, done = _aware(logical_date), _aware(completed_at)
-        assert when is not None and done is not None
-        return self._write(lambda c: notes.complete_miss(c, dag_id, task_id, when, done),  # type: ignore[no-any-return]
+        return self._write(lambda c: notes.complete_miss(c, dag_id, task_id, when, done),
                            f"recording the completion of {dag_id}.{task_id}")
 
     def sla_misses(self, *, dag_ids: Iterable[str] | None = None, domain: str | None = None,
@@ -492,7 +497,7 @@ class Registry:
         """Recorded SLA misses, latest run first."""
         after = _aware(since)
         wanted = list(dag_ids) if dag_ids is not None else None
-        return self._read(lambda c: notes.misses(c, dag_ids=wanted, domain=domain, since=after,  # type: ignore[no-any-return]
+        return self._read(lambda c: notes.misses(c, dag_ids=wanted, domain=domain, since=after,
                                                  limit=limit), "reading SLA misses")
 
     @staticmethod
@@ -649,6 +654,12 @@ def plan_files(paths: Iterable[str | Path]) -> list[Path]:
     return files
 
 
+@overload
+def _aware(moment: datetime) -> datetime: ...
+@overload
+def _aware(moment: None) -> None: ...
+@overload
+def _aware(moment: datetime | None) -> datetime | None: ...
 def _aware(moment: datetime | None) -> datetime | None:
     if moment is None:
         return None
