@@ -13,6 +13,7 @@ from handoff.batching import (
     ready,
     waiting,
 )
+from handoff.plan_model import DbtTask, PlanPipeline, SensorTask
 
 
 def _m(task_id: str, *upstream: str, tests: tuple[str, ...] = (), retries: int = 0) -> BatchModel:
@@ -57,12 +58,17 @@ def test_nothing_to_wait_for_when_the_sensor_failed():
 
 
 def test_batched_models_take_the_most_common_pool_and_leave_the_others_alone():
-    def task(task_id: str, pool: str | None) -> dict:
-        return {"task_id": task_id, "kind": "dbt_model", "unique_id": f"model.p.{task_id}",
-                "tests": [], "upstream": [], "retries": 1, "retry_delay_s": 60, "pool": pool}
+    def task(task_id: str, pool: str | None) -> DbtTask:
+        return DbtTask(task_id=task_id, kind="dbt_model", unique_id=f"model.p.{task_id}", name=task_id, tests=(),
+                       relation=None, access="protected", owner="o", slack="", available_by=None,
+                       available_within_s=None, microbatch=False, retries=1, retry_delay_s=60, timeout_s=None,
+                       pool=pool, upstream=())
 
-    pipeline = {"tasks": [task("a", None), task("b", None), task("heavy", "big"),
-                          {"task_id": "wait__x__y", "kind": "sensor", "upstream": []}]}
+    sensor = SensorTask(task_id="wait__x__y", kind="sensor", upstream_domain="x", upstream_model="y", sources=(),
+                        timeout_s=60, poke_interval_s=60, mode="poke", accept=(), upstream=())
+    pipeline = PlanPipeline(name="daily", dag_id="p__daily", schedule="@daily", start_date="2024-01-01",
+                            description="", timezone="UTC", execution="batched",
+                            tasks=(task("a", None), task("b", None), task("heavy", "big"), sensor))
     pool, models = batched_models(pipeline)
     assert pool == "default_pool" and [m.task_id for m in models] == ["a", "b"]
     assert models[0].retries == 1 and models[0].retry_delay_s == 60.0 and BATCH_TASK_ID not in {"a", "b"}

@@ -11,6 +11,7 @@ import pytest
 from handoff.batching import BATCH_TASK_ID, batched_models
 from handoff.manifest import load_manifest
 from handoff.plan import compile_manifest, dumps, validate_plan
+from handoff.plan_model import PlanPipeline
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +52,7 @@ def test_the_batch_is_upstream_of_every_batched_model_and_nothing_else(shapes, t
     assert built["warnings"] == []
     dag = built["dags"][pipeline["dag_id"]]
     batch = dag.task_dict[BATCH_TASK_ID]
-    pool, models = batched_models(pipeline)
+    pool, models = batched_models(PlanPipeline.from_json(pipeline))
     expected = {m.task_id for m in models}
     assert expected and dbt_tasks[-1]["task_id"] not in expected and batch.pool == pool
     assert batch.downstream_task_ids == expected and not batch.upstream_task_ids
