@@ -433,31 +433,31 @@ class Registry:
 
     def sla_models(self, *, domain: str | None = None) -> list[dict[str, Any]]:
         """Every published model task with an SLA and its pipeline's schedule (``slo.sla_models``)."""
-        return self._read(lambda c: slo_q.sla_models(c, domain=domain),  # type: ignore[no-any-return]
+        return self._read(lambda c: slo_q.sla_models(c, domain=domain),
                           "reading the models with an SLA")
 
     def history_models(self, *, domain: str | None, model: str | None, since: datetime) -> list[dict[str, Any]]:
         """The model tasks ``handoff sla`` reports (``slo.history_models``; HandoffError: unknown name)."""
         after = _aware(since)
-        return self._read(lambda c: slo_q.history_models(c, domain=domain, model=model,  # type: ignore[no-any-return]
+        return self._read(lambda c: slo_q.history_models(c, domain=domain, model=model,
                                                          since=after), "reading the models' history")
 
     def first_successes(self, dag_ids: Iterable[str], since: datetime,
                         until: datetime) -> dict[tuple[str, str, datetime], datetime]:
         """(dag_id, task_id, logical_date) -> end of the run's first successful try (``slo.first_successes``)."""
         after, before, dags = _aware(since), _aware(until), list(dag_ids)
-        return self._read(lambda c: slo_q.first_successes(c, dags, after, before),  # type: ignore[no-any-return]
+        return self._read(lambda c: slo_q.first_successes(c, dags, after, before),
                           "reading completions")
 
     def task_sla(self, dag_id: str, task_id: str) -> dict[str, Any] | None:
         """The SLA of one model task, or None (``slo.task_sla``)."""
-        return self._read(lambda c: slo_q.task_sla(c, dag_id, task_id),  # type: ignore[no-any-return]
+        return self._read(lambda c: slo_q.task_sla(c, dag_id, task_id),
                           f"reading the SLA of {dag_id}.{task_id}")
 
     def reading_dags(self, targets: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
         """The consumer DAGs waiting on each of ``targets`` (``slo.reading_dags``)."""
         wanted = list(targets)
-        return self._read(lambda c: slo_q.reading_dags(c, wanted),  # type: ignore[no-any-return]
+        return self._read(lambda c: slo_q.reading_dags(c, wanted),
                           "reading the consumers of the models")
 
     def audience(self, dag_id: str, task_id: str) -> dict[str, Any] | None:
