@@ -243,7 +243,7 @@ def _plan_cases() -> dict[str, Case]:
         cases[f"{command} plan {name}"] = Case(argv, (f"plan_{name}.json", *fragments))
     for name, fragment in {"nan": "NaN is not valid JSON", "deep": "nested too deeply", "empty": "not valid JSON",
                            "binary": "not UTF-8", "array": "a plan is a JSON object",
-                           "huge_int": "not valid JSON"}.items():
+                           "huge_int": "an integer has 5000 digits, more than the 4300 Python reads"}.items():
         for command in ("inspect", "publish"):
             argv = [command, f"{I}/plan_{name}.json"] + (R if command == "publish" else [])
             cases[f"{command} plan {name}"] = Case(argv, (f"plan_{name}.json", fragment))
@@ -430,6 +430,13 @@ CASES: dict[str, Case] = {
     # secret-looking words in paths and prose are not masked (redact's colon rule); "***" never shows
     "sla --registry empty": Case(["sla", "--registry", ""], ("--registry", EMPTY)),
     "sla --registry memory": Case(["sla", "--registry", "sqlite://"], (MEMORY,)),
+    # echoed input is capped (errors.ECHO_LIMIT): a 100,000-character name costs one short line
+    **{f"{argv[0]} echoes a huge {what}": Case(argv, (f"characters)…{argv[1][-5:].strip()}" if n else "characters)…",))
+       for what, n, argv in (
+           ("name", 1, ["explain", "x" * 100_000, *R]),
+           ("target", 1, ["who-depends-on", "." + "y" * 100_001, *R]),
+           ("path", 1, ["inspect", "/tmp/" + "z" * 99_995]),
+           ("label", 0, ["publish", "{plan}", *R, "--label", "l" * 99_999 + "\n"]))},
     "compile a file named passwd": Case(["compile", f"{I}/passwd"], ("inputs/passwd: not valid JSON",)),
     "inspect a file named token": Case(["inspect", "token"], ("token: file not found",)),
     "validate a file named secret": Case(["validate", f"{I}/secret"], ("inputs/secret: ", "JSON object")),
@@ -511,6 +518,7 @@ def test_bad_input(name: str, world: dict[str, Any], monkeypatch: pytest.MonkeyP
         lines = err.strip().splitlines()
         assert len(lines) == 1, err
         line = lines[0]
+        assert len(line) < 2_000, f"{len(line)} characters: echoed input is not capped"
         assert line.startswith("handoff") and ": error: " in line, line
         assert " — " in line or "--help`" in line, f"no hint of what to do: {line}"
         if argv[0] == "compile":  # compile's own output: "re-compile it" would be circular

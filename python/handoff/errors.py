@@ -1,6 +1,24 @@
-"""The one user-facing error type."""
+"""The one user-facing error type, and how its line echoes input.
+
+Echoed input is capped: in a one-line message every word (a run without blanks: a name, a path,
+a value quoted back) longer than ``ECHO_LIMIT`` (200) characters is shown as its first and last
+``ECHO_LIMIT // 2 - 10`` characters around "…(N characters)…", so a 100,000-character
+``DOMAIN.MODEL`` costs one readable line, not 100 kB of terminal.
+"""
 
 from __future__ import annotations
+
+ECHO_LIMIT = 200
+
+
+def shorten(text: str, limit: int = ECHO_LIMIT) -> str:
+    """``text`` with every word over ``limit`` characters cut to its head and tail (module docstring)."""
+    keep = max(limit // 2 - 10, 1)
+
+    def cut(word: str) -> str:
+        return word if len(word) <= limit else f"{word[:keep]}…({len(word)} characters)…{word[-keep:]}"
+
+    return " ".join(cut(word) for word in text.split())
 
 
 class HandoffError(Exception):
@@ -23,7 +41,7 @@ class HandoffError(Exception):
             text = f"{text} — {self.hint}"
         from .redact import redact
 
-        return redact(" ".join(text.split()))
+        return shorten(redact(" ".join(text.split())))
 
     exit_code = 2
 

@@ -35,6 +35,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import signal
 import stat
 import tempfile
@@ -129,7 +130,21 @@ def decode_json(raw: bytes, where: str, *, what: str = "file", hint: str | None 
     except RecursionError:
         raise HandoffError(f"the {what} is nested too deeply to read", where=where, hint=hint) from None
     except ValueError as exc:  # NaN/Infinity, integers over the digit limit
-        raise HandoffError(f"not valid JSON ({' '.join(str(exc).split())[:120]})", where=where, hint=hint) from None
+        raise HandoffError(f"not valid JSON ({_clip(str(exc))})", where=where, hint=hint) from None
+
+
+def _clip(text: str, limit: int = 120) -> str:
+    """``text`` on one line, at most ``limit`` characters, cut at a word boundary (never mid-word)."""
+    words = text.split()
+    if "int_max_str_digits" in text or "integer string conversion" in text:  # Python's digit limit
+        found = re.findall(r"\d+", text)  # "Exceeds the limit (4300 digits) …: value has 5000 digits; use …"
+        return (f"an integer has {found[1]} digits, more than the {found[0]} Python reads" if len(found) >= 2
+                else "an integer has more digits than Python reads")
+    line = " ".join(words)
+    if len(line) <= limit:
+        return line
+    cut = line[: limit + 1].rsplit(" ", 1)[0]
+    return f"{cut} …"
 
 
 def dumps_strict(data: Any, **kwargs: Any) -> str:

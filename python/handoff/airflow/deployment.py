@@ -206,7 +206,8 @@ def _project(plan: Plan, root: Path, profiles_dir: str | Path | None) -> DbtProj
     if found != name:
         raise HandoffError(f"{folder}/dbt_project.yml is dbt project {found!r}, not {name!r}",
                            where="HANDOFF_DBT_PROJECTS_DIR",
-                           hint=f"name the project folder after the dbt project: {root / found} holds '{found}'")
+                           hint=f"deploy dbt project '{name}' as {candidate} (folders are named after the dbt "
+                                f"project they hold; this one holds '{found}', so it belongs at {root / found})")
     sha = plan.dbt.manifest_sha256
     return DbtProject(project_dir=str(folder), profiles_dir=str(profiles_dir) if profiles_dir else str(folder),
                       manifest_sha256=sha if isinstance(sha, str) else None)

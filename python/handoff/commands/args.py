@@ -13,9 +13,10 @@ import argparse
 
 
 def _plain(text: str, what: str) -> str:
+    from ..errors import shorten
     from ..redact import redact
 
-    shown = redact(repr(text))
+    shown = shorten(redact(repr(text)))
     if not text.strip():
         raise argparse.ArgumentTypeError(f"{what} is empty: give a value (an empty one is never a default)")
     if any(ord(c) < 32 or c == "\x7f" for c in text):
