@@ -42,14 +42,14 @@ def stack(tmp_path_factory, module_airflow_stack_factory):
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
     }, triggerer=False)
     stack.create_pool("duckdb", 1)
-    stack.wait_for_dags(DAG_ID, timeout=120)
+    stack.wait_for_dags(DAG_ID, timeout=300)
     return stack, mesh.duckdb_path
 
 
 def test_a_three_day_backfill_processes_each_days_data(stack: tuple[AirflowStack, object]) -> None:
     airflow, warehouse = stack
     airflow.airflow("backfill", "create", "--dag-id", DAG_ID, "--from-date", FIRST.date().isoformat(),
-                    "--to-date", LAST.date().isoformat(), "--max-active-runs", "1", timeout=180)
+                    "--to-date", LAST.date().isoformat(), "--max-active-runs", "1", timeout=600)
     api = airflow.airflow_api
     runs: list[dict] = []
 
@@ -57,7 +57,7 @@ def test_a_three_day_backfill_processes_each_days_data(stack: tuple[AirflowStack
         runs[:] = api.list_dag_runs(DAG_ID, logical_date_gte=FIRST, logical_date_lte=LAST)
         return len(runs) == 3
 
-    airflow._wait(created, 120, lambda: f"backfill runs: {runs}")
+    airflow._wait(created, 300, lambda: f"backfill runs: {runs}")
     finished = {run["dag_run_id"]: airflow.wait_for_run(DAG_ID, run["dag_run_id"], timeout=900) for run in runs}
     assert {r["state"] for r in finished.values()} == {"success"}, {
         run_id: airflow.task_states(DAG_ID, run_id) for run_id in finished}
