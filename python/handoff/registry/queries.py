@@ -138,6 +138,17 @@ def _accept(text: str | None) -> tuple[tuple[str, str], ...]:
 # Finding a model
 # --------------------------------------------------------------------------------------
 
+
+def require_published_domain(conn: Connection, domain: str) -> None:
+    """Raise HandoffError naming the nearest published domain (or the published ones) unless
+    ``domain`` is published."""
+    known = conn.execute(select(s.domains.c.name).where(s.domains.c.plan_sha256 != "")).scalars().all()
+    if domain not in known:
+        near = difflib.get_close_matches(domain, known, n=1)
+        raise HandoffError(f"no domain '{domain}' is published",
+                           hint=(f"did you mean '{near[0]}'?" if near else
+                                 f"published domains: {', '.join(sorted(known)[:20]) or 'none'}"))
+
 def model_tasks(conn: Connection, domain: str, model: str) -> list[Row[Any]]:
     """The task(s) a model key names in ``domain`` (the keys the publication recorded,
     ``handoff.plan.model_keys``: a name resolves to its latest version), else the task whose task
@@ -157,12 +168,7 @@ def model_tasks(conn: Connection, domain: str, model: str) -> list[Row[Any]]:
     rows = conn.execute(base.where(s.tasks.c.task_id == model)).all()
     if rows:
         return list(rows)
-    known = conn.execute(select(s.domains.c.name).where(s.domains.c.plan_sha256 != "")).scalars().all()
-    if domain not in known:
-        near = difflib.get_close_matches(domain, known, n=1)
-        raise HandoffError(f"no domain '{domain}' is published",
-                           hint=(f"did you mean '{near[0]}'?" if near else
-                                 f"published domains: {', '.join(sorted(known)[:20]) or 'none'}"))
+    require_published_domain(conn, domain)
     names = conn.execute(select(lin.c.dst_id).where(lin.c.kind == "export", lin.c.dst_ns == f"@{domain}")
                          ).scalars().all()
     near = difflib.get_close_matches(model, [n for n in names if n], n=1)

@@ -4,7 +4,6 @@ model across domains. Pure SQLAlchemy Core over the same tables on SQLite and Po
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -15,7 +14,7 @@ from sqlalchemy.engine import Connection
 from ..errors import HandoffError
 from . import schema as s
 from .mesh import SENSOR
-from .queries import model_tasks, utc
+from .queries import model_tasks, require_published_domain, utc
 
 _CHUNK = 500  # names per IN (...) list
 
@@ -65,12 +64,7 @@ def history_models(conn: Connection, *, domain: str | None, model: str | None,
             where.append(t.dag_id.in_(sorted({r.dag_id for r in found})))
             where.append(t.task_id.in_(sorted({r.task_id for r in found})))
         else:
-            known = conn.execute(select(s.domains.c.name).where(s.domains.c.plan_sha256 != "")).scalars().all()
-            if domain not in known:
-                near = difflib.get_close_matches(domain, known, n=1)
-                raise HandoffError(f"no domain '{domain}' is published",
-                                   hint=(f"did you mean '{near[0]}'?" if near else
-                                         f"published domains: {', '.join(sorted(known)[:20]) or 'none'}"))
+            require_published_domain(conn, domain)
         where.append(t.domain == domain)
     rows = _model_rows(conn, where)
     c = s.completions.c
