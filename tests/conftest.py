@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,16 @@ os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "False"
 
 pytest_plugins: list[str] = ["support.dbt_fixtures", "support.airflow_stack", "support.examples", "support.postgres",
                              "support.browser", "support.corpus"]
+
+
+@pytest.fixture(autouse=True)
+def _dbt_plugin_patches_reverted() -> Iterator[None]:
+    """dbt-loom wraps dbt functions again on every in-process dbt invocation (handoff.loom): a
+    test that invokes dbt directly must not leave the next tests one wrapper deeper."""
+    from handoff.loom import plugin_patches_reverted
+
+    with plugin_patches_reverted():
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -224,3 +224,64 @@ def test_a_ref_that_no_longer_resolves_is_one_line(loom):
     with pytest.raises(HandoffError) as caught:
         find_refs(manifest)
     assert "ref('shipping', 'shipments', v=1) does not resolve to a node it depends on" in caught.value.one_line()
+
+
+def _loom_patched() -> dict[str, object]:
+    """The raw objects now behind every attribute dbt-loom assigns (handoff.loom.PATCHED_BY_LOOM)."""
+    import importlib
+
+    from handoff.loom import PATCHED_BY_LOOM
+
+    now: dict[str, object] = {}
+    for module_name, path in PATCHED_BY_LOOM:
+        owner = importlib.import_module(module_name)
+        *parents, attribute = path.split(".")
+        for parent in parents:
+            owner = getattr(owner, parent)
+        now[path] = vars(owner).get(attribute)
+    return now
+
+
+def _wrapper_depth(function, base) -> int:
+    """How many dbt-loom wrappers (closures over ``function``) stand between ``function`` and ``base``."""
+    depth = 0
+    while function is not base:
+        cells = dict(zip(function.__code__.co_freevars, function.__closure__ or ()))
+        function = cells["function"].cell_contents
+        depth += 1
+    return depth
+
+
+def test_dbt_loom_wraps_dbt_once_more_on_every_raw_invocation(loom, monkeypatch):
+    """The fault handoff contains: dbt-loom wraps ``dbt.tracking.track`` again on each in-process
+    invocation, so ~900 invocations in one process (a large dag.test, a test session) break dbt with
+    RecursionError. Two raw invocations here: two more wrappers."""
+    from dbt.cli.main import dbtRunner
+
+    from handoff.loom import in_project_dir
+
+    for key, value in loom.env.items():
+        monkeypatch.setenv(key, value)
+    before = _loom_patched()
+    project = loom.project_dirs["support"]
+    args = ["--quiet", "ls", "--project-dir", str(project), "--profiles-dir", str(loom.profiles_dir)]
+    with in_project_dir(project):
+        for _ in range(2):
+            assert dbtRunner().invoke(args).success
+    # (the autouse fixture of tests/conftest.py undoes these two wrappers after the test)
+    assert _wrapper_depth(_loom_patched()["track"], before["track"]) == 2
+
+
+def test_handoffs_in_process_dbt_leaves_dbt_as_it_found_it(loom, tmp_path, monkeypatch):
+    """handoff's own in-process invocations (here `handoff package`, a dbt parse through dbt-loom,
+    three times) leave every attribute dbt-loom patches exactly as it was: no nesting, whatever the
+    number of invocations a process makes."""
+    from handoff.packaging import package_project
+
+    for key, value in loom.env.items():
+        monkeypatch.setenv(key, value)
+    before = _loom_patched()
+    for round_ in range(3):
+        package_project(loom.project_dirs["support"], profiles_dir=loom.profiles_dir,
+                        output=tmp_path / f"artifact-{round_}.sqlite")
+        assert _loom_patched() == before

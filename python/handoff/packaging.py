@@ -79,11 +79,12 @@ def package_project(project_dir: str | Path, *, profiles_dir: str | Path | None 
         args += option("--target", target)
     if dbt_vars:
         args += option("--vars", json.dumps(dict(dbt_vars), sort_keys=True))
-    from .loom import in_project_dir
+    from .loom import in_project_dir, plugin_patches_reverted
     from .warehouse import release_connections
 
     try:
-        with in_project_dir(project):  # dbt-loom reads its config (and relative manifest paths) from there
+        # dbt-loom reads its config (and relative manifest paths) from there
+        with in_project_dir(project), plugin_patches_reverted():
             result = dbtRunner().invoke(args)
     finally:
         release_connections()

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from handoff.loom import in_project_dir
+from handoff.loom import in_project_dir, plugin_patches_reverted
 
 REPO = Path(__file__).resolve().parents[2]
 INTEGRATION = REPO / "integration_tests"
@@ -113,7 +113,8 @@ def run_dbt(args: Sequence[str], project_dir: Path, env: Mapping[str, str] | Non
 
     full = [*args, "--project-dir", str(project_dir), "--profiles-dir", str(profiles_dir)]
     settings = {"DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DO_NOT_TRACK": "1", **(env or {})}
-    with _DBT_LOCK, _environ(settings), in_project_dir(project_dir):  # dbt-loom reads its config there
+    # dbt-loom reads its config there; its per-invocation patches of dbt are undone afterwards
+    with _DBT_LOCK, _environ(settings), in_project_dir(project_dir), plugin_patches_reverted():
         try:
             res = dbtRunner(callbacks=[collect]).invoke(full)
         finally:

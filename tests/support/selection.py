@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from handoff.loom import plugin_patches_reverted
 from handoff.manifest import load_manifest
 from handoff.plan import compile_manifest
 from handoff.plan_model import DbtTask
@@ -58,7 +59,8 @@ def dbt_ls_per_task(project_dir: Path, profiles_dir: Path, env: Mapping[str, str
                 call = task_invocation(DbtTask.from_json(task), str(state_root), command="ls")
                 Path(call.state_dir).mkdir(parents=True, exist_ok=True)
                 (Path(call.state_dir) / RUN_RESULTS_FILE).write_text(call.state_text, "utf-8")
-                res = dbtRunner(manifest=parsed).invoke([call.args[0], *common, *call.args[1:]])
+                with plugin_patches_reverted():
+                    res = dbtRunner(manifest=parsed).invoke([call.args[0], *common, *call.args[1:]])
                 assert res.success, f"dbt ls for {task['task_id']} failed: {res.exception}"
                 got = {json.loads(line)["unique_id"] for line in res.result}
                 per_task[(pipeline["dag_id"], task["task_id"])] = (set(call.unique_ids), got)

@@ -24,6 +24,7 @@ from airflow.sdk import BaseOperator
 from .. import batching
 from ..batching import BatchModel, Outcome
 from ..errors import HandoffError
+from ..loom import plugin_patches_reverted
 from ..redact import redact
 from ..run_interval import conf_vars, interval_of_run
 from .dbt_runner import DbtProject
@@ -202,7 +203,8 @@ class DbtBatchOperator(BaseOperator):
                         raise BatchFailed(f"{THREADS_ENV}={threads!r}: a whole number from 1 to 64")
                     args += ["--threads", threads]
                 try:
-                    outcome = dbtRunner(manifest=manifest, callbacks=[on_event]).invoke(args)
+                    with plugin_patches_reverted():
+                        outcome = dbtRunner(manifest=manifest, callbacks=[on_event]).invoke(args)
                 finally:
                     release_connections()
             if outcome.exception is not None:

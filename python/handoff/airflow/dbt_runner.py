@@ -26,6 +26,7 @@ from typing import Any
 from ..argv import option
 from ..artifact import artifact_path, open_artifact
 from ..errors import HandoffError
+from ..loom import plugin_patches_reverted
 from ..run_interval import RunInterval
 from ..selection import RUN_RESULTS_FILE, invocation
 from ..warehouse import release_connections
@@ -136,8 +137,9 @@ def run_node(project: DbtProject, *, unique_id: str, tests: Iterable[str] = (),
         manifest = load_task_manifest(project, wanted)
         with tempfile.TemporaryDirectory(prefix="handoff-dbt-") as work:
             try:
-                outcome = dbtRunner(manifest=manifest).invoke(
-                    build_args(project, wanted, work_dir=work, dbt_vars=dbt_vars, run=run, microbatch=microbatch))
+                with plugin_patches_reverted():
+                    outcome = dbtRunner(manifest=manifest).invoke(
+                        build_args(project, wanted, work_dir=work, dbt_vars=dbt_vars, run=run, microbatch=microbatch))
             finally:
                 release_connections()
     results = [
@@ -198,7 +200,8 @@ def run_hooks(project: DbtProject, *, hook_ids: Sequence[str], node_ids: Sequenc
             if project.target:
                 args += option("--target", project.target)
             try:
-                outcome = dbtRunner(manifest=manifest).invoke(args)
+                with plugin_patches_reverted():
+                    outcome = dbtRunner(manifest=manifest).invoke(args)
             finally:
                 release_connections()
     if not outcome.success:
