@@ -193,14 +193,13 @@ def write_snapshot(prepared: Prepared, dest: Path) -> Path:
     the plans (what `handoff snapshot` exports after every domain is published)."""
     from handoff.plan_model import Plan
     from handoff.registry.mesh import Mesh, domain_from_plan
-    from handoff.registry.snapshot import build_snapshot, validate_snapshot
+    from handoff.registry.snapshot import build_snapshot, snapshot_text
 
     domains = {}
     for plan_file in sorted(prepared.plans_dir.glob("*.plan.json")):
         domain = domain_from_plan(Plan.from_json(json.loads(plan_file.read_text("utf-8"))), str(plan_file))
         domains[domain.name] = domain
-    document = validate_snapshot(build_snapshot(Mesh(domains)), str(dest))  # the factory ignores an invalid one
-    dest.write_text(json.dumps(document), "utf-8")
+    dest.write_text(snapshot_text(build_snapshot(Mesh(domains)), str(dest)), "utf-8")  # refuses an invalid one
     return dest
 
 

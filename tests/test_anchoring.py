@@ -149,7 +149,7 @@ def test_every_plan_key_refuses_control_characters(plan: dict[str, Any]) -> None
 
 
 def test_every_snapshot_key_refuses_control_characters(plan: dict[str, Any]) -> None:
-    snapshot = json.loads(json.dumps(build_snapshot(Mesh({"shapes": domain_from_plan(Plan.from_json(plan))}))))
+    snapshot = json.loads(json.dumps(build_snapshot(Mesh({"shapes": domain_from_plan(Plan.from_json(plan))})).to_json()))
     validate_snapshot(snapshot, "snapshot")
     check = schemas.validator("registry_snapshot")
     reached: set[str] = set()

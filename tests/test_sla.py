@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timezone
 
 import pytest
-from handoff.sla import Sla, daily_time_of, deadline, deadline_of_run, format_duration, sla_form_problem
+from handoff.plan_model import DbtTask, PlanPipeline
+from handoff.sla import Sla, daily_time_of, deadline, deadline_of_run, format_duration, sla_form_problem, sla_text
 
 
 def utc(text: str) -> datetime:
@@ -51,11 +53,19 @@ def test_deadline_of_a_run(schedule: str, zone: str, sla: Sla, run: str, expecte
 
 def test_no_sla_no_deadline_and_the_plan_task_form() -> None:
     assert deadline(utc("2024-03-10T03:00"), Sla(), "0 3 * * *") is None and not Sla()
-    task = {"available_by": None, "available_within_s": 2700}
-    pipeline = {"schedule": "@hourly", "timezone": "Europe/Berlin"}
+    task = DbtTask(task_id="orders", kind="dbt_model", unique_id="model.shop.orders", name="orders", tests=(),
+                   relation=None, access="public", owner="shop", slack="", available_by=None,
+                   available_within_s=2700, microbatch=False, retries=0, retry_delay_s=0, timeout_s=None, pool=None,
+                   upstream=())
+    pipeline = PlanPipeline(name="hourly", dag_id="shop__hourly", schedule="@hourly", start_date="2024-01-01",
+                            description="", tasks=(task,), timezone="Europe/Berlin")
     assert deadline_of_run(task, pipeline, utc("2024-03-10T13:00")) == utc("2024-03-10T13:45")
-    assert deadline_of_run({"available_by": "07:00"}, {"schedule": "0 5 * * *"}, utc("2024-03-10T05:00")) == \
-        utc("2024-03-10T07:00")
+    daily = replace(pipeline, schedule="0 5 * * *", timezone="UTC")
+    by_seven = replace(task, available_by="07:00", available_within_s=None)
+    assert deadline_of_run(by_seven, daily, utc("2024-03-10T05:00")) == utc("2024-03-10T07:00")
+    assert [sla_text(Sla.of(t), "UTC") for t in (task, by_seven)] == [
+        "available within 45m of each run's scheduled time", "available by 07:00 UTC on each run's day"]
+    assert sla_text(Sla()) == "none"
 
 
 # (schedule, available_by, available_within, None or a fragment of the HO208 message)

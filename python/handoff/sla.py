@@ -21,12 +21,14 @@ handoff uses to turn a run into its deadline.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .ticks import PRESETS, Schedule, as_schedule, local_aware, utc, wall_clock
+
+if TYPE_CHECKING:
+    from .plan_model import DbtTask, PlanPipeline
 
 _SINGLE_NUMBER = re.compile(r"[0-9]{1,2}")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -53,9 +55,9 @@ class Sla:
         return "no SLA"
 
     @classmethod
-    def of(cls, fields: Mapping[str, Any]) -> Sla:
-        """The SLA of a plan task (keys ``available_by``, ``available_within_s``)."""
-        return cls(fields.get("available_by"), fields.get("available_within_s"))
+    def of(cls, task: DbtTask) -> Sla:
+        """The SLA of a plan task."""
+        return cls(task.available_by, task.available_within_s)
 
 
 def duration_seconds(text: str) -> int:
@@ -163,18 +165,16 @@ def _clock_jump_after(day: date, target: time, schedule: Schedule) -> datetime:
     return local_aware(datetime.combine(day, target), tz)  # pragma: no cover - gaps last hours at most
 
 
-def deadline_of_run(task: Mapping[str, Any], pipeline: Mapping[str, Any], logical_date: datetime) -> datetime | None:
-    """The deadline of a plan task's run at ``logical_date`` (None: the task has no SLA).
-
-    ``task`` is a plan task (``available_by``, ``available_within_s``), ``pipeline`` its plan
-    pipeline (``schedule``, ``timezone``). What per-run SLA-miss detection calls."""
-    return deadline(logical_date, Sla.of(task), pipeline["schedule"], pipeline.get("timezone"))
+def deadline_of_run(task: DbtTask, pipeline: PlanPipeline, logical_date: datetime) -> datetime | None:
+    """The deadline of a plan task's run at ``logical_date`` (None: the task has no SLA), read in
+    its pipeline's schedule and timezone."""
+    return deadline(logical_date, Sla.of(task), pipeline.schedule, pipeline.timezone)
 
 
-def sla_text(task: Mapping[str, Any], timezone_name: str = "UTC") -> str:
-    """A task's SLA for people (explain, the UI): ``task`` has ``available_by``/``available_within_s``."""
-    if task.get("available_within_s"):
-        return f"available within {format_duration(task['available_within_s'])} of each run's scheduled time"
-    if task.get("available_by"):
-        return f"available by {task['available_by']} {timezone_name} on each run's day"
+def sla_text(sla: Sla, timezone_name: str = "UTC") -> str:
+    """An SLA for people (explain, the UI), ``available_by`` read in ``timezone_name``."""
+    if sla.available_within_s:
+        return f"available within {format_duration(sla.available_within_s)} of each run's scheduled time"
+    if sla.available_by:
+        return f"available by {sla.available_by} {timezone_name} on each run's day"
     return "none"

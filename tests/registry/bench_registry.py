@@ -111,7 +111,7 @@ def run(url: str, plans: list[dict], label: str) -> None:
               f"({len(findings)} findings)")
         started = time.perf_counter()
         snapshot = registry.snapshot()
-        print(f"snapshot: {time.perf_counter() - started:.2f}s ({len(snapshot['models'])} models)")
+        print(f"snapshot: {time.perf_counter() - started:.2f}s ({len(snapshot.models)} models)")
     domain, model = samples[0]
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "handoff.cli", "who-depends-on", f"{domain}.{model}",

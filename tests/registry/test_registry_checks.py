@@ -236,8 +236,8 @@ def test_a_name_resolves_to_the_latest_version_and_a_pinned_name_to_its_version(
         registry.publish([shop, base["billing"]])
         published = registry.mesh()
         assert published.resolve("shop", "orders").task.task_id == "orders_v2"  # the same rule after a round trip
-        document = registry.snapshot()
-        entries = {m["model"]: m["task_id"] for m in document["models"] if m["domain"] == "shop"}
+        snapshot = registry.snapshot()
+        entries = {m.model: m.task_id for m in snapshot.models if m.domain == "shop"}
         assert (entries["orders"], entries["orders_v1"], entries["orders_v2"]) == ("orders_v2", "orders_v1", "orders_v2")
         [wait] = registry.sensors_waiting_on_task("shop__daily", "orders_v2")
         assert (wait.upstream_model, wait.upstream_task_id) == ("orders", "orders_v2")

@@ -17,7 +17,7 @@ from handoff.plan_model import Plan
 from handoff.registry import migrations
 from handoff.registry import schema as s
 from handoff.registry.mesh import domain_from_plan
-from handoff.registry.snapshot import SnapshotModel, read_snapshot
+from handoff.registry.snapshot import Snapshot, SnapshotModel, read_snapshot
 from handoff.registry.store import Registry, domain_rows
 from registry_helpers import run_cli, write_plans
 from sqlalchemy import create_engine, func, inspect, select, text
@@ -392,8 +392,10 @@ def test_a_snapshot_that_does_not_match_its_schema_is_refused(tmp_path):
               "domains": [], "models": [{"domain": "shop", "model": "orders", "task_id": "orders"}]}
     with pytest.raises(HandoffError, match="registry_snapshot.schema.json at models/0: 'dag_id' is a required"):
         validate_snapshot(broken, "x")
-    with pytest.raises(HandoffError):
-        write_snapshot(broken, tmp_path / "out.json")
+    bad_name = Snapshot(1, "0", "2024-01-01T00:00:00Z", (), (
+        SnapshotModel("shop", "orders\n", "shop__daily", "orders", "0 4 * * *", "dbt_model", "public", None),))
+    with pytest.raises(HandoffError, match="out.json: registry snapshot does not match .* at models/0/model"):
+        write_snapshot(bad_name, tmp_path / "out.json")  # a typed snapshot is checked too: names are untrusted
     assert not (tmp_path / "out.json").exists()
     (tmp_path / "bad.json").write_text("{")
     with pytest.raises(HandoffError, match="bad.json: not valid JSON"):

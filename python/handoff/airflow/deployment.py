@@ -268,7 +268,7 @@ def _upstreams(deployment: Deployment, folder: Path, files: list[Path], snapshot
     The factory lays each plan's own models over this map (``plan_upstreams([plan])``), so the
     scheduler's parse (every plan) and a worker's (one plan) wire every sensor to the same task
     (docs/plan.md, versions): no other plan's content reaches a DAG when there is a snapshot."""
-    from ..registry.snapshot import Snapshot, validate_snapshot
+    from ..registry.snapshot import validate_snapshot
 
     accepted = [d.plan for d in deployment.plans]
     upstreams: Upstreams = {}
@@ -286,9 +286,9 @@ def _upstreams(deployment: Deployment, folder: Path, files: list[Path], snapshot
         _snapshot_unusable(deployment, report, snapshot_file, reason)
         return upstreams
     try:
-        document = validate_snapshot(decode_json(raw, str(snapshot_file), what="registry snapshot"),
+        snapshot = validate_snapshot(decode_json(raw, str(snapshot_file), what="registry snapshot"),
                                      str(snapshot_file))
-        upstreams.update(snapshot_upstreams(Snapshot.from_json(document)))
+        upstreams.update(snapshot_upstreams(snapshot))
     except HandoffError as exc:
         _snapshot_unusable(deployment, report, snapshot_file, exc.problem)
     return upstreams

@@ -299,22 +299,18 @@ def _moment(text: str) -> Any:
 
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
-    from ..registry.snapshot import write_snapshot
+    from ..registry.snapshot import snapshot_text, write_snapshot
 
     with _open(args.registry, must_exist=True, read_only=True) as registry:
-        document = registry.snapshot()
+        snapshot = registry.snapshot()
         shown = registry.shown_url
     from ..files import STDOUT
 
     if args.output == STDOUT:
-        from ..files import dumps_strict
-        from ..registry.snapshot import validate_snapshot
-
-        validate_snapshot(document, "the registry snapshot")
-        sys.stdout.write(dumps_strict(document, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+        sys.stdout.write(snapshot_text(snapshot, "the registry snapshot"))
         return 0
-    target = write_snapshot(document, args.output)
-    print(f"handoff: wrote {target} ({len(document['domains'])} domain(s), {len(document['models'])} model(s)) "
+    target = write_snapshot(snapshot, args.output)
+    print(f"handoff: wrote {target} ({len(snapshot.domains)} domain(s), {len(snapshot.models)} model(s)) "
           f"from {shown}", file=sys.stderr)
     return 0
 

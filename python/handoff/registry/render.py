@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from itertools import groupby
 from typing import Any
 
-from ..sla import sla_text
+from ..sla import Sla, sla_text
 from .queries import Consumer
 
 
@@ -69,6 +69,7 @@ def _schedule_cell(task: Mapping[str, Any]) -> str | None:
 def explain_text(info: Mapping[str, Any]) -> str:
     """The explain dict as text; keys it does not know are shown at the end as JSON."""
     d, p, m = info["domain"], info["pipeline"], info["model"]
+    sla = Sla(m.get("available_by"), m.get("available_within_s"))
     out = [
         f"{d['name']}.{m['name']}  ({m['kind']}, access {m['access']})",
         f"  domain      {d['name']} — owner {d['owner']}, {d['slack']}; project {d['project']}, "
@@ -78,7 +79,7 @@ def explain_text(info: Mapping[str, Any]) -> str:
         f"  task        {m['task_id']} ({m['unique_id']})",
         f"  relation    {m['relation'] or '-'}",
         f"  owner       {m['owner']}, {m['slack']}",
-        f"  SLA         {sla_text(m, p.get('timezone') or 'UTC')}",
+        f"  SLA         {sla_text(sla, p.get('timezone') or 'UTC')}",
         f"  upstream    {', '.join(info['upstream_tasks']) or '-'} (in its DAG)",
         f"  downstream  {', '.join(info['downstream_tasks']) or '-'} (in its DAG)",
         "",

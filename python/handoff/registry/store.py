@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -41,6 +41,9 @@ from .mesh import Domain, Mesh, domain_from_plan
 from .notifications import Notification, SlaMiss
 from .queries import Consumer, SensorWait
 from .run_state import Completion, Refusal, Resolution
+
+if TYPE_CHECKING:
+    from .snapshot import Snapshot
 
 T = TypeVar("T")
 
@@ -267,8 +270,8 @@ class Registry:
         return self._read(lambda c: overview.locate(c, dag_id, task_id),
                           f"locating {dag_id}")
 
-    def snapshot(self) -> dict[str, Any]:
-        """The registry snapshot document the Airflow DAG factory reads (``snapshot.build_snapshot``)."""
+    def snapshot(self) -> Snapshot:
+        """The registry snapshot the Airflow DAG factory reads (``snapshot.build_snapshot``)."""
         from .snapshot import build_snapshot
 
         return build_snapshot(self.mesh())

@@ -17,7 +17,7 @@ from itertools import groupby
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from ..sla import sla_text
+from ..sla import Sla, sla_text
 from .mapview import FOCUS_THRESHOLD, VENDOR_SCRIPTS, map_body, script_json
 
 
@@ -150,7 +150,7 @@ def model_page(info: Mapping[str, Any], consumers: Sequence[Any], teams: Mapping
         ("kind / access", f"{_cell(m['kind'])}, {_cell(m['access'])}"),
         ("relation", f"<code>{_cell(m['relation'])}</code>"),
         ("owner", f"{_cell(m['owner'])}, {_cell(m['slack'])}"),
-        ("SLA", escape(sla_text(m, p.get("timezone") or "UTC"))),
+        ("SLA", escape(sla_text(Sla(m.get("available_by"), m.get("available_within_s")), p.get("timezone") or "UTC"))),
         ("upstream in DAG", _cell(", ".join(info["upstream_tasks"]))),
         ("downstream in DAG", _cell(", ".join(info["downstream_tasks"]))),
         ("published", f"{_when(d['published_at'])}" + (f" ({_cell(d['label'])})" if d.get("label") else "")),
