@@ -15,7 +15,7 @@ Shapes: ``run_state`` returns a dict (the CLI's JSON under "run"); ``run_state_t
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from .airflow_api import AirflowApi
@@ -24,11 +24,15 @@ from .errors import HandoffError
 from .recovery import completion_tries, current_completion, run_reference_date
 from .registry import Registry
 from .registry.run_state import Completion, Refusal, Resolution
+from .sla_verdict import judge_run
 
 
 def run_state(registry: Registry, explained: dict[str, Any], at: datetime,
-              api: AirflowApi | None = None) -> dict[str, Any]:
-    """The run of the model's DAG at ``at``, sensor by sensor. ``explained`` is Registry.explain()."""
+              api: AirflowApi | None = None, *, now: datetime | None = None) -> dict[str, Any]:
+    """The run of the model's DAG at ``at``, sensor by sensor, and the SLA verdicts of the run
+    (``slas``: the model's, or every model of the DAG with an SLA when ``explained`` is
+    ``Registry.pipeline_waits``; ``sla_verdict``, judged as of ``now``, default the current time).
+    ``explained`` is Registry.explain() or Registry.pipeline_waits()."""
     dag_id = explained["pipeline"]["dag_id"]
     run_date = upstream_logical_date(at, explained["pipeline"]["schedule"], explained["pipeline"].get("timezone"))
     live_runs = runs_at(api, dag_id, run_date)
@@ -36,8 +40,11 @@ def run_state(registry: Registry, explained: dict[str, Any], at: datetime,
     decisions = run_decisions(registry, dag_id, run_date, run_ids)
     sensors = [sensor_state(registry, api, wait, run_date, decisions, live_runs, dag_id)
                for wait in explained["waits_on"]]
+    model = explained.get("model")
+    task_ids = [model["task_id"]] if model else None
+    slas = judge_run(registry.run_slas(dag_id, run_date, task_ids), run_date, now or datetime.now(timezone.utc))
     return {"dag_id": dag_id, "at": at.isoformat(), "run_logical_date": run_date.isoformat(),
-            "runs": run_ids, "sensors": sensors}
+            "runs": run_ids, "sensors": sensors, "slas": [v.as_dict() for v in slas]}
 
 
 def run_decisions(registry: Registry, dag_id: str, run_date: datetime,
@@ -190,7 +197,21 @@ def run_state_text(state: dict[str, Any]) -> str:
     for s in state["sensors"]:
         lines.append(f"  {s['sensor_task_id']} -> {s['upstream']}: {s['verdict']}")
         lines.extend(f"    {line}" for line in sensor_lines(s))
+    lines.extend(sla_lines(state.get("slas") or []))
     return "\n".join(lines) + "\n"
+
+
+def sla_lines(slas: list[dict[str, Any]]) -> list[str]:
+    """The SLA verdicts of a run (``run_state``'s ``slas``) for people."""
+    if not slas:
+        return []
+    lines = ["  SLA (deadlines in UTC):"]
+    for v in slas:
+        due = f"due {v['deadline']}" if v["deadline"] else "no deadline"
+        done = f", finished {v['finished_at']}" if v["finished_at"] else ""
+        lines.append(f"    {v['model'] or v['task_id']} ({v['sla']}): {v['verdict']} - {due}{done}")
+        lines.append(f"      {v['why']}")
+    return lines
 
 
 def sensor_lines(s: Mapping[str, Any]) -> list[str]:

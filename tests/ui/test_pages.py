@@ -66,3 +66,29 @@ def test_run_status_rows_are_highlighted_by_what_happened():
     assert "waiting_since" not in html  # shown in the live column, not again under "more"
     assert "&quot;attempts&quot;: 3" in html  # a key the page does not know is still shown
     assert 'href="/dags/shop__daily/runs/manual__1"' in html
+
+
+def test_sla_verdicts_are_a_table_highlighted_like_the_sensors():
+    def verdict(task_id, verdict, late_s=None, **extra):
+        return {"domain": "shop", "dag_id": "shop__daily", "task_id": task_id, "model": task_id,
+                "sla": "available_by 05:30 UTC", "logical_date": "2026-11-24T03:00:00+00:00",
+                "deadline": "2026-11-24T05:30:00+00:00", "verdict": verdict, "late_s": late_s,
+                "finished_at": None, "recorded": False, "detected_at": None, "state_at_deadline": None,
+                "why": "<why>", **extra}
+
+    state = {"dag_id": "shop__daily", "at": "2026-11-24T23:59:59+00:00", "run_logical_date": "2026-11-24T03:00:00+00:00",
+             "runs": [], "sensors": [], "slas": [
+                 verdict("late", "missed", 90061.0, finished_at="2026-11-25T06:31:01+00:00", recorded=True,
+                         detected_at="2026-11-24T05:30:02+00:00", state_at_deadline="running"),
+                 verdict("early", "met", -1200.0, finished_at="2026-11-24T05:10:00+00:00"),
+                 verdict("open", "pending"), verdict("old", "not watched")]}
+    html = run_section("shop__daily", state, URLS)
+    table = html.split('id="slas-shop__daily"', 1)[1].split("</table>", 1)[0]
+    assert re.findall(r"<tr(?: class=\"(\w+)\")?><td>", table) == ["failed", "satisfied", "waiting", ""]
+    assert "1d 01h 01m late" in table and "20m 00s early" in table
+    assert "2026-11-24 05:30:00 UTC" in table and "2026-11-25 06:31:01 UTC" in table
+    assert "2026-11-24 05:30:02 UTC</span> (running)" in table
+    assert "&lt;why&gt;" in table and "<why>" not in table
+    assert "&quot;slas&quot;" not in html  # shown as the table, not again as unknown JSON
+    empty = run_section("shop__daily", {**state, "slas": []}, URLS)
+    assert "No model of this run has an SLA." in empty and "slas-shop__daily" not in empty

@@ -200,6 +200,14 @@ def misses(conn: Connection, *, dag_ids: Iterable[str] | None = None, domain: st
     return [_miss(r, True) for r in conn.execute(query)]
 
 
+def misses_of_run(conn: Connection, dag_id: str, logical_date: datetime) -> dict[str, SlaMiss]:
+    """task_id -> the miss recorded for the run of ``dag_id`` at ``logical_date`` (the unique key's
+    prefix: one index lookup)."""
+    m = s.sla_misses.c
+    query = select(s.sla_misses).where(m.dag_id == dag_id, m.logical_date == logical_date)
+    return {r.task_id: _miss(r, True) for r in conn.execute(query)}
+
+
 def _miss(r: Row[Any], created: bool) -> SlaMiss:
     return SlaMiss(id=r.id, dag_id=r.dag_id, task_id=r.task_id, logical_date=utc(r.logical_date), domain=r.domain,
                    model=r.model, sla=r.sla, deadline=utc(r.deadline), detected_at=utc(r.detected_at),

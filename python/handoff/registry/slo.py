@@ -130,3 +130,28 @@ def reading_dags(conn: Connection, targets: Iterable[tuple[str, str]]) -> list[d
             "upstream_dag_id": up.dag_id, "upstream_task_id": up.task_id, "domain": row.domain,
             "dag_id": row.dag_id, "schedule": row.schedule, "timezone": row.timezone or "UTC"})
     return list(found.values())
+
+
+def run_slas(conn: Connection, dag_id: str, logical_date: datetime,
+             task_ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """What judging one DAG run's SLAs needs: every model task of ``dag_id`` with an SLA (only
+    ``task_ids`` when given), as ``sla_models`` rows, each with ``completed_at`` (the end of the
+    first successful try of the run at ``logical_date``, or None) and ``miss`` (the ``SlaMiss`` the
+    SLA watch recorded for that run, or None). ``handoff explain --at`` and the run-status page
+    read it (``sla_verdict.judge_run``)."""
+    from .notifications import misses_of_run
+
+    t = s.tasks.c
+    where: list[Any] = [t.dag_id == dag_id, or_(t.available_by.is_not(None), t.available_within_s.is_not(None))]
+    if task_ids is not None:
+        where.append(t.task_id.in_(sorted(set(task_ids))))
+    rows = _model_rows(conn, where)
+    if not rows:
+        return rows
+    when = utc(logical_date)
+    done = first_successes(conn, [dag_id], when, when)
+    recorded = misses_of_run(conn, dag_id, when)
+    for r in rows:
+        r["completed_at"] = done.get((dag_id, r["task_id"], when))
+        r["miss"] = recorded.get(r["task_id"])
+    return rows

@@ -452,6 +452,14 @@ class Registry:
         return self._read(lambda c: slo_q.first_successes(c, dags, after, before),
                           "reading completions")
 
+    def run_slas(self, dag_id: str, logical_date: datetime,
+                 task_ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """The model tasks of ``dag_id`` with an SLA, each with its first success and recorded miss
+        for the run at ``logical_date`` (``slo.run_slas``)."""
+        when, wanted = _aware(logical_date), list(task_ids) if task_ids is not None else None
+        return self._read(lambda c: slo_q.run_slas(c, dag_id, when, wanted),
+                          f"reading the SLAs of {dag_id}")
+
     def task_sla(self, dag_id: str, task_id: str) -> dict[str, Any] | None:
         """The SLA of one model task, or None (``slo.task_sla``)."""
         return self._read(lambda c: slo_q.task_sla(c, dag_id, task_id),

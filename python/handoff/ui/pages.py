@@ -292,10 +292,50 @@ def run_section(title: str, state: Mapping[str, Any], urls: Urls, *, note: str =
         out.append(_table(["sensor", "waits on", "upstream task", "upstream run", "verdict", "upstream completed",
                            "satisfied at", "sensor state before", "live", "why", "more"], rows,
                           table_id=f"sensors-{dag_id}", row_classes=classes))
-    known = {"dag_id", "at", "run_logical_date", "runs", "sensors"}
+    out += sla_table(dag_id, state.get("slas") or [])
+    known = {"dag_id", "at", "run_logical_date", "runs", "sensors", "slas"}
     out += _extra(state, known)
     out.append("</section>")
     return "\n".join(out)
+
+
+#: How an SLA verdict is highlighted (the sensor rows' classes: red, amber, green, grey).
+SLA_CLASSES = {"missed": "failed", "pending": "waiting", "met": "satisfied", "not watched": "", "no run": ""}
+
+
+def sla_table(dag_id: str, slas: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The run's SLA verdicts (``run_state``'s ``slas``, ``sla_verdict``): a row per model with an SLA."""
+    if not slas:
+        return ['<p class="muted sla-none">No model of this run has an SLA.</p>']
+    rows, classes = [], []
+    for v in slas:
+        klass = SLA_CLASSES.get(str(v.get("verdict")), "")
+        late = v.get("late_s")
+        against = _cell(None) if late is None else escape(
+            "on the deadline" if late == 0 else f"{_span(late)} {'late' if late > 0 else 'early'}")
+        recorded = (f"{_when(v.get('detected_at'))} ({_cell(v.get('state_at_deadline'))})" if v.get("recorded")
+                    else _cell(None))
+        rows.append([escape(str(v.get("model") or v.get("task_id"))), escape(str(v.get("sla", ""))),
+                     _when(v.get("deadline")),
+                     f'<span class="pill {klass}">{escape(str(v.get("verdict", "")))}</span>',
+                     _when(v.get("finished_at")), against, recorded, _cell(v.get("why"))])
+        classes.append(klass)
+    return ["<h3>SLA</h3>",
+            _table(["model", "SLA", "deadline (UTC)", "verdict", "finished", "vs. deadline",
+                    "miss recorded by the SLA watch", "why"], rows, table_id=f"slas-{dag_id}", row_classes=classes)]
+
+
+def _span(seconds: float) -> str:
+    """3725 -> '1h 02m', 90061 -> '1d 01h 01m' (whole seconds, no sign)."""
+    whole = round(abs(seconds))
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours:02d}h {minutes:02d}m"
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
 
 
 def run_form(urls: Urls, *, domain: str = "", model: str = "", date: str = "") -> str:
@@ -308,9 +348,9 @@ def run_form(urls: Urls, *, domain: str = "", model: str = "", date: str = "") -
 
 def runs_page(heading: str, sections: Sequence[str], urls: Urls, *, domain: str = "", model: str = "",
               date: str = "", message: str = "") -> str:
-    legend = ('<p class="muted">Highlighted: <span class="pill waiting">waiting / late upstream</span> '
-              '<span class="pill failed">failed</span> <span class="pill recovered">recovered after a late upstream'
-              '</span> <span class="pill satisfied">satisfied</span></p>')
+    legend = ('<p class="muted">Highlighted: <span class="pill waiting">waiting / late upstream / SLA pending</span> '
+              '<span class="pill failed">failed / SLA missed</span> <span class="pill recovered">recovered after a '
+              'late upstream</span> <span class="pill satisfied">satisfied / SLA met</span></p>')
     body = [f"<main><h2>{escape(heading)}</h2>", run_form(urls, domain=domain, model=model, date=date), legend]
     if message:
         body.append(f'<p class="error" id="error">{escape(message)}</p>')
