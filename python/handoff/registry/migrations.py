@@ -160,6 +160,12 @@ def _notifications(conn: Connection) -> None:
     schema.sla_misses.create(conn, checkfirst=True)
 
 
+def _lineage_dst_index(conn: Connection) -> None:
+    """lineage(dst_ns, dst_id): who exports a model key, looked up per success callback (issue #15)."""
+    index = next(i for i in schema.lineage.indexes if i.name == "ix_lineage_dst")
+    index.create(conn, checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "domains, pipelines, tasks, edges, lineage, publications, completions, sensor_resolutions",
               _create_tables),
@@ -172,6 +178,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "completions and sensor resolutions per try; sensor refusals", _run_state_by_try),
     Migration(6, "notifications (the outbox of Slack messages), sla_misses, domains.mute", _notifications),
     Migration(7, "pipelines.timezone, tasks.available_within_s, cross_edges.accept", _time_columns),
+    Migration(8, "index lineage(dst_ns, dst_id): the tasks exporting a model key", _lineage_dst_index),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -191,8 +191,10 @@ def _export_keys(conn: Connection, rows: Iterable[Row[Any]]) -> dict[tuple[str, 
     found: dict[tuple[str, str], list[str]] = defaultdict(list)
     lin = s.lineage
     for dag_id in sorted({d for d, _ in wanted}):
-        for k in conn.execute(select(lin.c.src_id, lin.c.dst_id).where(lin.c.kind == "export", lin.c.src_ns == dag_id)):
-            if (dag_id, k.src_id) in wanted:
+        ids = sorted(task for d, task in wanted if d == dag_id)
+        for i in range(0, len(ids), 500):  # lineage's primary key (src_ns, src_id): never the DAG's every edge
+            for k in conn.execute(select(lin.c.src_id, lin.c.dst_id).where(
+                    lin.c.kind == "export", lin.c.src_ns == dag_id, lin.c.src_id.in_(ids[i:i + 500]))):
                 found[(dag_id, k.src_id)].append(k.dst_id)
     return {key: tuple(sorted(found.get(key, ()))) for key in wanted}
 
@@ -374,12 +376,44 @@ def _key_count(conn: Connection, domain: str, key: str) -> int:
 
 
 def sensors_waiting_on_task(conn: Connection, dag_id: str, task_id: str) -> list[SensorWait]:
-    """See ``Registry.sensors_waiting_on_task``."""
-    row = conn.execute(select(s.tasks.c.domain, s.tasks.c.kind).where(
-        s.tasks.c.dag_id == dag_id, s.tasks.c.task_id == task_id)).first()
-    if row is None or row.kind == SENSOR:
+    """See ``Registry.sensors_waiting_on_task``: the sensors of other DAGs waiting on one of the
+    model keys task ``dag_id.task_id`` exports, keyed by that task (what every success callback
+    asks). Each step is an indexed lookup — the task (primary key), its keys (lineage's primary
+    key), the sensors reading them (``ix_cross_edges_upstream``), how many tasks export each key
+    (``ix_lineage_dst``, migration 8) — so the cost does not grow with the domain's size. Same
+    rules as ``sensors_waiting_on``: only sensors the downstream domain's own plan registered, and
+    only keys exactly one task exports."""
+    t, p, lin = s.tasks, s.pipelines, s.lineage
+    task = conn.execute(select(t.c.domain, t.c.kind, p.c.schedule, p.c.timezone).join(p, p.c.dag_id == t.c.dag_id)
+                        .where(t.c.dag_id == dag_id, t.c.task_id == task_id)).first()
+    if task is None or task.kind == SENSOR:
         return []
-    return sensors_waiting_on(conn, row.domain, task_id)
+    keys = sorted(conn.execute(select(lin.c.dst_id).where(
+        lin.c.src_ns == dag_id, lin.c.src_id == task_id, lin.c.kind == "export",
+        lin.c.dst_ns == f"@{task.domain}")).scalars())
+    if not keys:
+        return []
+    domain = task.domain
+    ce = s.cross_edges
+    sensor = t.alias("sensor")
+    rows = conn.execute(select(ce, p.c.schedule, p.c.timezone).join(p, p.c.dag_id == ce.c.dag_id)
+                        .join(sensor, (sensor.c.dag_id == ce.c.dag_id) & (sensor.c.task_id == ce.c.sensor_task_id))
+                        .where(ce.c.upstream_domain == domain, ce.c.upstream_model.in_(keys),
+                               p.c.domain == ce.c.domain, sensor.c.domain == ce.c.domain, sensor.c.kind == SENSOR,
+                               ce.c.dag_id == p.c.domain.concat("__").concat(p.c.name))
+                        .order_by(ce.c.dag_id, ce.c.sensor_task_id)).all()
+    if not rows:
+        return []
+    read = sorted({r.upstream_model for r in rows})
+    exporters = dict(conn.execute(select(lin.c.dst_id, func.count()).where(
+        lin.c.kind == "export", lin.c.dst_ns == f"@{domain}", lin.c.dst_id.in_(read))
+        .group_by(lin.c.dst_id)).tuples().all())
+    return [SensorWait(
+        downstream_domain=r.domain, dag_id=r.dag_id, sensor_task_id=r.sensor_task_id, downstream_schedule=r.schedule,
+        upstream_domain=domain, upstream_model=r.upstream_model, upstream_dag_id=dag_id, upstream_task_id=task_id,
+        upstream_schedule=task.schedule, timeout_s=r.timeout_s, poke_interval_s=r.poke_interval_s, mode=r.mode,
+        upstream_timezone=task.timezone, downstream_timezone=r.timezone)
+        for r in rows if exporters.get(r.upstream_model) == 1]
 
 
 # --------------------------------------------------------------------------------------

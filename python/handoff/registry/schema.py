@@ -130,6 +130,9 @@ lineage = Table(
     Column("kind", String(10), nullable=False),
     Column("domain", String(64), ForeignKey("domains.name"), nullable=False),  # whose publication wrote it
     Index("ix_lineage_domain", "domain"),
+    # who exports a model key, and how many tasks do (model_tasks, sensors_waiting_on_task): an
+    # indexed lookup instead of a scan of the domain's tasks (migration 8)
+    Index("ix_lineage_dst", "dst_ns", "dst_id"),
 )
 
 publications = Table(
