@@ -405,7 +405,7 @@ def sensors_waiting_on_task(conn: Connection, dag_id: str, task_id: str) -> list
     if not rows:
         return []
     read = sorted({r.upstream_model for r in rows})
-    exporters = dict(conn.execute(select(lin.c.dst_id, func.count()).where(
+    exporters: dict[str, int] = dict(conn.execute(select(lin.c.dst_id, func.count()).where(
         lin.c.kind == "export", lin.c.dst_ns == f"@{domain}", lin.c.dst_id.in_(read))
         .group_by(lin.c.dst_id)).tuples().all())
     return [SensorWait(
