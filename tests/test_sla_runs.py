@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from handoff.sla import Sla
 from handoff.sla_runs import SlaModel, due_between, next_deadline
 
@@ -57,3 +58,17 @@ def test_no_run_before_the_pipelines_start() -> None:
                           start_date="2026-11-25", sla=Sla("04:30"))
     day = datetime(2026, 11, 24, tzinfo=UTC)
     assert [d.logical_date.day for d in due_between([late_start], day, day + timedelta(days=2))] == [25]
+
+
+def test_one_model_type_for_the_watch_and_the_history() -> None:
+    row = {"domain": "shop", "dag_id": "shop__daily", "task_id": "orders_v2", "model": "orders",
+           "schedule": "0 5 * * *", "timezone": "Europe/Berlin", "start_date": "2026-07-01",
+           "available_by": "07:30", "available_within_s": None, "first_published": None}
+    m = SlaModel.of_row(row)
+    assert (m.name, m.model_name) == ("shop.orders_v2", "shop.orders")  # the Airflow task / the dbt model
+    assert m.promise() == "available_by 07:30 Europe/Berlin"
+    assert m.start == datetime(2026, 6, 30, 22, 0, tzinfo=UTC)  # midnight in Berlin (CEST)
+    none = SlaModel.of_row({**row, "available_by": None, "timezone": None})
+    assert (none.promise(), none.timezone, bool(none.sla)) == (None, "UTC", False)
+    with pytest.raises(ValueError, match="shop.orders_v2 has no SLA"):
+        none.deadline_of(m.start)

@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from handoff.sla import Sla
-from handoff.slo import Model, domain_slos, edge_slo, model_slo, percentile, render, suggest
+from handoff.sla_runs import SlaModel
+from handoff.slo import domain_slos, edge_slo, model_slo, percentile, render, suggest
 
 DAY0 = datetime(2026, 3, 1, tzinfo=UTC)
 # completion of each daily 03:00 run, hours after the run; None: never succeeded
@@ -16,9 +17,9 @@ OFFSETS_H = [2.5, 2.75, 3.25, 2.0, 4.0, 2.5, 2.5, 3.0, 5.0, None]
 BY_SIX = Sla("06:00")
 
 
-def _orders(sla: Sla = BY_SIX) -> Model:
-    return Model(domain="marketplace", dag_id="marketplace__daily", task_id="mrt_orders", model="mrt_orders",
-                 schedule="0 3 * * *", timezone="UTC", sla=sla, start=DAY0)
+def _orders(sla: Sla = BY_SIX) -> SlaModel:
+    return SlaModel(domain="marketplace", dag_id="marketplace__daily", task_id="mrt_orders", model="mrt_orders",
+                    schedule="0 3 * * *", timezone="UTC", start_date=f"{DAY0:%Y-%m-%d}", sla=sla)
 
 
 def _done() -> dict[datetime, datetime]:
@@ -65,13 +66,13 @@ def test_without_an_sla_only_completion_times_and_a_suggestion() -> None:
 
 
 def test_suggestion_forms_follow_the_schedule_and_timezone() -> None:
-    hourly = Model("web", "web__hourly", "sessions", "sessions", "0 * * * *", "UTC", Sla(None, 2700), DAY0)
+    hourly = SlaModel("web", "web__hourly", "sessions", "sessions", "0 * * * *", "UTC", "2026-03-01", Sla(None, 2700))
     assert suggest(hourly, 50 * 60, DAY0) == "available_within 1h"  # rounded up to the quarter hour
     assert suggest(hourly, 1, DAY0) == "available_within 15m"
-    berlin = Model("fin", "fin__daily", "rev", "rev", "0 5 * * *", "Europe/Berlin", Sla("07:30"), DAY0)
+    berlin = SlaModel("fin", "fin__daily", "rev", "rev", "0 5 * * *", "Europe/Berlin", "2026-03-01", Sla("07:30"))
     summer = datetime(2026, 7, 1, 3, 0, tzinfo=UTC)  # 05:00 CEST
     assert suggest(berlin, 2.2 * 3600, summer) == "available_by 07:15"  # wall clock, not UTC
-    late = Model("fin", "fin__daily", "rev", "rev", "0 22 * * *", "UTC", Sla(None, 3600), DAY0)
+    late = SlaModel("fin", "fin__daily", "rev", "rev", "0 22 * * *", "UTC", "2026-03-01", Sla(None, 3600))
     assert suggest(late, 3 * 3600, DAY0 + timedelta(hours=22)) == "available_within 3h"  # past midnight
 
 

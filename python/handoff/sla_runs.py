@@ -11,9 +11,10 @@ manual runs off the schedule carry no SLA.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from .sla import Sla, deadline
 from .ticks import local_aware, schedule_of, ticks_between, zone
@@ -24,24 +25,51 @@ _MAX_BY_LAG = timedelta(days=1, hours=2)
 
 @dataclass(frozen=True)
 class SlaModel:
-    """One published model task with an SLA, and what its pipeline runs on."""
+    """One published model task (a dbt model run by one Airflow task), its pipeline's schedule,
+    timezone and start date, and its SLA: what the SLA watch checks and the SLO history
+    (``handoff sla``) judges. ``sla`` is empty (falsy) only for a model the history reports for
+    its recorded completions alone; the watch only gets models with an SLA."""
 
     domain: str
     dag_id: str
     task_id: str
-    model: str | None
+    model: str | None  # the dbt model's name (a version's task id may differ: orders_v2 -> orders)
     schedule: str
     timezone: str
     start_date: str  # YYYY-MM-DD: the pipeline's first day (ticks before it are no runs)
     sla: Sla
-    since: datetime | None = None  # the domain's first publication: a missing run before it is not a miss
+    watched_from: datetime | None = None  # the domain's first publication: a run before it without a
+    # recorded success is neither a miss nor judged (handoff was not there to record it)
+
+    @classmethod
+    def of_row(cls, row: Mapping[str, Any]) -> SlaModel:
+        """One row of ``Registry.sla_models()`` / ``Registry.history_models()``."""
+        return cls(domain=row["domain"], dag_id=row["dag_id"], task_id=row["task_id"], model=row["model"],
+                   schedule=row["schedule"], timezone=row.get("timezone") or "UTC", start_date=row["start_date"],
+                   sla=Sla(row.get("available_by"), row.get("available_within_s")),
+                   watched_from=row.get("first_published"))
 
     @property
     def name(self) -> str:
+        """``domain.task_id``: the Airflow task, as messages and the watch's report name it."""
         return f"{self.domain}.{self.task_id}"
 
-    def describe(self) -> str:
-        """The promise as people read it: ``available_by 06:30 Europe/Berlin``, ``available_within 45m``."""
+    @property
+    def model_name(self) -> str:
+        """``domain.model``: the dbt model, as the SLO history names it."""
+        return f"{self.domain}.{self.model or self.task_id}"
+
+    @property
+    def start(self) -> datetime:
+        """The pipeline's start: midnight of its start date in its timezone (as the DAG factory sets it)."""
+        day = date.fromisoformat(self.start_date)
+        return local_aware(datetime(day.year, day.month, day.day), zone(self.timezone))
+
+    def promise(self) -> str | None:
+        """The promise as people read it: ``available_by 06:30 Europe/Berlin``, ``available_within 45m``;
+        None without an SLA."""
+        if not self.sla:
+            return None
         text = self.sla.describe()
         return f"{text} {self.timezone}" if self.sla.available_by is not None else text
 
@@ -54,7 +82,7 @@ class SlaModel:
     def deadline_of(self, logical_date: datetime) -> datetime:
         found = deadline(logical_date, self.sla, self.schedule, self.timezone)
         if found is None:
-            raise ValueError(f"{self.name} has no SLA")  # an SlaModel always has one
+            raise ValueError(f"{self.name} has no SLA")
         return found
 
 
@@ -65,12 +93,6 @@ class Due:
     model: SlaModel
     logical_date: datetime
     deadline: datetime
-
-
-def _first_tick(model: SlaModel) -> datetime:
-    """The pipeline's start: midnight of its start date in its timezone (as the DAG factory sets it)."""
-    day = date.fromisoformat(model.start_date)
-    return local_aware(datetime(day.year, day.month, day.day), zone(model.timezone))
 
 
 def due_between(models: Iterable[SlaModel], start: datetime, end: datetime) -> list[Due]:
@@ -85,7 +107,7 @@ def due_between(models: Iterable[SlaModel], start: datetime, end: datetime) -> l
     for (_, schedule, tz, _, _), members in groups.items():
         first = members[0]
         cadence = schedule_of(schedule, tz)
-        begin = max(start - first.lag(), _first_tick(first))
+        begin = max(start - first.lag(), first.start)
         for tick in ticks_between(cadence, begin, end + timedelta(microseconds=1)):
             when = first.deadline_of(tick)
             if start < when <= end:

@@ -33,7 +33,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .alignment import upstream_logical_date
-from .sla import Sla, daily_time_of, deadline, format_duration, sla_form_problem
+from .sla import daily_time_of, deadline, format_duration, sla_form_problem
+from .sla_runs import SlaModel
 from .ticks import schedule_of, ticks_between, utc, wall_clock
 
 QUARTER_HOUR = 900
@@ -46,33 +47,6 @@ def percentile(values: Sequence[float], p: float) -> float:
     ordered = sorted(values)
     rank = max(1, math.ceil(p / 100 * len(ordered)))
     return ordered[rank - 1]
-
-
-@dataclass(frozen=True)
-class Model:
-    """One published model task and its pipeline: what the history is judged against."""
-
-    domain: str
-    dag_id: str
-    task_id: str
-    model: str | None
-    schedule: str
-    timezone: str
-    sla: Sla
-    start: datetime  # the pipeline's start: no run before it
-    watched_from: datetime | None = None  # the domain's first publication: a run before it without a
-    # recorded success is not judged (handoff was not there to record it)
-
-    @property
-    def name(self) -> str:
-        return f"{self.domain}.{self.model or self.task_id}"
-
-    def promise(self) -> str | None:
-        """``available_by 06:30 Europe/Berlin`` / ``available_within 45m`` / None."""
-        if not self.sla:
-            return None
-        text = self.sla.describe()
-        return f"{text} {self.timezone}" if self.sla.available_by is not None else text
 
 
 @dataclass(frozen=True)
@@ -142,14 +116,14 @@ class SloReport:
                 "edges": [e.as_dict() for e in self.edges]}
 
 
-def runs_of(model: Model, since: datetime, until: datetime) -> list[datetime]:
+def runs_of(model: SlaModel, since: datetime, until: datetime) -> list[datetime]:
     """The model's scheduled runs (ticks) in [max(since, model.start), until]."""
     cadence = schedule_of(model.schedule, model.timezone)
     begin = max(utc(since), utc(model.start))
     return ticks_between(cadence, begin, utc(until) + timedelta(microseconds=1))
 
 
-def model_slo(model: Model, done: Mapping[datetime, datetime], since: datetime, until: datetime) -> ModelSlo:
+def model_slo(model: SlaModel, done: Mapping[datetime, datetime], since: datetime, until: datetime) -> ModelSlo:
     """Judge ``model`` over its runs in [since, until] (``until``: now). ``done``: logical date ->
     end of that run's first successful try."""
     now = utc(until)
@@ -184,7 +158,7 @@ def model_slo(model: Model, done: Mapping[datetime, datetime], since: datetime, 
         suggested=suggest(model, percentile(offsets, 95), scheduled[-1]) if offsets else None)
 
 
-def suggest(model: Model, p95_s: float, sample_run: datetime) -> str:
+def suggest(model: SlaModel, p95_s: float, sample_run: datetime) -> str:
     """A promise that ``p95_s`` supports (module docstring): ``available_by HH:MM`` or
     ``available_within 1h15m``-style (as ``sla.format_duration`` writes it)."""
     seconds = max(QUARTER_HOUR, math.ceil(p95_s / QUARTER_HOUR) * QUARTER_HOUR)
@@ -202,7 +176,7 @@ def suggest(model: Model, p95_s: float, sample_run: datetime) -> str:
     return f"available_by {by}"
 
 
-def edge_slo(upstream: Model, upstream_done: Mapping[datetime, datetime], consumer_domain: str,
+def edge_slo(upstream: SlaModel, upstream_done: Mapping[datetime, datetime], consumer_domain: str,
              consumer_dag_id: str, consumer_schedule: str, consumer_timezone: str, since: datetime,
              until: datetime) -> EdgeSlo:
     """How often the consumer DAG's runs found ``upstream``'s run complete when they started."""
@@ -227,7 +201,7 @@ def edge_slo(upstream: Model, upstream_done: Mapping[datetime, datetime], consum
             ready += 1
         else:
             waits.append((ended - tick).total_seconds())
-    return EdgeSlo(upstream=upstream.name, consumer_domain=consumer_domain, consumer_dag_id=consumer_dag_id,
+    return EdgeSlo(upstream=upstream.model_name, consumer_domain=consumer_domain, consumer_dag_id=consumer_dag_id,
                    runs=runs, ready_at_start=ready, missing=missing, ready_rate=ready / runs if runs else None,
                    wait_p95_s=percentile(waits, 95) if waits else None)
 

@@ -8,14 +8,13 @@ from __future__ import annotations
 import argparse
 import json
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ..errors import HandoffError
-from ..sla import Sla
+from ..sla_runs import SlaModel
 from ..slo import (
     EdgeSlo,
-    Model,
     ModelSlo,
     SloReport,
     domain_slos,
@@ -23,7 +22,6 @@ from ..slo import (
     model_slo,
     render,
 )
-from ..ticks import local_aware, zone
 from . import args as types
 from .registry import REGISTRY_HELP
 
@@ -73,7 +71,7 @@ def history(registry: Any, *, domain: str | None, model: str | None, days: int,
     until = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
     since = until - timedelta(days=days)
     rows = registry.history_models(domain=domain, model=model, since=since)
-    models = [_model(r) for r in rows]
+    models = [SlaModel.of_row(r) for r in rows]
     done = registry.first_successes({m.dag_id for m in models}, since - timedelta(days=1), until)
     by_task: dict[tuple[str, str], dict[datetime, datetime]] = {}
     for (dag_id, task_id, logical_date), ended in done.items():
@@ -92,15 +90,6 @@ def history(registry: Any, *, domain: str | None, model: str | None, days: int,
                               e["dag_id"], e["schedule"], e["timezone"], since, until))
     report.edges = sorted(edges, key=lambda e: (e.upstream, e.consumer_dag_id))
     return report
-
-
-def _model(row: dict[str, Any]) -> Model:
-    day = date.fromisoformat(row["start_date"])
-    tz = row.get("timezone") or "UTC"
-    return Model(domain=row["domain"], dag_id=row["dag_id"], task_id=row["task_id"], model=row["model"],
-                 schedule=row["schedule"], timezone=tz, sla=Sla(row.get("available_by"), row.get("available_within_s")),
-                 start=local_aware(datetime(day.year, day.month, day.day), zone(tz)),
-                 watched_from=row.get("first_published"))
 
 
 def cmd_sla(args: argparse.Namespace) -> int:

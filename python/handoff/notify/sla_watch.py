@@ -28,7 +28,6 @@ from ..batching import BATCH_TASK_ID
 from ..errors import HandoffError
 from ..redact import get_logger
 from ..registry import Registry
-from ..sla import Sla
 from ..sla_runs import Due, SlaModel, due_between, next_deadline
 from . import events
 from .delivery import Delivery
@@ -58,10 +57,7 @@ class SlaReport:
 
 def models_of(rows: Sequence[Mapping[str, Any]]) -> list[SlaModel]:
     """``Registry.sla_models()`` rows as ``SlaModel``s."""
-    return [SlaModel(domain=r["domain"], dag_id=r["dag_id"], task_id=r["task_id"], model=r["model"],
-                     schedule=r["schedule"], timezone=r.get("timezone") or "UTC", start_date=r["start_date"],
-                     sla=Sla(r.get("available_by"), r.get("available_within_s")),
-                     since=r.get("first_published")) for r in rows]
+    return [SlaModel.of_row(r) for r in rows]
 
 
 def check(registry: Registry, api: Any, delivery: Delivery, *, now: datetime | None = None,
@@ -177,14 +173,14 @@ def _states(api: Any, report: SlaReport, dag_id: str, run: Mapping[str, Any],
 def _watched(d: Due) -> bool:
     """A run with no evidence at all counts as missed only from the domain's first publication on:
     before it, handoff was not there to record it."""
-    return d.model.since is None or d.logical_date >= d.model.since
+    return d.model.watched_from is None or d.logical_date >= d.model.watched_from
 
 
 def _miss(registry: Registry, delivery: Delivery, report: SlaReport, d: Due, state: str,
           completed: datetime | None, run: Mapping[str, Any] | None) -> None:
     m = d.model
     miss = registry.record_sla_miss(dag_id=m.dag_id, task_id=m.task_id, logical_date=d.logical_date,
-                                    domain=m.domain, model=m.model, sla=m.describe(), deadline=d.deadline,
+                                    domain=m.domain, model=m.model, sla=_promise(m), deadline=d.deadline,
                                     state_at_deadline=state, completed_at=completed)
     if not miss.created:
         report.known += 1
@@ -192,11 +188,15 @@ def _miss(registry: Registry, delivery: Delivery, report: SlaReport, d: Due, sta
     report.missed.append({"model": m.name, "dag_id": m.dag_id, "logical_date": d.logical_date.isoformat(),
                           "deadline": d.deadline.isoformat(), "state": state,
                           "completed_at": completed.isoformat() if completed else None})
-    log.warning("handoff: %s missed its SLA (%s) for the run of %s: due %s, %s", m.name, m.describe(),
+    log.warning("handoff: %s missed its SLA (%s) for the run of %s: due %s, %s", m.name, _promise(m),
                 d.logical_date.isoformat(), d.deadline.isoformat(), state)
     report.messages.merge(events.sla_missed(
         registry, delivery, dag_id=m.dag_id, task_id=m.task_id, run_id=str(run["dag_run_id"]) if run else None,
-        logical_date=d.logical_date, sla=m.describe(), deadline=d.deadline, state=state, completed=completed))
+        logical_date=d.logical_date, sla=_promise(m), deadline=d.deadline, state=state, completed=completed))
+
+
+def _promise(m: SlaModel) -> str:
+    return m.promise() or "no SLA"  # the watch only gets models with an SLA
 
 
 def wake_at(registry: Registry, after: datetime) -> datetime | None:
