@@ -93,18 +93,18 @@ def judge(row: Mapping[str, Any], logical_date: datetime, now: datetime) -> SlaV
     if miss is not None:
         why = f"the SLA watch recorded the miss at {_hm(miss.detected_at)} (at the deadline: {miss.state_at_deadline})"
         if finished is not None:
-            why += f"; it finished {_span(late or 0.0)} after the deadline"
+            why += f"; it finished {span(late or 0.0)} after the deadline"
         return SlaVerdict(**base, deadline=due, verdict="missed", late_s=late, why=why)
     if finished is not None and finished <= due:
         return SlaVerdict(**base, deadline=due, verdict="met", late_s=late,
-                          why=f"finished {_span(-(late or 0.0))} before the deadline" if late else
+                          why=f"finished {span(-(late or 0.0))} before the deadline" if late else
                           "finished at the deadline")
     if finished is not None:
         return SlaVerdict(**base, deadline=due, verdict="missed", late_s=late,
-                          why=f"finished {_span(late or 0.0)} after the deadline (the SLA watch has not recorded it)")
+                          why=f"finished {span(late or 0.0)} after the deadline (the SLA watch has not recorded it)")
     if at < due:
         return SlaVerdict(**base, deadline=due, verdict="pending", late_s=None,
-                          why=f"no success yet; due in {_span((due - at).total_seconds())}")
+                          why=f"no success yet; due in {span((due - at).total_seconds())}")
     watched_from = row.get("first_published")
     if watched_from is not None and run < utc(watched_from):
         return SlaVerdict(**base, deadline=due, verdict="not watched", late_s=None,
@@ -118,8 +118,8 @@ def _hm(moment: datetime) -> str:
     return f"{utc(moment):%Y-%m-%d %H:%M} UTC"
 
 
-def _span(seconds: float) -> str:
-    """3725 -> '1h02m', 90061 -> '1d01h01m', 45 -> '45s' (whole seconds)."""
+def span(seconds: float) -> str:
+    """A duration for people, sign dropped: 3725 -> '1h02m', 90061 -> '1d01h01m', 45 -> '45s' (whole seconds)."""
     whole = round(abs(seconds))
     days, rest = divmod(whole, 86400)
     hours, rest = divmod(rest, 3600)

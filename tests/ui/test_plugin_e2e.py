@@ -4,8 +4,10 @@ The three example domains are built by real dbt and published; marketplace and f
 real stack (scheduler, dag-processor, triggerer, api-server with the handoff plugin installed
 through its entry point). finance's sensor on marketplace.mrt_orders times out (its run fails),
 then marketplace runs late: the completion callback satisfies the timed-out sensor through the
-API and finance's run succeeds. Then a browser signs in through Airflow's login form and reads
-the map, a model's page and the run status of that date; every assertion is on the DOM.
+API and finance's run succeeds. The SLA watch's check (sla_watch.check, what handoff_sla_watch runs)
+then records the late runs' misses. A browser signs in through Airflow's login form and reads
+the map, a model's page and the run status of that date (sensors, and SLA verdicts: mrt_orders
+missed, mrt_items met); every assertion is on the DOM.
 Without a session the pages redirect to the login page and the JSON/static routes answer 401.
 """
 
@@ -30,6 +32,9 @@ SENSOR = "wait__marketplace__mrt_orders"
 SENSOR_TIMEOUT_S = 30
 # days back: the scheduler creates the latest scheduled run of each DAG itself (catchup off)
 DAY = (datetime.now(timezone.utc) - timedelta(days=4)).replace(hour=0, minute=0, second=0, microsecond=0)
+# marketplace.mrt_orders keeps available_by 04:30 (DAY's run, days late, misses it); mrt_items is
+# given available_within 7d (due in ~3 days: the same run meets it)
+ITEMS_WITHIN_S = 7 * 86400
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +47,8 @@ def deployment(tmp_path_factory):
         for task in plan["pipelines"][0]["tasks"]:
             if domain == "finance" and task["task_id"] == SENSOR:
                 task.update(timeout_s=SENSOR_TIMEOUT_S, poke_interval_s=3)
+            if domain == "marketplace" and task["task_id"] == "mrt_items":  # an SLA this late run meets
+                task.update(available_by=None, available_within_s=ITEMS_WITHIN_S)
 
     plans, registry_url = deploy_plans(mesh, tmp, ("marketplace", "finance", "marketing"), adjust=short_wait)
     (plans / "marketing.plan.json").unlink()  # published in the registry, not run by this stack
@@ -90,6 +97,23 @@ def recovered(stack) -> dict[str, str]:
     return {"finance": finance, "marketplace": marketplace}
 
 
+@pytest.fixture(scope="module")
+def sla_checked(stack, recovered, deployment) -> dict:
+    """The SLA check the watch DAG (and the reconcile sweep) runs, over the days since DAY: it records
+    mrt_orders' (and finance's mrt_revenue's) late run as a miss in the stack's registry."""
+    from handoff.notify import sla_watch
+    from handoff.notify.delivery import Delivery
+    from handoff.registry import Registry
+
+    now = datetime.now(timezone.utc)
+    with Registry(deployment["registry_url"], must_exist=True) as registry:
+        report = sla_watch.check(registry, stack.airflow_api, Delivery("off"), now=now, lookback=now - DAY)
+    missed = {m["model"]: m for m in report.missed}
+    assert set(missed) == {"marketplace.mrt_orders", "finance.mrt_revenue"}, report.as_dict()
+    assert {m["state"] for m in missed.values()} == {"late"}
+    return missed
+
+
 def _get(url: str, **headers: str) -> tuple[int, dict[str, str], str]:
     class NoRedirect(urllib.request.HTTPRedirectHandler):
         def redirect_request(self, *args: Any, **kwargs: Any) -> None:
@@ -110,6 +134,7 @@ def test_without_a_session_pages_redirect_to_login_and_data_answers_401(stack):
         assert status == 303, (path, status)
         assert "/auth/login?next=" in headers["location"] and "handoff" in headers["location"], headers
     for path in ("/handoff/api/map", "/handoff/api/models/marketplace/mrt_orders", "/handoff/api/search?q=orders",
+                 "/handoff/api/runs?domain=marketplace&date=2026-01-01",
                  "/handoff/static/map.js", "/handoff/static/vendor/cytoscape.min.js"):
         status, _, body = _get(stack.base_url + path)
         assert status == 401, (path, status, body)
@@ -120,7 +145,7 @@ def test_without_a_session_pages_redirect_to_login_and_data_answers_401(stack):
     assert status == 200 and {d["name"] for d in json.loads(body)["domains"]} == {"marketplace", "finance", "marketing"}
 
 
-def test_signed_in_user_reads_map_model_and_run_status_after_a_late_upstream(stack, recovered, browser):
+def test_signed_in_user_reads_map_model_and_run_status_after_a_late_upstream(stack, recovered, sla_checked, browser):
     from selenium.webdriver.common.by import By
 
     # sign in through Airflow's own login form, which sends the browser back to the map
@@ -174,7 +199,33 @@ def test_signed_in_user_reads_map_model_and_run_status_after_a_late_upstream(sta
     assert rows[0].get_attribute("class") == "recovered"
     assert f"{recovered['finance']}: success" in cells[8], cells
     assert recovered["finance"] in texts(browser, "section.run p")[0]
+    # finance's mrt_revenue (available_by 05:45) finished days late: the watch's recorded miss
+    [revenue] = browser.find_elements(By.CSS_SELECTOR, "#slas-finance__daily tbody tr")
+    cells = [c.text for c in revenue.find_elements(By.TAG_NAME, "td")]
+    assert cells[:4] == ["mrt_revenue", "available_by 05:45 UTC", f"{DAY.date()} 05:45:00 UTC", "missed"], cells
+    assert revenue.get_attribute("class") == "failed" and cells[5].endswith(" late") and "(late)" in cells[6]
     shot(browser, "ui-run-status")
+
+    # run status of marketplace for DAY: the same late run met one SLA and missed the other
+    browser.get(f"{stack.base_url}/handoff/runs?domain=marketplace&date={DAY.date().isoformat()}")
+    wait_for(browser, "document.getElementById('slas-marketplace__daily')")
+    slas = {r.find_elements(By.TAG_NAME, "td")[0].text: r
+            for r in browser.find_elements(By.CSS_SELECTOR, "#slas-marketplace__daily tbody tr")}
+    assert sorted(slas) == ["mrt_items", "mrt_orders"]
+    orders = [c.text for c in slas["mrt_orders"].find_elements(By.TAG_NAME, "td")]
+    items = [c.text for c in slas["mrt_items"].find_elements(By.TAG_NAME, "td")]
+    assert orders[1:4] == ["available_by 04:30 UTC", f"{DAY.date()} 04:30:00 UTC", "missed"], orders
+    assert slas["mrt_orders"].get_attribute("class") == "failed" and orders[5].endswith(" late"), orders
+    assert sla_checked["marketplace.mrt_orders"]["deadline"] == (DAY + timedelta(hours=4, minutes=30)).isoformat()
+    assert orders[6].endswith(" UTC (late)") and orders[7].startswith("the SLA watch recorded the miss at")
+    due = DAY + timedelta(hours=3, seconds=ITEMS_WITHIN_S)
+    assert items[1:4] == ["available_within 7d", f"{due:%Y-%m-%d %H:%M:%S} UTC", "met"], items
+    assert slas["mrt_items"].get_attribute("class") == "satisfied" and items[5].endswith(" early"), items
+    assert items[6] == "-" and items[7].startswith("finished ") and items[7].endswith(" before the deadline")
+    # the finish time is the run's, as the registry recorded it (after the recovery, so after DAY)
+    assert items[4] > f"{DAY.date()}" and orders[4] > f"{DAY.date()}"
+    assert browser.find_elements(By.CSS_SELECTOR, "#sensors-marketplace__daily") == []  # waits on no DAG
+    shot(browser, "ui-run-sla")
 
     # inside Airflow's own UI: the navigation's "Domain map" view frames the same page
     browser.get(stack.base_url + "/plugin/handoff")

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from ..sla import Sla, sla_text
+from ..sla_verdict import span
 from .mapview import FOCUS_THRESHOLD, VENDOR_SCRIPTS, map_body, script_json
 
 
@@ -312,7 +313,7 @@ def sla_table(dag_id: str, slas: Sequence[Mapping[str, Any]]) -> list[str]:
         klass = SLA_CLASSES.get(str(v.get("verdict")), "")
         late = v.get("late_s")
         against = _cell(None) if late is None else escape(
-            "on the deadline" if late == 0 else f"{_span(late)} {'late' if late > 0 else 'early'}")
+            "on the deadline" if late == 0 else f"{span(late)} {'late' if late > 0 else 'early'}")
         recorded = (f"{_when(v.get('detected_at'))} ({_cell(v.get('state_at_deadline'))})" if v.get("recorded")
                     else _cell(None))
         rows.append([escape(str(v.get("model") or v.get("task_id"))), escape(str(v.get("sla", ""))),
@@ -323,19 +324,6 @@ def sla_table(dag_id: str, slas: Sequence[Mapping[str, Any]]) -> list[str]:
     return ["<h3>SLA</h3>",
             _table(["model", "SLA", "deadline (UTC)", "verdict", "finished", "vs. deadline",
                     "miss recorded by the SLA watch", "why"], rows, table_id=f"slas-{dag_id}", row_classes=classes)]
-
-
-def _span(seconds: float) -> str:
-    """3725 -> '1h 02m', 90061 -> '1d 01h 01m' (whole seconds, no sign)."""
-    whole = round(abs(seconds))
-    days, rest = divmod(whole, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d {hours:02d}h {minutes:02d}m"
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
 
 
 def run_form(urls: Urls, *, domain: str = "", model: str = "", date: str = "") -> str:
