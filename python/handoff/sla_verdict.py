@@ -22,11 +22,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any, Literal
 
-from .sla import Sla, deadline
-from .ticks import local_aware, utc, zone
+from .sla_runs import SlaModel
+from .ticks import utc
 
 Verdict = Literal["met", "missed", "pending", "not watched", "no run"]
 
@@ -68,25 +68,20 @@ def judge_run(rows: Iterable[Mapping[str, Any]], logical_date: datetime, now: da
 def judge(row: Mapping[str, Any], logical_date: datetime, now: datetime) -> SlaVerdict:
     """One row of ``Registry.run_slas``: see the module docstring."""
     run, at = utc(logical_date), utc(now)
-    tz = row.get("timezone") or "UTC"
-    sla = Sla(row.get("available_by"), row.get("available_within_s"))
-    promise = f"{sla.describe()} {tz}" if sla.available_by is not None else sla.describe()
+    model = SlaModel.of_row(row)
     miss = row.get("miss")
     finished: datetime | None = row.get("completed_at")
     if finished is None and miss is not None:
         finished = miss.completed_at
-    base: dict[str, Any] = {"domain": row["domain"], "dag_id": row["dag_id"], "task_id": row["task_id"],
-                            "model": row.get("model"), "sla": promise, "logical_date": run,
+    base: dict[str, Any] = {"domain": model.domain, "dag_id": model.dag_id, "task_id": model.task_id,
+                            "model": model.model, "sla": model.promise() or "none", "logical_date": run,
                             "finished_at": finished, "recorded": miss is not None,
                             "detected_at": miss.detected_at if miss is not None else None,
                             "state_at_deadline": miss.state_at_deadline if miss is not None else None}
-    day = date.fromisoformat(str(row["start_date"]))
-    if run < local_aware(datetime(day.year, day.month, day.day), zone(tz)):
+    if run < model.start:
         return SlaVerdict(**base, deadline=None, verdict="no run", late_s=None,
-                          why=f"the pipeline starts on {day.isoformat()}: there is no run at this date")
-    due = deadline(run, sla, row["schedule"], tz)
-    if due is None:  # pragma: no cover - run_slas returns models with an SLA only
-        raise ValueError(f"{row['dag_id']}.{row['task_id']} has no SLA")
+                          why=f"the pipeline starts on {model.start_date}: there is no run at this date")
+    due = model.deadline_of(run)  # ValueError without an SLA: run_slas returns models with one only
     if miss is not None:
         due = miss.deadline  # the deadline the watch judged (the same function; kept as announced)
     late = (finished - due).total_seconds() if finished is not None else None
@@ -105,7 +100,7 @@ def judge(row: Mapping[str, Any], logical_date: datetime, now: datetime) -> SlaV
     if at < due:
         return SlaVerdict(**base, deadline=due, verdict="pending", late_s=None,
                           why=f"no success yet; due in {span((due - at).total_seconds())}")
-    watched_from = row.get("first_published")
+    watched_from = model.watched_from
     if watched_from is not None and run < utc(watched_from):
         return SlaVerdict(**base, deadline=due, verdict="not watched", late_s=None,
                           why=f"no success recorded, but the run is older than the domain's first publication "
