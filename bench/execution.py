@@ -97,7 +97,7 @@ def step_prepare(args: dict[str, Any]) -> dict[str, Any]:
             _dbt(["deps"], projects / domain, profiles)
         package_project(projects / domain, profiles_dir=profiles)  # the deploy step: parse + artefact
         plan = compile_manifest(load_manifest(projects / domain / "target" / "manifest.json"))
-        (plans / f"{plan['domain']['name']}.plan.json").write_text(dumps(plan), "utf-8")
+        (plans / f"{plan.domain.name}.plan.json").write_text(dumps(plan), "utf-8")
     from handoff.plan_model import Plan
     from handoff.registry.mesh import Mesh, domain_from_plan
     from handoff.registry.snapshot import build_snapshot, write_snapshot

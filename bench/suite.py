@@ -181,7 +181,7 @@ def prepare(spec: MeshSpec) -> Prepared:
         "out = pathlib.Path(sys.argv[1])\n"
         "for path in sys.argv[2:]:\n"
         "    plan = compile_manifest(load_manifest(path))\n"
-        "    (out / f\"{plan['domain']['name']}.plan.json\").write_text(dumps(plan), 'utf-8')\n"
+        "    (out / f\"{plan.domain.name}.plan.json\").write_text(dumps(plan), 'utf-8')\n"
     )
     subprocess.run([str(MAIN_PY), "-c", code, str(plans_dir), *map(str, mesh.manifests())],
                    check=True, cwd=REPO, env=base_env())

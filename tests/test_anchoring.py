@@ -103,7 +103,7 @@ def schema_patterns(name: str) -> set[str]:
 
 @pytest.fixture(scope="module")
 def plan(fixture_manifest) -> dict[str, Any]:
-    compiled = compile_manifest(load_manifest(fixture_manifest("shapes")))
+    compiled = compile_manifest(load_manifest(fixture_manifest("shapes"))).to_json()  # the document, to mutate
     # give optional pattern-checked keys a value, so that they are exercised too
     for pipeline in compiled["pipelines"]:
         for task in pipeline["tasks"]:
@@ -111,7 +111,9 @@ def plan(fixture_manifest) -> dict[str, Any]:
                 task["pool"] = task["pool"] or "default_pool"
                 task["available_by"] = task["available_by"] or "05:30"
                 task["tests"] = task["tests"] or [f"not_null_{task['name']}_id"]
-    return validate_plan(json.loads(json.dumps(compiled)), "shapes")
+    document: dict[str, Any] = json.loads(json.dumps(compiled))
+    validate_plan(document, "shapes")
+    return document
 
 
 def refused_patterns(check: Any, document: Any, path: tuple[Any, ...], value: str) -> set[str]:

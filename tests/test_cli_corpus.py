@@ -31,7 +31,8 @@ import pytest
 
 from handoff import cli
 from handoff.manifest import load_manifest
-from handoff.plan import compile_manifest, dumps
+from handoff.plan import compile_manifest
+from support.documents import plan_text
 
 SECRET = "Hunter2-zX9q"
 
@@ -138,9 +139,9 @@ class _Html(http.server.BaseHTTPRequestHandler):
 def world(fixture_manifest, tmp_path_factory) -> Iterator[dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("cli-corpus")
     manifest_path = fixture_manifest("shapes")
-    plan = compile_manifest(load_manifest(manifest_path))
+    plan = compile_manifest(load_manifest(manifest_path)).to_json()  # the document: variants edit it
     good = tmp / "shapes.plan.json"
-    good.write_text(dumps(plan))
+    good.write_text(plan_text(plan))
     registry = f"sqlite:///{tmp / 'registry.db'}"
     assert cli.main(["publish", str(good), "--registry", registry]) == 0
     inputs = tmp / "inputs"
@@ -154,7 +155,7 @@ def world(fixture_manifest, tmp_path_factory) -> Iterator[dict[str, Any]]:
         broken = copy.deepcopy(raw)
         mutate(broken)
         (inputs / f"manifest_{name}.json").write_text(json.dumps(broken))
-    text = dumps(plan)
+    text = plan_text(plan)
     (inputs / "plan_nan.json").write_text(text.replace('"retries": 0', '"retries": NaN', 1))
     (inputs / "plan_deep.json").write_text("[" * 50_000 + "]" * 50_000)
     (inputs / "plan_empty.json").write_text("")
@@ -166,7 +167,7 @@ def world(fixture_manifest, tmp_path_factory) -> Iterator[dict[str, Any]]:
     fork = copy.deepcopy(plan)
     fork["dbt"]["project_name"] = "shapes_fork"
     (inputs / "fork" / "shapes.plan.json").parent.mkdir()
-    (inputs / "fork" / "shapes.plan.json").write_text(dumps(fork))
+    (inputs / "fork" / "shapes.plan.json").write_text(plan_text(fork))
     twin = inputs / "twin"
     twin.mkdir()
     (twin / "a.plan.json").write_text(text)

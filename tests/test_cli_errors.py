@@ -13,6 +13,7 @@ import pytest
 
 from handoff.manifest import load_manifest
 from handoff.plan import compile_manifest, dumps
+from support.documents import plan_text
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +32,7 @@ def world(fixture_manifest, tmp_path_factory) -> dict[str, Path | str]:
     looped = json.loads(plan.read_text())
     daily = {t["task_id"]: t for t in looped["pipelines"][0]["tasks"]}
     daily["raw_things"]["upstream"] = ["base"]  # base waits on raw_things: now each waits on the other
-    cyclic.write_text(dumps(looped))
+    cyclic.write_text(plan_text(looped))
     return {"tmp": tmp, "manifest": manifest, "plan": plan, "registry": registry, "truncated": truncated,
             "cyclic": cyclic}
 

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from handoff.plan_model import Plan
 from support.corpus import CORPUS_DOMAINS, Corpus
 from support.examples import _DBT_LOCK, _environ, check, release_connections, run_dbt
 
@@ -25,8 +26,9 @@ RUNS = [("retail__daily", DAY.replace(hour=2)), ("orbit__daily", DAY.replace(hou
         ("ledger__daily", DAY.replace(hour=6)), ("ledger__hourly", DAY.replace(hour=6))]
 
 
-def _tasks(plan: dict) -> dict[str, dict]:
-    return {t["task_id"]: t for p in plan["pipelines"] for t in p["tasks"]}
+def _tasks(plan: Plan) -> dict[str, dict]:
+    """Every task of the plan as its file writes it (the format these tests pin)."""
+    return {t["task_id"]: t for p in plan.to_json()["pipelines"] for t in p["tasks"]}
 
 
 def _handoff(*args: str) -> subprocess.CompletedProcess[str]:
@@ -67,10 +69,10 @@ def test_retail_is_a_project_of_real_size_and_shape(corpus):
 
 
 def test_every_corpus_plan_names_what_it_does_not_schedule(corpus):
-    orbit = "\n".join(corpus.plans["orbit"]["notes"])
+    orbit = "\n".join(corpus.plans["orbit"].notes)
     assert "test.orbit.always_true" in orbit  # a test with no parents
     assert "unit_test.orbit.order_countries.order_countries_groups" in orbit  # not opted in
-    retail = "\n".join(corpus.plans["retail"]["notes"])
+    retail = "\n".join(corpus.plans["retail"].notes)
     assert "ut_pos_orders_enriched_sums_quantities" in retail and "ut_fct_orders_keeps_pos_only" not in retail
     assert not any("retired" in t for t in _tasks(corpus.plans["orbit"]))  # disabled: no task
 

@@ -255,14 +255,15 @@ def test_compiled_plans_round_trip(example_manifests: Any, corpus: Any, tmp_path
     from handoff.registry.mesh import Mesh, domain_from_plan
     from handoff.registry.snapshot import build_snapshot, read_snapshot, write_snapshot
 
-    documents = [compile_manifest(load_manifest(path)) for path in example_manifests.manifests.values()]
-    documents += list(corpus.plans.values())
+    compiled = [compile_manifest(load_manifest(path)) for path in example_manifests.manifests.values()]
+    compiled += list(corpus.plans.values())
     plans = []
-    for document in documents:
-        path = tmp_path / f"{document['domain']['name']}.plan.json"
-        path.write_text(dumps(document), "utf-8")
+    for typed in compiled:
+        path = tmp_path / f"{typed.domain.name}.plan.json"
+        path.write_text(dumps(typed), "utf-8")
         plan = load_plan(path)
-        assert plan.to_json() == document, path
+        assert plan == typed, path
+        assert plan.to_json() == json.loads(path.read_text("utf-8")), path  # key for key, nothing dropped
         plans.append(plan)
     tasks = [t for p in plans for pipeline in p.pipelines for t in pipeline.tasks]
     assert {type(t) for t in tasks} == {DbtTask, SensorTask}

@@ -17,6 +17,7 @@ import pytest
 from handoff.errors import HandoffError
 from handoff.manifest import load_manifest
 from handoff.plan import compile_manifest, dumps, find_cycle, load_plan, validate_plan
+from support.documents import editable, plan_text
 
 HANDOFF = [sys.executable, "-m", "handoff.cli"]
 
@@ -28,7 +29,7 @@ def manifest_path(fixture_manifest) -> Path:
 
 @pytest.fixture(scope="module")
 def plan(manifest_path) -> dict:
-    return compile_manifest(load_manifest(manifest_path))
+    return compile_manifest(load_manifest(manifest_path)).to_json()  # the file's form, to read and edit
 
 
 def _tasks(plan: dict) -> dict[tuple[str, str], dict]:
@@ -120,7 +121,7 @@ def test_the_plan_is_acyclic_and_airflow_accepts_it(plan, manifest_path, tmp_pat
         assert find_cycle({t["task_id"]: t["upstream"] for t in pipeline["tasks"]}) == []
     folder = tmp_path / "plans"
     folder.mkdir()
-    (folder / "placement.plan.json").write_text(dumps(plan))
+    (folder / "placement.plan.json").write_text(plan_text(plan))
     dags = load_dags(folder, dbt_projects_dir=manifest_path.parents[2])
     assert sorted(dags) == ["placement__daily", "placement__hourly"]
     for dag in dags.values():
@@ -130,7 +131,7 @@ def test_the_plan_is_acyclic_and_airflow_accepts_it(plan, manifest_path, tmp_pat
 # ---- cycles are refused everywhere --------------------------------------------------------
 
 def _cyclic(plan: dict) -> dict:
-    bad = json.loads(dumps(plan))
+    bad = editable(plan)
     daily = next(p for p in bad["pipelines"] if p["name"] == "daily")
     items = next(t for t in daily["tasks"] if t["task_id"] == "order_items")
     items["upstream"] = ["order_facts"]  # order_facts -> ... -> order_items -> order_facts
@@ -158,7 +159,7 @@ def test_validate_plan_refuses_a_cycle_naming_the_tasks(plan):
 @pytest.mark.parametrize("command", ["inspect", "publish", "check"])
 def test_commands_refuse_a_cyclic_plan_with_one_line(command, plan, tmp_path):
     path = tmp_path / "placement.plan.json"
-    path.write_text(dumps(_cyclic(plan)))
+    path.write_text(plan_text(_cyclic(plan)))
     env_registry = ["--registry", f"sqlite:///{tmp_path}/registry.db"] if command != "inspect" else []
     done = subprocess.run([*HANDOFF, command, str(path), *env_registry], capture_output=True, text=True)
     assert done.returncode == 2, done.stdout + done.stderr
@@ -190,7 +191,7 @@ def test_the_dag_factory_skips_a_cyclic_plan_and_loads_the_others(validate, plan
 
     folder = tmp_path / "plans"
     folder.mkdir()
-    (folder / "placement.plan.json").write_text(dumps(_cyclic(plan)))
+    (folder / "placement.plan.json").write_text(plan_text(_cyclic(plan)))
     shapes = compile_manifest(load_manifest(fixture_manifest("shapes")))
     (folder / "shapes.plan.json").write_text(dumps(shapes))
     with warnings.catch_warnings(record=True) as caught:
@@ -204,5 +205,5 @@ def test_the_dag_factory_skips_a_cyclic_plan_and_loads_the_others(validate, plan
 
 def test_a_written_plan_always_reloads(plan, tmp_path):
     path = tmp_path / "placement.plan.json"
-    path.write_text(dumps(plan))
+    path.write_text(plan_text(plan))
     assert load_plan(path).to_json() == plan

@@ -12,22 +12,24 @@ import pytest
 from handoff.errors import HandoffError
 from handoff.manifest import load_manifest
 from handoff.plan import compile_manifest, dumps, load_plan, validate_plan
+from handoff.plan_model import Plan
 
 HANDOFF = [sys.executable, "-m", "handoff.cli"]
 
 
-def _tasks(plan: dict, dag_id: str) -> dict[str, dict]:
-    pipeline = next(p for p in plan["pipelines"] if p["dag_id"] == dag_id)
+def _tasks(plan: Plan, dag_id: str) -> dict[str, dict]:
+    """The tasks of one pipeline as the plan file writes them (the format is what these tests pin)."""
+    pipeline = next(p for p in plan.to_json()["pipelines"] if p["dag_id"] == dag_id)
     return {t["task_id"]: t for t in pipeline["tasks"]}
 
 
 @pytest.fixture(scope="module")
-def shapes_plan(fixture_manifest) -> dict:
+def shapes_plan(fixture_manifest) -> Plan:
     return compile_manifest(load_manifest(fixture_manifest("shapes")))
 
 
 def test_one_pipeline_per_folder_setting(shapes_plan):
-    pipelines = {p["dag_id"]: (p["schedule"], p["start_date"]) for p in shapes_plan["pipelines"]}
+    pipelines = {p.dag_id: (p.schedule, p.start_date) for p in shapes_plan.pipelines}
     assert pipelines == {"shapes__daily": ("0 3 * * *", "2024-01-01"),
                          "shapes__hourly": ("@hourly", "2025-01-01")}
 
@@ -107,9 +109,9 @@ def test_hostile_names_stay_data(fixture_manifest, tmp_path, monkeypatch):
     assert set(tasks) == {"caf__orders", "x_quote"}
     assert tasks["caf__orders"]["name"] == "café_orders"
     assert tasks["x_quote"]["owner"] == "O'Brien \"\"\" \n newline"
-    assert plan["domain"]["owner"].startswith('team "quoted"')
+    assert plan.domain.owner.startswith('team "quoted"')
     text = dumps(plan)
-    assert json.loads(text) == plan
+    assert json.loads(text) == plan.to_json()
     assert validate_plan(json.loads(text), "evil") == plan
     assert not list(tmp_path.rglob("HANDOFF_PWNED"))
 
@@ -246,6 +248,6 @@ def test_a_domain_mutes_message_kinds_in_its_meta(fixture_manifest, tmp_path):
                     meta["handoff_domain"]["mute"] = {"sla_miss": True, "blocked": False}
 
     plan = compile_manifest(load_manifest(_mutated(fixture_manifest("shapes"), tmp_path, mute)))
-    assert plan["domain"]["mute"] == ["sla_miss"]
+    assert plan.domain.mute == ("sla_miss",)
     assert validate_plan(json.loads(dumps(plan)), "shapes") == plan
-    assert "mute" not in compile_manifest(load_manifest(fixture_manifest("shapes")))["domain"]  # plans stay as they were
+    assert "mute" not in compile_manifest(load_manifest(fixture_manifest("shapes"))).to_json()["domain"]  # plans stay as they were

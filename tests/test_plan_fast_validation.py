@@ -57,7 +57,7 @@ def _mutations(plan: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
 
 @pytest.fixture(scope="module")
 def plans(fixture_manifest) -> list[dict[str, Any]]:
-    return [compile_manifest(load_manifest(fixture_manifest(name))) for name in ("shapes", "evil")]
+    return [compile_manifest(load_manifest(fixture_manifest(name))).to_json() for name in ("shapes", "evil")]
 
 
 def test_the_shipped_plan_schema_takes_the_fast_path():

@@ -18,6 +18,7 @@ import pytest
 from handoff.explain_run import run_state, run_state_text
 from handoff.manifest import load_manifest
 from handoff.plan import compile_manifest
+from handoff.plan_model import Plan
 from handoff.recovery import find_completion, handle_completion, reconcile_completion, sweep
 
 UTC = timezone.utc
@@ -103,7 +104,7 @@ class FakeAirflow:
 def registry(example_manifests, tmp_path):
     from handoff.registry import Registry
 
-    plans = [compile_manifest(load_manifest(example_manifests.manifests[d]))
+    plans = [compile_manifest(load_manifest(example_manifests.manifests[d])).to_json()
              for d in ("marketplace", "finance", "marketing")]
     for plan in plans:
         for pipeline in plan["pipelines"]:
@@ -111,7 +112,7 @@ def registry(example_manifests, tmp_path):
                 if task["kind"] == "sensor":
                     task["timeout_s"] = 3600  # the fake's failures last an hour: timed out
     with Registry(f"sqlite:///{tmp_path / 'registry.db'}") as reg:
-        reg.publish(plans)
+        reg.publish([Plan.from_json(p) for p in plans])
         yield reg
 
 

@@ -78,10 +78,9 @@ def test_dbt_ls_lists_exactly_each_tasks_node_and_tests(project, listed):
     assert result.per_task, f"{project}: no dbt task to check"
     assert result.mismatches() == []
     # and the plan's own view agrees: each task's ids are its node then its tests
-    for pipeline in result.plan["pipelines"]:
-        for task in pipeline["tasks"]:
-            if task["kind"] != "sensor":
-                assert task_unique_ids(DbtTask.from_json(task))[0] == task["unique_id"]
+    for pipeline in result.plan.pipelines:
+        for task in pipeline.dbt_tasks():
+            assert task_unique_ids(task)[0] == task.unique_id
 
 
 def test_every_test_of_a_project_runs_in_exactly_one_task(listed):
@@ -89,11 +88,11 @@ def test_every_test_of_a_project_runs_in_exactly_one_task(listed):
     for project in PROJECTS:
         result = listed(project)
         seen: dict[str, str] = {}
-        for pipeline in result.plan["pipelines"]:
-            for task in pipeline["tasks"]:
-                for test in task.get("tests", ()):
-                    assert test not in seen, f"{test} runs in {seen[test]} and {task['task_id']}"
-                    seen[test] = task["task_id"]
+        for pipeline in result.plan.pipelines:
+            for task in pipeline.dbt_tasks():
+                for test in task.tests:
+                    assert test not in seen, f"{test} runs in {seen[test]} and {task.task_id}"
+                    seen[test] = task.task_id
         if project in (*DOMAINS, "shipping", *CORPUS_DOMAINS):  # support declares no tests
             assert seen, f"{project} has tests"
 

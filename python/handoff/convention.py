@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 import jsonschema
 
@@ -203,6 +203,14 @@ DEFAULT_EXECUTION = "batched"  # docs/execution.md, decisions.md D29
 DEFAULT_TIMEZONE = "UTC"
 ACCESS_LEVELS = ("public", "protected", "private")  # dbt's; the plan schema allows only these
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+@overload
+def seconds(duration: str) -> int: ...
+
+
+@overload
+def seconds(duration: str | None) -> int | None: ...
 
 
 def seconds(duration: str | None) -> int | None:

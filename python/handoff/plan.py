@@ -12,19 +12,39 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Final, TypeVar, get_args
 
 import jsonschema
 
 from . import __version__, schemas
-from .columns import Catalog, ColumnResolver, demand_from_json, demand_to_json
+from .columns import Catalog, ColumnResolver, Demand
 from .convention import NodeSettings, PipelineInfo, Resolved, Upstream, resolve
 from .cross_project import RefUpstreams
 from .errors import HandoffError
 from .manifest import Manifest, Node
-from .plan_model import Plan
+from .plan_model import (
+    Acceptance,
+    AcceptedCode,
+    Access,
+    Column,
+    ColumnList,
+    ColumnsFrom,
+    DbtTask,
+    Execution,
+    Hooks,
+    MutedKind,
+    Plan,
+    PlanDbt,
+    PlanDomain,
+    PlanPipeline,
+    PlanTask,
+    ReadColumns,
+    SensorMode,
+    SensorTask,
+    TaskKind,
+)
 
-PLAN_VERSION = 2
+PLAN_VERSION: Final = 2
 HOOK_TYPES = ("on-run-start", "on-run-end")  # also the task ids of the DAGs' hook tasks
 _INVALID_ID_CHARS = re.compile(r"[^A-Za-z0-9_.-]")
 MAX_ID_LENGTH = 250
@@ -92,7 +112,7 @@ def dag_id_for(domain: str, pipeline: str) -> str:
 
 
 def compile_manifest(manifest: Manifest, catalog: Catalog | None = None, *,
-                     projects: Mapping[str, str] | None = None, registry: str = "the registry") -> dict[str, Any]:
+                     projects: Mapping[str, str] | None = None, registry: str = "the registry") -> Plan:
     """The plan of one domain's manifest; raises HandoffError listing every convention violation.
 
     Cross-project refs (dbt Mesh, docs/mesh.md) become sensors like sources marked handoff_upstream:
@@ -173,7 +193,7 @@ class _Compiler:
         return found
 
     # -- plan ----------------------------------------------------------------------------
-    def plan(self) -> dict[str, Any]:
+    def plan(self) -> Plan:
         executable = [n for n in self.m.own_nodes() if n.unique_id in self.r.nodes and not n.is_ephemeral]
         _refuse_case_only_twins(executable, self.m.path)
         inputs = {n.unique_id: self._inputs(n) for n in executable}
@@ -196,8 +216,9 @@ class _Compiler:
         for pipeline_name in sorted(by_pipeline):
             nodes = by_pipeline[pipeline_name]
             info = self._pipeline(nodes[0].unique_id)
-            tasks: list[dict[str, Any]] = []
-            sensors: dict[str, dict[str, Any]] = {}
+            tasks: list[PlanTask] = []
+            sensors: dict[str, SensorTask] = {}
+            reads: dict[str, dict[str, Demand | None]] = {}  # sensor task id -> downstream task id -> demand
             for node in nodes:
                 upstream_ids: set[str] = set()
                 for dep in sorted(inputs[node.unique_id]):
@@ -208,46 +229,40 @@ class _Compiler:
                     else:
                         upstream_ids.add(node_task[dep][1])
                         continue
-                    existing = sensors.setdefault(sensor["task_id"], sensor)
-                    if existing is not sensor:
-                        existing["sources"] = sorted(set(existing["sources"]) | set(sensor["sources"]))
-                        existing["accept"] = _merged_accept(existing["accept"], sensor["accept"])
-                    if existing is not sensor and "refs" in sensor:
-                        existing["refs"] = sorted(set(existing.get("refs", [])) | set(sensor["refs"]))
+                    existing = sensors.get(sensor.task_id)
+                    sensors[sensor.task_id] = sensor if existing is None else _merged_sensor(existing, sensor)
                     if dep in self.r.upstreams and node.compiled_code is not None:
                         for read in self.refs.targets.get(dep, (dep,)):
-                            self._add_reads(existing, node, read, node_task[node.unique_id][1])
-                    upstream_ids.add(sensor["task_id"])
+                            self._add_reads(reads.setdefault(sensor.task_id, {}), node, read,
+                                            node_task[node.unique_id][1])
+                    upstream_ids.add(sensor.task_id)
                 tasks.append(self._node_task(node, self.r.nodes[node.unique_id], sorted(upstream_ids),
                                              tests.get(node.unique_id, []), node_task))
-            tasks.extend(sensors.values())
-            tasks.sort(key=lambda t: t["task_id"])
-            pipelines.append({
-                "name": pipeline_name,
-                "dag_id": dag_id_for(self.domain, pipeline_name),
-                "schedule": info.schedule,
-                "start_date": info.start_date,
-                "description": info.description,
-                "max_active_runs": info.max_active_runs,
-                "execution": info.execution,
-                "timezone": info.timezone,
-                "tasks": tasks,
-            })
+            tasks.extend(sensor if sensor.task_id not in reads else replace(sensor, reads=_read_columns(
+                reads[sensor.task_id])) for sensor in sensors.values())
+            tasks.sort(key=lambda t: t.task_id)
+            where = f"pipeline {pipeline_name} (handoff_pipeline of {nodes[0].unique_id})"
+            pipelines.append(PlanPipeline(
+                name=pipeline_name, dag_id=dag_id_for(self.domain, pipeline_name), schedule=info.schedule,
+                start_date=info.start_date, description=info.description, tasks=tuple(tasks), timezone=info.timezone,
+                max_active_runs=info.max_active_runs,
+                execution=_one_of(EXECUTIONS, info.execution, where, "execution", self.m.path)))
 
         domain = self.r.domain
         if domain is None:  # resolve() reported HO2xx, and compile stops before this
             raise AssertionError("compiling a project that declares no domain")
-        return {
-            "plan_version": PLAN_VERSION,
-            "handoff_version": __version__,
-            "domain": {"name": domain.name, "owner": domain.owner, "slack": domain.slack,
-                       "description": domain.description, **({"mute": list(domain.mute)} if domain.mute else {})},
-            "dbt": {"project_name": self.m.project_name, "dbt_version": self.m.dbt_version,
-                    "manifest_sha256": self.m.sha256},
-            "pipelines": pipelines,
-            "hooks": self._hooks(),
-            "notes": sorted(set(self.notes)),
-        }
+        hooks = self._hooks()
+        return Plan(
+            plan_version=PLAN_VERSION, handoff_version=__version__,
+            domain=PlanDomain(name=domain.name, owner=domain.owner, slack=domain.slack, description=domain.description,
+                              mute=tuple(_one_of(MUTED_KINDS, k, f"domain {domain.name}", "mute", self.m.path)
+                                         for k in domain.mute)),
+            dbt=PlanDbt(project_name=self.m.project_name, dbt_version=self.m.dbt_version,
+                        manifest_sha256=self.m.sha256),
+            pipelines=tuple(pipelines),
+            hooks=Hooks(tuple(hooks["on-run-start"]), tuple(hooks["on-run-end"])),
+            notes=tuple(sorted(set(self.notes))),
+        )
 
     def _pipeline(self, unique_id: str) -> PipelineInfo:
         pipeline = self.r.nodes[unique_id].pipeline
@@ -255,17 +270,15 @@ class _Compiler:
             raise AssertionError(f"{unique_id} has no pipeline")
         return pipeline
 
-    def _add_reads(self, sensor: dict[str, Any], node: Node, source_id: str, task_id: str) -> None:
-        """What ``node`` (task ``task_id``) reads of the upstream model behind ``source_id``: a sensor's
-        ``reads`` maps task ids to ``{"all", "columns"}`` or null (unknown)."""
+    def _add_reads(self, reads: dict[str, Demand | None], node: Node, source_id: str, task_id: str) -> None:
+        """What ``node`` (task ``task_id``) reads of the upstream model behind ``source_id``, added to
+        a sensor's ``reads`` (task id -> demand; None: unknown, and stays unknown)."""
         found = self.columns.reads(node, [source_id])[source_id].demand
-        reads = sensor.setdefault("reads", {})
-        if task_id in reads and (reads[task_id] is None or found is None):
-            reads[task_id] = None
-        elif task_id in reads:
-            reads[task_id] = demand_to_json(demand_from_json(reads[task_id]) | found)  # type: ignore[operator]
+        if task_id not in reads:
+            reads[task_id] = found
         else:
-            reads[task_id] = demand_to_json(found)
+            known = reads[task_id]
+            reads[task_id] = None if known is None or found is None else known | found
 
     def _hooks(self) -> dict[str, list[str]]:
         """The project hooks (of the project and its packages) in the order dbt runs them: packages'
@@ -276,37 +289,36 @@ class _Compiler:
         return {kind: [n.unique_id for n in hooks if kind in n.tags] for kind in HOOK_TYPES}
 
     def _node_task(self, node: Node, s: NodeSettings, upstream: list[str], tests: list[str],
-                   node_task: Mapping[str, tuple[str, str]]) -> dict[str, Any]:
-        task = self._task_fields(node, s, upstream, tests, node_task)
+                   node_task: Mapping[str, tuple[str, str]]) -> DbtTask:
+        columns = None
         if node.resource_type == "model" and node.access == "public":
-            columns = self.columns.of(node.unique_id)
-            if columns.known:
-                task["columns"] = columns.to_json()
-        return task
-
-    def _task_fields(self, node: Node, s: NodeSettings, upstream: list[str], tests: list[str],
-                     node_task: Mapping[str, tuple[str, str]]) -> dict[str, Any]:
-        return {
-            "task_id": node_task[node.unique_id][1],
-            "kind": f"dbt_{node.resource_type}",
-            "unique_id": node.unique_id,
-            "name": node.name,
-            "version": node.version,
-            "latest_version": node.latest_version if node.version is not None else None,
-            "tests": sorted(tests),
-            "relation": node.relation_name,
-            "access": node.access or "protected",
-            "owner": s.owner,
-            "slack": s.slack,
-            "available_by": s.available_by,
-            "available_within_s": s.available_within_s,
-            "microbatch": node.is_microbatch,
-            "retries": s.retries,
-            "retry_delay_s": s.retry_delay_s,
-            "timeout_s": s.timeout_s,
-            "pool": s.pool,
-            "upstream": upstream,
-        }
+            found = self.columns.of(node.unique_id)
+            if found.known:
+                columns = ColumnList(
+                    source=_one_of(COLUMNS_FROM, found.source, node.unique_id, "columns", self.m.path),
+                    columns=tuple(Column(c.name, c.data_type) for c in found.columns))
+        return DbtTask(
+            task_id=node_task[node.unique_id][1],
+            kind=_one_of(TASK_KINDS, node.resource_type, node.unique_id, "resource_type", self.m.path),
+            unique_id=node.unique_id,
+            name=node.name,
+            version=node.version,
+            latest_version=node.latest_version if node.version is not None else None,
+            tests=tuple(sorted(tests)),
+            relation=node.relation_name,
+            access=_one_of(ACCESS, node.access or "protected", node.unique_id, "access", self.m.path),
+            owner=s.owner,
+            slack=s.slack,
+            available_by=s.available_by,
+            available_within_s=s.available_within_s,
+            microbatch=node.is_microbatch,
+            retries=s.retries,
+            retry_delay_s=s.retry_delay_s,
+            timeout_s=s.timeout_s,
+            pool=s.pool,
+            upstream=tuple(upstream),
+            columns=columns,
+        )
 
     def _sensor_task_ids(self, inputs: Mapping[str, set[str]], node_task: Mapping[str, tuple[str, str]],
                          taken: set[str]) -> dict[tuple[str, str], str]:
@@ -328,41 +340,42 @@ class _Compiler:
             ids[key] = _suffixed(ids[key], key)
         return {tuple(k.split("\0", 1)): v for k, v in ids.items() if not k.startswith("\0task\0")}  # type: ignore[misc]
 
-    def _sensor(self, up: Upstream) -> dict[str, Any]:
-        sensor = {
-            "task_id": self._sensor_ids[(up.domain, up.model)],
-            "kind": "sensor",
-            "upstream_domain": up.domain,
-            "upstream_model": up.model,
-            "sources": [up.source_unique_id] if up.kind == "source" else [],
-            "timeout_s": up.timeout_s,
-            "poke_interval_s": up.poke_interval_s,
-            "mode": up.mode,
-            "accept": [{"code": code, "reason": reason} for code, reason in up.accept],
-            "upstream": [],
-        }
-        if up.kind == "ref":  # the other project's nodes, as this manifest resolved the refs
-            sensor["refs"] = list(self.refs.targets[up.source_unique_id])
-        return sensor
+    def _sensor(self, up: Upstream) -> SensorTask:
+        where = f"{up.source_unique_id} (handoff_upstream)"
+        return SensorTask(
+            task_id=self._sensor_ids[(up.domain, up.model)],
+            kind="sensor",
+            upstream_domain=up.domain,
+            upstream_model=up.model,
+            sources=(up.source_unique_id,) if up.kind == "source" else (),
+            timeout_s=up.timeout_s,
+            poke_interval_s=up.poke_interval_s,
+            mode=_one_of(SENSOR_MODES, up.mode, where, "wait.mode", self.m.path),
+            accept=tuple(Acceptance(_one_of(ACCEPTED_CODES, code, where, "accept", self.m.path), reason)
+                         for code, reason in up.accept),
+            upstream=(),
+            # the other project's nodes, as this manifest resolved the refs
+            refs=tuple(self.refs.targets[up.source_unique_id]) if up.kind == "ref" else None,
+        )
 
-    def _pipeline_sensor(self, dep: str, pipeline: str) -> dict[str, Any]:
+    def _pipeline_sensor(self, dep: str, pipeline: str) -> SensorTask:
         """A dependency on a node of the same domain in another pipeline (another DAG)."""
         from .convention import DEFAULT_WAIT, seconds
 
         node = self.m.nodes[dep]
         key = model_key(node.name, node.version)  # a version is named exactly: the DAG waits on that task
-        return {
-            "task_id": self._sensor_ids[(self.domain, key)],
-            "kind": "sensor",
-            "upstream_domain": self.domain,
-            "upstream_model": key,
-            "sources": [],
-            "timeout_s": seconds(DEFAULT_WAIT["timeout"]),
-            "poke_interval_s": seconds(DEFAULT_WAIT["poke_interval"]),
-            "mode": DEFAULT_WAIT["mode"],
-            "accept": [],
-            "upstream": [],
-        }
+        return SensorTask(
+            task_id=self._sensor_ids[(self.domain, key)],
+            kind="sensor",
+            upstream_domain=self.domain,
+            upstream_model=key,
+            sources=(),
+            timeout_s=seconds(DEFAULT_WAIT["timeout"]),
+            poke_interval_s=seconds(DEFAULT_WAIT["poke_interval"]),
+            mode=_one_of(SENSOR_MODES, DEFAULT_WAIT["mode"], dep, "wait.mode", self.m.path),
+            accept=(),
+            upstream=(),
+        )
 
     def _unit_tests_by_task(self, order: Mapping[str, int]) -> dict[str, list[str]]:
         """Unit tests run in their model's task only when the model opts in (``unit_tests: true``);
@@ -504,30 +517,65 @@ def find_cycle(edges: Mapping[str, Iterable[str]]) -> list[str]:
     return []
 
 
-def _merged_accept(first: list[dict[str, str]], second: list[dict[str, str]]) -> list[dict[str, str]]:
-    """Acknowledgements of two sources read through one sensor: a code counts once; its reasons
-    are joined (sorted, so the plan stays deterministic)."""
-    reasons: dict[str, set[str]] = {}
-    for entry in (*first, *second):
-        reasons.setdefault(entry["code"], set()).add(entry["reason"])
-    return [{"code": code, "reason": "; ".join(sorted(found))} for code, found in sorted(reasons.items())]
+def _merged_sensor(first: SensorTask, second: SensorTask) -> SensorTask:
+    """One sensor standing for two sources (or refs) of the same upstream model: their sources and
+    refs are joined (sorted); an acknowledged code counts once, its reasons joined (sorted, so the
+    plan stays deterministic)."""
+    reasons: dict[AcceptedCode, set[str]] = {}
+    for entry in (*first.accept, *second.accept):
+        reasons.setdefault(entry.code, set()).add(entry.reason)
+    accept = tuple(Acceptance(code, "; ".join(sorted(found))) for code, found in sorted(reasons.items()))
+    merged = replace(first, sources=tuple(sorted({*first.sources, *second.sources})), accept=accept)
+    if second.refs is not None:
+        merged = replace(merged, refs=tuple(sorted({*(first.refs or ()), *second.refs})))
+    return merged
+
+
+def _read_columns(reads: Mapping[str, Demand | None]) -> dict[str, ReadColumns | None]:
+    """A sensor's ``reads`` as the plan writes it: per downstream task id, the columns (sorted) or None."""
+    return {task_id: None if demand is None else ReadColumns(demand.all, tuple(sorted(demand.names)))
+            for task_id, demand in reads.items()}
+
+
+L = TypeVar("L", bound=str)
+
+# each Literal of plan_model by its text: compile names the node and key of a value outside it
+TASK_KINDS: Final[Mapping[str, TaskKind]] = {k.removeprefix("dbt_"): k for k in get_args(TaskKind)}
+ACCESS: Final[Mapping[str, Access]] = {a: a for a in get_args(Access)}
+SENSOR_MODES: Final[Mapping[str, SensorMode]] = {m: m for m in get_args(SensorMode)}
+EXECUTIONS: Final[Mapping[str, Execution]] = {e: e for e in get_args(Execution)}
+COLUMNS_FROM: Final[Mapping[str, ColumnsFrom]] = {c: c for c in get_args(ColumnsFrom)}
+ACCEPTED_CODES: Final[Mapping[str, AcceptedCode]] = {c: c for c in get_args(AcceptedCode)}
+MUTED_KINDS: Final[Mapping[str, MutedKind]] = {k: k for k in get_args(MutedKind)}
+
+
+def _one_of(allowed: Mapping[str, L], value: str, node: str, key: str, where: str) -> L:
+    """``value`` as the plan's type for ``key``; a value outside it (a validator missed it) is a
+    one-line HandoffError naming the node and key."""
+    try:
+        return allowed[value]
+    except KeyError:
+        raise HandoffError(f"{node}: {key} {value!r} is not one of {', '.join(sorted(allowed))}", where=where,
+                           hint="fix that value in the dbt project (its YAML or dbt_project.yml), then `handoff "
+                                "package` and compile again") from None
 
 
 # --------------------------------------------------------------------------------------
 # Reading and writing plans
 # --------------------------------------------------------------------------------------
 
-def dumps(plan: Mapping[str, Any]) -> str:
+def dumps(plan: Plan) -> str:
     """Canonical plan text: sorted keys, two-space indent, UTF-8, trailing newline."""
     from .files import dumps_strict
 
-    return dumps_strict(plan, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    return dumps_strict(plan.to_json(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def validate_plan(plan: Any, where: str) -> dict[str, Any]:
-    """Check a plan's version, schema, task references and acyclicity; returns it or raises a
-    one-line HandoffError. Every reader of plans goes through here (inspect, publish, check, the
-    DAG factory), and compile runs the structural part before writing."""
+def validate_plan(plan: object, where: str) -> Plan:
+    """Check a plan document (untrusted JSON: a file's, a caller's) — its version, schema, task
+    references, acyclicity and derived ids — and type it; raises a one-line HandoffError naming
+    ``where`` and the JSON path. Every reader of plans goes through here (inspect, publish, check,
+    the DAG factory), and compile runs the structural part before writing."""
     if not isinstance(plan, dict):
         raise HandoffError("a plan is a JSON object", where=where, hint="write plans with `handoff compile`")
     version = plan.get("plan_version")
@@ -548,12 +596,13 @@ def validate_plan(plan: Any, where: str) -> dict[str, Any]:
     if error is not None:
         raise HandoffError(f"plan does not match schemas/plan.schema.json at {_location(plan, error.absolute_path)}: "
                            f"{_shorter(error.message)}", where=where, hint="re-compile it with `handoff compile`")
-    check_structure(plan, where)
-    _check_derived(plan, where)
-    return plan
+    typed = Plan.from_json(plan)
+    check_structure(typed, where)
+    _check_derived(typed, where)
+    return typed
 
 
-def _check_derived(plan: dict[str, Any], where: str) -> None:
+def _check_derived(plan: Plan, where: str) -> None:
     """What the schema cannot say: ids derived from names, real calendar dates, schedules that fire.
 
     A dag_id is always ``<domain>__<pipeline>`` (a plan must not claim another domain's DAG, issue
@@ -563,31 +612,30 @@ def _check_derived(plan: dict[str, Any], where: str) -> None:
 
     from .alignment import to_cron
 
-    domain = plan["domain"]["name"]
-    for pipeline in plan["pipelines"]:
-        name = pipeline["name"]
+    domain = plan.domain.name
+    for pipeline in plan.pipelines:
+        name = pipeline.name
         expected = dag_id_for(domain, name)
-        if pipeline["dag_id"] != expected:
-            raise HandoffError(f"pipeline {name}: dag_id '{pipeline['dag_id']}' is not '{expected}' — a dag_id is "
+        if pipeline.dag_id != expected:
+            raise HandoffError(f"pipeline {name}: dag_id '{pipeline.dag_id}' is not '{expected}' — a dag_id is "
                                "always <domain>__<pipeline>", where=where, hint="re-compile it with `handoff compile`")
         try:
-            date.fromisoformat(pipeline["start_date"])
+            date.fromisoformat(pipeline.start_date)
         except ValueError:
-            raise HandoffError(f"pipeline {name}: start_date '{pipeline['start_date']}' is not a date in the calendar",
+            raise HandoffError(f"pipeline {name}: start_date '{pipeline.start_date}' is not a date in the calendar",
                                where=where, hint="fix handoff_pipeline.start_date and re-compile") from None
         try:
-            to_cron(pipeline["schedule"])
+            to_cron(pipeline.schedule)
         except HandoffError as exc:
             raise HandoffError(f"pipeline {name}: {exc.problem}", where=where,
                                hint=f"{exc.hint or 'fix handoff_pipeline.schedule'}, then re-compile") from None
-        for task in pipeline["tasks"]:
-            if task["kind"] == "sensor":
-                wanted = sensor_task_id(task["upstream_domain"], task["upstream_model"])
-                identity = f"{task['upstream_domain']}\0{task['upstream_model']}"
-                if task["task_id"] not in (wanted, _suffixed(wanted, identity)):  # suffixed on a collision
-                    raise HandoffError(f"pipeline {name}: sensor '{task['task_id']}' waiting on "
-                                       f"{task['upstream_domain']}.{task['upstream_model']} must be named '{wanted}'",
-                                       where=where, hint="re-compile it with `handoff compile`")
+        for task in pipeline.sensors():
+            wanted = sensor_task_id(task.upstream_domain, task.upstream_model)
+            identity = f"{task.upstream_domain}\0{task.upstream_model}"
+            if task.task_id not in (wanted, _suffixed(wanted, identity)):  # suffixed on a collision
+                raise HandoffError(f"pipeline {name}: sensor '{task.task_id}' waiting on "
+                                   f"{task.upstream_domain}.{task.upstream_model} must be named '{wanted}'",
+                                   where=where, hint="re-compile it with `handoff compile`")
 
 
 def _location(plan: Any, path: Iterable[Any]) -> str:
@@ -618,48 +666,39 @@ def _shorter(message: str) -> str:
 VALIDATION_RULES = "references+acyclic+derived"
 
 
-def check_structure(plan: Mapping[str, Any], where: str) -> None:
+def check_structure(plan: Plan, where: str) -> None:
     """Task ids unique per pipeline, every upstream id known, no cycle (cheap: O(tasks + edges)).
     The part of validate_plan that JSON Schema cannot express."""
-    for pipeline in plan["pipelines"]:
-        ids = Counter(t["task_id"] for t in pipeline["tasks"])
+    for pipeline in plan.pipelines:
+        ids = Counter(t.task_id for t in pipeline.tasks)
         duplicates = sorted(i for i, n in ids.items() if n > 1)
         if duplicates:
-            raise HandoffError(f"pipeline {pipeline['name']}: duplicate task id(s) {', '.join(duplicates)}",
+            raise HandoffError(f"pipeline {pipeline.name}: duplicate task id(s) {', '.join(duplicates)}",
                                where=where, hint="re-compile the plan")
         known = set(ids)
-        for task in pipeline["tasks"]:
-            missing = sorted(set(task["upstream"]) - known)
+        for task in pipeline.tasks:
+            missing = sorted(set(task.upstream) - known)
             if missing:
-                raise HandoffError(f"task {task['task_id']} waits on unknown task(s) {', '.join(missing)}",
+                raise HandoffError(f"task {task.task_id} waits on unknown task(s) {', '.join(missing)}",
                                    where=where, hint="re-compile the plan")
         check_acyclic(pipeline, where)
 
 
-def check_acyclic(pipeline: Mapping[str, Any], where: str) -> None:
+def check_acyclic(pipeline: PlanPipeline, where: str) -> None:
     """Refuse a pipeline whose tasks wait on each other in a cycle (Airflow would refuse its DAG,
     and nothing in it could ever run); the error names the tasks on one cycle."""
-    cycle = find_cycle({t["task_id"]: t["upstream"] for t in pipeline["tasks"]})
+    cycle = find_cycle({t.task_id: t.upstream for t in pipeline.tasks})
     if cycle:
-        raise HandoffError(f"pipeline {pipeline['name']} ({pipeline['dag_id']}): tasks wait on each other in a cycle "
+        raise HandoffError(f"pipeline {pipeline.name} ({pipeline.dag_id}): tasks wait on each other in a cycle "
                            f"(each waits on the next): {' -> '.join(cycle)}", where=where,
                            hint="re-compile it with `handoff compile` from the dbt project's manifest")
-
-
-# A plan as JSON (what compile_manifest builds, what a file holds), before parse_plan types it.
-PlanDocument = Mapping[str, Any]
-
-
-def parse_plan(document: Any, where: str) -> Plan:
-    """A plan document (untrusted JSON: a file's, a caller's) checked by ``validate_plan``, typed."""
-    return Plan.from_json(validate_plan(document, where))
 
 
 def load_plan(path: str | Path) -> Plan:
     """Read, validate and type a plan file."""
     from .files import read_json
 
-    return parse_plan(read_json(path, what="file", hint="write it with `handoff compile`"), str(path))
+    return validate_plan(read_json(path, what="file", hint="write it with `handoff compile`"), str(path))
 
 
 def load_plans(paths: Iterable[str | Path]) -> list[Plan]:

@@ -10,20 +10,21 @@ from pathlib import Path
 import pytest
 from handoff.batching import BATCH_TASK_ID, batched_models
 from handoff.manifest import load_manifest
-from handoff.plan import compile_manifest, dumps, validate_plan
+from handoff.plan import compile_manifest, validate_plan
 from handoff.plan_model import PlanPipeline
+from support.documents import editable, plan_text
 
 
 @pytest.fixture(scope="module")
 def shapes(fixture_manifest) -> tuple[dict, Path]:
     path = fixture_manifest("shapes")
-    return compile_manifest(load_manifest(path)), path.parents[2]
+    return compile_manifest(load_manifest(path)).to_json(), path.parents[2]  # the document, to edit
 
 
 def _build(plan: dict, projects: Path, folder: Path) -> dict:
     from handoff.airflow import load_dags
 
-    (folder / f"{plan['domain']['name']}.plan.json").write_text(dumps(plan))
+    (folder / f"{plan['domain']['name']}.plan.json").write_text(plan_text(plan))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         dags = load_dags(folder, dbt_projects_dir=projects)
@@ -33,7 +34,7 @@ def _build(plan: dict, projects: Path, folder: Path) -> dict:
 def test_compile_writes_the_execution_mode_and_old_plans_stay_valid(shapes):
     plan, _ = shapes
     assert {p["execution"] for p in plan["pipelines"]} == {"batched"}  # the default (decisions.md D29)
-    old = json.loads(dumps(plan))
+    old = editable(plan)
     for pipeline in old["pipelines"]:
         del pipeline["execution"]
     validate_plan(old, "old.plan.json")
@@ -41,7 +42,7 @@ def test_compile_writes_the_execution_mode_and_old_plans_stay_valid(shapes):
 
 def test_the_batch_is_upstream_of_every_batched_model_and_nothing_else(shapes, tmp_path):
     plan, projects = shapes
-    plan = json.loads(dumps(plan))
+    plan = editable(plan)
     pipeline = plan["pipelines"][0]
     pipeline["execution"] = "batched"
     for other in plan["pipelines"][1:]:
@@ -67,7 +68,7 @@ def test_the_batch_is_upstream_of_every_batched_model_and_nothing_else(shapes, t
 
 def test_a_model_named_like_the_batch_costs_only_its_plan(shapes, tmp_path):
     plan, projects = shapes
-    plan = json.loads(dumps(plan))
+    plan = editable(plan)
     plan["pipelines"][0]["execution"] = "batched"
     victim = next(t for t in plan["pipelines"][0]["tasks"] if t["kind"] != "sensor" and not t["upstream"])
     old_id = victim["task_id"]

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from handoff.plan import dumps
+from support.documents import plan_text
 
 EXAMPLE_DAGS = {"marketplace__daily", "finance__daily", "marketing__daily", "marketing__hourly",
                 "marketing__events"}
@@ -96,7 +96,7 @@ def deployment(example_manifests, tmp_path_factory) -> dict[str, Path]:
         plan = _renamed(marketplace, domain)
         mutate(plan)
         (plans / f"{domain}.plan.json").write_text(json.dumps(plan, indent=2))
-    text = dumps(_renamed(marketplace, "filefaults"))
+    text = plan_text(_renamed(marketplace, "filefaults"))
     for name, damage in BROKEN_FILES.items():
         (plans / name).write_text(damage(text))
     _special_files(plans)

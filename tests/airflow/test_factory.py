@@ -8,17 +8,18 @@ from pathlib import Path
 
 import pytest
 from handoff.manifest import load_manifest
-from handoff.plan import PLAN_VERSION, compile_manifest, dumps
+from handoff.plan import PLAN_VERSION, compile_manifest
+from support.documents import plan_text
 
 
 @pytest.fixture(scope="module")
 def plans_dir(fixture_manifest, tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("plans")
     for name in ("shapes", "evil"):
-        plan = compile_manifest(load_manifest(fixture_manifest(name)))
+        plan = compile_manifest(load_manifest(fixture_manifest(name))).to_json()  # the document, to edit
         for pipeline in plan["pipelines"]:  # the per-task shape; the batched one (default): test_batched_factory
             pipeline["execution"] = "per_task"
-        (folder / f"{plan['domain']['name']}.plan.json").write_text(dumps(plan))
+        (folder / f"{plan['domain']['name']}.plan.json").write_text(plan_text(plan))
     return folder
 
 

@@ -284,6 +284,7 @@ def test_c_a_model_past_its_sla_is_reported_within_a_minute_and_its_late_success
                                                                                           record_property):
     d = deployment
     from handoff.alignment import upstream_logical_date
+    from handoff.plan import validate_plan
     from handoff.registry import Registry
 
     now = datetime.now(UTC)
@@ -300,7 +301,7 @@ def test_c_a_model_past_its_sla_is_reported_within_a_minute_and_its_late_success
         if task["task_id"] == "mrt_revenue":
             task.update(available_by=None, available_within_s=int((deadline - run_date).total_seconds()))
     with Registry(d.registry_url, must_exist=True) as registry:
-        registry.publish([plan])
+        registry.publish([validate_plan(plan, "finance.plan.json (test-sized SLA)")])
     watch = d.stack.trigger("handoff_sla_watch", None)
     d.stack.wait_for_task("handoff_sla_watch", watch, "watch", ["deferred"], timeout=240)  # asleep till the deadline
 

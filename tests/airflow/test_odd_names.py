@@ -17,7 +17,8 @@ from support.examples import _DBT_LOCK, _environ
 def deployed(tmp_path_factory):
     from handoff.manifest import load_manifest
     from handoff.packaging import package_project
-    from handoff.plan import compile_manifest, dumps, validate_plan
+    from handoff.plan import compile_manifest, validate_plan
+    from support.documents import plan_text
 
     tmp = tmp_path_factory.mktemp("odd_names")
     project = tmp / "projects" / "odd_names"
@@ -25,11 +26,11 @@ def deployed(tmp_path_factory):
     warehouse = tmp / "warehouse.duckdb"  # not the schema's name: DuckDB would find catalog and schema ambiguous
     with _DBT_LOCK, _environ({"HANDOFF_DUCKDB_PATH": str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}):
         package_project(project, profiles_dir=project)
-    plan = compile_manifest(load_manifest(project / "target" / "manifest.json"))
-    validate_plan(json.loads(dumps(plan)), "odd_names")  # what every reader checks
+    plan = compile_manifest(load_manifest(project / "target" / "manifest.json")).to_json()  # the file's form
+    validate_plan(json.loads(plan_text(plan)), "odd_names")  # what every reader checks
     plans = tmp / "plans"
     plans.mkdir()
-    (plans / "odd_names.plan.json").write_text(dumps(plan))
+    (plans / "odd_names.plan.json").write_text(plan_text(plan))
     return tmp, plan, warehouse
 
 

@@ -59,15 +59,16 @@ def _deploy(tmp: Path, *, relative: bool) -> tuple[Path, Path, Path, dict]:
     """Package marketplace in tmp/ci, compile, copy it to tmp/projects, delete tmp/ci.
     Returns (projects folder, profiles folder, plans folder, plan)."""
     from handoff.manifest import load_manifest
-    from handoff.plan import compile_manifest, dumps
+    from handoff.plan import compile_manifest
+    from support.documents import plan_text
 
     mesh = build_mesh(tmp / "ci", build=False, domains=("marketplace",))
     project = mesh.project_dirs["marketplace"]
     _package(project, mesh.profiles_dir, mesh.env, relative=relative)
-    plan = compile_manifest(load_manifest(project / "target" / "manifest.json"))
+    plan = compile_manifest(load_manifest(project / "target" / "manifest.json")).to_json()  # the file's form
     plans = tmp / "plans"
     plans.mkdir()
-    (plans / "marketplace.plan.json").write_text(dumps(plan))
+    (plans / "marketplace.plan.json").write_text(plan_text(plan))
     projects, profiles = tmp / "projects", tmp / "profiles"
     _copy_dereferenced(project, projects / "marketplace")
     profiles.mkdir()

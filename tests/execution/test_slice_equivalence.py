@@ -138,7 +138,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[ProjectRuns]
                                              str(profiles_dir), "--target-path", tempfile.mkdtemp(dir=root)])
             assert parsed.success, parsed.exception
             full = parsed.result  # dbt's own parse: the reference never touches the artefact
-            plan = compile_manifest(load_manifest(project_dir / "target" / "manifest.json"))
+            plan = compile_manifest(load_manifest(project_dir / "target" / "manifest.json")).to_json()
             project = DbtProject(str(project_dir), str(profiles_dir), manifest_sha256=plan["dbt"]["manifest_sha256"])
             runs = ProjectRuns(name, full_size=len(full.nodes))
             with open_artifact(artifact_path(project_dir)) as artefact:

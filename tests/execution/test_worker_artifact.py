@@ -68,7 +68,7 @@ def deployed(tmp_path_factory):
     project = mesh.project_dirs["marketplace"]
     with _DBT_LOCK, _environ({"HANDOFF_DUCKDB_PATH": str(deploy_db)}):
         path, info = package_project(project, profiles_dir=mesh.profiles_dir)
-    plan = compile_manifest(load_manifest(project / "target" / "manifest.json"))
+    plan = compile_manifest(load_manifest(project / "target" / "manifest.json")).to_json()  # the file's form
     tasks = {t["task_id"]: t for t in plan["pipelines"][0]["tasks"]}
     return mesh, project, plan, tasks, path, info
 

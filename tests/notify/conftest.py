@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from handoff.plan_model import Plan
 from support.slack_receiver import SlackReceiver
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
@@ -15,7 +16,7 @@ DOMAINS = ("marketplace", "finance", "marketing")
 
 
 @pytest.fixture(scope="session")
-def example_plans(example_manifests: Any) -> list[dict[str, Any]]:
+def example_plans(example_manifests: Any) -> list[Plan]:
     """The plans `handoff compile` makes of the three example domains."""
     from handoff.manifest import load_manifest
     from handoff.plan import compile_manifest
@@ -24,14 +25,14 @@ def example_plans(example_manifests: Any) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(params=BACKENDS)
-def registry(request: pytest.FixtureRequest, tmp_path: Any, example_plans: list[dict[str, Any]]) -> Iterator[Any]:
+def registry(request: pytest.FixtureRequest, tmp_path: Any, example_plans: list[Plan]) -> Iterator[Any]:
     """A registry with the example domains published, on a new SQLite file or PostgreSQL database."""
     from handoff.registry import Registry
 
     url = (f"sqlite:///{tmp_path}/registry.db" if request.param == "sqlite"
            else str(request.getfixturevalue("postgres_database")))
     with Registry(url) as opened:
-        opened.publish(json.loads(json.dumps(example_plans)))
+        opened.publish(example_plans)
         yield opened
 
 

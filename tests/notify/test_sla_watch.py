@@ -93,11 +93,11 @@ def test_the_watch_wakes_at_the_next_deadline(registry) -> None:
 
 
 def test_a_domain_that_muted_sla_misses_gets_its_row_but_no_post(registry, slack, example_plans) -> None:
-    import json
+    from dataclasses import replace
 
-    marketing = json.loads(json.dumps(next(p for p in example_plans if p["domain"]["name"] == "marketing")))
-    marketing["domain"]["mute"] = ["sla_miss"]  # handoff_domain: {mute: {sla_miss: true}}
-    registry.publish([marketing])
+    marketing = next(p for p in example_plans if p.domain.name == "marketing")
+    # handoff_domain: {mute: {sla_miss: true}}
+    registry.publish([replace(marketing, domain=replace(marketing.domain, mute=("sla_miss",)))])
     _published_long_ago(registry)
     report = sla_watch.check(registry, None, Delivery("slack"), now=DEADLINE + timedelta(seconds=2),
                              models=_orders(registry))

@@ -101,7 +101,7 @@ def sqlite_registry(tmp_path, example_plans):
 
     url = f"sqlite:///{tmp_path}/registry.db"
     with Registry(url) as opened:
-        opened.publish(json.loads(json.dumps(example_plans)))
+        opened.publish(example_plans)
         yield url, opened
 
 

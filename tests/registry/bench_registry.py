@@ -50,7 +50,7 @@ def build_plans(domains: int, tasks: int, template: dict) -> list[dict]:
         ups: list[tuple[str, str]] = []
         for _ in range(rng.randint(2, 6) if i else 0):
             j = rng.randrange(min(i, 10)) if rng.random() < 0.5 else rng.randrange(i)
-            ups.append((plans[j]["domain"]["name"], rng.choice(publics[j])))
+            ups.append((plans[j].domain.name, rng.choice(publics[j])))
         plan = synthetic_plan(f"d{i:03d}", tasks, template=template, upstreams=ups, validate=(i < 3))
         plans.append(plan)
         publics.append(public_marts(plan))
@@ -80,8 +80,8 @@ def run(url: str, plans: list[dict], label: str) -> None:
               f"{time.perf_counter() - started:.2f}s")
 
         rng = random.Random(11)
-        samples = [(p["domain"]["name"], m) for p in plans[:10] for m in rng.sample(public_marts(p), 5)]
-        samples += [(p["domain"]["name"], rng.choice(public_marts(p))) for p in rng.sample(plans[10:], 150)]
+        samples = [(p.domain.name, m) for p in plans[:10] for m in rng.sample(public_marts(p), 5)]
+        samples += [(p.domain.name, rng.choice(public_marts(p))) for p in rng.sample(plans[10:], 150)]
         for name, transitive in (("who-depends-on", True), ("who-depends-on --direct", False)):
             for domain, model in samples[:5]:  # warm up
                 registry.consumers(domain, model, transitive=transitive)
@@ -106,7 +106,7 @@ def run(url: str, plans: list[dict], label: str) -> None:
         mesh = registry.mesh()
         loaded = time.perf_counter() - started
         started = time.perf_counter()
-        findings = check_mesh(mesh.with_domains([domain_from_plan(Plan.from_json(plans[-1]))]), focus={plans[-1]["domain"]["name"]})
+        findings = check_mesh(mesh.with_domains([domain_from_plan(plans[-1])]), focus={plans[-1].domain.name})
         print(f"load mesh: {loaded:.2f}s; check one domain against it: {time.perf_counter() - started:.2f}s "
               f"({len(findings)} findings)")
         started = time.perf_counter()

@@ -13,16 +13,16 @@ import json
 import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
 
 import pytest
 from handoff.manifest import load_manifest
 from handoff.plan import compile_manifest
+from handoff.plan_model import Plan
 
 PROJECTS = Path(__file__).resolve().parent / "projects"
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
-PlanFactory = Callable[..., dict[str, Any]]
+PlanFactory = Callable[..., Plan]
 
 
 @pytest.fixture(params=BACKENDS)
@@ -35,7 +35,8 @@ def registry_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture(scope="session")
 def plans(tmp_path_factory: pytest.TempPathFactory) -> PlanFactory:
-    """Callable: (project, {relative path: new text, or None to delete}) -> the plan `handoff compile` writes.
+    """Callable: (project, {relative path: new text, or None to delete}) -> the typed plan `handoff compile`
+    writes (frozen: a test edits ``support.documents.editable(plan)`` and types it again).
 
     The project is copied, the files replaced, `dbt parse` run in process; cached per input.
     """
@@ -43,9 +44,9 @@ def plans(tmp_path_factory: pytest.TempPathFactory) -> PlanFactory:
 
     workdir = tmp_path_factory.mktemp("registry-projects")
     shutil.copy(PROJECTS / "profiles.yml", workdir / "profiles.yml")
-    cache: dict[str, dict[str, Any]] = {}
+    cache: dict[str, Plan] = {}
 
-    def compile_project(project: str, overrides: Mapping[str, str] | None = None) -> dict[str, Any]:
+    def compile_project(project: str, overrides: Mapping[str, str] | None = None) -> Plan:
         overrides = dict(overrides or {})
         key = hashlib.sha256(json.dumps([project, sorted(overrides.items())]).encode()).hexdigest()[:12]
         if key not in cache:
@@ -61,6 +62,6 @@ def plans(tmp_path_factory: pytest.TempPathFactory) -> PlanFactory:
                 target.write_text(text)
             check(run_dbt(["--quiet", "parse"], dest, profiles_dir=workdir))
             cache[key] = compile_manifest(load_manifest(dest / "target" / "manifest.json"))
-        return json.loads(json.dumps(cache[key]))  # a fresh copy: tests may edit it
+        return cache[key]
 
     return compile_project

@@ -11,16 +11,17 @@ from pathlib import Path
 from typing import Any
 
 from handoff.plan import dumps, validate_plan
+from handoff.plan_model import Plan
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def write_plans(folder: Path, *plans: Mapping[str, Any]) -> list[Path]:
+def write_plans(folder: Path, *plans: Plan) -> list[Path]:
     """Write each plan as folder/<domain>.plan.json (what `handoff compile -o folder/` does)."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for plan in plans:
-        path = folder / f"{plan['domain']['name']}.plan.json"
+        path = folder / f"{plan.domain.name}.plan.json"
         path.write_text(dumps(plan))
         paths.append(path)
     return paths
@@ -33,9 +34,9 @@ def run_cli(*args: str, env: Mapping[str, str] | None = None, cwd: Path | None =
                           env=full_env, cwd=cwd, timeout=120)
 
 
-def synthetic_plan(domain: str, tasks: int, *, template: Mapping[str, Any],
+def synthetic_plan(domain: str, tasks: int, *, template: Plan,
                    upstreams: Sequence[tuple[str, str]] = (), schedule: str = "0 4 * * *", version: int = 0,
-                   pipelines: int = 1, validate: bool = True) -> dict[str, Any]:
+                   pipelines: int = 1, validate: bool = True) -> Plan:
     """A valid plan of ``tasks`` tasks shaped like a dbt project, for scale and concurrency tests.
 
     Every field not set here is copied from ``template``, a plan compiled by dbt that has a sensor
@@ -45,11 +46,13 @@ def synthetic_plan(domain: str, tasks: int, *, template: Mapping[str, Any],
     reading 1-3 staging models) and marts (30 %, each reading 1-3 intermediate models; every
     other one public, every third due at 06:00-08:00). ``version`` changes the content (manifest
     sha, SLAs) without changing the shape. Compiling dbt projects of this size would cost
-    minutes; every plan passes ``validate_plan`` like a compiled one (unless ``validate`` is false).
+    minutes; every plan passes ``validate_plan`` like a compiled one (unless ``validate`` is false:
+    then it is only typed).
     """
     rng = random.Random(f"{domain}/{tasks}")
-    pipeline_template = {k: v for k, v in template["pipelines"][0].items() if k != "tasks"}
-    all_tasks = [t for p in template["pipelines"] for t in p["tasks"]]
+    base = template.to_json()
+    pipeline_template = {k: v for k, v in base["pipelines"][0].items() if k != "tasks"}
+    all_tasks = [t for p in base["pipelines"] for t in p["tasks"]]
     model_template = next(t for t in all_tasks if t["kind"] == "dbt_model")
     sensor_template = next(t for t in all_tasks if t["kind"] == "sensor")
     slack = f"#{domain.replace('_', '-')}"
@@ -91,14 +94,14 @@ def synthetic_plan(domain: str, tasks: int, *, template: Mapping[str, Any],
         out_pipelines.append({**pipeline_template, "name": name, "dag_id": f"{domain}__{name}",
                               "schedule": schedule, "tasks": task_list})
     plan = {
-        **template,
-        "domain": {**template["domain"], "name": domain, "owner": f"team-{domain}", "slack": slack},
-        "dbt": {**template["dbt"], "project_name": domain, "manifest_sha256": f"{version:064x}"},
+        **base,
+        "domain": {**base["domain"], "name": domain, "owner": f"team-{domain}", "slack": slack},
+        "dbt": {**base["dbt"], "project_name": domain, "manifest_sha256": f"{version:064x}"},
         "pipelines": out_pipelines, "notes": [],
     }
-    return validate_plan(plan, f"synthetic {domain}") if validate else plan
+    return validate_plan(plan, f"synthetic {domain}") if validate else Plan.from_json(plan)
 
 
-def public_marts(plan: Mapping[str, Any]) -> list[str]:
+def public_marts(plan: Plan) -> list[str]:
     """The public models of a synthetic plan (what other synthetic domains may read)."""
-    return [t["name"] for p in plan["pipelines"] for t in p["tasks"] if t.get("access") == "public"]
+    return [t.name for p in plan.pipelines for t in p.dbt_tasks() if t.access == "public"]

@@ -15,6 +15,8 @@ from sqlalchemy import create_engine, delete, insert, update
 from handoff.errors import HandoffError, RuleViolation
 from handoff.registry import Registry
 from handoff.registry import schema as s
+from handoff.plan_model import Plan
+from support.documents import editable
 
 SHOP_YML = (Path(__file__).parent / "projects" / "shop" / "dbt_project.yml").read_text()
 # the same domain `shop`, from a second dbt project (a fork, or another team claiming the name)
@@ -39,8 +41,8 @@ def _one_line(done: Any, code: int, *fragments: str) -> str:
 
 def test_publishing_from_a_second_project_is_refused_until_an_explicit_transfer(registry_url, plans, tmp_path):
     shop, fork = plans("shop"), plans("shop", FORK)
-    assert (shop["domain"]["name"], fork["domain"]["name"]) == ("shop", "shop")
-    assert (shop["dbt"]["project_name"], fork["dbt"]["project_name"]) == ("shop", "shop_fork")
+    assert (shop.domain.name, fork.domain.name) == ("shop", "shop")
+    assert (shop.dbt.project_name, fork.dbt.project_name) == ("shop", "shop_fork")
     [shop_file] = write_plans(tmp_path / "shop", shop)
     [fork_file] = write_plans(tmp_path / "fork", fork)
     assert run_cli("publish", str(shop_file), "--registry", registry_url).returncode == 0
@@ -84,7 +86,7 @@ def test_publishing_from_a_second_project_is_refused_until_an_explicit_transfer(
 
 def test_one_project_publishes_one_domain(registry_url, plans, tmp_path):
     shop, second = plans("shop"), plans("shop", SECOND_DOMAIN)
-    assert (second["domain"]["name"], second["dbt"]["project_name"]) == ("shop_two", "shop")
+    assert (second.domain.name, second.dbt.project_name) == ("shop_two", "shop")
     with Registry(registry_url) as registry:
         registry.publish([shop])
         with pytest.raises(RuleViolation, match="dbt project 'shop' already publishes domain 'shop'"):
@@ -116,8 +118,9 @@ def test_transfer_refuses_nonsense(registry_url, plans):
 
 
 def test_a_plan_claiming_another_domains_dag_id_is_never_stored(registry_url, plans):
-    growth = plans("growth")
+    growth = editable(plans("growth"))
     growth["pipelines"][0]["dag_id"] = "shop__daily"
+    growth = Plan.from_json(growth)  # typed, not checked
     with Registry(registry_url) as registry:
         with pytest.raises(HandoffError, match="dag_id 'shop__daily' is not growth__daily"):
             registry.publish([growth], validate=False)  # even when the caller skipped validation
@@ -184,7 +187,7 @@ def test_a_domain_left_unbound_by_a_transfer_needs_a_takeover(registry_url, plan
     """Only a never-published domain binds silently: `registry transfer shop --to-project billing`
     leaves domain billing unbound, and no other project may then take it without --takeover."""
     other = plans("billing", BILLING_ELSEWHERE)
-    assert (other["domain"]["name"], other["dbt"]["project_name"]) == ("billing", "billing_new")
+    assert (other.domain.name, other.dbt.project_name) == ("billing", "billing_new")
     [other_file] = write_plans(tmp_path / "other", other)
     with Registry(registry_url) as registry:
         registry.publish([plans("shop"), plans("billing")])

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 from handoff.cli import main
-from handoff.plan_model import Plan
+from handoff.plan_model import Acceptance, Plan
 from handoff.registry.checks import RULES, check_mesh
 from handoff.registry.mesh import Mesh, domain_from_plan
 from handoff.registry.store import Registry
 from registry_helpers import write_plans
+from support.documents import editable
 
 BASE = ("shop", "billing", "growth")
 
@@ -64,7 +65,7 @@ CASES = {
 
 
 def mesh_of(*plans: dict) -> Mesh:
-    return Mesh({p["domain"]["name"]: domain_from_plan(Plan.from_json(p)) for p in plans})
+    return Mesh({p.domain.name: domain_from_plan(p) for p in plans})
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +81,7 @@ def test_the_good_mesh_has_no_findings(base):
 def test_each_rule_is_caught_on_its_purpose_built_plan(case, plans, base):
     project, files = CASES[case]
     changed = plans(project, files)
-    mesh = mesh_of(*base.values()).with_domains([domain_from_plan(Plan.from_json(changed))])
+    mesh = mesh_of(*base.values()).with_domains([domain_from_plan(changed)])
     findings = check_mesh(mesh, focus={project})
     code = case.split("-")[0]
     errors = [f for f in findings if f.severity == "error"]
@@ -127,16 +128,17 @@ def test_the_cycle_is_named_task_by_task_and_closes(plans, base):
 def test_a_change_that_breaks_another_domains_sensor_fails_the_changed_domains_check(plans, base):
     """shop makes orders protected / drops it: billing's sensor breaks, so shop's own check fails."""
     private = plans("shop", {"models/schema.yml": "version: 2\nmodels:\n  - name: orders_daily\n    access: public\n"})
-    findings = check_mesh(mesh_of(*base.values()).with_domains([domain_from_plan(Plan.from_json(private))]), focus={"shop"})
+    findings = check_mesh(mesh_of(*base.values()).with_domains([domain_from_plan(private)]), focus={"shop"})
     assert [(f.code, f.where) for f in findings] == [("HO303", "billing.billing__daily.wait__shop__orders")]
     assert "team-billing" not in findings[0].hint and "team-shop" in findings[0].hint
 
-    dropped = json.loads(json.dumps(base["shop"]))  # as if orders and orders_daily were deleted
+    dropped = editable(base["shop"])  # as if orders and orders_daily were deleted
     for pipeline in dropped["pipelines"]:
         pipeline["tasks"] = [t for t in pipeline["tasks"] if t["task_id"] not in ("orders", "orders_daily")]
         for t in pipeline["tasks"]:
             t["upstream"] = [u for u in t["upstream"] if u not in ("orders", "orders_daily")]
-    findings = check_mesh(mesh_of(*base.values()).with_domains([domain_from_plan(Plan.from_json(dropped))]), focus={"shop"})
+    findings = check_mesh(mesh_of(*base.values()).with_domains([domain_from_plan(Plan.from_json(dropped))]),
+                          focus={"shop"})
     assert [(f.code, f.where) for f in findings] == [("HO302", "billing.billing__daily.wait__shop__orders")]
     assert "team-billing (#billing-data)" in findings[0].hint
 
@@ -223,7 +225,7 @@ def test_a_name_resolves_to_the_latest_version_and_a_pinned_name_to_its_version(
     """As an unpinned dbt ref() does: billing's source names shop.orders (no version) and waits on
     orders_v2, the latest; a source naming orders_v1 waits on v1 (docs/plan.md, versions)."""
     shop = plans("shop", VERSIONED_SHOP)
-    assert {t["task_id"] for p in shop["pipelines"] for t in p["tasks"]} >= {"orders_v1", "orders_v2"}
+    assert {t.task_id for p in shop.pipelines for t in p.tasks} >= {"orders_v1", "orders_v2"}
     mesh = mesh_of(shop, base["billing"])
     assert check_mesh(mesh, focus={"billing"}) == []
     assert mesh.resolve("shop", "orders").task.task_id == "orders_v2"
@@ -319,8 +321,7 @@ def test_an_acknowledged_alignment_warning_passes_strict_and_explain_shows_why(p
     growth_files["models/sources.yml"] = (PROJECTS / "growth/models/sources.yml").read_text().replace(
         "handoff_upstream: {domain: billing}", f'handoff_upstream: {{domain: billing, accept: {{HO306: "{reason}"}}}}')
     growth = plans("growth", growth_files)
-    assert all(t["accept"] == [{"code": "HO306", "reason": reason}]
-               for p in growth["pipelines"] for t in p["tasks"] if t["kind"] == "sensor")
+    assert all(t.accept == (Acceptance("HO306", reason),) for p in growth.pipelines for t in p.sensors())
     [path] = write_plans(tmp_path / "plans", growth)
     assert main(["check", str(path), "--registry", published, "--strict"]) == 0
     out = capsys.readouterr().out.splitlines()

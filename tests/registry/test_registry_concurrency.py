@@ -58,7 +58,7 @@ def test_concurrent_publishers_never_lose_a_domain_and_readers_never_see_half_of
         versions[domain] = [synthetic_plan(domain, 40 + 3 * r, template=template, upstreams=ups, version=r,
                                            validate=False) for r in range(ROUNDS)]
     files = {d: [write_plans(tmp_path / f"r{r}", plan)[0] for r, plan in enumerate(versions[d])] for d in domains}
-    task_counts = {d: {sum(len(p["tasks"]) for p in plan["pipelines"]): r for r, plan in enumerate(versions[d])}
+    task_counts = {d: {sum(len(p.tasks) for p in plan.pipelines): r for r, plan in enumerate(versions[d])}
                    for d in domains}
 
     procs = [subprocess.Popen([sys.executable, str(WORKERS), "publisher", registry_url, d, *map(str, files[d])],
@@ -127,7 +127,7 @@ def test_concurrent_publishers_never_lose_a_domain_and_readers_never_see_half_of
         mesh = registry.mesh()
         assert sorted(mesh.domains) == domains
         for domain in domains:
-            last = domain_from_plan(Plan.from_json(versions[domain][-1]))
+            last = domain_from_plan(versions[domain][-1])
             assert mesh.domains[domain].pipelines == last.pipelines
             assert mesh.domains[domain].label == f"round-{ROUNDS - 1}"
             assert len(registry.history(domain, limit=100)) == ROUNDS
@@ -159,7 +159,7 @@ def test_a_publisher_killed_inside_its_transaction_leaves_the_previous_version(r
         assert line == "INSIDE", crasher.stderr.read()
         # the publisher has deleted the old rows and inserted new tasks, uncommitted: readers see the old version
         with Registry(registry_url, must_exist=True) as registry:
-            assert registry.mesh().domains["billing"].pipelines == domain_from_plan(Plan.from_json(old)).pipelines
+            assert registry.mesh().domains["billing"].pipelines == domain_from_plan(old).pipelines
         os.kill(crasher.pid, signal.SIGKILL)
         crasher.wait(timeout=30)
     finally:
@@ -170,15 +170,15 @@ def test_a_publisher_killed_inside_its_transaction_leaves_the_previous_version(r
 
     with Registry(registry_url, must_exist=True) as registry:
         mesh = registry.mesh()
-        assert mesh.domains["billing"].pipelines == domain_from_plan(Plan.from_json(old)).pipelines
+        assert mesh.domains["billing"].pipelines == domain_from_plan(old).pipelines
         assert mesh.domains["billing"].label == "old"
         assert {t.name: _count(registry, t, "billing") for t in s.DOMAIN_TABLES} == before
         assert [h["label"] for h in registry.history("billing")] == ["old"]
         [result] = registry.publish([new], label="new")  # the dead publisher's locks are gone
         assert result.changed
-        assert registry.mesh().domains["billing"].pipelines == domain_from_plan(Plan.from_json(new)).pipelines
+        assert registry.mesh().domains["billing"].pipelines == domain_from_plan(new).pipelines
         assert {t.name: _count(registry, t, "billing") for t in s.DOMAIN_TABLES} == {
-            name: len(rows) for name, rows in domain_rows(domain_from_plan(Plan.from_json(new))).items()}
+            name: len(rows) for name, rows in domain_rows(domain_from_plan(new)).items()}
 
 
 def _count(registry: Registry, table, domain: str) -> int:  # type: ignore[no-untyped-def]
@@ -213,7 +213,7 @@ def test_publishers_of_the_same_domain_take_turns_and_one_whole_version_wins(reg
     assert [e for summary in summaries for e in summary["errors"]] == []
     with Registry(registry_url, must_exist=True) as registry:
         stored = registry.mesh().domains["same"]
-        assert any(stored.pipelines == domain_from_plan(Plan.from_json(v)).pipelines and stored.plan_sha256 ==
-                   domain_from_plan(Plan.from_json(v)).plan_sha256 for v in versions)
+        assert any(stored.pipelines == domain_from_plan(v).pipelines and stored.plan_sha256 ==
+                   domain_from_plan(v).plan_sha256 for v in versions)
         assert _count(registry, s.tasks, "same") == stored.task_count
         assert len(registry.history("same", limit=100)) == 20

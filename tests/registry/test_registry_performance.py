@@ -23,7 +23,7 @@ def twenty_domains(plans) -> list[dict]:
     template = plans("billing")
     made: list[dict] = []
     for i in range(20):
-        ups = [(made[j]["domain"]["name"], public_marts(made[j])[0]) for j in range(max(0, i - 3), i)]
+        ups = [(made[j].domain.name, public_marts(made[j])[0]) for j in range(max(0, i - 3), i)]
         made.append(synthetic_plan(f"p{i:02d}", 250, template=template, upstreams=ups))  # validated
     return made
 
@@ -31,7 +31,7 @@ def twenty_domains(plans) -> list[dict]:
 def test_publishing_20_domains_of_250_tasks_and_replacing_them_from_files(registry_url, twenty_domains, tmp_path,
                                                                            record_property):
     files = write_plans(tmp_path / "plans", *twenty_domains)
-    assert sum(len(p["tasks"]) for plan in twenty_domains for p in plan["pipelines"]) == 20 * 250
+    assert sum(len(p.tasks) for plan in twenty_domains for p in plan.pipelines) == 20 * 250
     with Registry(registry_url) as registry:
         started = time.perf_counter()
         registry.publish(twenty_domains, validate=False)
@@ -51,13 +51,13 @@ def test_who_depends_on_answers_over_15000_tasks(registry_url, plans, record_pro
     mesh = build_plans(60, 250, plans("billing"))  # 15,000 tasks
     readers: dict[tuple[str, str], set[str]] = {}
     for plan in mesh:
-        for task in (t for p in plan["pipelines"] for t in p["tasks"] if t["kind"] == "sensor"):
-            readers.setdefault((task["upstream_domain"], task["upstream_model"]), set()).add(plan["domain"]["name"])
+        for task in (t for p in plan.pipelines for t in p.sensors()):
+            readers.setdefault((task.upstream_domain, task.upstream_model), set()).add(plan.domain.name)
     with Registry(registry_url) as registry:
         for i in range(0, len(mesh), 20):
             registry.publish(mesh[i:i + 20], validate=False)
         rng = random.Random(3)
-        samples = [(p["domain"]["name"], rng.choice(public_marts(p))) for p in rng.sample(mesh, 40)]
+        samples = [(p.domain.name, rng.choice(public_marts(p))) for p in rng.sample(mesh, 40)]
         for domain, model in samples[:5]:
             registry.consumers(domain, model)
         times, sizes = [], []

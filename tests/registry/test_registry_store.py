@@ -20,6 +20,7 @@ from handoff.registry.mesh import domain_from_plan
 from handoff.registry.snapshot import Snapshot, SnapshotModel, read_snapshot
 from handoff.registry.store import Registry, domain_rows
 from registry_helpers import run_cli, write_plans
+from support.documents import editable
 from sqlalchemy import create_engine, func, inspect, select, text
 
 BASE = ("shop", "billing", "growth")
@@ -50,7 +51,7 @@ def test_publish_round_trip_gives_back_every_task_and_edge(registry, base):
     mesh = registry.mesh()
     assert sorted(mesh.domains) == sorted(BASE)
     for name, plan in base.items():
-        published, expected = mesh.domains[name], domain_from_plan(Plan.from_json(plan))
+        published, expected = mesh.domains[name], domain_from_plan(plan)
         assert published.plan_sha256 == expected.plan_sha256 and published.label == "commit-1"
         assert published.pipelines == expected.pipelines  # every task, field and in-DAG edge
         assert [t.model_keys() for t in published.tasks()] == [t.model_keys() for t in expected.tasks()]
@@ -73,20 +74,21 @@ def test_a_new_version_replaces_the_domains_rows_and_nothing_else(registry, base
         "version: 2\nmodels:\n  - name: invoices\n    access: public\n")})  # refunds no longer reads shop
     before = {d: count(registry, s.tasks, d) for d in BASE}
     [result] = registry.publish([smaller], label="commit-2")
-    assert result.changed and result.previous_sha256 == domain_from_plan(Plan.from_json(base["billing"])).plan_sha256
+    assert result.changed and result.previous_sha256 == domain_from_plan(base["billing"]).plan_sha256
     mesh = registry.mesh()
-    assert mesh.domains["billing"].pipelines == domain_from_plan(Plan.from_json(smaller)).pipelines
+    assert mesh.domains["billing"].pipelines == domain_from_plan(smaller).pipelines
     assert mesh.domains["billing"].label == "commit-2"
     assert {d: count(registry, s.tasks, d) for d in ("shop", "growth")} == {d: before[d] for d in ("shop", "growth")}
     for table in s.DOMAIN_TABLES:
-        assert count(registry, table, "billing") == len(domain_rows(domain_from_plan(Plan.from_json(smaller)))[table.name])
+        assert count(registry, table, "billing") == len(domain_rows(domain_from_plan(smaller))[table.name])
     # who-depends-on sees the change at once: refunds no longer waits on shop.orders
     assert "refunds" not in {c.task_id for c in registry.consumers("shop", "orders", transitive=False)}
 
 
 def test_a_failed_publish_changes_nothing(registry, base, plans):
-    broken = json.loads(json.dumps(base["shop"]))
+    broken = editable(base["shop"])
     broken["pipelines"][0]["tasks"][0]["upstream"] = ["no_such_task"]
+    broken = Plan.from_json(broken)  # typed, not checked: publish checks it
     with pytest.raises(HandoffError, match="waits on unknown task"):
         registry.publish([plans("billing"), broken])  # validation fails before any write
     assert registry.history("billing")[0]["label"] == "commit-1"

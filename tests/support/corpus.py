@@ -3,7 +3,7 @@
 stays fresh), compiled into plans — the deploy of docs/deployment.md.
 
     corpus = prepare_corpus(tmp_path)           # or the session fixture `corpus`
-    corpus.plans["retail"]                       # the compiled plan (dict)
+    corpus.plans["retail"]                       # the compiled plan (handoff.plan_model.Plan)
     corpus.project_dirs["orbit"]                 # the copy of the project (deps installed, parsed)
 """
 
@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 from handoff.manifest import load_manifest
 from handoff.plan import compile_manifest, dumps
+from handoff.plan_model import Plan
 
 from .examples import _DBT_LOCK, _environ, check, copy_examples, run_dbt
 
@@ -28,7 +28,7 @@ class Corpus:
     duckdb_path: Path
     project_dirs: dict[str, Path]
     manifests: dict[str, Path]
-    plans: dict[str, dict[str, Any]]
+    plans: dict[str, Plan]
 
     @property
     def env(self) -> dict[str, str]:

@@ -200,7 +200,9 @@ def deploy_plans(mesh: Mesh, dest: Path, domains: Sequence[str], *, publish: boo
     from handoff.cross_project import find_refs
     from handoff.manifest import load_manifest
     from handoff.packaging import package_project
-    from handoff.plan import compile_manifest, dumps
+    from handoff.plan import compile_manifest
+
+    from .documents import plan_text
 
     plans = Path(dest) / "plans"
     plans.mkdir(parents=True, exist_ok=True)
@@ -222,10 +224,10 @@ def deploy_plans(mesh: Mesh, dest: Path, domains: Sequence[str], *, publish: boo
             cli("compile", str(mesh.manifests[domain]), "-o", str(compiled))
             plan = json.loads(compiled.read_text("utf-8"))
         else:
-            plan = compile_manifest(manifest)
+            plan = compile_manifest(manifest).to_json()  # the document: ``adjust`` edits it
         if adjust is not None:
             adjust(domain, plan)
-        (plans / f"{plan['domain']['name']}.plan.json").write_text(dumps(plan))  # <domain>.plan.json
+        (plans / f"{plan['domain']['name']}.plan.json").write_text(plan_text(plan))  # <domain>.plan.json
     if publish:
         cli("publish", str(plans))
         cli("snapshot", "--output", f"{plans}/")

@@ -14,12 +14,11 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from handoff.loom import plugin_patches_reverted
 from handoff.manifest import load_manifest
 from handoff.plan import compile_manifest
-from handoff.plan_model import DbtTask
+from handoff.plan_model import Plan
 from handoff.selection import RUN_RESULTS_FILE, task_invocation
 
 from .examples import _DBT_LOCK, _environ, check, release_connections, run_dbt
@@ -30,7 +29,7 @@ class Listed:
     """One project: its plan, and per dbt task (pipeline dag_id, task_id) what the plan says the
     task runs and what `dbt ls` lists for the task's arguments."""
 
-    plan: dict[str, Any]
+    plan: Plan
     per_task: dict[tuple[str, str], tuple[set[str], set[str]]]
 
     def mismatches(self) -> list[str]:
@@ -39,7 +38,7 @@ class Listed:
 
 
 def dbt_ls_per_task(project_dir: Path, profiles_dir: Path, env: Mapping[str, str], work: Path,
-                    plan: dict[str, Any] | None = None) -> Listed:
+                    plan: Plan | None = None) -> Listed:
     """Parse ``project_dir``, compile its plan (unless given), and run `dbt ls` with every dbt
     task's selection arguments; nothing is built."""
     from dbt.cli.main import dbtRunner
@@ -52,17 +51,15 @@ def dbt_ls_per_task(project_dir: Path, profiles_dir: Path, env: Mapping[str, str
     common = ["--project-dir", str(project_dir), "--profiles-dir", str(profiles_dir), "--quiet",
               "--output", "json", "--output-keys", "unique_id"]
     with _DBT_LOCK, _environ({"DBT_SEND_ANONYMOUS_USAGE_STATS": "false", **env}):
-        for pipeline in plan["pipelines"]:
-            for task in pipeline["tasks"]:
-                if task["kind"] == "sensor":
-                    continue
-                call = task_invocation(DbtTask.from_json(task), str(state_root), command="ls")
+        for pipeline in plan.pipelines:
+            for task in pipeline.dbt_tasks():
+                call = task_invocation(task, str(state_root), command="ls")
                 Path(call.state_dir).mkdir(parents=True, exist_ok=True)
                 (Path(call.state_dir) / RUN_RESULTS_FILE).write_text(call.state_text, "utf-8")
                 with plugin_patches_reverted():
                     res = dbtRunner(manifest=parsed).invoke([call.args[0], *common, *call.args[1:]])
-                assert res.success, f"dbt ls for {task['task_id']} failed: {res.exception}"
+                assert res.success, f"dbt ls for {task.task_id} failed: {res.exception}"
                 got = {json.loads(line)["unique_id"] for line in res.result}
-                per_task[(pipeline["dag_id"], task["task_id"])] = (set(call.unique_ids), got)
+                per_task[(pipeline.dag_id, task.task_id)] = (set(call.unique_ids), got)
         release_connections()
     return Listed(plan, per_task)

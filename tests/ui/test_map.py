@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 from handoff.manifest import load_manifest
 from handoff.plan import compile_manifest, dumps
+from handoff.plan_model import Plan
 from handoff.registry import Registry
 from handoff.ui.mapview import mermaid, neighbourhood, static_html
 from support.browser import shot, texts, wait_for
@@ -27,9 +29,10 @@ HOSTILE = '<img src=x onerror="document.title=\'owned\'"></script>'
 
 
 @pytest.fixture(scope="module")
-def example_plans(example_manifests) -> dict[str, dict[str, Any]]:
+def example_plans(example_manifests) -> dict[str, Plan]:
     plans = {d: compile_manifest(load_manifest(path)) for d, path in example_manifests.manifests.items()}
-    plans["finance"]["domain"]["owner"] = HOSTILE  # untrusted text must stay text in every output
+    # untrusted text must stay text in every output
+    plans["finance"] = replace(plans["finance"], domain=replace(plans["finance"].domain, owner=HOSTILE))
     return plans
 
 
@@ -162,7 +165,7 @@ def test_static_html_of_75_domains_opens_on_one_domain_with_search(tmp_path, exa
     for k in range(25):
         for plan in example_plans.values():
             text = re.sub(r"\b(marketplace|finance|marketing)", lambda m: f"{m.group(1)}{k:02d}", dumps(plan))
-            copies.append(json.loads(text))
+            copies.append(Plan.from_json(json.loads(text)))
     url = f"sqlite:///{tmp_path}/registry.db"
     with Registry(url) as registry:
         registry.publish(copies, validate=False)

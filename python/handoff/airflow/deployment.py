@@ -342,19 +342,20 @@ def read_plan(path: Path, validate: bool) -> Plan:
     except OSError as exc:
         raise HandoffError(f"cannot read: {exc.strerror or exc}", where=str(path),
                            hint="make plan files readable by the Airflow user (docs/deployment.md)") from None
-    plan = decode_json(raw, str(path), hint="re-write it with `handoff compile`")
+    document = decode_json(raw, str(path), hint="re-write it with `handoff compile`")
     if validate:
         marker = _validity_marker(raw)
-        if marker is not None and marker.is_file() and isinstance(plan, dict):
-            return _typed(plan, path)  # these exact bytes passed validate_plan before (see _schema_digest)
-        plan = validate_plan(plan, str(path))
+        if marker is not None and marker.is_file() and isinstance(document, dict):
+            return _typed(document, path)  # these exact bytes passed validate_plan before (see _schema_digest)
+        plan = validate_plan(document, str(path))
         _remember(marker)
-        return _typed(plan, path)
-    if not isinstance(plan, dict) or plan.get("plan_version") != PLAN_VERSION:
-        validate_plan(plan, str(path))  # for its precise message
-    with contextlib.suppress(KeyError, TypeError):  # malformed: typing it below refuses it
+        return plan
+    if not isinstance(document, dict) or document.get("plan_version") != PLAN_VERSION:
+        validate_plan(document, str(path))  # for its precise message
+    plan = _typed(document, path)
+    with contextlib.suppress(TypeError):  # unhashable ids in a malformed plan: the factory contains it per plan
         check_structure(plan, str(path))  # a cyclic plan never reaches Airflow, even unvalidated
-    return _typed(plan, path)
+    return plan
 
 
 def _typed(document: Any, path: Path) -> Plan:

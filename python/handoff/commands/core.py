@@ -76,7 +76,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     # writing it, so a manifest value the plan rules refuse fails here (naming the pipeline, task
     # and key), not at publish or in Airflow.
     try:
-        validate_plan(plan, f"{args.manifest} (the plan compiled from it)")
+        validate_plan(plan.to_json(), f"{args.manifest} (the plan compiled from it)")
     except HandoffError as exc:  # "re-compile it" would be circular advice here: say what to fix
         raise HandoffError(exc.problem, where=exc.where,
                            hint="fix that node's value in the dbt project (its YAML or dbt_project.yml), then "
@@ -87,10 +87,10 @@ def cmd_compile(args: argparse.Namespace) -> int:
         return 0
     target = Path(args.output)
     if target.is_dir() or args.output.endswith(("/", "\\")):
-        target = folder_output(args.output, f"{plan['domain']['name']}.plan.json")
+        target = folder_output(args.output, f"{plan.domain.name}.plan.json")
     write_atomically(target, text)
-    tasks = sum(len(p["tasks"]) for p in plan["pipelines"])
-    print(f"handoff: wrote {target} ({len(plan['pipelines'])} pipeline(s), {tasks} task(s))", file=sys.stderr)
+    tasks = sum(len(p.tasks) for p in plan.pipelines)
+    print(f"handoff: wrote {target} ({len(plan.pipelines)} pipeline(s), {tasks} task(s))", file=sys.stderr)
     return 0
 
 

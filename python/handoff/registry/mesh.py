@@ -190,7 +190,7 @@ class Mesh:
 
 def plan_sha256(plan: Plan) -> str:
     """The sha256 of a plan's canonical text (what `handoff publish` records)."""
-    return hashlib.sha256(dumps(plan.to_json()).encode("utf-8")).hexdigest()
+    return hashlib.sha256(dumps(plan).encode("utf-8")).hexdigest()
 
 
 def domain_from_plan(plan: Plan, origin: str = "plan") -> Domain:

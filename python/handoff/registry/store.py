@@ -29,7 +29,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from ..errors import HandoffError, RuleViolation
-from ..plan import PlanDocument, load_plans, parse_plan
+from ..plan import load_plans, validate_plan
 from ..plan_model import Plan
 from . import binding, migrations, queries
 from . import engine as engines
@@ -104,16 +104,16 @@ class Registry:
         return engines.run(self.engine, work, write=True, what=what, shown_url=self.shown_url, stats=self.stats)
 
     # -- publishing -----------------------------------------------------------------------
-    def publish(self, plans: Sequence[Plan | PlanDocument], *, label: str | None = None, force: bool = False,
+    def publish(self, plans: Sequence[Plan], *, label: str | None = None, force: bool = False,
                 origins: Sequence[str] | None = None, validate: bool = True,
                 takeover_reason: str | None = None, actor: str | None = None) -> list[PublishResult]:
         """Replace each plan's domain in ONE transaction (all plans or none).
 
-        ``plans``: typed plans, or plan documents (JSON a caller built), typed here. Plans are
-        validated first (``validate=False``: the caller already did, e.g. ``load_plans``;
-        validation is most of the cost of a big publish). A domain whose stored plan has the same sha256 is
-        left as it is (recorded in the history as unchanged) unless ``force``. ``label``: a commit or other source
-        label stored with the publication.
+        ``plans``: typed plans (``load_plans``, ``compile_manifest``), checked against the plan
+        schema and rules first, names included (``validate=False``: the caller already did, e.g.
+        ``load_plans``; validation is most of the cost of a big publish). A domain whose stored plan
+        has the same sha256 is left as it is (recorded in the history as unchanged) unless ``force``.
+        ``label``: a commit or other source label stored with the publication.
 
         Binding (``registry.binding``): a new domain is bound to its plan's dbt project; a domain
         bound to another project, or a project bound to another domain, raises ``RuleViolation``
@@ -126,9 +126,7 @@ class Registry:
         domains: dict[str, Domain] = {}
         for plan, origin in zip(plans, origins, strict=True):
             if validate:
-                plan = parse_plan(plan.to_json() if isinstance(plan, Plan) else plan, origin)
-            elif not isinstance(plan, Plan):
-                plan = Plan.from_json(plan)
+                plan = validate_plan(plan.to_json(), origin)
             domain = domain_from_plan(plan, origin)
             if domain.name in domains:
                 raise HandoffError(f"domain '{domain.name}' is in two plans ({domains[domain.name].origin}, {origin})",
