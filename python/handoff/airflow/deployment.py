@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import HandoffError
 from ..files import decode_json, read_regular_bytes
 from ..plan import PLAN_VERSION, VALIDATION_RULES, check_structure, dag_id_for, model_keys, validate_plan
-from ..plan_model import Plan, SensorTask
+from ..plan_model import Plan, PlanTask, SensorTask
 from ..redact import get_logger, redact
 from .dbt_runner import DbtProject
 
@@ -263,21 +263,22 @@ def snapshot_upstreams(snapshot: Snapshot | None) -> Upstreams:
 def _upstreams(deployment: Deployment, folder: Path, files: list[Path], snapshot_path: str | Path | None,
                only_dag_id: str | None, only_task_id: str | None, report: Warn) -> Upstreams:
     """Other domains' models: the snapshot's, else the plans side by side (on a worker, the sibling
-    plans read unvalidated). A worker's dbt task reads no snapshot at all.
+    plans read unvalidated). When no DAG (or worker task) built here has a sensor, nothing is read:
+    a worker's dbt task, a domain that reads no other (``builds_a_sensor``).
 
     The factory lays each plan's own models over this map (``plan_upstreams([plan])``), so the
     scheduler's parse (every plan) and a worker's (one plan) wire every sensor to the same task
     (docs/plan.md, versions): no other plan's content reaches a DAG when there is a snapshot."""
-    from ..registry.snapshot import validate_snapshot
-
     accepted = [d.plan for d in deployment.plans]
     upstreams: Upstreams = {}
-    if only_dag_id is not None and only_task_id is not None and not _is_sensor(accepted, only_dag_id, only_task_id):
-        return upstreams  # a worker's dbt task resolves no upstream: the snapshot is not even read
+    if not any(builds_a_sensor(plan, only_dag_id, only_task_id) for plan in accepted):
+        return upstreams  # nothing to resolve: the snapshot is not even read
     snapshot_file = Path(snapshot_path) if snapshot_path else folder / SNAPSHOT_NAME
     if not snapshot_file.exists() and not snapshot_path:
         upstreams.update(plan_upstreams(accepted if only_dag_id is None else _all_plans(files, accepted)))
         return upstreams
+    from ..registry.snapshot import validate_snapshot
+
     try:
         raw = read_regular_bytes(snapshot_file)
     except OSError as exc:
@@ -294,15 +295,19 @@ def _upstreams(deployment: Deployment, folder: Path, files: list[Path], snapshot
     return upstreams
 
 
-def _is_sensor(plans: list[Plan], dag_id: str, task_id: str) -> bool:
-    """Whether the worker's task needs the registry snapshot (sensors do; unknown tasks might)."""
-    for plan in plans:
-        for pipeline in plan.pipelines:
-            if pipeline.dag_id == dag_id:
-                for task in pipeline.tasks:
-                    if task.task_id == task_id:
-                        return isinstance(task, SensorTask)
-    return True
+def builds_a_sensor(plan: Plan, only_dag_id: str | None = None, only_task_id: str | None = None) -> bool:
+    """Whether the DAGs of ``plan`` built here (all, or ``only_dag_id``; with ``only_task_id``
+    just that task, as ``factory.build_dag`` builds it, or the whole DAG when it has no such task)
+    hold a sensor: only then do upstreams need resolving."""
+    for pipeline in plan.pipelines:
+        if only_dag_id is not None and pipeline.dag_id != only_dag_id:
+            continue
+        tasks: Sequence[PlanTask] = pipeline.tasks
+        if only_task_id is not None:
+            tasks = [t for t in tasks if t.task_id == only_task_id] or tasks
+        if any(isinstance(t, SensorTask) for t in tasks):
+            return True
+    return False
 
 
 def _snapshot_unusable(deployment: Deployment, report: Warn, path: Path, reason: str) -> None:

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import gc
+import inspect
 import os
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta, timezone
@@ -37,6 +39,7 @@ from .deployment import (
     PLAN_SUFFIX,
     SNAPSHOT_NAME,
     UpstreamTask,
+    builds_a_sensor,
     plan_upstreams,
     read_deployment,
     snapshot_upstreams,
@@ -123,6 +126,8 @@ def _hook_tasks(dag: DAG, plan: Plan, pipeline: PlanPipeline, tasks: Mapping[str
     """The project's hooks once per DAG run: on-run-start as the setup task of every dbt task,
     on-run-end as their teardown (runs when they are done, whatever their state; docs/plan.md)."""
     hooks = plan.hooks or Hooks()
+    if not hooks.on_run_start and not hooks.on_run_end:
+        return
     dbt_tasks = [tasks[t.task_id] for t in pipeline.dbt_tasks()]
     batch = dag.task_dict.get(BATCH_TASK_ID)
     if isinstance(batch, BaseOperator):  # batched execution: the batch runs the models, after the hooks
@@ -169,27 +174,41 @@ def _task(dag: DAG, pipeline: PlanPipeline, spec: PlanTask, project: DbtProject,
 
 def _dbt_task(dag: DAG, pipeline: PlanPipeline, spec: DbtTask, project: DbtProject,
               on_success: Callback | None) -> BaseOperator:
-    timeout = spec.timeout_s
-    return DbtNodeOperator.for_node(
-        task_id=spec.task_id,
-        dag=dag,
-        project=project,
-        unique_id=spec.unique_id,
-        tests=spec.tests,
-        schedule=pipeline.schedule,
-        schedule_timezone=pipeline.timezone,
-        microbatch=spec.microbatch,
-        owner=spec.owner,
-        retries=spec.retries,
-        retry_delay=timedelta(seconds=spec.retry_delay_s),
-        execution_timeout=timedelta(seconds=timeout) if timeout else None,
-        pool=spec.pool or "default_pool",
-        on_success_callback=on_success,
+    # Only what differs from BaseOperator's own defaults is passed: each argument costs Airflow's
+    # __setattr__ and bookkeeping, and the defaults give the same task (docs/benchmarks.md).
+    kwargs: dict[str, Any] = {"task_id": spec.task_id, "dag": dag, "owner": spec.owner}
+    defaults = _operator_defaults()
+    if spec.retries != defaults["retries"]:
+        kwargs["retries"] = spec.retries
+    retry_delay = _seconds(spec.retry_delay_s)
+    if retry_delay != defaults["retry_delay"]:
+        kwargs["retry_delay"] = retry_delay
+    timeout = _seconds(spec.timeout_s) if spec.timeout_s else None
+    if timeout != defaults["execution_timeout"]:  # None too, when Airflow's config sets a default
+        kwargs["execution_timeout"] = timeout
+    if spec.pool:  # None is Airflow's default_pool
+        kwargs["pool"] = spec.pool
+    if on_success is not None:
+        kwargs["on_success_callback"] = on_success
         # a failed try supersedes an earlier try's completion (docs/recovery.md); the last one also
         # tells the consumers their runs are blocked (docs/notifications.md)
-        on_failure_callback=on_model_failed if on_success is not None else None,
-        on_retry_callback=on_model_failure if on_success is not None else None,
-    )
+        kwargs["on_failure_callback"] = on_model_failed
+        kwargs["on_retry_callback"] = on_model_failure
+    return DbtNodeOperator.for_node(project=project, unique_id=spec.unique_id, tests=spec.tests,
+                                    schedule=pipeline.schedule, schedule_timezone=pipeline.timezone,
+                                    microbatch=spec.microbatch, **kwargs)
+
+
+@functools.cache
+def _operator_defaults() -> dict[str, Any]:
+    """BaseOperator's defaults as this Airflow (and its config: default_task_retries...) sets them."""
+    return {name: param.default for name, param in inspect.signature(BaseOperator.__init__).parameters.items()}
+
+
+@functools.lru_cache(maxsize=256)
+def _seconds(seconds: int) -> timedelta:
+    """One timedelta per distinct value (tasks of a plan share a handful)."""
+    return timedelta(seconds=seconds)
 
 
 def load_dags(plans_dir: str | Path, *, dbt_projects_dir: str | Path, profiles_dir: str | Path | None = None,
@@ -219,8 +238,11 @@ def load_dags(plans_dir: str | Path, *, dbt_projects_dir: str | Path, profiles_d
             built: dict[str, DAG] = {}
             # the domain's own models from its own plan, other domains' from the snapshot (or the
             # plans side by side): the same rule in every parse (docs/plan.md, versions)
-            upstreams = collections.ChainMap(plan_upstreams([deployed.plan]), deployment.upstreams)
+            # (a plan whose DAGs built here have no sensor resolves nothing: no map is built)
+            upstreams: Mapping[tuple[str, str], UpstreamTask] = deployment.upstreams
             try:
+                if builds_a_sensor(deployed.plan, only_dag_id, only_task_id if only_dag_id else None):
+                    upstreams = collections.ChainMap(plan_upstreams([deployed.plan]), deployment.upstreams)
                 for pipeline in deployed.plan.pipelines:
                     if only_dag_id is not None and pipeline.dag_id != only_dag_id:
                         continue
