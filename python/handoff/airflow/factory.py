@@ -53,11 +53,14 @@ from .operators import (
     SlaWatchOperator,
     UnresolvedUpstream,
 )
+from .templates import copy_of, usable
 
 __all__ = ["PLAN_SUFFIX", "SNAPSHOT_NAME", "build_dag", "dags_from_env", "load_dags", "maintenance_dag",
            "plan_upstreams", "snapshot_upstreams"]
 
 Callback = Callable[[Any], None]
+# (owner, retries, retry_delay_s, timeout_s, pool) -> the model task copies are made of (None: none)
+Templates = dict[tuple[str, int, int, int | None, str | None], DbtNodeOperator | None]
 
 
 def build_dag(plan: Plan, pipeline: PlanPipeline, *, project: DbtProject,
@@ -85,8 +88,9 @@ def build_dag(plan: Plan, pipeline: PlanPipeline, *, project: DbtProject,
             _task(dag, pipeline, mine[0], project, upstreams, on_success)
             return dag
     tasks: dict[str, BaseOperator] = {}
+    templates: Templates = {}
     for spec in specs:
-        tasks[spec.task_id] = _task(dag, pipeline, spec, project, upstreams, on_success)
+        tasks[spec.task_id] = _task(dag, pipeline, spec, project, upstreams, on_success, templates)
     for spec in specs:
         downstream = tasks[spec.task_id]
         for upstream_id in spec.upstream:
@@ -153,7 +157,8 @@ def _hook_tasks(dag: DAG, plan: Plan, pipeline: PlanPipeline, tasks: Mapping[str
 
 
 def _task(dag: DAG, pipeline: PlanPipeline, spec: PlanTask, project: DbtProject,
-          upstreams: Mapping[tuple[str, str], UpstreamTask], on_success: Callback | None) -> BaseOperator:
+          upstreams: Mapping[tuple[str, str], UpstreamTask], on_success: Callback | None,
+          templates: Templates | None = None) -> BaseOperator:
     if isinstance(spec, SensorTask):
         target = upstreams.get((spec.upstream_domain, spec.upstream_model))
         common: dict[str, Any] = {"task_id": spec.task_id, "dag": dag, "upstream_domain": spec.upstream_domain,
@@ -169,11 +174,23 @@ def _task(dag: DAG, pipeline: PlanPipeline, spec: PlanTask, project: DbtProject,
             on_failure_callback=on_sensor_failure if on_success is not None else None,
             **common,
         )
-    return _dbt_task(dag, pipeline, spec, project, on_success)
+    if templates is None:
+        return _dbt_task(dag, pipeline, spec, project, on_success)
+    # model tasks with the same settings: the first built by Airflow's constructor, the others
+    # copied from it (handoff.airflow.templates; docs/decisions.md D38)
+    key = (spec.owner, spec.retries, spec.retry_delay_s, spec.timeout_s, spec.pool)
+    template = templates.get(key)
+    if template is not None:
+        return copy_of(template, dag, task_id=spec.task_id, unique_id=spec.unique_id, tests=spec.tests,
+                       microbatch=spec.microbatch)
+    task = _dbt_task(dag, pipeline, spec, project, on_success)
+    if key not in templates:
+        templates[key] = task if usable(task) else None
+    return task
 
 
 def _dbt_task(dag: DAG, pipeline: PlanPipeline, spec: DbtTask, project: DbtProject,
-              on_success: Callback | None) -> BaseOperator:
+              on_success: Callback | None) -> DbtNodeOperator:
     # Only what differs from BaseOperator's own defaults is passed: each argument costs Airflow's
     # __setattr__ and bookkeeping, and the defaults give the same task (docs/benchmarks.md).
     kwargs: dict[str, Any] = {"task_id": spec.task_id, "dag": dag, "owner": spec.owner}
