@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
-import os
 import re
 import warnings
 from collections.abc import Callable, Sequence
@@ -33,10 +31,11 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import HandoffError
 from ..files import decode_json, read_regular_bytes
-from ..plan import PLAN_VERSION, VALIDATION_RULES, check_structure, dag_id_for, model_keys, validate_plan
+from ..plan import PLAN_VERSION, check_structure, dag_id_for, model_keys, validate_plan
 from ..plan_model import Plan, PlanTask, SensorTask
 from ..redact import get_logger, redact
 from .dbt_runner import DbtProject
+from .validity_cache import remember, validity_marker
 
 if TYPE_CHECKING:
     from ..registry.snapshot import Snapshot
@@ -349,11 +348,11 @@ def read_plan(path: Path, validate: bool) -> Plan:
                            hint="make plan files readable by the Airflow user (docs/deployment.md)") from None
     document = decode_json(raw, str(path), hint="re-write it with `handoff compile`")
     if validate:
-        marker = _validity_marker(raw)
+        marker = validity_marker(raw)
         if marker is not None and marker.is_file() and isinstance(document, dict):
-            return _typed(document, path)  # these exact bytes passed validate_plan before (see _schema_digest)
+            return _typed(document, path)  # these exact bytes passed validate_plan before (validity_cache)
         plan = validate_plan(document, str(path))
-        _remember(marker)
+        remember(marker)
         return plan
     if not isinstance(document, dict) or document.get("plan_version") != PLAN_VERSION:
         validate_plan(document, str(path))  # for its precise message
@@ -370,51 +369,3 @@ def _typed(document: Any, path: Path) -> Plan:
     except (KeyError, TypeError, AttributeError) as exc:
         raise HandoffError(f"the plan lacks {exc} (or has the wrong type there)", where=str(path),
                            hint="re-compile it with `handoff compile`; keep HANDOFF_VALIDATE_PLANS=1") from None
-
-
-# Validating a plan against its JSON Schema costs ~0.2 ms per task (jsonschema), more than
-# building the task: 60% of a 20-domain parse (docs/benchmarks.md). A plan's verdict depends only
-# on its bytes, the schemas, the validator's code and handoff's version, and Airflow re-parses the
-# same bytes every 30 s and before every task, so a plan that passed is remembered as an empty
-# marker file named by the hash of all of them. Invalid plans are never remembered: they are
-# re-checked (and warned about) at every parse. Any problem with the cache just means validating.
-@functools.lru_cache(maxsize=1)
-def _schema_digest() -> bytes:
-    from importlib import resources
-
-    from .. import __version__
-    from .. import plan as plan_module
-
-    digest = hashlib.sha256(f"handoff {__version__} plan v{PLAN_VERSION} {VALIDATION_RULES}\0".encode())
-    # the validator's own code too: a rule added without a version change must not trust old verdicts
-    digest.update(Path(plan_module.__file__).read_bytes() + b"\0")
-    folder = resources.files("handoff").joinpath("schemas")
-    for name in sorted(p.name for p in folder.iterdir() if p.name.endswith(".schema.json")):
-        digest.update(name.encode() + b"\0" + folder.joinpath(name).read_bytes() + b"\0")
-    return digest.digest()
-
-
-def _cache_dir() -> Path:
-    explicit = os.environ.get("HANDOFF_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "handoff"
-
-
-def _validity_marker(raw: bytes) -> Path | None:
-    try:
-        key = hashlib.sha256(_schema_digest() + raw).hexdigest()
-        return _cache_dir() / "valid-plans" / key
-    except (OSError, ValueError):
-        return None
-
-
-def _remember(marker: Path | None) -> None:
-    if marker is None:
-        return
-    try:
-        marker.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.close(os.open(marker, os.O_CREAT | os.O_WRONLY, 0o600))
-    except OSError:
-        pass

@@ -1,28 +1,30 @@
-"""Compiles a manifest into a plan: the small, versioned JSON the Airflow factory and the registry read.
+"""Compiles a manifest into a plan (``compile_manifest``): one task per model, seed and snapshot,
+one sensor per upstream model of another domain or pipeline, tests placed in the task of their
+last parent (docs/plan.md). Pure and deterministic: the same manifest gives the same plan, byte
+for byte once written (``handoff.plan.document.dumps``).
 
 The plan is data. Model names, descriptions and meta values never become code: the factory
-reads them as strings. Compiling is pure and deterministic (same manifest -> same bytes).
+reads them as strings.
+
+Over 400 lines on purpose: one concern, one pass over one manifest (``_Compiler``: fold ephemeral
+models, place tests, name and merge sensors, build the typed tasks); ids, graph algorithms and
+the document's checks live beside it (``naming``, ``graph``, ``document``).
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
-from pathlib import Path
-from typing import Any, Final, TypeVar, get_args
+from typing import Final, TypeVar, get_args
 
-import jsonschema
-
-from . import __version__, schemas
-from .columns import Catalog, ColumnResolver, Demand
-from .convention import NodeSettings, PipelineInfo, Resolved, Upstream, resolve
-from .cross_project import RefUpstreams
-from .errors import HandoffError
-from .manifest import Manifest, Node
-from .plan_model import (
+from .. import __version__
+from ..columns import Catalog, ColumnResolver, Demand
+from ..convention import NodeSettings, PipelineInfo, Resolved, Upstream, resolve
+from ..cross_project import RefUpstreams
+from ..errors import HandoffError
+from ..manifest import Manifest, Node
+from ..plan_model import (
     Acceptance,
     AcceptedCode,
     Access,
@@ -43,72 +45,9 @@ from .plan_model import (
     SensorTask,
     TaskKind,
 )
-
-PLAN_VERSION: Final = 2
-HOOK_TYPES = ("on-run-start", "on-run-end")  # also the task ids of the DAGs' hook tasks
-_INVALID_ID_CHARS = re.compile(r"[^A-Za-z0-9_.-]")
-MAX_ID_LENGTH = 250
-
-
-def task_id_for_node(node: Node) -> str:
-    """Airflow task_id of a model/seed/snapshot: its name (+ _v<version>), invalid characters as '_',
-    and a leading '.' or '-' too (Airflow ids start with a letter, digit or '_': dbt accepts
-    ``-daily``, which becomes ``_daily``)."""
-    base = node.name if node.version is None else f"{node.name}_v{node.version}"
-    normalised = _INVALID_ID_CHARS.sub("_", base)[:MAX_ID_LENGTH]
-    return "_" + normalised[1:] if normalised[:1] in (".", "-") else normalised
-
-
-def sensor_task_id(domain: str, model: str) -> str:
-    """Airflow task_id of the sensor waiting on ``domain``'s ``model``."""
-    return _INVALID_ID_CHARS.sub("_", f"wait__{domain}__{model}")[:MAX_ID_LENGTH]
-
-
-def model_key(name: str, version: str | None) -> str:
-    """The name another domain gives one node: its dbt name, or ``<name>_v<version>`` for one
-    version of a versioned model (dbt's own default alias of a version)."""
-    return name if version is None else f"{name}_v{version}"
-
-
-def model_keys(name: str, version: str | None, latest_version: str | None) -> tuple[str, ...]:
-    """Every name another domain may use for a node: an unversioned model is known by its name;
-    a version by ``<name>_v<version>``, and the latest version also by the bare name (what an
-    unpinned ``ref()`` resolves to in dbt). One function for the compiler, the registry, the
-    snapshot and the DAG factory, so every reader resolves a name the same way (docs/plan.md)."""
-    if version is None:
-        return (name,)
-    pinned = model_key(name, version)
-    return (name, pinned) if version == latest_version else (pinned,)
-
-
-def _suffixed(task_id: str, identity: str) -> str:
-    """``task_id`` made unique by 8 hex digits of the sha256 of what it stands for (``identity``)."""
-    suffix = "__" + hashlib.sha256(identity.encode("utf-8")).hexdigest()[:8]
-    return task_id[:MAX_ID_LENGTH - len(suffix)] + suffix
-
-
-def _unique_ids(wanted: Mapping[str, tuple[str, str]]) -> dict[str, str]:
-    """Task ids for ``wanted`` (identity -> (normalised id, exact id before normalisation)).
-
-    Ids that collide after normalisation (``my model`` and ``my_model`` both give ``my_model``):
-    the one whose exact id needs no normalisation keeps it, every other gets a suffix of 8 hex
-    digits of the sha256 of its identity. Deterministic, whatever the order."""
-    groups: dict[str, list[str]] = defaultdict(list)
-    for identity, (normalised, _) in wanted.items():
-        groups[normalised].append(identity)
-    found: dict[str, str] = {}
-    for normalised, members in groups.items():
-        for identity in members:
-            if len(members) == 1 or wanted[identity][1] == normalised:
-                found[identity] = normalised
-            else:
-                found[identity] = _suffixed(normalised, identity)
-    return found
-
-
-def dag_id_for(domain: str, pipeline: str) -> str:
-    """The Airflow dag_id of a domain's pipeline: always derived, never chosen (validate_plan checks it)."""
-    return f"{domain}__{pipeline}"
+from .document import PLAN_VERSION, check_structure
+from .graph import topological_order
+from .naming import HOOK_TYPES, dag_id_for, model_key, sensor_task_id, suffixed, task_id_for_node, unique_ids
 
 
 def compile_manifest(manifest: Manifest, catalog: Catalog | None = None, *,
@@ -134,7 +73,7 @@ def compile_manifest(manifest: Manifest, catalog: Catalog | None = None, *,
     if resolved.domain is None:
         raise HandoffError("the project has no models to schedule", where=manifest.path,
                            hint="annotate models with handoff_domain / handoff_pipeline")
-    from .cross_project import ref_upstreams
+    from ..cross_project import ref_upstreams
 
     refs = ref_upstreams(list(resolved.refs), resolved.ref_waits, projects, where=manifest.path, registry=registry)
     if refs.upstreams:
@@ -142,6 +81,7 @@ def compile_manifest(manifest: Manifest, catalog: Catalog | None = None, *,
     plan = _Compiler(manifest, resolved, catalog, refs).plan()
     check_structure(plan, manifest.path)  # never write a plan no reader would accept
     return plan
+
 
 
 class _Compiler:
@@ -205,10 +145,10 @@ class _Compiler:
         for node in executable:
             by_pipeline[self._pipeline(node.unique_id).name].append(node)
 
-        task_ids = _unique_ids({n.unique_id: (task_id_for_node(n), model_key(n.name, n.version)) for n in executable})
+        task_ids = unique_ids({n.unique_id: (task_id_for_node(n), model_key(n.name, n.version)) for n in executable})
         for uid, task_id in task_ids.items():
             if task_id in HOOK_TYPES:  # the DAGs' hook tasks own these ids
-                task_ids[uid] = _suffixed(task_id, uid)
+                task_ids[uid] = suffixed(task_id, uid)
         node_task = {n.unique_id: (self._pipeline(n.unique_id).name, task_ids[n.unique_id]) for n in executable}
         self._sensor_ids = self._sensor_task_ids(inputs, node_task, set(task_ids.values()))
 
@@ -334,10 +274,10 @@ class _Compiler:
         raw = {f"{domain}\0{model}": (sensor_task_id(domain, model), f"wait__{domain}__{model}")
                for domain, model in wanted}
         raw.update({f"\0task\0{t}": (t, t) for t in taken})  # model tasks keep their ids
-        ids = _unique_ids(raw)
+        ids = unique_ids(raw)
         clashes = {k for k, v in ids.items() if not k.startswith("\0task\0") and v in taken}
         for key in clashes:  # a model named like a sensor id keeps it; the sensor gets a suffix
-            ids[key] = _suffixed(ids[key], key)
+            ids[key] = suffixed(ids[key], key)
         return {tuple(k.split("\0", 1)): v for k, v in ids.items() if not k.startswith("\0task\0")}  # type: ignore[misc]
 
     def _sensor(self, up: Upstream) -> SensorTask:
@@ -360,7 +300,7 @@ class _Compiler:
 
     def _pipeline_sensor(self, dep: str, pipeline: str) -> SensorTask:
         """A dependency on a node of the same domain in another pipeline (another DAG)."""
-        from .convention import DEFAULT_WAIT, seconds
+        from ..convention import DEFAULT_WAIT, seconds
 
         node = self.m.nodes[dep]
         key = model_key(node.name, node.version)  # a version is named exactly: the DAG waits on that task
@@ -463,60 +403,6 @@ def _unscheduled_test_notes(unscheduled: list[tuple[Node, set[str]]]) -> list[st
     return notes
 
 
-def topological_order(inputs: Mapping[str, set[str]], where: str) -> dict[str, int]:
-    """Position of every node of ``inputs`` (node -> its inputs) in a deterministic topological
-    order (Kahn's algorithm, ties broken by unique_id); inputs that are not keys (sources) are
-    ignored. A cycle is a HandoffError naming its nodes."""
-    import heapq
-
-    waiting = {n: {d for d in deps if d in inputs} for n, deps in inputs.items()}
-    dependants: dict[str, list[str]] = defaultdict(list)
-    for node, deps in waiting.items():
-        for dep in deps:
-            dependants[dep].append(node)
-    remaining = {n: len(deps) for n, deps in waiting.items()}
-    ready = [n for n, count in remaining.items() if count == 0]
-    heapq.heapify(ready)
-    order: dict[str, int] = {}
-    while ready:
-        node = heapq.heappop(ready)
-        order[node] = len(order)
-        for nxt in dependants[node]:
-            remaining[nxt] -= 1
-            if remaining[nxt] == 0:
-                heapq.heappush(ready, nxt)
-    if len(order) < len(inputs):
-        cycle = find_cycle({n: sorted(d) for n, d in waiting.items() if n not in order})
-        raise HandoffError(f"the dbt graph has a cycle: {' -> '.join(cycle)}", where=where,
-                           hint="dbt refuses cyclic projects: re-run `dbt parse` and compile the new manifest")
-    return order
-
-
-def find_cycle(edges: Mapping[str, Iterable[str]]) -> list[str]:
-    """One cycle of the directed graph ``edges`` (node -> the nodes it waits on), as a closed path
-    ``[a, b, ..., a]``; ``[]`` when the graph is acyclic. Iterative (deep graphs do not recurse)."""
-    state: dict[str, int] = {}  # 1 on the current path, 2 done
-    for root in sorted(edges):
-        if state.get(root):
-            continue
-        path: list[str] = [root]
-        stack = [iter(sorted(edges.get(root, ())))]
-        state[root] = 1
-        while stack:
-            nxt = next(stack[-1], None)
-            if nxt is None:
-                state[path.pop()] = 2
-                stack.pop()
-                continue
-            if state.get(nxt) == 1:
-                return [*path[path.index(nxt):], nxt]
-            if nxt in edges and not state.get(nxt):
-                state[nxt] = 1
-                path.append(nxt)
-                stack.append(iter(sorted(edges.get(nxt, ()))))
-    return []
-
-
 def _merged_sensor(first: SensorTask, second: SensorTask) -> SensorTask:
     """One sensor standing for two sources (or refs) of the same upstream model: their sources and
     refs are joined (sorted); an acknowledged code counts once, its reasons joined (sorted, so the
@@ -559,158 +445,3 @@ def _one_of(allowed: Mapping[str, L], value: str, node: str, key: str, where: st
                            hint="fix that value in the dbt project (its YAML or dbt_project.yml), then `handoff "
                                 "package` and compile again") from None
 
-
-# --------------------------------------------------------------------------------------
-# Reading and writing plans
-# --------------------------------------------------------------------------------------
-
-def dumps(plan: Plan) -> str:
-    """Canonical plan text: sorted keys, two-space indent, UTF-8, trailing newline."""
-    from .files import dumps_strict
-
-    return dumps_strict(plan.to_json(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-
-
-def validate_plan(plan: object, where: str) -> Plan:
-    """Check a plan document (untrusted JSON: a file's, a caller's) — its version, schema, task
-    references, acyclicity and derived ids — and type it; raises a one-line HandoffError naming
-    ``where`` and the JSON path. Every reader of plans goes through here (inspect, publish, check,
-    the DAG factory), and compile runs the structural part before writing."""
-    if not isinstance(plan, dict):
-        raise HandoffError("a plan is a JSON object", where=where, hint="write plans with `handoff compile`")
-    version = plan.get("plan_version")
-    if not isinstance(version, int) or isinstance(version, bool):
-        raise HandoffError(f"plan_version is {version!r}, not an integer", where=where,
-                           hint="write plans with `handoff compile`")
-    if version > PLAN_VERSION:
-        raise HandoffError(f"plan version {version} is newer than this handoff reads ({PLAN_VERSION})",
-                           where=where, hint="upgrade handoff where the plan is read, or compile with this version")
-    if version < 1:
-        raise HandoffError(f"plan version {version} does not exist", where=where)
-    if version < PLAN_VERSION:
-        raise HandoffError(f"plan version {version} is older than this handoff reads ({PLAN_VERSION}): its tasks "
-                           "select dbt nodes by name", where=where, hint="re-compile it with `handoff compile`")
-    fast = schemas.fast_check("plan")  # compiled twin: ~11x faster on valid plans (schemas.py)
-    error = None if fast is not None and fast(plan) else jsonschema.exceptions.best_match(
-        schemas.validator("plan").iter_errors(plan))
-    if error is not None:
-        raise HandoffError(f"plan does not match schemas/plan.schema.json at {_location(plan, error.absolute_path)}: "
-                           f"{_shorter(error.message)}", where=where, hint="re-compile it with `handoff compile`")
-    typed = Plan.from_json(plan)
-    check_structure(typed, where)
-    _check_derived(typed, where)
-    return typed
-
-
-def _check_derived(plan: Plan, where: str) -> None:
-    """What the schema cannot say: ids derived from names, real calendar dates, schedules that fire.
-
-    A dag_id is always ``<domain>__<pipeline>`` (a plan must not claim another domain's DAG, issue
-    #12), a sensor's task id is derived from what it waits on, a start date exists in the calendar
-    and a schedule fires at least once (Airflow would fail to import the DAG otherwise)."""
-    from datetime import date
-
-    from .alignment import to_cron
-
-    domain = plan.domain.name
-    for pipeline in plan.pipelines:
-        name = pipeline.name
-        expected = dag_id_for(domain, name)
-        if pipeline.dag_id != expected:
-            raise HandoffError(f"pipeline {name}: dag_id '{pipeline.dag_id}' is not '{expected}' — a dag_id is "
-                               "always <domain>__<pipeline>", where=where, hint="re-compile it with `handoff compile`")
-        try:
-            date.fromisoformat(pipeline.start_date)
-        except ValueError:
-            raise HandoffError(f"pipeline {name}: start_date '{pipeline.start_date}' is not a date in the calendar",
-                               where=where, hint="fix handoff_pipeline.start_date and re-compile") from None
-        try:
-            to_cron(pipeline.schedule)
-        except HandoffError as exc:
-            raise HandoffError(f"pipeline {name}: {exc.problem}", where=where,
-                               hint=f"{exc.hint or 'fix handoff_pipeline.schedule'}, then re-compile") from None
-        for task in pipeline.sensors():
-            wanted = sensor_task_id(task.upstream_domain, task.upstream_model)
-            identity = f"{task.upstream_domain}\0{task.upstream_model}"
-            if task.task_id not in (wanted, _suffixed(wanted, identity)):  # suffixed on a collision
-                raise HandoffError(f"pipeline {name}: sensor '{task.task_id}' waiting on "
-                                   f"{task.upstream_domain}.{task.upstream_model} must be named '{wanted}'",
-                                   where=where, hint="re-compile it with `handoff compile`")
-
-
-def _location(plan: Any, path: Iterable[Any]) -> str:
-    """A JSON path with the pipeline's and the task's names: pipelines/0 (daily)/tasks/3 (orders)/pool."""
-    parts: list[str] = []
-    node = plan
-    for part in path:
-        try:
-            node = node[part]
-        except (KeyError, IndexError, TypeError):
-            node = None
-        label = str(part)
-        if isinstance(part, int) and isinstance(node, dict):
-            name = node.get("task_id") if "kind" in node else node.get("name")
-            if isinstance(name, str) and name.isprintable() and len(name) <= 80:
-                label = f"{part} ({name})"
-        parts.append(label)
-    return "/".join(parts) or "(root)"
-
-
-def _shorter(message: str) -> str:
-    """jsonschema quotes whole sub-documents in some messages; one line stays readable."""
-    return message if len(message) <= 300 else message[:297] + "..."
-
-
-# Bump when validate_plan starts refusing something it used to accept: the DAG factory remembers
-# plans that passed validation (airflow/factory.py) and must re-check them under new rules.
-VALIDATION_RULES = "references+acyclic+derived"
-
-
-def check_structure(plan: Plan, where: str) -> None:
-    """Task ids unique per pipeline, every upstream id known, no cycle (cheap: O(tasks + edges)).
-    The part of validate_plan that JSON Schema cannot express."""
-    for pipeline in plan.pipelines:
-        ids = Counter(t.task_id for t in pipeline.tasks)
-        duplicates = sorted(i for i, n in ids.items() if n > 1)
-        if duplicates:
-            raise HandoffError(f"pipeline {pipeline.name}: duplicate task id(s) {', '.join(duplicates)}",
-                               where=where, hint="re-compile the plan")
-        known = set(ids)
-        for task in pipeline.tasks:
-            missing = sorted(set(task.upstream) - known)
-            if missing:
-                raise HandoffError(f"task {task.task_id} waits on unknown task(s) {', '.join(missing)}",
-                                   where=where, hint="re-compile the plan")
-        check_acyclic(pipeline, where)
-
-
-def check_acyclic(pipeline: PlanPipeline, where: str) -> None:
-    """Refuse a pipeline whose tasks wait on each other in a cycle (Airflow would refuse its DAG,
-    and nothing in it could ever run); the error names the tasks on one cycle."""
-    cycle = find_cycle({t.task_id: t.upstream for t in pipeline.tasks})
-    if cycle:
-        raise HandoffError(f"pipeline {pipeline.name} ({pipeline.dag_id}): tasks wait on each other in a cycle "
-                           f"(each waits on the next): {' -> '.join(cycle)}", where=where,
-                           hint="re-compile it with `handoff compile` from the dbt project's manifest")
-
-
-def load_plan(path: str | Path) -> Plan:
-    """Read, validate and type a plan file."""
-    from .files import read_json
-
-    return validate_plan(read_json(path, what="file", hint="write it with `handoff compile`"), str(path))
-
-
-def load_plans(paths: Iterable[str | Path]) -> list[Plan]:
-    """Plans of several files; a folder means every *.plan.json in it."""
-    files: list[Path] = []
-    for p in map(Path, paths):
-        files.extend(sorted(p.glob("*.plan.json")) if p.is_dir() else [p])
-    return [load_plan(f) for f in files]
-
-
-def write_atomically(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` whole or not at all (``handoff.files.write_atomically``)."""
-    from .files import write_atomically as write
-
-    write(path, text)
