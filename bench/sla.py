@@ -1,18 +1,20 @@
 """SLA monitoring: what it adds per DAG run at 1x5000 and 20x250 models (docs/benchmarks.md).
 
-``python -m bench.sla [--repeats N]`` (also ``bench/run.sh --only sla``). Every model of the
-synthetic mesh has an SLA (the worst case: in practice only public marts promise one), so each
-model success is one completion the callbacks record. Measured in a fresh process per scenario,
-on a SQLite registry in a temp folder:
+``python -m bench.sla [--repeats N] [--scenario 1x5000] [--db sqlite|postgres]`` (also
+``bench/run.sh --only sla``). Every model of the synthetic mesh has an SLA (the worst case: in
+practice only public marts promise one), so each model success is one completion the callbacks
+record. Measured in a fresh process per scenario, on a SQLite registry in a temp folder (or a
+database on a PostgreSQL server tests/support/postgres.py starts, ``--db postgres``):
 
 * ``record``  — the success callbacks' added work per DAG run: ``events.model_completed`` for every
   model (one completion row each; nobody waits on them, so no Airflow API call, no message);
 * ``check``   — one wake of the SLA watch when every model's deadline of that run has passed and
   every run is recorded (all met): CPU seconds, registry reads, Airflow API calls;
 * ``check_missed`` — the same wake when no success was recorded and no API is configured: every
-  model run is a miss (recorded, messages built; delivery ``off`` counts no posts). Only for DAGs
-  of at most 1,000 models: each miss looks up the model's readers through the lineage of its
-  downstream models, so a storm of misses in one 5,000-model DAG is quadratic (> 25 min here);
+  model run is a miss — recorded (one transaction), readers looked up for all at once, one
+  message per channel built and "posted" in dry-run mode (``check_missed_messages``);
+* ``lookup`` — ``Registry.sensors_waiting_on_task`` for every model (what each success callback
+  asks first), alone;
 * ``wake_at`` — computing the next deadline (what the watch does before it sleeps);
 * wakes per day — distinct deadlines per day: how often the watch's task runs.
 """
@@ -34,7 +36,6 @@ from typing import Any
 
 SCENARIOS = {"1x5000": (1, 5000), "20x250": (20, 250)}
 RUN = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
-STORM_MAX_MODELS = 1000  # models per DAG up to which the all-miss wake is measured
 
 
 def plans(domains: int, models: int) -> list[dict[str, Any]]:
@@ -67,67 +68,95 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def measure(scenario: str) -> dict[str, Any]:
+def measure(scenario: str, db: str = "sqlite") -> dict[str, Any]:
     """One scenario in this process (call it in a fresh one)."""
+    server = None
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            url = f"sqlite:///{tmp}/registry.db"
+            if db == "postgres":
+                sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+                from support.postgres import start_postgres
+
+                server = start_postgres()
+                server.admin("CREATE DATABASE sla_bench")
+                url = server.url("sla_bench")
+            return _measure(scenario, url, db)
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def _measure(scenario: str, url: str, db: str) -> dict[str, Any]:
+    import logging
+
     from handoff.notify import events, sla_watch
     from handoff.notify.delivery import Delivery
     from handoff.registry import Registry
     from handoff.registry.schema import publications
     from sqlalchemy import update
 
+    logging.getLogger("handoff").setLevel(logging.WARNING)  # dry-run posts are logged at INFO
     domains, models = SCENARIOS[scenario]
-    out: dict[str, Any] = {"scenario": scenario, "models": domains * models}
-    with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{tmp}/registry.db"
-        with Registry(url) as registry:
-            registry.publish(plans(domains, models))
-            with registry.engine.begin() as conn:
-                conn.execute(update(publications).values(published_at=RUN - timedelta(days=30)))
-            off = Delivery("off")
-            all_due = RUN + timedelta(hours=2, minutes=1)
-            if models <= STORM_MAX_MODELS:  # a miss storm in one huge DAG is quadratic (module doc)
-                wall, cpu = time.perf_counter(), _cpu()
-                missed = sla_watch.check(registry, None, off, now=all_due, lookback=timedelta(hours=3))
-                out["check_missed_wall_s"], out["check_missed_cpu_s"] = time.perf_counter() - wall, _cpu() - cpu
-                out["check_missed_runs"] = len(missed.missed)
-            nxt = RUN + timedelta(days=1)
-            wall, cpu = time.perf_counter(), _cpu()
-            for d in range(domains):
-                for i in range(models):
-                    events.model_completed(registry, None, off, dag_id=f"dom{d:02d}__daily", task_id=f"m{i:05d}",
-                                           run_id="scheduled__x", logical_date=nxt, run_after=nxt,
-                                           completed_at=nxt + timedelta(minutes=30))
-            out["record_wall_s"], out["record_cpu_s"] = time.perf_counter() - wall, _cpu() - cpu
-            out["record_per_model_ms"] = 1000 * out["record_wall_s"] / (domains * models)
-            wall, cpu = time.perf_counter(), _cpu()
-            met = sla_watch.check(registry, None, off, now=nxt + timedelta(hours=2, minutes=1),
-                                  lookback=timedelta(hours=3))
-            out["check_wall_s"], out["check_cpu_s"] = time.perf_counter() - wall, _cpu() - cpu
-            out["check_met"], out["check_api_calls"] = met.met, met.api_calls
-            wall = time.perf_counter()
-            wake = sla_watch.wake_at(registry, nxt)
-            out["wake_at_s"] = time.perf_counter() - wall
-            out["first_wake"] = wake.isoformat() if wake else None
-            found = {d.deadline for d in sla_watch.due_between(sla_watch.models_of(registry.sla_models()), nxt,
-                                                                nxt + timedelta(days=1))}
-            out["wakes_per_day"] = len(found)
+    out: dict[str, Any] = {"scenario": scenario, "db": db, "models": domains * models}
+    with Registry(url) as registry:
+        registry.publish(plans(domains, models))
+        with registry.engine.begin() as conn:
+            conn.execute(update(publications).values(published_at=RUN - timedelta(days=30)))
+        off = Delivery("off")
+        all_due = RUN + timedelta(hours=2, minutes=1)
+        wall, cpu = time.perf_counter(), _cpu()
+        missed = sla_watch.check(registry, None, Delivery("dry-run"), now=all_due, lookback=timedelta(hours=3))
+        out["check_missed_wall_s"], out["check_missed_cpu_s"] = time.perf_counter() - wall, _cpu() - cpu
+        out["check_missed_runs"] = len(missed.missed)
+        out["check_missed_messages"] = missed.messages.dry_run + missed.messages.sent
+        wall, cpu = time.perf_counter(), _cpu()
+        for d in range(domains):
+            for i in range(models):
+                registry.sensors_waiting_on_task(f"dom{d:02d}__daily", f"m{i:05d}")
+        out["lookup_wall_s"], out["lookup_cpu_s"] = time.perf_counter() - wall, _cpu() - cpu
+        nxt = RUN + timedelta(days=1)
+        wall, cpu = time.perf_counter(), _cpu()
+        for d in range(domains):
+            for i in range(models):
+                events.model_completed(registry, None, off, dag_id=f"dom{d:02d}__daily", task_id=f"m{i:05d}",
+                                       run_id="scheduled__x", logical_date=nxt, run_after=nxt,
+                                       completed_at=nxt + timedelta(minutes=30))
+        out["record_wall_s"], out["record_cpu_s"] = time.perf_counter() - wall, _cpu() - cpu
+        out["record_per_model_ms"] = 1000 * out["record_wall_s"] / (domains * models)
+        wall, cpu = time.perf_counter(), _cpu()
+        met = sla_watch.check(registry, None, off, now=nxt + timedelta(hours=2, minutes=1),
+                              lookback=timedelta(hours=3))
+        out["check_wall_s"], out["check_cpu_s"] = time.perf_counter() - wall, _cpu() - cpu
+        out["check_met"], out["check_api_calls"] = met.met, met.api_calls
+        wall = time.perf_counter()
+        wake = sla_watch.wake_at(registry, nxt)
+        out["wake_at_s"] = time.perf_counter() - wall
+        out["first_wake"] = wake.isoformat() if wake else None
+        found = {d.deadline for d in sla_watch.due_between(sla_watch.models_of(registry.sla_models()), nxt,
+                                                            nxt + timedelta(days=1))}
+        out["wakes_per_day"] = len(found)
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.sla")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--scenario", choices=sorted(SCENARIOS), action="append",
+                        help="only this scenario (repeatable; default: all)")
+    parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--worker", choices=sorted(SCENARIOS))
     opts = parser.parse_args(argv)
     if opts.worker:
-        print(json.dumps(measure(opts.worker)))
+        print(json.dumps(measure(opts.worker, opts.db)))
         return 0
     root = Path(__file__).resolve().parent.parent
     env = {**os.environ, "PYTHONPATH": str(root / "python")}
-    for scenario in SCENARIOS:
+    for scenario in opts.scenario or SCENARIOS:
         runs = []
         for _ in range(opts.repeats):
-            done = subprocess.run([sys.executable, "-m", "bench.sla", "--worker", scenario], cwd=root, env=env,
+            done = subprocess.run([sys.executable, "-m", "bench.sla", "--worker", scenario, "--db", opts.db],
+                                  cwd=root, env=env,
                                   capture_output=True, text=True, check=True)  # noqa: S603 - our own module
             runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
         median = {k: statistics.median(r[k] for r in runs) if isinstance(runs[0][k], float) else runs[0][k]

@@ -20,7 +20,16 @@ from ..recovery import run_reference_date
 from ..redact import get_logger
 from ..registry import Registry
 from .delivery import Delivery, DeliveryError
-from .messages import Blocked, Message, Team, UpstreamRun, blocked_messages, resumed_message, sla_miss_messages
+from .messages import (
+    Blocked,
+    Message,
+    Miss,
+    Team,
+    UpstreamRun,
+    blocked_messages,
+    resumed_message,
+    sla_miss_digests,
+)
 
 log = get_logger(__name__)
 
@@ -161,13 +170,41 @@ def sla_missed(registry: Registry, delivery: Delivery, *, dag_id: str, task_id: 
                logical_date: datetime, sla: str, deadline: datetime, state: str,
                completed: datetime | None = None) -> Report:
     """A model run passed its SLA deadline without success: tell the owner and the consumers."""
-    found = registry.audience(dag_id, task_id)
-    if found is None or not delivery.enabled:
+    return sla_misses_found(registry, delivery, [MissedRun(dag_id, task_id, run_id, logical_date, sla, deadline,
+                                                           state, completed)])
+
+
+@dataclass(frozen=True)
+class MissedRun:
+    """One model run the SLA watch found past its deadline (``sla``: the promise as people read it)."""
+
+    dag_id: str
+    task_id: str
+    run_id: str | None
+    logical_date: datetime
+    sla: str
+    deadline: datetime
+    state: str
+    completed: datetime | None = None
+
+
+def sla_misses_found(registry: Registry, delivery: Delivery, misses: Sequence[MissedRun]) -> Report:
+    """The misses one check found, told at once: who reads each model is looked up for all of them
+    together (``Registry.audiences``: one snapshot, set-based), and each channel gets one message —
+    the single-model message, or one listing its misses (``messages.sla_miss_digests``)."""
+    if not misses or not delivery.enabled:
         return Report()
-    model = _upstream(found, run_id, logical_date)
-    messages = sla_miss_messages(model, sla=sla, deadline=deadline, state=state, completed=completed,
-                                 consumers=_blocked(found, logical_date), teams=_teams(found))
-    return _send(registry, delivery, messages)
+    found = registry.audiences({(m.dag_id, m.task_id) for m in misses})
+    teams: dict[str, Team] = {}
+    items: list[Miss] = []
+    for m in misses:
+        audience = found.get((m.dag_id, m.task_id))
+        if audience is None:
+            continue
+        teams.update(_teams(audience))
+        items.append(Miss(_upstream(audience, m.run_id, m.logical_date), m.sla, m.deadline, m.state,
+                          tuple(_blocked(audience, m.logical_date)), m.completed))
+    return _send(registry, delivery, sla_miss_digests(items, teams))
 
 
 # -- posting ---------------------------------------------------------------------------------------

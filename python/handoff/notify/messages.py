@@ -7,7 +7,8 @@ Three kinds of message (docs/notifications.md has an example of each):
   recovery resumes them by itself; the upstream owner's channel hears which teams are blocked.
 * ``resumed`` — the upstream succeeded after all: the channels told it was blocked hear it.
 * ``sla_miss`` — a model run passed its SLA deadline without success: its owner's channel and
-  the channels of the domains that read it.
+  the channels of the domains that read it. The misses one check finds are one message per
+  channel: a channel hearing of several gets them listed in one (``sla_miss_digests``).
 
 One message per channel and subject: a channel that is both the owner's and a consumer's gets one
 message saying both. A channel a domain muted (``handoff_domain.mute``) still gets its row in the
@@ -26,6 +27,7 @@ from typing import Any
 
 KINDS = ("blocked", "resumed", "sla_miss")
 MAX_LISTED = 10  # tasks or runs named per line; the rest are counted
+MAX_MISSES_LISTED = 20  # SLA misses named in one channel's message; the rest are counted ("and N more")
 MAX_SECTION = 2900  # Slack: a section's text holds at most 3,000 characters
 MAX_HEADER = 150  # Slack: a header's plain text holds at most 150 characters
 
@@ -175,36 +177,119 @@ def resumed_message(blocked_message: Mapping[str, Any], upstream: UpstreamRun, *
 
 # -- SLA miss --------------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class Miss:
+    """One model run past its SLA deadline: ``sla`` the promise ("available_by 06:30 UTC"),
+    ``state`` what the task was doing at the deadline ("running", "failed", "no run"),
+    ``completed`` when it has completed since (late), ``consumers`` the DAGs reading it."""
+
+    model: UpstreamRun
+    sla: str
+    deadline: datetime
+    state: str
+    consumers: tuple[Blocked, ...] = ()
+    completed: datetime | None = None
+
+
 def sla_miss_messages(model: UpstreamRun, *, sla: str, deadline: datetime, state: str,
                       consumers: Sequence[Blocked], teams: Mapping[str, Team],
                       completed: datetime | None = None) -> list[Message]:
     """A model run passed its SLA deadline without success: its owner's channel and each reading
-    domain's channel hear it. ``sla`` says the promise ("available_by 06:30 UTC"), ``state`` what
-    the task was doing at the deadline ("running", "failed", "no run"); ``completed``: it has
-    completed since, late (the check came after its success)."""
+    domain's channel hear it (one message each)."""
+    return sla_miss_digests([Miss(model, sla, deadline, state, tuple(consumers), completed)], teams)
+
+
+def sla_miss_digests(misses: Sequence[Miss], teams: Mapping[str, Team]) -> list[Message]:
+    """The messages of the misses one check found: ONE per channel (and mute state). A channel that
+    hears of one miss gets the single-model message; a channel that hears of several gets one
+    message listing them (the first ``MAX_MISSES_LISTED`` by deadline, then "and N more"), so a
+    domain whose thousand models all miss at once posts one message per channel, not a thousand.
+    ``teams`` must hold every domain involved."""
+    per_channel: dict[tuple[str, bool], list[tuple[Miss, str, frozenset[str], list[str]]]] = {}
+    for miss in misses:
+        model = miss.model
+        owner_channel = model.slack or teams[model.domain].slack
+        domains = sorted({c.domain for c in miss.consumers})
+        for channel, (domain, roles, consumer_domains) in _audience(
+                owner_channel, model.domain, {d: teams[d].slack for d in domains}).items():
+            team = teams.get(domain)
+            per_channel.setdefault((channel, bool(team and team.mutes("sla_miss"))), []).append(
+                (miss, domain, roles, consumer_domains))
+    messages = []
+    for (channel, _), entries in per_channel.items():
+        if len(entries) == 1:
+            miss, domain, roles, consumer_domains = entries[0]
+            messages.append(_sla_miss_message(miss, channel, domain, roles, consumer_domains, teams))
+        else:
+            messages.append(_sla_miss_digest(channel, entries, teams))
+    return messages
+
+
+def _digest_line(miss: Miss, roles: frozenset[str], consumer_domains: Sequence[str]) -> str:
+    model = miss.model
+    line = (f"• *{_esc(model.name)}* (`{_esc(model.dag_id)}`, run of {_when(model.logical_date)}): "
+            f"{_esc(miss.sla)}, due {_when(miss.deadline)}; {_status(miss)}")
+    readers = sorted({c.domain for c in miss.consumers})
+    if "owner" in roles and readers:
+        line += f" — read by {_listed([_esc(d) for d in readers])}"
+    if "consumer" in roles:
+        dags = sorted({c.dag_id for c in miss.consumers if c.domain in consumer_domains})
+        line += f" — waiting in {_listed([f'`{_esc(d)}`' for d in dags])}"
+    return line
+
+
+def _status(miss: Miss) -> str:
+    return (f"it completed late, at {_when(miss.completed)}" if miss.completed is not None
+            else f"at the deadline it was *{_esc(miss.state)}*")
+
+
+def _sla_miss_message(miss: Miss, channel: str, domain: str, roles: frozenset[str], consumer_domains: list[str],
+                      teams: Mapping[str, Team]) -> Message:
+    model = miss.model
     owner_channel = model.slack or teams[model.domain].slack
     by_domain: dict[str, list[Blocked]] = {}
-    for item in consumers:
+    for item in miss.consumers:
         by_domain.setdefault(item.domain, []).append(item)
-    audience = _audience(owner_channel, model.domain, {d: teams[d].slack for d in by_domain})
-    messages = []
-    for channel, (domain, roles, consumer_domains) in audience.items():
-        header = f"SLA missed: {model.name}"
-        status = (f"it completed late, at {_when(completed)}" if completed is not None
-                  else f"at the deadline it was *{_esc(state)}*")
-        lines = [f"*{_esc(model.name)}* (`{_esc(model.dag_id)}`, run of {_when(model.logical_date)}) missed its SLA: "
-                 f"{_esc(sla)}, due {_when(deadline)}; {status}."]
-        if "owner" in roles:
-            lines.append(f"Owner: {_esc(model.owner or teams[model.domain].owner)}."
-                         + (f" Read by {', '.join(_esc(d) for d in by_domain)}." if by_domain else ""))
-        if "consumer" in roles:
-            for d in consumer_domains:
-                lines.append(f"*Waiting in {_esc(d)}*:")
-                lines.extend(_blocked_lines(by_domain[d]))
-            lines.append(f"Ask {_esc(model.owner or teams[model.domain].owner)} in {_esc(owner_channel)}; "
-                         "`handoff sla " + _esc(model.name) + "` shows how reliable this promise has been.")
-        messages.append(_message("sla_miss", model, channel, domain, roles, header, lines, teams))
-    return messages
+    header = f"SLA missed: {model.name}"
+    lines = [f"*{_esc(model.name)}* (`{_esc(model.dag_id)}`, run of {_when(model.logical_date)}) missed its SLA: "
+             f"{_esc(miss.sla)}, due {_when(miss.deadline)}; {_status(miss)}."]
+    if "owner" in roles:
+        lines.append(f"Owner: {_esc(model.owner or teams[model.domain].owner)}."
+                     + (f" Read by {', '.join(_esc(d) for d in by_domain)}." if by_domain else ""))
+    if "consumer" in roles:
+        for d in consumer_domains:
+            lines.append(f"*Waiting in {_esc(d)}*:")
+            lines.extend(_blocked_lines(by_domain[d]))
+        lines.append(f"Ask {_esc(model.owner or teams[model.domain].owner)} in {_esc(owner_channel)}; "
+                     "`handoff sla " + _esc(model.name) + "` shows how reliable this promise has been.")
+    return _message("sla_miss", model, channel, domain, roles, header, lines, teams)
+
+
+def _sla_miss_digest(channel: str, entries: Sequence[tuple[Miss, str, frozenset[str], list[str]]],
+                     teams: Mapping[str, Team]) -> Message:
+    """One message listing several misses for one channel (its subject: the first, by deadline)."""
+    ordered = sorted(entries, key=lambda e: (e[0].deadline, e[0].model.dag_id, e[0].model.task_id,
+                                             e[0].model.logical_date))
+    owners = sorted({e[0].model.domain for e in ordered})
+    header = f"SLA missed: {_count(len(ordered), 'model run')}" + (f" of {owners[0]}" if len(owners) == 1 else "")
+    head = [f"*{_count(len(ordered), 'model run')}* missed their SLA"
+            f" ({_count(len({e[0].model.dag_id for e in ordered}), 'DAG')}):"]
+    items = [_digest_line(miss, roles, consumer_domains) for miss, _, roles, consumer_domains in ordered]
+    tail = []
+    if any("owner" in e[2] for e in ordered):
+        tail.append("Owner: " + ", ".join(f"{_esc(teams[d].owner)} ({_esc(d)})" for d in owners if d in teams) + ".")
+    tail.append(" ".join(f"`handoff sla {_esc(d)}`" for d in owners[:MAX_LISTED])
+                + " shows how reliable these promises have been.")
+    shown = min(len(items), MAX_MISSES_LISTED)
+    while True:  # as many as the section holds (Slack: 3,000 characters), the rest counted
+        rest = len(items) - shown
+        lines = head + items[:shown] + ([f"and {rest} more."] if rest > 0 else []) + tail
+        if shown <= 1 or len("\n".join(lines)) <= MAX_SECTION:
+            break
+        shown -= 1
+    first, domain = ordered[0][0], ordered[0][1]
+    roles = frozenset().union(*(e[2] for e in ordered))
+    return _message("sla_miss", first.model, channel, domain, roles, header, lines, teams)
 
 
 # -- shared ----------------------------------------------------------------------------------------

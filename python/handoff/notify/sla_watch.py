@@ -8,8 +8,10 @@ safety net): for every model run whose deadline fell in the window it
 2. asks Airflow about the runs with no recorded success — a success the callback could not record
    is recorded now (source ``sweep``) and judged by its end; otherwise the task's state at the
    deadline (or ``no run``: the DAG run does not exist) is the verdict;
-3. records each miss once (``sla_misses``, unique per run) and tells the owner's channel and the
-   reading domains' channels (``events.sla_missed``; the outbox makes it once per channel).
+3. records its misses together, each once (``sla_misses``, unique per run), and tells the new
+   ones at once (``events.sla_misses_found``): who reads the models is looked up for all of them in
+   one set-based read, and each channel — the owner's, the reading domains' — gets ONE message,
+   listing its models when there are several (capped: "and N more"; docs/decisions.md).
 
 A run that completed after its deadline but before the check (the watch was late) is a miss
 recorded with its completion time. Without an Airflow API the registry alone decides (a callback
@@ -49,10 +51,19 @@ class SlaReport:
     known: int = 0  # misses recorded before this check
     messages: events.Report = field(default_factory=events.Report)
     api_calls: int = 0
+    found: list[_Found] = field(default_factory=list, repr=False)  # misses to record and tell at the end
 
     def as_dict(self) -> dict[str, Any]:
         return {"checked": self.checked, "met": self.met, "missed": self.missed, "known": self.known,
                 "messages": self.messages.as_dict(), "api_calls": self.api_calls}
+
+
+@dataclass(frozen=True)
+class _Found:
+    due: Due
+    state: str
+    completed: datetime | None
+    run_id: str | None
 
 
 def models_of(rows: Sequence[Mapping[str, Any]]) -> list[SlaModel]:
@@ -89,6 +100,7 @@ def check(registry: Registry, api: Any, delivery: Delivery, *, now: datetime | N
             pending.append(d)
     for (dag_id, logical_date), runs in _by_run(pending).items():
         _judge_run(registry, api, delivery, report, dag_id, logical_date, runs)
+    _record_and_tell(registry, delivery, report)
     return report
 
 
@@ -178,21 +190,42 @@ def _watched(d: Due) -> bool:
 
 def _miss(registry: Registry, delivery: Delivery, report: SlaReport, d: Due, state: str,
           completed: datetime | None, run: Mapping[str, Any] | None) -> None:
-    m = d.model
-    miss = registry.record_sla_miss(dag_id=m.dag_id, task_id=m.task_id, logical_date=d.logical_date,
-                                    domain=m.domain, model=m.model, sla=_promise(m), deadline=d.deadline,
-                                    state_at_deadline=state, completed_at=completed)
-    if not miss.created:
-        report.known += 1
+    """Note a miss; ``_record_and_tell`` records and announces every miss of the check together."""
+    report.found.append(_Found(d, state, completed, str(run["dag_run_id"]) if run else None))
+
+
+LOGGED = 20  # misses logged one line each per check; the rest in one line
+
+
+def _record_and_tell(registry: Registry, delivery: Delivery, report: SlaReport) -> None:
+    """Record the check's misses in one transaction (once per run: a miss another check recorded
+    first is ``known``), then tell the new ones with one message per channel."""
+    if not report.found:
         return
-    report.missed.append({"model": m.name, "dag_id": m.dag_id, "logical_date": d.logical_date.isoformat(),
-                          "deadline": d.deadline.isoformat(), "state": state,
-                          "completed_at": completed.isoformat() if completed else None})
-    log.warning("handoff: %s missed its SLA (%s) for the run of %s: due %s, %s", m.name, _promise(m),
-                d.logical_date.isoformat(), d.deadline.isoformat(), state)
-    report.messages.merge(events.sla_missed(
-        registry, delivery, dag_id=m.dag_id, task_id=m.task_id, run_id=str(run["dag_run_id"]) if run else None,
-        logical_date=d.logical_date, sla=_promise(m), deadline=d.deadline, state=state, completed=completed))
+    recorded = registry.record_sla_misses([
+        {"dag_id": f.due.model.dag_id, "task_id": f.due.model.task_id, "logical_date": f.due.logical_date,
+         "domain": f.due.model.domain, "model": f.due.model.model, "sla": _promise(f.due.model),
+         "deadline": f.due.deadline, "state_at_deadline": f.state, "completed_at": f.completed}
+        for f in report.found])
+    new: list[events.MissedRun] = []
+    for f, miss in zip(report.found, recorded, strict=True):
+        if not miss.created:
+            report.known += 1
+            continue
+        m, d = f.due.model, f.due
+        report.missed.append({"model": m.name, "dag_id": m.dag_id, "logical_date": d.logical_date.isoformat(),
+                              "deadline": d.deadline.isoformat(), "state": f.state,
+                              "completed_at": f.completed.isoformat() if f.completed else None})
+        if len(new) < LOGGED:
+            log.warning("handoff: %s missed its SLA (%s) for the run of %s: due %s, %s", m.name, _promise(m),
+                        d.logical_date.isoformat(), d.deadline.isoformat(), f.state)
+        new.append(events.MissedRun(m.dag_id, m.task_id, f.run_id, d.logical_date, _promise(m), d.deadline,
+                                    f.state, f.completed))
+    if len(new) > LOGGED:
+        log.warning("handoff: and %d more model runs missed their SLA (handoff sla; the registry's sla_misses)",
+                    len(new) - LOGGED)
+    report.found = []
+    report.messages.merge(events.sla_misses_found(registry, delivery, new))
 
 
 def _promise(m: SlaModel) -> str:

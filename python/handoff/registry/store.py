@@ -31,7 +31,7 @@ from sqlalchemy.engine import Connection
 from ..errors import HandoffError, RuleViolation
 from ..plan import load_plans, validate_plan
 from ..plan_model import Plan
-from . import binding, migrations, queries
+from . import binding, migrations, queries, readers
 from . import engine as engines
 from . import notifications as notes
 from . import run_state as rs
@@ -474,6 +474,12 @@ class Registry:
         return self._read(lambda c: notes.audience(c, dag_id, task_id),
                           f"finding who reads {dag_id}.{task_id}")
 
+    def audiences(self, targets: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+        """``audience`` of many (dag_id, task_id) at once, from one snapshot, with one set-based reader
+        lookup instead of one lineage walk per task (``readers.audiences``: the SLA watch's misses)."""
+        wanted = list(targets)
+        return self._read(lambda c: readers.audiences(c, wanted), f"finding who reads {len(wanted)} model task(s)")
+
     def sensor_target(self, dag_id: str, sensor_task_id: str) -> dict[str, Any] | None:
         """The upstream task a sensor waits on (``notifications.sensor_target``), or None."""
         return self._read(lambda c: notes.sensor_target(c, dag_id, sensor_task_id),
@@ -494,6 +500,18 @@ class Registry:
                "completed_at": _aware(completed_at)}
         return self._write(lambda c: notes.record_miss(c, row),
                            f"recording the SLA miss of {dag_id}.{task_id}")
+
+    def record_sla_misses(self, misses: Sequence[Mapping[str, Any]]) -> list[SlaMiss]:
+        """``record_sla_miss`` for many runs in one transaction (each mapping: its keyword arguments);
+        the SlaMiss of each, in order, ``created`` False for a run recorded before."""
+        now = datetime.now(timezone.utc)
+        rows = [{"dag_id": m["dag_id"], "task_id": m["task_id"], "logical_date": _aware(m["logical_date"]),
+                 "domain": m["domain"], "model": m.get("model"), "sla": str(m["sla"])[:100],
+                 "deadline": _aware(m["deadline"]), "detected_at": now,
+                 "state_at_deadline": str(m["state_at_deadline"])[:40], "completed_at": _aware(m.get("completed_at"))}
+                for m in misses]
+        return self._write(lambda c: [notes.record_miss(c, row) for row in rows],
+                           f"recording {len(rows)} SLA miss(es)")
 
     def complete_sla_miss(self, dag_id: str, task_id: str, logical_date: datetime, completed_at: datetime) -> bool:
         """A missed run's model succeeded at ``completed_at`` (recorded once; True if now)."""
