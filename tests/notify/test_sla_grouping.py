@@ -10,7 +10,7 @@ from typing import Any
 from handoff.notify import sla_watch
 from handoff.notify.delivery import Delivery
 from handoff.notify.messages import MAX_MISSES_LISTED, MAX_SECTION
-from sqlalchemy import update
+from sqlalchemy import event, update
 
 RUN = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
 
@@ -29,11 +29,11 @@ def _channel(request: Any) -> str:
 def _bulk_plan(models: int) -> dict[str, Any]:
     """A domain 'bulk' of ``models`` chained models, daily at 03:00 UTC, each promising
     available_within 1h (so one check finds them all past their deadline)."""
-    tasks = [{"task_id": f"m{i:03d}", "kind": "dbt_model", "unique_id": f"model.bulk.m{i:03d}", "name": f"m{i:03d}",
-              "tests": [], "relation": f"main.m{i:03d}", "access": "public", "owner": "team-bulk", "slack": "",
+    tasks = [{"task_id": f"m{i:04d}", "kind": "dbt_model", "unique_id": f"model.bulk.m{i:04d}", "name": f"m{i:04d}",
+              "tests": [], "relation": f"main.m{i:04d}", "access": "public", "owner": "team-bulk", "slack": "",
               "available_by": None, "available_within_s": 3600, "microbatch": False, "retries": 0,
               "retry_delay_s": 0, "timeout_s": None, "pool": None,
-              "upstream": [f"m{i - 1:03d}"] if i else []} for i in range(models)]
+              "upstream": [f"m{i - 1:04d}"] if i else []} for i in range(models)]
     return {"plan_version": 2, "handoff_version": "0.0.0", "notes": [],
             "domain": {"name": "bulk", "owner": "team-bulk", "slack": "#bulk-data", "description": ""},
             "dbt": {"project_name": "bulk", "dbt_version": "1.11.0", "manifest_sha256": ""},
@@ -69,22 +69,37 @@ def test_several_misses_of_one_check_are_one_message_per_channel(registry, slack
 
 
 def test_a_domain_whose_models_all_miss_posts_one_capped_message(registry, slack) -> None:
-    registry.publish([_bulk_plan(45)])
+    n = 1010  # more than the 1,000 misses a plain registry read returns: the next wake must know them all
+    registry.publish([_bulk_plan(n)])
     _published_long_ago(registry)
     models = sla_watch.models_of(registry.sla_models(domain="bulk"))
     due = RUN + timedelta(hours=1)
     report = sla_watch.check(registry, None, Delivery("slack"), now=due + timedelta(seconds=1), models=models)
-    assert (len(report.missed), report.messages.added, report.messages.sent) == (45, 1, 1)
+    assert (len(report.missed), report.messages.added, report.messages.sent) == (n, 1, 1)
     [request] = slack.wait_for(1, timeout=10)
     assert _channel(request) == "#bulk-data"
     text = request.body["text"]
-    assert text.startswith("SLA missed: 45 model runs of bulk")
+    assert text.startswith(f"SLA missed: {n} model runs of bulk")
     listed = [line for line in text.splitlines() if line.startswith("• *bulk.m")]
     # as many as Slack's 3,000-character section holds (at most MAX_MISSES_LISTED), the rest counted
-    assert 10 <= len(listed) <= MAX_MISSES_LISTED and listed[0].startswith("• *bulk.m000*")
-    assert f"and {45 - len(listed)} more." in text and "`handoff sla bulk`" in text
+    assert 10 <= len(listed) <= MAX_MISSES_LISTED and listed[0].startswith("• *bulk.m0000*")
+    assert f"and {n - len(listed)} more." in text and "`handoff sla bulk`" in text
     section = next(b for b in request.body["blocks"] if b["type"] == "section")["text"]["text"]
     assert len(section) <= MAX_SECTION and section.endswith("shows how reliable these promises have been.")
-    assert len(registry.sla_misses(dag_ids=["bulk__daily"])) == 45
+    assert len(registry.sla_misses(dag_ids=["bulk__daily"], limit=None)) == n
     [row] = registry.notifications(kind="sla_miss")
-    assert (row.subject_task_id, row.subject_date, row.roles, row.status) == ("m000", RUN, "owner", "sent")
+    assert (row.subject_task_id, row.subject_date, row.roles, row.status) == ("m0000", RUN, "owner", "sent")
+    writes: list[str] = []
+
+    def grab(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
+        if statement.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")):
+            writes.append(statement)
+
+    event.listen(registry.engine, "before_cursor_execute", grab)
+    try:
+        again = sla_watch.check(registry, None, Delivery("slack"), now=due + timedelta(minutes=10), models=models)
+    finally:
+        event.remove(registry.engine, "before_cursor_execute", grab)
+    assert (again.known, again.missed, again.messages.added) == (n, [], 0)
+    assert writes == []  # every miss was known from one read: nothing recorded again
+    assert len(slack.requests) == 1

@@ -187,10 +187,12 @@ def complete_miss(conn: Connection, dag_id: str, task_id: str, logical_date: dat
 
 
 def misses(conn: Connection, *, dag_ids: Iterable[str] | None = None, domain: str | None = None,
-           since: datetime | None = None, limit: int = 1000) -> list[SlaMiss]:
-    """Recorded misses, latest run first."""
+           since: datetime | None = None, limit: int | None = 1000) -> list[SlaMiss]:
+    """Recorded misses, latest run first (``limit`` None: all)."""
     m = s.sla_misses.c
-    query = select(s.sla_misses).order_by(m.logical_date.desc(), m.id.desc()).limit(limit)
+    query = select(s.sla_misses).order_by(m.logical_date.desc(), m.id.desc())
+    if limit is not None:
+        query = query.limit(limit)
     if dag_ids is not None:
         query = query.where(m.dag_id.in_(sorted(set(dag_ids))))
     if domain is not None:

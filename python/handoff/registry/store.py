@@ -520,8 +520,8 @@ class Registry:
                            f"recording the completion of {dag_id}.{task_id}")
 
     def sla_misses(self, *, dag_ids: Iterable[str] | None = None, domain: str | None = None,
-                   since: datetime | None = None, limit: int = 1000) -> list[SlaMiss]:
-        """Recorded SLA misses, latest run first."""
+                   since: datetime | None = None, limit: int | None = 1000) -> list[SlaMiss]:
+        """Recorded SLA misses, latest run first (``limit`` None: all)."""
         after = _aware(since)
         wanted = list(dag_ids) if dag_ids is not None else None
         return self._read(lambda c: notes.misses(c, dag_ids=wanted, domain=domain, since=after,
