@@ -92,6 +92,7 @@ def _measure(scenario: str, url: str, db: str) -> dict[str, Any]:
 
     from handoff.notify import events, sla_watch
     from handoff.notify.delivery import Delivery
+    from handoff.plan_model import Plan
     from handoff.registry import Registry
     from handoff.registry.schema import publications
     from sqlalchemy import update
@@ -100,7 +101,7 @@ def _measure(scenario: str, url: str, db: str) -> dict[str, Any]:
     domains, models = SCENARIOS[scenario]
     out: dict[str, Any] = {"scenario": scenario, "db": db, "models": domains * models}
     with Registry(url) as registry:
-        registry.publish(plans(domains, models))
+        registry.publish([Plan.from_json(p) for p in plans(domains, models)])
         with registry.engine.begin() as conn:
             conn.execute(update(publications).values(published_at=RUN - timedelta(days=30)))
         off = Delivery("off")

@@ -10,6 +10,7 @@ from typing import Any
 from handoff.notify import sla_watch
 from handoff.notify.delivery import Delivery
 from handoff.notify.messages import MAX_MISSES_LISTED, MAX_SECTION
+from handoff.plan_model import Plan
 from sqlalchemy import event, update
 
 RUN = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
@@ -26,7 +27,7 @@ def _channel(request: Any) -> str:
     return request.body.get("channel") or request.channel_path
 
 
-def _bulk_plan(models: int) -> dict[str, Any]:
+def _bulk_plan(models: int) -> Plan:
     """A domain 'bulk' of ``models`` chained models, daily at 03:00 UTC, each promising
     available_within 1h (so one check finds them all past their deadline)."""
     tasks = [{"task_id": f"m{i:04d}", "kind": "dbt_model", "unique_id": f"model.bulk.m{i:04d}", "name": f"m{i:04d}",
@@ -34,11 +35,11 @@ def _bulk_plan(models: int) -> dict[str, Any]:
               "available_by": None, "available_within_s": 3600, "microbatch": False, "retries": 0,
               "retry_delay_s": 0, "timeout_s": None, "pool": None,
               "upstream": [f"m{i - 1:04d}"] if i else []} for i in range(models)]
-    return {"plan_version": 2, "handoff_version": "0.0.0", "notes": [],
+    return Plan.from_json({"plan_version": 2, "handoff_version": "0.0.0", "notes": [],
             "domain": {"name": "bulk", "owner": "team-bulk", "slack": "#bulk-data", "description": ""},
             "dbt": {"project_name": "bulk", "dbt_version": "1.11.0", "manifest_sha256": ""},
             "pipelines": [{"name": "daily", "dag_id": "bulk__daily", "schedule": "0 3 * * *",
-                           "start_date": "2026-01-01", "description": "", "timezone": "UTC", "tasks": tasks}]}
+                           "start_date": "2026-01-01", "description": "", "timezone": "UTC", "tasks": tasks}]})
 
 
 def test_several_misses_of_one_check_are_one_message_per_channel(registry, slack) -> None:

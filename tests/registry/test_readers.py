@@ -12,19 +12,20 @@ from registry_helpers import public_marts, synthetic_plan
 from sqlalchemy import event, select
 
 from handoff.registry import schema as s
+from handoff.plan_model import Plan
 from handoff.registry.store import Registry
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
 @pytest.fixture(scope="module")
-def chain_plans(plans) -> list[dict[str, Any]]:
+def chain_plans(plans) -> list[Plan]:
     """shop, billing, growth as dbt compiles them, and five synthetic domains of 90 tasks, each
     reading two public marts of each of the two before it (readers of readers: depth 2 and 3)."""
-    made: list[dict[str, Any]] = [plans(name) for name in ("shop", "billing", "growth")]
-    synthetic: list[dict[str, Any]] = []
+    made: list[Plan] = [plans(name) for name in ("shop", "billing", "growth")]
+    synthetic: list[Plan] = []
     for i in range(5):
-        ups = [(synthetic[j]["domain"]["name"], mart) for j in range(max(0, i - 2), i)
+        ups = [(synthetic[j].domain.name, mart) for j in range(max(0, i - 2), i)
                for mart in public_marts(synthetic[j])[:2]]
         synthetic.append(synthetic_plan(f"chain{i}", 90, template=made[1], upstreams=ups))
     return made + synthetic
@@ -32,7 +33,7 @@ def chain_plans(plans) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def registry(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-             chain_plans: list[dict[str, Any]]) -> Iterator[Registry]:
+             chain_plans: list[Plan]) -> Iterator[Registry]:
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('readers')}/registry.db"
     else:

@@ -14,20 +14,21 @@ from sqlalchemy import event, inspect, select, text
 
 from handoff.registry import migrations, queries
 from handoff.registry import schema as s
+from handoff.plan_model import Plan
 from handoff.registry.store import Registry
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
 @pytest.fixture(scope="module")
-def mesh_plans(plans) -> list[dict[str, Any]]:
+def mesh_plans(plans) -> list[Plan]:
     """shop, billing and growth as dbt compiles them, and six synthetic domains
     of 120 tasks, each reading public marts of up to three earlier ones."""
-    made: list[dict[str, Any]] = [plans(name) for name in ("shop", "billing", "growth")]
+    made: list[Plan] = [plans(name) for name in ("shop", "billing", "growth")]
     template = made[1]
-    synthetic: list[dict[str, Any]] = []
+    synthetic: list[Plan] = []
     for i in range(6):
-        ups = [(synthetic[j]["domain"]["name"], mart) for j in range(max(0, i - 3), i)
+        ups = [(synthetic[j].domain.name, mart) for j in range(max(0, i - 3), i)
                for mart in public_marts(synthetic[j])[:2]]
         synthetic.append(synthetic_plan(f"gen{i}", 120, template=template, upstreams=ups))
     return made + synthetic
@@ -35,7 +36,7 @@ def mesh_plans(plans) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def registry(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-             mesh_plans: list[dict[str, Any]]) -> Iterator[Registry]:
+             mesh_plans: list[Plan]) -> Iterator[Registry]:
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('lookup')}/registry.db"
     else:
