@@ -308,7 +308,7 @@ def test_c_a_model_past_its_sla_is_reported_within_a_minute_and_its_late_success
     stamp = f"run of {run_date:%Y-%m-%d %H:%M} UTC"
 
     def posts() -> list[object]:
-        # the single-model message, or one listing every miss of that check for the channel (D-grouped)
+        # the single-model message, or one listing every miss of that check for the channel (D39)
         return [r for r in d.slack.accepted() if r.body.get("text", "").startswith("SLA missed: ")
                 and "*finance.mrt_revenue* (`finance__daily`, " + stamp in r.body["text"]]
 
