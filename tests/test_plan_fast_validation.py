@@ -91,3 +91,18 @@ def test_a_schema_using_a_2020_12_only_keyword_is_left_to_jsonschema():
     assert not schemas._draft7_compatible({"type": "object", "unevaluatedProperties": False})
     assert not schemas._draft7_compatible({"properties": {"a": {"$ref": "#/$defs/x", "maxLength": 3}}})
     assert not schemas._draft7_compatible({"items": [{"type": "string"}]})
+
+
+def test_the_fast_path_is_the_lean_compile_of_the_shipped_schema(plans):
+    """fast_check builds its item names with f-strings, not ``format(**locals())`` (half of checking
+    a valid plan's tasks, docs/benchmarks.md), and still refuses what it should (the test above)."""
+    fast = schemas.fast_check("plan")
+    compiled = [cell.cell_contents for cell in fast.__closure__ if callable(cell.cell_contents)]
+    assert [c.__code__.co_filename for c in compiled] == ["<handoff fast schema check>"]
+    code = 'raise E("" + (p or "data") + ".upstream[{data__upstream_x}]".format(**locals()) + " must be string")'
+    assert schemas._ITEM_NAME.sub(r'f"\1{\2}\3"', code) == (
+        'raise E("" + (p or "data") + f".upstream[{data__upstream_x}]" + " must be string")')
+    assert schemas._compiled_lean("x = 1\n") is None  # not fastjsonschema's shape: its own compile is used
+    bad = copy.deepcopy(plans[0])
+    bad["pipelines"][0]["tasks"][0]["upstream"] = ["ok", "not ok"]
+    assert fast(plans[0]) and not fast(bad)
