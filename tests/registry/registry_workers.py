@@ -44,9 +44,9 @@ def publisher(url: str, domain: str, paths: list[str]) -> int:
 
 def crasher(url: str, path: str) -> int:
     from handoff.plan import load_plan
-    from handoff.registry import store
+    from handoff.registry import publishing, store
 
-    insert_rows = store._insert_rows
+    insert_rows = publishing.insert_rows
 
     def insert_then_stop(conn, table, rows):  # type: ignore[no-untyped-def]
         insert_rows(conn, table, rows)
@@ -54,7 +54,7 @@ def crasher(url: str, path: str) -> int:
             print("INSIDE", flush=True)
             time.sleep(600)
 
-    store._insert_rows = insert_then_stop
+    publishing.insert_rows = insert_then_stop
     with store.Registry(url) as registry:
         registry.publish([load_plan(path)], label="crashed")
     print("COMMITTED", flush=True)  # never reached: the test kills this process while it sleeps

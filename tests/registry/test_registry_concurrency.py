@@ -26,7 +26,8 @@ from pathlib import Path
 from handoff.plan_model import Plan
 from handoff.registry import schema as s
 from handoff.registry.mesh import domain_from_plan
-from handoff.registry.store import Registry, domain_rows
+from handoff.registry.publishing import domain_rows
+from handoff.registry.store import Registry
 from registry_helpers import public_marts, synthetic_plan, write_plans
 from sqlalchemy import func, select
 

@@ -18,7 +18,8 @@ from handoff.registry import migrations
 from handoff.registry import schema as s
 from handoff.registry.mesh import domain_from_plan
 from handoff.registry.snapshot import Snapshot, SnapshotModel, read_snapshot
-from handoff.registry.store import Registry, domain_rows
+from handoff.registry.publishing import domain_rows
+from handoff.registry.store import Registry
 from registry_helpers import run_cli, write_plans
 from support.documents import editable
 from sqlalchemy import create_engine, func, inspect, select, text

@@ -121,7 +121,7 @@ def _target(text: str) -> tuple[str, str]:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    from ..registry.store import plan_files
+    from ..registry.publishing import plan_files
 
     if args.takeover and not args.reason:
         raise HandoffError("--takeover needs --reason", where="handoff publish",
@@ -151,7 +151,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from ..registry.binding import findings as binding_findings
     from ..registry.checks import ERROR, WARNING, check_mesh, failing
     from ..registry.mesh import domain_from_plan
-    from ..registry.store import plan_files
+    from ..registry.publishing import plan_files
 
     files = plan_files(args.plans)
     plans = load_plans(files)
