@@ -1,7 +1,7 @@
 """SLA monitoring: what it adds per DAG run at 1x5000 and 20x250 models (docs/benchmarks.md).
 
-``python -m bench.sla [--repeats N] [--scenario 1x5000] [--db sqlite|postgres]`` (also
-``bench/run.sh --only sla``). Every model of the synthetic mesh has an SLA (the worst case: in
+``python -m bench.sla [--repeats N] [--scenario 1x5000] [--db sqlite|postgres]`` (not a section
+of ``python -m bench``: run it on its own). Every model of the synthetic mesh has an SLA (the worst case: in
 practice only public marts promise one), so each model success is one completion the callbacks
 record. Measured in a fresh process per scenario, on a SQLite registry in a temp folder (or a
 database on a PostgreSQL server tests/support/postgres.py starts, ``--db postgres``):
