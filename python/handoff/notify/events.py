@@ -166,14 +166,6 @@ def model_succeeded(registry: Registry, delivery: Delivery, *, dag_id: str, task
 
 # -- SLA miss --------------------------------------------------------------------------------------
 
-def sla_missed(registry: Registry, delivery: Delivery, *, dag_id: str, task_id: str, run_id: str | None,
-               logical_date: datetime, sla: str, deadline: datetime, state: str,
-               completed: datetime | None = None) -> Report:
-    """A model run passed its SLA deadline without success: tell the owner and the consumers."""
-    return sla_misses_found(registry, delivery, [MissedRun(dag_id, task_id, run_id, logical_date, sla, deadline,
-                                                           state, completed)])
-
-
 @dataclass(frozen=True)
 class MissedRun:
     """One model run the SLA watch found past its deadline (``sla``: the promise as people read it)."""
