@@ -2,7 +2,7 @@
 
 Each file of tests/corpus/meta/{good,bad}/*.json is {"kind": "node"|"source", "meta": {...},
 "expect": [[code, path], ...]} (sorted). The macros judge the whole corpus in one
-`dbt run-operation handoff_judge_examples`; `handoff.convention.validate_meta` judges each file;
+`dbt run-operation handoff_judge_examples`; `handoff.meta_schema.validate_meta` judges each file;
 both must equal `expect`.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from handoff.convention import validate_meta
+from handoff.meta_schema import validate_meta
 from support.examples import Mesh, check, run_dbt
 
 CORPUS = Path(__file__).parent / "corpus" / "meta"
