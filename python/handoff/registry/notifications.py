@@ -224,8 +224,8 @@ def audience(conn: Connection, dag_id: str, task_id: str) -> dict[str, Any] | No
     model task of another domain waiting on it, directly or not: ``queries.Consumer``),
     ``schedules`` (dag_id -> schedule of the task's DAG and every consuming DAG), ``teams``
     (domain -> {owner, slack, mute}) of every domain involved."""
+    from .consumers import consumers
     from .mesh import SENSOR
-    from .queries import consumers
 
     t, p = s.tasks, s.pipelines
     row = conn.execute(select(t, p.c.schedule).join(p, p.c.dag_id == t.c.dag_id)

@@ -3,7 +3,7 @@
 The mesh seen from above: domains and the models they hand each other (``domain_map``), a model
 search (``search_models``), what a whole DAG waits on (``pipeline_waits``, the shape of
 ``explain``'s ``waits_on``) and which domain/model an Airflow DAG or task is (``locate``). The
-model page itself is ``queries.explain`` + ``queries.consumers``: one implementation of each.
+model page itself is ``explain.explain`` + ``consumers.consumers``: one implementation of each.
 """
 
 from __future__ import annotations
@@ -16,8 +16,10 @@ from sqlalchemy.engine import Connection
 
 from ..errors import HandoffError
 from . import schema as s
+from .consumers import consumers
+from .explain import _wait, explain
 from .mesh import SENSOR
-from .queries import Consumer, _iso, _one_task, _teams, _wait, consumers, explain
+from .queries import Consumer, _iso, _one_task, _teams
 
 
 def domain_map(conn: Connection) -> dict[str, Any]:

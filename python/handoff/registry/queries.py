@@ -1,23 +1,21 @@
-"""Read queries over one connection (called by ``Registry`` inside a transaction); run state: ``run_state``.
-
-``explain`` returns a plain dict so that features can add keys (e.g. run states) without
-changing its callers; the CLI renders whatever it holds.
+"""Read queries over one connection (called by ``Registry`` inside a transaction): the whole mesh,
+finding a model's tasks, sensors waiting on a model, bindings and history. Who depends on a model
+is ``consumers``, one model explained is ``explain``; run state is ``run_state``.
 """
 
 from __future__ import annotations
 
 import difflib
 import json
-from collections import defaultdict, deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Row
 
-from ..alignment import alignment_warning
 from ..errors import HandoffError
 from . import schema as s
 from .mesh import SENSOR, Domain, Mesh, Pipeline, Task
@@ -200,127 +198,8 @@ def _export_keys(conn: Connection, rows: Iterable[Row[Any]]) -> dict[tuple[str, 
 
 
 # --------------------------------------------------------------------------------------
-# Consumers (who-depends-on)
+# Teams
 # --------------------------------------------------------------------------------------
-
-# One recursive query over the lineage index: every node reachable from the seeds, and the
-# edges leaving them, with the task behind each edge's target. UNION (not UNION ALL) visits
-# each node once, so cycles terminate.
-_REACH = """
-WITH RECURSIVE reach(ns, id) AS (
-  {seeds}
-  UNION
-  SELECT l.dst_ns, l.dst_id FROM reach r JOIN lineage l ON l.src_ns = r.ns AND l.src_id = r.id
-)
-SELECT l.src_ns, l.src_id, l.dst_ns, l.dst_id, l.kind,
-       t.domain AS t_domain, t.kind AS t_kind, t.model AS t_model, t.owner AS t_owner, t.slack AS t_slack,
-       t.access AS t_access, t.available_by AS t_available_by
-FROM reach r
-JOIN lineage l ON l.src_ns = r.ns AND l.src_id = r.id
-LEFT JOIN tasks t ON t.dag_id = l.dst_ns AND t.task_id = l.dst_id
-"""
-
-NodeKey = tuple[str, str]
-
-
-def consumers(conn: Connection, domain: str, model: str, *, transitive: bool = True) -> list[Consumer]:
-    """See ``Registry.consumers``."""
-    origins = model_tasks(conn, domain, model)
-    if not transitive:
-        return _direct_consumers(conn, domain, origins)
-    seeds: list[NodeKey] = [(f"@{domain}", model)] + [(o.dag_id, o.task_id) for o in origins]
-    keys = _export_keys(conn, origins)
-    seeds += [(f"@{domain}", key) for o in origins for key in keys[(o.dag_id, o.task_id)] if key != model]
-    params: dict[str, str] = {}
-    selects = []
-    for i, (ns, id_) in enumerate(seeds):
-        params[f"ns{i}"], params[f"id{i}"] = ns, id_
-        selects.append(f"SELECT CAST(:ns{i} AS VARCHAR(200)), CAST(:id{i} AS VARCHAR(250))")
-    rows = conn.execute(text(_REACH.format(seeds=" UNION ALL ".join(selects))), params).all()
-    return _walk(domain, model, seeds, rows, {})  # every model task carries its owner and Slack channel
-
-
-def _walk(domain: str, model: str, seeds: list[NodeKey], rows: Sequence[Sequence[Any]],
-          teams: Mapping[str, tuple[str, str]]) -> list[Consumer]:
-    """Domain-crossing depth (0-1 breadth-first) and the path to every model task reached."""
-    succ: dict[NodeKey, list[tuple[NodeKey, str]]] = defaultdict(list)
-    # task node -> (domain, kind, model, owner, slack, access, available_by)
-    info: dict[NodeKey, tuple[Any, ...]] = {}
-    for src_ns, src_id, dst_ns, dst_id, kind, *task in rows:  # plain tuples: Row attributes cost µs each
-        dst = (dst_ns, dst_id)
-        succ[(src_ns, src_id)].append((dst, kind))
-        if task[0] is not None:
-            info[dst] = tuple(task)
-    seed_key = (f"@{domain}", model)
-    depth: dict[NodeKey, int] = dict.fromkeys(seeds, 0)
-    parent: dict[NodeKey, NodeKey] = {}
-    queue: deque[NodeKey] = deque(seeds)
-    while queue:
-        node = queue.popleft()
-        here = depth[node]
-        for dst, kind in succ.get(node, ()):
-            # a sensor of another domain waiting on a model key crosses a domain boundary
-            cost = 1 if kind == "sensor" and info[dst][0] != node[0][1:] else 0
-            if dst not in depth or here + cost < depth[dst]:
-                depth[dst] = here + cost
-                parent[dst] = node
-                (queue.append if cost else queue.appendleft)(dst)
-
-    origin = f"{domain}.{model}"
-    direct_sensors = [dst for dst, kind in succ.get(seed_key, ()) if kind == "sensor"]
-    directly_fed = {dst for sensor in direct_sensors for dst, kind in succ.get(sensor, ()) if kind == "task"}
-    via: dict[NodeKey, tuple[str, ...]] = dict.fromkeys(seeds, ())
-    via[seed_key] = (origin,)
-    last_sensor: dict[NodeKey, str] = dict.fromkeys(seeds, "")
-
-    def path_of(node: NodeKey) -> tuple[tuple[str, ...], str]:
-        """(models crossed, nearest sensor) on the path to ``node``, memoized down the parent tree."""
-        chain = []
-        step = node
-        while step not in via:
-            chain.append(step)
-            step = parent[step]
-        for step in reversed(chain):
-            up = parent[step]
-            via[step] = via[up] + ((f"{step[0][1:]}.{step[1]}",) if step[0][0] == "@" else ())
-            last_sensor[step] = step[1] if step in info and info[step][1] == SENSOR else last_sensor[up]
-        return via[node], last_sensor[node]
-
-    found = []
-    for node, (t_domain, t_kind, t_model, t_owner, t_slack, t_access, t_available_by) in info.items():
-        if t_kind == SENSOR or depth.get(node, 0) == 0:
-            continue
-        crossed, sensor = path_of(node)
-        if not crossed or crossed[0] != origin:
-            crossed = (origin, *crossed)
-        team = teams.get(t_domain, ("", ""))
-        found.append(Consumer(domain=t_domain, dag_id=node[0], task_id=node[1], model=t_model,
-                              owner=t_owner or team[0], slack=t_slack or team[1], depth=depth[node], via=crossed,
-                              sensor_task_id=sensor, direct=node in directly_fed, kind=t_kind, access=t_access,
-                              available_by=t_available_by))
-    found.sort(key=lambda c: (c.depth, c.domain, c.dag_id, c.task_id))
-    return found
-
-
-def _direct_consumers(conn: Connection, domain: str, origins: list[Row[Any]]) -> list[Consumer]:
-    keys = sorted({k for ks in _export_keys(conn, origins).values() for k in ks})
-    ce, e, t = s.cross_edges, s.task_edges, s.tasks
-    rows = conn.execute(
-        select(ce.c.sensor_task_id, ce.c.upstream_model, t)
-        .join(e, (e.c.dag_id == ce.c.dag_id) & (e.c.upstream_task_id == ce.c.sensor_task_id))
-        .join(t, (t.c.dag_id == e.c.dag_id) & (t.c.task_id == e.c.downstream_task_id))
-        .where(ce.c.upstream_domain == domain, ce.c.upstream_model.in_(keys), ce.c.domain != domain,
-               t.c.kind != SENSOR)).all()
-    teams = _teams(conn, {r.domain for r in rows})
-    found = {}
-    for r in rows:
-        owner, slack = r.owner or teams[r.domain][0], r.slack or teams[r.domain][1]
-        found[(r.dag_id, r.task_id)] = Consumer(
-            domain=r.domain, dag_id=r.dag_id, task_id=r.task_id, model=r.model, owner=owner, slack=slack, depth=1,
-            via=(f"{domain}.{r.upstream_model}",), sensor_task_id=r.sensor_task_id, direct=True, kind=r.kind,
-            access=r.access, available_by=r.available_by)
-    return sorted(found.values(), key=lambda c: (c.domain, c.dag_id, c.task_id))
-
 
 def _teams(conn: Connection, names: Iterable[str]) -> dict[str, tuple[str, str]]:
     wanted = sorted(set(names))
@@ -414,86 +293,6 @@ def sensors_waiting_on_task(conn: Connection, dag_id: str, task_id: str) -> list
         upstream_schedule=task.schedule, timeout_s=r.timeout_s, poke_interval_s=r.poke_interval_s, mode=r.mode,
         upstream_timezone=task.timezone, downstream_timezone=r.timezone)
         for r in rows if exporters.get(r.upstream_model) == 1]
-
-
-# --------------------------------------------------------------------------------------
-# explain
-# --------------------------------------------------------------------------------------
-
-def explain(conn: Connection, domain: str, model: str, *, every: list[Consumer] | None = None) -> dict[str, Any]:
-    """One model as a dict: domain, pipeline, the task, what it waits on, who reads it.
-
-    ``every``: its transitive consumers when the caller already has them (the model page lists
-    them; computing them twice doubles the cost of a wide consumer tree).
-
-    Keys: domain, pipeline, model, upstream_tasks, downstream_tasks, waits_on (every sensor
-    upstream of the model in its DAG, resolved to the upstream DAG/task/schedule), consumers
-    (direct consumers in other domains), transitive_consumers (how many in all).
-    """
-    task = _one_task(conn, domain, model)
-    d = conn.execute(select(s.domains).where(s.domains.c.name == domain)).one()
-    p = conn.execute(select(s.pipelines).where(s.pipelines.c.dag_id == task.dag_id)).one()
-    edges = conn.execute(select(s.task_edges.c.upstream_task_id, s.task_edges.c.downstream_task_id)
-                         .where(s.task_edges.c.dag_id == task.dag_id)).all()
-    preds: dict[str, list[str]] = defaultdict(list)
-    for e in edges:
-        preds[e.downstream_task_id].append(e.upstream_task_id)
-    ancestors: dict[str, bool] = {}  # task id -> direct upstream of the model?
-    stack = [(u, True) for u in preds[task.task_id]]
-    while stack:
-        node, direct = stack.pop()
-        if node in ancestors:
-            ancestors[node] = ancestors[node] or direct
-            continue
-        ancestors[node] = direct
-        stack.extend((u, False) for u in preds[node])
-    sensors = conn.execute(select(s.cross_edges).where(
-        s.cross_edges.c.dag_id == task.dag_id, s.cross_edges.c.sensor_task_id.in_(sorted(ancestors)))
-        .order_by(s.cross_edges.c.sensor_task_id)).all()
-    waits_on = [_wait(conn, sensor, ancestors[sensor.sensor_task_id], p.schedule, p.timezone) for sensor in sensors]
-    readers = consumers(conn, domain, task.task_id, transitive=False)
-    if every is None:
-        every = consumers(conn, domain, task.task_id, transitive=True)
-    return {
-        "domain": {"name": d.name, "owner": d.owner, "slack": d.slack, "description": d.description,
-                   "project": d.project, "published_at": _iso(d.published_at), "label": d.label,
-                   "plan_sha256": d.plan_sha256},
-        "pipeline": {"name": p.name, "dag_id": p.dag_id, "schedule": p.schedule, "start_date": p.start_date,
-                     "timezone": p.timezone},
-        "model": {"name": task.model, "task_id": task.task_id, "kind": task.kind, "unique_id": task.unique_id,
-                  "relation": task.relation, "access": task.access, "owner": task.owner, "slack": task.slack,
-                  "available_by": task.available_by, "available_within_s": task.available_within_s},
-        "upstream_tasks": sorted(preds[task.task_id]),
-        "downstream_tasks": sorted(e.downstream_task_id for e in edges if e.upstream_task_id == task.task_id),
-        "waits_on": waits_on,
-        "consumers": [c.as_dict() for c in readers],
-        "transitive_consumers": len(every),
-    }
-
-
-def _wait(conn: Connection, sensor: Row[Any], direct: bool, schedule: str,
-          timezone_name: str = "UTC") -> dict[str, Any]:
-    upstream: dict[str, Any] | None = None
-    problem = None
-    try:
-        target = _one_task(conn, sensor.upstream_domain, sensor.upstream_model)
-        upstream = {"dag_id": target.dag_id, "task_id": target.task_id, "schedule": target.schedule,
-                    "timezone": target.timezone, "owner": target.owner, "slack": target.slack,
-                    "access": target.access, "available_by": target.available_by,
-                    "available_within_s": target.available_within_s}
-    except HandoffError as exc:
-        problem = exc.one_line()
-    return {
-        "sensor_task_id": sensor.sensor_task_id, "direct": direct,
-        "upstream_domain": sensor.upstream_domain, "upstream_model": sensor.upstream_model,
-        "sources": json.loads(sensor.sources), "refs": json.loads(sensor.refs) if sensor.refs else [],
-        "timeout_s": sensor.timeout_s,
-        "poke_interval_s": sensor.poke_interval_s, "mode": sensor.mode,
-        "upstream": upstream, "problem": problem,
-        "alignment_warning": (alignment_warning(upstream["schedule"], schedule, upstream["timezone"], timezone_name)
-                              if upstream else None),
-        "accepted": dict(_accept(sensor.accept)),
-    }
 
 
 # --------------------------------------------------------------------------------------

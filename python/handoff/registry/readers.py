@@ -10,9 +10,9 @@ DAG 5,000 times (quadratic: > 25 min). ``audiences`` answers for all tasks of a 
 2. per domain, one pass over the in-domain graph (memoized, children before parents) finds for
    every task the model keys reachable from it *within* its domain that another domain reads
    (the only way out of the domain);
-3. the other domains' side of each such key is walked once (the recursive ``queries._REACH``
+3. the other domains' side of each such key is walked once (the recursive ``consumers._REACH``
    query, seeded with the keys, in chunks) and shared by every task reaching it;
-4. per task, ``queries._walk`` — the same 0-1 breadth-first walk ``consumers`` runs — over the
+4. per task, ``consumers._walk`` — the same 0-1 breadth-first walk ``consumers`` runs — over the
    task's own keys, one edge to each key it reaches, and those keys' shared other-domain side.
 
 The consumers, their depth (domain boundaries crossed), nearest sensor and ``direct`` flag are
@@ -33,8 +33,9 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import Connection
 
 from . import schema as s
+from .consumers import _REACH, NodeKey, _walk
 from .mesh import SENSOR
-from .queries import _REACH, Consumer, NodeKey, _walk
+from .queries import Consumer
 
 _CHUNK = 400  # seeds per recursive query (SQLite caps a compound SELECT at 500 terms); names per IN list
 
@@ -173,7 +174,7 @@ def _search(inside: Mapping[NodeKey, Sequence[NodeKey]], read: set[NodeKey], sta
 
 def _outside(conn: Connection, domain: str, keys: Sequence[str]) -> dict[str, list[Row]]:
     """Per read model key of ``domain``: the lineage rows of its other-domain side — its sensors in
-    other domains and everything reachable from them — as ``queries._REACH`` returns rows."""
+    other domains and everything reachable from them — as ``consumers._REACH`` returns rows."""
     home = f"@{domain}"
     rows: list[Row] = []
     for chunk in _chunks(list(keys)):

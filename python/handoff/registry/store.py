@@ -32,7 +32,9 @@ from ..errors import HandoffError
 from ..plan import load_plans, validate_plan
 from ..plan_model import Plan
 from . import binding, migrations, queries, readers
+from . import consumers as consumers_q
 from . import engine as engines
+from . import explain as explain_q
 from . import notifications as notes
 from . import run_state as rs
 from . import schema as s
@@ -192,7 +194,7 @@ class Registry:
         Depth counts domain boundaries crossed; ``via`` names the models crossed, from ``domain.model`` on.
         Raises HandoffError when the domain or model is not published.
         """
-        return self._read(lambda c: queries.consumers(c, domain, model, transitive=transitive),
+        return self._read(lambda c: consumers_q.consumers(c, domain, model, transitive=transitive),
                           f"finding consumers of {domain}.{model}")
 
     def sensors_waiting_on(self, domain: str, model: str) -> list[SensorWait]:
@@ -210,8 +212,8 @@ class Registry:
                           f"finding sensors waiting on {dag_id}.{task_id}")
 
     def explain(self, domain: str, model: str) -> dict[str, Any]:
-        """Everything about one model as a JSON-ready dict (``queries.explain``)."""
-        return self._read(lambda c: queries.explain(c, domain, model), f"explaining {domain}.{model}")
+        """Everything about one model as a JSON-ready dict (``explain.explain``)."""
+        return self._read(lambda c: explain_q.explain(c, domain, model), f"explaining {domain}.{model}")
 
     # -- the map and the web pages (overview.py) ----------------------------------------
     def domain_map(self) -> dict[str, Any]:
