@@ -67,6 +67,9 @@ CASES = {
     "impact same manifest": (["impact", "--base", "{manifest}", "--head", "{manifest}"], "same manifest"),
     "impact missing head": (["impact", "--base", "{manifest}", "--head", "{tmp}/nope.json"], "nope.json"),
     "validate missing manifest": (["validate", "{tmp}/nope.json"], "file not found"),
+    "C1 control in a model name": (["explain", "shapes.ba\u0085se", "--registry", "{registry}"],
+                                   "holds a control character"),
+    "tab in a domain name": (["map", "--domain", "sha\tpes", "--registry", "{registry}"], "holds a control character"),
 }
 
 

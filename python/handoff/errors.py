@@ -21,6 +21,15 @@ def shorten(text: str, limit: int = ECHO_LIMIT) -> str:
     return " ".join(cut(word) for word in text.split())
 
 
+def has_control_character(text: str) -> bool:
+    """Whether ``text`` holds a control character (Unicode category Cc: NUL, tab, newline, DEL,
+    C1 controls) or a lone surrogate (Cs): never part of a name, a search term or a date, and NUL
+    is refused by PostgreSQL and truncates a SQLite pattern."""
+    import unicodedata
+
+    return any(unicodedata.category(c) in ("Cc", "Cs") for c in text)
+
+
 class HandoffError(Exception):
     """Bad input or a failed precondition the user can fix.
 

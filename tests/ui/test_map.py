@@ -130,6 +130,26 @@ def test_neighbourhood_keeps_domains_within_hops():
     assert len(neighbourhood(found, ["a"], 0)["edges"]) == 0
 
 
+def test_neighbourhood_follows_paths_up_and_down_never_to_siblings():
+    """Hop k: k hand-overs up from the focus, k down; a domain that only shares an upstream (a
+    sibling) or a downstream (a co-parent) with the focus is not on a path from it."""
+    edges = [("a", "b"), ("a", "c"), ("c", "e"), ("x", "d"), ("b", "d"), ("d", "f"), ("f", "g"), ("y", "a")]
+    found = {"domains": [{"name": n} for n in "abcdefgxy"],
+             "edges": [{"upstream": u, "downstream": d} for u, d in edges]}
+
+    def names(focus, hops):
+        return "".join(d["name"] for d in neighbourhood(found, focus, hops)["domains"])
+
+    assert names(["b"], 1) == "abd"          # not c (sibling), not x (co-parent of d)
+    assert names(["b"], 2) == "abdfy"        # y above a, f below d; still no c, e, x
+    assert names(["c"], 1) == "ace"
+    assert names(["d"], 1) == "bdfx"
+    assert names(["b", "c"], 1) == "abcde"   # several foci: the union of their paths
+    assert names(["b"], 10) == "abdfgy"
+    view = neighbourhood(found, ["b"], 1)
+    assert [(e["upstream"], e["downstream"]) for e in view["edges"]] == [("a", "b"), ("b", "d")]
+
+
 def test_static_html_opens_offline_in_chromium_and_shows_the_mesh(tmp_path, example_plans, browser):
     url = f"sqlite:///{tmp_path}/registry.db"
     with Registry(url) as registry:

@@ -13,13 +13,13 @@ import argparse
 
 
 def _plain(text: str, what: str) -> str:
-    from ..errors import shorten
+    from ..errors import has_control_character, shorten
     from ..redact import redact
 
     shown = shorten(redact(repr(text)))
     if not text.strip():
         raise argparse.ArgumentTypeError(f"{what} is empty: give a value (an empty one is never a default)")
-    if any(ord(c) < 32 or c == "\x7f" for c in text):
+    if has_control_character(text):
         raise argparse.ArgumentTypeError(f"{what} {shown} holds a control character: remove it")
     if text != text.strip():
         raise argparse.ArgumentTypeError(f"{what} {shown} starts or ends with blanks: remove them")

@@ -313,6 +313,12 @@ def run(engine: Engine, work: Callable[[Connection], T], *, write: bool, what: s
         except SQLAlchemyError as exc:
             raise HandoffError(f"registry {shown_url}: {what} failed: {exc}",
                                hint="this is a bug in handoff; please report it") from None
+        except ValueError as exc:
+            if not is_refused_value(exc):
+                raise
+            raise HandoffError(f"registry {shown_url}: {what} failed: a value holds a character the database "
+                               f"cannot store ({_first_line(exc)})",
+                               hint="remove NUL and other control characters from names and search terms") from None
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -331,6 +337,13 @@ def is_transient(exc: DBAPIError) -> bool:
         return code in RETRYABLE_PG_CODES
     text = str(orig).lower()
     return "database is locked" in text or "database is busy" in text or "database table is locked" in text
+
+
+def is_refused_value(exc: ValueError) -> bool:
+    """Whether the driver refused a parameter before sending it: psycopg2 ("A string literal
+    cannot contain NUL (0x00) characters") and psycopg 3 ("PostgreSQL text fields cannot contain
+    NUL (0x00) bytes") raise a plain ValueError, not a DBAPIError, for a NUL in a string."""
+    return "NUL (0x00)" in str(exc)
 
 
 def _as_handoff_error(exc: DBAPIError, what: str, shown_url: str, attempts: int) -> HandoffError:

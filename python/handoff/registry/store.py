@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from ..errors import HandoffError
+from ..errors import HandoffError, has_control_character, shorten
 from ..plan import load_plans, validate_plan
 from ..plan_model import Plan
 from . import binding, migrations, queries, readers
@@ -223,8 +223,15 @@ class Registry:
         return self._read(overview.domain_map, "reading the domain map")
 
     def search_models(self, text: str, limit: int = 20) -> list[dict[str, Any]]:
-        """Model tasks whose name or task id contains ``text`` (``overview.search_models``)."""
+        """Model tasks whose name or task id contains ``text`` (``overview.search_models``).
+
+        Raises HandoffError when ``text`` holds a control character (a NUL would cut SQLite's
+        pattern short and match every model; PostgreSQL's driver refuses it)."""
         from . import overview
+
+        if has_control_character(text):
+            raise HandoffError(f"the search term {shorten(repr(text))} holds a control character",
+                               hint="search for letters, digits, '_' or '.'")
 
         return self._read(lambda c: overview.search_models(c, text, limit),
                           "searching models")

@@ -11,7 +11,9 @@ Routes (all behind Airflow's own authentication, given as ``Auth``):
     GET /static/{name}                  CSS, map.js, the vendored graph library (a fixed list of files)
     GET /api/map | /api/models/{domain}/{model} | /api/search?q= | /api/runs?...   the same as JSON
 
-Pages without a session redirect to Airflow's login; /api/* and /static/* answer 401. Every query
+Pages without a session redirect to Airflow's login; /api/* and /static/* answer 401. A path or
+query parameter holding a control character (NUL...) is refused with one line and 400 before any
+query (``_refuse_control``: a page for pages, ``{"error": ...}`` for the API). Every query
 is the registry's (``Registry``) and explain_run's (``run_state``); nothing is re-implemented.
 """
 
@@ -26,7 +28,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from ..errors import HandoffError
+from ..errors import HandoffError, has_control_character, shorten
 from .mapview import static_text
 from .pages import Urls, error_page, map_page, model_page, run_section, runs_page
 
@@ -68,8 +70,14 @@ def create_app(settings: Settings, auth: Auth) -> FastAPI:
     app = FastAPI(title="handoff", docs_url=None, redoc_url=None, openapi_url=None)
     state = _State(settings)
     urls = settings.urls
-    pages = APIRouter(dependencies=[Depends(auth.page)], default_response_class=HTMLResponse)
-    api = APIRouter(dependencies=[Depends(auth.api)])
+    pages = APIRouter(dependencies=[Depends(auth.page), Depends(_refuse_control)], default_response_class=HTMLResponse)
+    api = APIRouter(dependencies=[Depends(auth.api), Depends(_refuse_control_json)])
+
+    @app.exception_handler(BadParameter)
+    async def bad_parameter(request: Request, exc: BadParameter) -> Response:
+        if exc.json:
+            return JSONResponse({"error": exc.message}, status_code=400)
+        return HTMLResponse(error_page("Bad request", exc.message, urls), status_code=400)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -172,6 +180,38 @@ def create_app(settings: Settings, auth: Auth) -> FastAPI:
 # --------------------------------------------------------------------------------------
 # Shared state and helpers
 # --------------------------------------------------------------------------------------
+
+class BadParameter(Exception):
+    """A URL parameter refused before any query (answered 400 with ``message``)."""
+
+    def __init__(self, message: str, *, json: bool) -> None:
+        super().__init__(message)
+        self.message = message
+        self.json = json
+
+
+def _control_message(request: Request) -> str | None:
+    """The one line for the first path or query parameter holding a control character, else None."""
+    params = [*request.path_params.items(), *request.query_params.multi_items()]
+    for name, value in params:
+        if has_control_character(str(name)) or has_control_character(str(value)):
+            shown = shorten(repr(str(name)))
+            return (f"the URL parameter {shown} holds a control character (such as %00): no name, search term "
+                    "or date has one — remove it")
+    return None
+
+
+async def _refuse_control(request: Request) -> None:
+    message = _control_message(request)
+    if message is not None:
+        raise BadParameter(message, json=False)
+
+
+async def _refuse_control_json(request: Request) -> None:
+    message = _control_message(request)
+    if message is not None:
+        raise BadParameter(message, json=True)
+
 
 class _State:
     """The registry (opened once, at first use) and the static files (read once)."""

@@ -32,12 +32,22 @@ def script_json(value: Any) -> str:
 
 
 def neighbourhood(domain_map: Mapping[str, Any], focus: Iterable[str], hops: int = 1) -> dict[str, Any]:
-    """The map cut down to ``focus`` and the domains within ``hops`` hand-overs of it (either way)."""
-    keep = set(focus)
+    """The map cut down to ``focus``, its upstreams up to ``hops`` hand-overs up and its
+    downstreams up to ``hops`` hand-overs down, and the edges between the domains kept.
+
+    A path changes direction never: with edges a->b, a->c and focus b, hop 1 keeps a and b, not
+    c (a sibling: b and c only share an upstream); hop 2 from c in a->b->c keeps a. This is what
+    lineage tools mean by "upstream N / downstream N" (``dbt ls --select 2+m+2``); map.js's focus
+    mode draws the same rule with one hop."""
+    focus = set(focus)
     edges = domain_map["edges"]
-    for _ in range(max(0, hops)):
-        keep |= {e["upstream"] for e in edges if e["downstream"] in keep}
-        keep |= {e["downstream"] for e in edges if e["upstream"] in keep}
+    keep = set(focus)
+    for here, there in (("downstream", "upstream"), ("upstream", "downstream")):
+        seen, frontier = set(focus), set(focus)
+        for _ in range(max(0, hops)):
+            frontier = {e[there] for e in edges if e[here] in frontier} - seen
+            seen |= frontier
+        keep |= seen
     return {"domains": [d for d in domain_map["domains"] if d["name"] in keep],
             "edges": [e for e in edges if e["upstream"] in keep and e["downstream"] in keep]}
 

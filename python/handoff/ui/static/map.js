@@ -56,6 +56,8 @@
         state.focus = data.domains.slice().sort(function (a, b) { return degree(b.name) - degree(a.name) || (a.name < b.name ? -1 : 1); })[0].name;
         state.selected = state.focus;
       }
+      // one hop along a path: the domains it reads from and the domains reading from it, never a
+      // sibling (mapview.neighbourhood, `handoff map --domain D --hops 1`, keeps the same set)
       names = [state.focus];
       [["upstream", inn[state.focus] || [], "upstream"], ["downstream", out[state.focus] || [], "downstream"]].forEach(function (side) {
         var edges = side[1].slice().sort(function (a, b) { return b.models.length - a.models.length; });

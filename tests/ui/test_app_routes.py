@@ -1,0 +1,99 @@
+"""The web app's routes against a real registry (SQLite and PostgreSQL), through Starlette's test
+client with an accept-all Auth (authentication itself is tested in test_plugin_e2e.py against
+Airflow's real API server): bad URL parameters are one line and a 4xx before any query, silent
+fallbacks are said on the page.
+
+Plans are compiled by real dbt from the example domains (marketplace -> finance -> marketing)."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from handoff.manifest import load_manifest
+from handoff.plan import compile_manifest
+from handoff.registry import Registry
+from handoff.ui.app import Auth, Settings, create_app
+from handoff.ui.pages import Urls
+from starlette.requests import Request
+
+_names = itertools.count(1)
+
+
+async def _accept(request: Request) -> None:
+    return None
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def registry_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+                 example_manifests: Any) -> Iterator[str]:
+    """A registry holding the three example domains (a SQLite file, or a database on the session's PostgreSQL)."""
+    if request.param == "sqlite":
+        url, drop = f"sqlite:///{tmp_path_factory.mktemp('ui-routes')}/registry.db", None
+    else:
+        server = request.getfixturevalue("postgres_server")
+        drop = f"handoff_ui{os.getpid()}_{next(_names)}"
+        server.admin(f"CREATE DATABASE {drop}")
+        url = server.url(drop)
+    plans = [compile_manifest(load_manifest(path)) for path in example_manifests.manifests.values()]
+    with Registry(url) as registry:
+        registry.publish(plans)
+    yield url
+    if drop:
+        request.getfixturevalue("postgres_server").admin(f"DROP DATABASE IF EXISTS {drop} WITH (FORCE)")
+
+
+@pytest.fixture(scope="module")
+def client(registry_url: str) -> TestClient:
+    app = create_app(Settings(registry_url=registry_url, urls=Urls(prefix="", airflow=""), airflow_api_url=None),
+                     Auth(page=_accept, api=_accept, token=lambda r: None))
+    return TestClient(app, raise_server_exceptions=True)
+
+
+CONTROL_PAGES = ["/models/%00/x", "/models/finance/mrt%00revenue", "/runs?domain=%00&date=2026-11-26",
+                 "/runs?dag_id=%00&date=2026-11-26", "/runs?domain=finance&date=2026-11-26%00",
+                 "/tasks/%00/x", "/tasks/finance__daily/%01", "/dags/%00", "/?domain=%00", "/?domain=fin%0Aance",
+                 "/dag-runs/%00/x", "/runs?domain=finance&model=mrt%7Frevenue&date=2026-11-26", "/?%00=x"]
+CONTROL_API = ["/api/models/fin%00ance/x", "/api/search?q=%00", "/api/search?q=a%00b", "/api/search?q=%C2%85",
+               "/api/runs?domain=finance&model=%00&date=2026-11-26", "/api/runs?domain=%00&date=2026-11-26",
+               "/static/ui.css%00"]
+
+
+@pytest.mark.parametrize("path", CONTROL_PAGES)
+def test_a_control_character_in_a_page_parameter_is_one_line_and_400(client, path):
+    answer = client.get(path, follow_redirects=False)
+    assert answer.status_code == 400, answer.text[-300:]
+    errors = [line for line in answer.text.splitlines() if 'id="error"' in line]
+    assert len(errors) == 1 and "holds a control character" in errors[0]
+
+
+@pytest.mark.parametrize("path", CONTROL_API)
+def test_a_control_character_in_an_api_parameter_is_one_line_and_400(client, path):
+    answer = client.get(path)
+    assert answer.status_code == 400, answer.text[-300:]
+    assert set(answer.json()) == {"error"} and "holds a control character" in answer.json()["error"]
+    assert "\n" not in answer.json()["error"]
+
+
+def test_the_search_still_finds_models_and_a_nul_never_matches_everything(client):
+    hits = client.get("/api/search", params={"q": "orders"}).json()
+    assert hits and all("orders" in h["model"] or "orders" in h["task_id"] for h in hits)
+
+
+def test_a_driver_refusal_of_a_nul_is_a_one_line_handoff_error(registry_url):
+    """Defence in depth: a NUL that reaches PostgreSQL's driver (psycopg raises a plain ValueError)
+    becomes one HandoffError line, not a traceback; the search refuses it before the query (on
+    SQLite a NUL would cut the LIKE pattern short and match every model)."""
+    from handoff.errors import HandoffError
+
+    with Registry(registry_url, must_exist=True) as registry:
+        calls = (lambda: registry.model_view("fin\x00ance", "x"), lambda: registry.locate("a\x00b"),
+                 lambda: registry.search_models("\x00"), lambda: registry.pipeline_waits("\x00"))
+        for call in calls:
+            with pytest.raises(HandoffError) as caught:
+                call()
+            assert "\n" not in caught.value.one_line()
