@@ -46,11 +46,14 @@ def test_lint_reports_both_gates_then_fails(tmp_path: Path) -> None:
         "unused.py": '"""Imports what it never uses."""\n\nimport os\n',
         "wrong.py": '"""Returns a str where it promises an int."""\n\n\ndef answer() -> int:\n    return "42"\n',
         "untyped.py": '"""No annotations."""\n\n\ndef double(x):\n    return x * 2\n',
+        "tangled.py": '"""Sixteen decisions in one function (the cap is 15)."""\n\n\ndef pick(x: int) -> int:\n'
+                      + "".join(f"    if x == {i}:\n        return {i * 2}\n" for i in range(16)) + "    return 0\n",
     })
     done = _make("lint", f"LINT_SRC={package}", cache=tmp_path / "mypy_cache")
     output = done.stdout + done.stderr
     assert done.returncode != 0, output
     assert "F401" in output and "unused.py" in output, output  # ruff (pyflakes)
+    assert "C901" in output and "`pick` is too complex (17 > 15)" in output, output  # ruff (mccabe)
     assert 'Incompatible return value type (got "str", expected "int")' in output, output  # mypy
     assert "untyped.py" in output and "no-untyped-def" in output, output  # --strict
 

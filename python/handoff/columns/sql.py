@@ -121,7 +121,7 @@ def read_columns(sql: str, dialect: str | None) -> dict[TableKey, Demand]:
     return found
 
 
-def _demand(scope: Scope, wanted: Demand, found: dict[TableKey, Demand], depth: int) -> None:
+def _demand(scope: Scope, wanted: Demand, found: dict[TableKey, Demand], depth: int) -> None:  # noqa: C901 - one dispatch over sqlglot's scope shapes, each branch one SQL form
     if depth > _MAX_DEPTH:
         raise Unknown("the compiled SQL is nested too deeply to follow")
     expression = scope.expression

@@ -17,6 +17,9 @@ The window, per model: the ticks of its pipeline in 2024 — the whole year when
 any pipeline it waits on (transitively) has a day-of-month or month field; otherwise one cycle
 (two days, or two weeks when a day-of-week field is set) plus two days around every month end
 and a cycle around every daylight-saving switch of each timezone involved.
+
+Just over 400 lines on purpose: one rule pair (HO305/HO308) whose window, propagation and
+suggested fix only make sense together; the deadline arithmetic itself is ``handoff.sla``.
 """
 
 from __future__ import annotations
