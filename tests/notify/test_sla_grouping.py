@@ -77,6 +77,8 @@ def test_a_domain_whose_models_all_miss_posts_one_capped_message(registry, slack
     due = RUN + timedelta(hours=1)
     report = sla_watch.check(registry, None, Delivery("slack"), now=due + timedelta(seconds=1), models=models)
     assert (len(report.missed), report.messages.added, report.messages.sent) == (n, 1, 1)
+    returned = report.as_dict(listed=sla_watch.LOGGED)  # the watch task's XCom: capped, counted
+    assert (len(returned["missed"]), returned["missed_count"]) == (sla_watch.LOGGED, n)
     [request] = slack.wait_for(1, timeout=10)
     assert _channel(request) == "#bulk-data"
     text = request.body["text"]

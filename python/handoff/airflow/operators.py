@@ -191,7 +191,7 @@ class ReconcileOperator(BaseOperator):
                 messages = notify_sweep(registry, api, delivery, since=since)
                 self.log.info("messages: %s", messages.as_dict())
                 slas = sla_watch.check(registry, api, delivery, lookback=self.lookback)
-                self.log.info("SLA check (safety net of the watch): %s", slas.as_dict())
+                self.log.info("SLA check (safety net of the watch): %s", slas.as_dict(listed=sla_watch.LOGGED))
             except HandoffError as exc:
                 self.log.warning("messages not swept: %s", exc.one_line())
         for action in actions:
@@ -232,15 +232,17 @@ class SlaWatchOperator(BaseOperator):
         with Registry(self.registry_url, must_exist=True) as registry:
             report = sla_watch.check(registry, api_from_settings(), Delivery.from_env(), now=now)
             wake = sla_watch.wake_at(registry, now)
-        for miss in report.missed:
+        for miss in report.missed[:sla_watch.LOGGED]:
             self.log.warning("SLA missed: %s", miss)
+        if len(report.missed) > sla_watch.LOGGED:
+            self.log.warning("SLA missed: and %d more (handoff sla)", len(report.missed) - sla_watch.LOGGED)
         self.log.info("checked %d run(s): %d met, %d missed (new), %d known; %d API call(s); messages %s",
                       report.checked, report.met, len(report.missed), report.known, report.api_calls,
                       report.messages.as_dict())
         if wake is None or wake + self.GRACE >= window_end:
             self.log.info("next deadline %s is after this watch's window (%s): the next run takes over",
                           wake, window_end)
-            return report.as_dict()
+            return report.as_dict(listed=sla_watch.LOGGED)
         from airflow.providers.standard.triggers.temporal import DateTimeTrigger
 
         self.log.info("sleeping until the next deadline, %s", wake.isoformat())

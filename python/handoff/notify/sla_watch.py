@@ -53,8 +53,12 @@ class SlaReport:
     api_calls: int = 0
     found: list[_Found] = field(default_factory=list, repr=False)  # misses to record and tell at the end
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"checked": self.checked, "met": self.met, "missed": self.missed, "known": self.known,
+    def as_dict(self, *, listed: int | None = None) -> dict[str, Any]:
+        """The report as JSON-able data; ``listed``: name at most that many misses (``missed_count``
+        says how many there were) — what a task returns as its XCom after a storm of misses."""
+        return {"checked": self.checked, "met": self.met,
+                "missed": self.missed if listed is None else self.missed[:listed],
+                "missed_count": len(self.missed), "known": self.known,
                 "messages": self.messages.as_dict(), "api_calls": self.api_calls}
 
 
