@@ -103,8 +103,14 @@ def test_map_command_text_json_mermaid_and_errors(tmp_path, example_plans):
     assert '-->|"mrt_orders"|' in chart.stdout and "class d0 changed" in chart.stdout
     assert "<img" not in chart.stdout  # labels carry names only; owners are not in the chart
     for args, message in ((["--domain", "financ"], "no domain 'financ' is published"),
-                          (["--hops", "99"], "--hops 99 is out of range"),
-                          (["-o", str(tmp_path / "x")], "--output needs --format")):
+                          (["--domain", "finance", "--hops", "99"], "--hops 99 is out of range"),
+                          (["-o", str(tmp_path / "x")], "--output needs --format"),
+                          (["--hops", "2"], "--hops 2 means nothing without --domain"),
+                          (["--html", str(tmp_path / "x"), "--format", "mermaid"], "--html prints nothing"),
+                          (["--html", str(tmp_path / "x"), "--format", "mermaid", "-o", str(tmp_path / "x")],
+                           "--html and --output name the same file"),
+                          (["--html", str(tmp_path / "x"), "--format", "json", "-o", str(tmp_path / "." / "x")],
+                           "--html and --output name the same file")):
         bad = _handoff("map", *args, url=url)
         assert bad.returncode == 2, (args, bad.stdout, bad.stderr)
         assert message in bad.stderr and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
