@@ -7,6 +7,7 @@ Plans are compiled by real dbt from the example domains (marketplace -> finance 
 
 from __future__ import annotations
 
+import html
 import itertools
 import os
 from collections.abc import Iterator
@@ -97,3 +98,53 @@ def test_a_driver_refusal_of_a_nul_is_a_one_line_handoff_error(registry_url):
             with pytest.raises(HandoffError) as caught:
                 call()
             assert "\n" not in caught.value.one_line()
+
+
+def _line(page: str, ident: str) -> str:
+    found = [line for line in page.splitlines() if f'id="{ident}"' in line]
+    assert len(found) == 1, page[-500:]
+    return html.unescape(found[0])
+
+
+def test_a_domain_that_is_not_published_is_said_on_the_map_page_with_404(client):
+    answer = client.get("/?domain=nosuch")
+    assert answer.status_code == 404
+    assert "no domain 'nosuch' is published" in _line(answer.text, "error")
+    near = client.get("/?domain=financ")
+    assert near.status_code == 404 and "did you mean 'finance'?" in _line(near.text, "error")
+    assert client.get("/?domain=finance").status_code == 200 and 'id="error"' not in client.get("/").text
+
+
+@pytest.mark.parametrize(("path", "said"), [
+    ("/runs?model=mrt_revenue", "a model needs its domain"),
+    ("/runs?model=mrt_revenue&date=2026-11-26", "a model needs its domain"),
+    ("/runs?date=2026-11-26", "a date needs a domain"),
+])
+def test_a_run_status_request_that_matches_nothing_says_why(client, path, said):
+    answer = client.get(path)
+    assert answer.status_code == 400 and said in _line(answer.text, "error")
+    api = client.get(f"/api{path}")
+    assert api.status_code == 400 and said in api.json()["error"]
+
+
+def test_a_domain_without_a_date_asks_for_one(client):
+    answer = client.get("/runs?domain=finance")
+    assert answer.status_code == 200 and "Choose a date." in _line(answer.text, "notice")
+
+
+def test_handoff_helper_tasks_and_dags_have_a_sensible_target(client):
+    from handoff.airflow.factory import MAINTENANCE_DAG_ID, SLA_WATCH_DAG_ID
+    from handoff.batching import BATCH_TASK_ID
+    from handoff.plan.naming import HOOK_TYPES
+    from handoff.ui.app import HELPER_TASKS, OWN_DAGS
+
+    assert HELPER_TASKS == {BATCH_TASK_ID, *HOOK_TYPES} and set(OWN_DAGS) == {MAINTENANCE_DAG_ID, SLA_WATCH_DAG_ID}
+    for task in sorted(HELPER_TASKS):
+        answer = client.get(f"/tasks/marketing__hourly/{task}", follow_redirects=False)
+        assert answer.status_code == 303 and answer.headers["location"] == "/?domain=marketing", task
+    assert client.get("/tasks/nosuch__daily/handoff__batch").status_code == 404
+    assert client.get("/tasks/marketing__hourly/nosuch").status_code == 404
+    for dag_id in OWN_DAGS:
+        for path in (f"/dags/{dag_id}", f"/tasks/{dag_id}/watch", f"/dag-runs/{dag_id}/manual__1"):
+            answer = client.get(path)
+            assert answer.status_code == 200 and "belongs to no domain" in _line(answer.text, "notice"), path

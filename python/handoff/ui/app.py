@@ -47,6 +47,19 @@ SECURITY_HEADERS = {
 }
 
 
+#: handoff's own tasks in a domain's DAG (not models: the "handoff model" view goes to the DAG's
+#: domain): the batch that builds a batched pipeline's models, and the project's hooks
+#: (``batching.BATCH_TASK_ID``, ``plan.naming.HOOK_TYPES``; tests/ui/test_app_routes.py checks them).
+HELPER_TASKS = frozenset({"handoff__batch", "on-run-start", "on-run-end"})
+#: handoff's own DAGs (``airflow.factory``): no domain's pipeline, so their "handoff" views say what they are.
+OWN_DAGS = {
+    "handoff_reconcile": "handoff_reconcile is handoff's own maintenance DAG (it satisfies sensors whose upstream "
+                         "completed late; docs/recovery.md): it belongs to no domain",
+    "handoff_sla_watch": "handoff_sla_watch is handoff's own DAG that checks the SLAs of every published model "
+                         "(docs/notifications.md): it belongs to no domain",
+}
+
+
 @dataclass(frozen=True)
 class Auth:
     """Airflow's authentication, as FastAPI dependencies: ``page`` redirects to the login page when
@@ -89,7 +102,18 @@ def create_app(settings: Settings, auth: Auth) -> FastAPI:  # noqa: C901 - every
     # -- pages -------------------------------------------------------------------------
     @pages.get("/")
     def home(domain: str | None = None) -> Response:
-        return _page(lambda: map_page(state.registry().domain_map(), urls, focus=domain), "Domain map", urls)
+        def render() -> Response:
+            found = state.registry().domain_map()
+            known = [d["name"] for d in found["domains"]]
+            if domain is not None and domain not in known:
+                import difflib
+
+                near = difflib.get_close_matches(domain, known, n=1)
+                hint = f"did you mean '{near[0]}'?" if near else "the map shows every published domain"
+                message = f"no domain '{domain}' is published (URL parameter domain=) — {hint}"
+                return HTMLResponse(map_page(found, urls, message=message), status_code=404)
+            return HTMLResponse(map_page(found, urls, focus=domain))
+        return _respond(render, "Domain map", urls)
 
     @pages.get("/models/{domain}/{model}")
     def model(domain: str, model: str) -> Response:
@@ -100,19 +124,28 @@ def create_app(settings: Settings, auth: Auth) -> FastAPI:  # noqa: C901 - every
 
     @pages.get("/runs")
     def runs(request: Request, domain: str = "", model: str = "", dag_id: str = "", date: str = "") -> Response:
-        if not date or not (domain or dag_id):
-            return HTMLResponse(runs_page("Run status", [], urls, domain=domain, model=model))
+        missing = _missing_run_parameter(domain=domain, model=model, dag_id=dag_id, date=date)
+        if missing:
+            return HTMLResponse(runs_page("Run status", [], urls, domain=domain, model=model, date=date,
+                                          message=missing), status_code=400)
+        if not date:  # nothing asked yet, or a domain without a date: the form (prefilled), said so
+            note = "Choose a date." if domain or dag_id else ""
+            return HTMLResponse(runs_page("Run status", [], urls, domain=domain, model=model, notice=note))
         try:
             heading, sections, note = _run_sections(state, auth, request, domain=domain, model=model,
                                                      dag_id=dag_id, date=date)
         except HandoffError as exc:
             return HTMLResponse(runs_page("Run status", [], urls, domain=domain, model=model, date=date,
                                           message=exc.one_line()), status_code=404)
-        return HTMLResponse(runs_page(heading, sections, urls, domain=domain, model=model, date=date, message=note))
+        return HTMLResponse(runs_page(heading, sections, urls, domain=domain, model=model, date=date, notice=note))
 
     @pages.get("/tasks/{dag_id}/{task_id}")
     def from_task(dag_id: str, task_id: str) -> Response:
+        if dag_id in OWN_DAGS:
+            return HTMLResponse(error_page(dag_id, OWN_DAGS[dag_id], urls, notice=True))
         try:
+            if task_id in HELPER_TASKS:  # handoff's own task in a domain's DAG: the DAG's page
+                return RedirectResponse(urls.home(state.registry().locate(dag_id)["domain"]), status_code=303)
             found = state.registry().locate(dag_id, task_id)
         except HandoffError as exc:
             return HTMLResponse(error_page("Not published", exc.one_line(), urls), status_code=404)
@@ -121,6 +154,8 @@ def create_app(settings: Settings, auth: Auth) -> FastAPI:  # noqa: C901 - every
 
     @pages.get("/dags/{dag_id}")
     def from_dag(dag_id: str) -> Response:
+        if dag_id in OWN_DAGS:
+            return HTMLResponse(error_page(dag_id, OWN_DAGS[dag_id], urls, notice=True))
         try:
             found = state.registry().locate(dag_id)
         except HandoffError as exc:
@@ -129,6 +164,8 @@ def create_app(settings: Settings, auth: Auth) -> FastAPI:  # noqa: C901 - every
 
     @pages.get("/dag-runs/{dag_id}/{run_id}")
     def from_dag_run(request: Request, dag_id: str, run_id: str) -> Response:
+        if dag_id in OWN_DAGS:
+            return HTMLResponse(error_page(dag_id, OWN_DAGS[dag_id], urls, notice=True))
         api_client = state.api(auth.token(request))
         if api_client is None:
             return HTMLResponse(error_page("Run status", "no Airflow API URL is configured for handoff", urls), 404)
@@ -169,6 +206,9 @@ def create_app(settings: Settings, auth: Auth) -> FastAPI:  # noqa: C901 - every
 
     @api.get("/api/runs")
     def api_runs(request: Request, domain: str = "", model: str = "", dag_id: str = "", date: str = "") -> Any:
+        missing = _missing_run_parameter(domain=domain, model=model, dag_id=dag_id, date=date or "?")
+        if missing:
+            return JSONResponse({"error": missing}, status_code=400)
         return _json(lambda: _run_states(state, auth, request, domain=domain, model=model, dag_id=dag_id,
                                          date=date)[0])
 
@@ -241,6 +281,22 @@ class _State:
         from ..airflow_api import AirflowApi
 
         return AirflowApi.with_token(self.settings.airflow_api_url, token)
+
+
+def _missing_run_parameter(*, domain: str, model: str, dag_id: str, date: str) -> str:
+    """The one line for a run-status request that cannot mean anything as asked ('' when it can)."""
+    if model and not domain:
+        return "a model needs its domain: give the URL parameters domain= and model= (model alone matches nothing)"
+    if date and not (domain or dag_id):
+        return "a date needs a domain (or a DAG): give the URL parameter domain= (or dag_id=)"
+    return ""
+
+
+def _respond(render: Callable[[], Response], title: str, urls: Urls) -> Response:
+    try:
+        return render()
+    except HandoffError as exc:
+        return HTMLResponse(error_page(title, exc.one_line(), urls), status_code=404)
 
 
 def _page(render: Callable[[], str], title: str, urls: Urls) -> Response:

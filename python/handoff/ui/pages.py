@@ -108,7 +108,10 @@ def shell(title: str, body: str, urls: Urls, *, scripts: Sequence[str] = ()) -> 
 """
 
 
-def error_page(title: str, message: str, urls: Urls) -> str:
+def error_page(title: str, message: str, urls: Urls, *, notice: bool = False) -> str:
+    """A page of one line: an error (``id="error"``), or with ``notice`` a plain statement (``id="notice"``)."""
+    if notice:
+        return shell(title, f'<main><p class="notice" id="notice">{escape(message)}</p></main>', urls)
     return shell(title, f'<main><p class="error" id="error">{escape(message)}</p></main>', urls)
 
 
@@ -116,12 +119,14 @@ def error_page(title: str, message: str, urls: Urls) -> str:
 # The map
 # --------------------------------------------------------------------------------------
 
-def map_page(domain_map: Mapping[str, Any], urls: Urls, *, focus: str | None = None) -> str:
+def map_page(domain_map: Mapping[str, Any], urls: Urls, *, focus: str | None = None, message: str = "") -> str:
+    """The map; ``message``: one line above it (a domain asked for that is not published)."""
     config = {"focusThreshold": FOCUS_THRESHOLD, "focus": focus,
               "modelUrl": f"{urls.prefix}/models/{{domain}}/{{model}}", "searchUrl": f"{urls.prefix}/api/search",
               "dagUrl": f"{urls.airflow}/dags/{{dag_id}}"}
     data = script_json({**domain_map, "config": config})
-    body = (map_body("Domain map", "Click a domain for its pipelines and the models others read; click a model "
+    error = f'<p class="error" id="error">{escape(message)}</p>' if message else ""
+    body = (error + map_body("Domain map", "Click a domain for its pipelines and the models others read; click a model "
                      "for its page. Above 60 domains the map shows one domain and its neighbours: search to move.")
             + f'<script id="handoff-data" type="application/json">{data}</script>')
     return shell("Domain map", body, urls, scripts=(*VENDOR_SCRIPTS, "map.js"))
@@ -335,13 +340,15 @@ def run_form(urls: Urls, *, domain: str = "", model: str = "", date: str = "") -
 
 
 def runs_page(heading: str, sections: Sequence[str], urls: Urls, *, domain: str = "", model: str = "",
-              date: str = "", message: str = "") -> str:
+              date: str = "", message: str = "", notice: str = "") -> str:
     legend = ('<p class="muted">Highlighted: <span class="pill waiting">waiting / late upstream / SLA pending</span> '
               '<span class="pill failed">failed / SLA missed</span> <span class="pill recovered">recovered after a '
               'late upstream</span> <span class="pill satisfied">satisfied / SLA met</span></p>')
     body = [f"<main><h2>{escape(heading)}</h2>", run_form(urls, domain=domain, model=model, date=date), legend]
     if message:
         body.append(f'<p class="error" id="error">{escape(message)}</p>')
+    if notice:
+        body.append(f'<p class="notice" id="notice">{escape(notice)}</p>')
     body += sections
     body.append("</main>")
     return shell(heading, "\n".join(body), urls)
