@@ -24,10 +24,11 @@ from .errors import HandoffError
 from .recovery import completion_tries, current_completion, run_reference_date
 from .registry import Registry
 from .registry.run_state import Completion, Refusal, Resolution
+from .registry.views import Explained, PipelineWaits, WaitView
 from .sla_verdict import judge_run
 
 
-def run_state(registry: Registry, explained: dict[str, Any], at: datetime,
+def run_state(registry: Registry, explained: Explained | PipelineWaits, at: datetime,
               api: AirflowApi | None = None, *, now: datetime | None = None) -> dict[str, Any]:
     """The run of the model's DAG at ``at``, sensor by sensor, and the SLA verdicts of the run
     (``slas``: the model's, or every model of the DAG with an SLA when ``explained`` is
@@ -40,8 +41,7 @@ def run_state(registry: Registry, explained: dict[str, Any], at: datetime,
     decisions = run_decisions(registry, dag_id, run_date, run_ids)
     sensors = [sensor_state(registry, api, wait, run_date, decisions, live_runs, dag_id)
                for wait in explained["waits_on"]]
-    model = explained.get("model")
-    task_ids = [model["task_id"]] if model else None
+    task_ids = [explained["model"]["task_id"]] if "model" in explained else None
     slas = judge_run(registry.run_slas(dag_id, run_date, task_ids), run_date, now or datetime.now(timezone.utc))
     return {"dag_id": dag_id, "at": at.isoformat(), "run_logical_date": run_date.isoformat(),
             "runs": run_ids, "sensors": sensors, "slas": [v.as_dict() for v in slas]}
@@ -62,7 +62,7 @@ def run_decisions(registry: Registry, dag_id: str, run_date: datetime,
     return list(found.values())
 
 
-def sensor_state(registry: Registry, api: AirflowApi | None, wait: Mapping[str, Any], run_date: datetime,
+def sensor_state(registry: Registry, api: AirflowApi | None, wait: WaitView, run_date: datetime,
                  decisions: list[Resolution | Refusal], live_runs: list[dict[str, Any]], dag_id: str) -> dict[str, Any]:
     """One sensor of the run: upstream tries, the decision recorded for it, its live states."""
     entry: dict[str, Any] = {"sensor_task_id": wait["sensor_task_id"],

@@ -18,9 +18,10 @@ from ..errors import HandoffError
 from . import schema as s
 from .consumers import consumers
 from .queries import Consumer, _accept, _iso, _one_task
+from .views import Explained, UpstreamView, WaitView
 
 
-def explain(conn: Connection, domain: str, model: str, *, every: list[Consumer] | None = None) -> dict[str, Any]:
+def explain(conn: Connection, domain: str, model: str, *, every: list[Consumer] | None = None) -> Explained:
     """One model as a dict: domain, pipeline, the task, what it waits on, who reads it.
 
     ``every``: its transitive consumers when the caller already has them (the model page lists
@@ -72,8 +73,8 @@ def explain(conn: Connection, domain: str, model: str, *, every: list[Consumer] 
 
 
 def _wait(conn: Connection, sensor: Row[Any], direct: bool, schedule: str,
-          timezone_name: str = "UTC") -> dict[str, Any]:
-    upstream: dict[str, Any] | None = None
+          timezone_name: str = "UTC") -> WaitView:
+    upstream: UpstreamView | None = None
     problem = None
     try:
         target = _one_task(conn, sensor.upstream_domain, sensor.upstream_model)

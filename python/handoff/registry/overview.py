@@ -20,6 +20,7 @@ from .consumers import consumers
 from .explain import _wait, explain
 from .mesh import SENSOR
 from .queries import Consumer, _iso, _one_task, _teams
+from .views import Explained, PipelineSummary, PipelineWaits
 
 
 def domain_map(conn: Connection) -> dict[str, Any]:
@@ -94,7 +95,7 @@ def search_models(conn: Connection, text: str, limit: int = 20) -> list[dict[str
             for r in rows]
 
 
-def pipeline_waits(conn: Connection, dag_id: str) -> dict[str, Any]:
+def pipeline_waits(conn: Connection, dag_id: str) -> PipelineWaits:
     """A DAG as ``run_state`` reads an explained model: {"domain", "pipeline", "waits_on"}.
 
     ``waits_on`` holds every sensor of the DAG in ``explain``'s shape (``direct`` is True: each
@@ -137,7 +138,7 @@ def locate(conn: Connection, dag_id: str, task_id: str | None = None) -> dict[st
     return found
 
 
-def domain_pipelines(conn: Connection, domain: str) -> list[dict[str, Any]]:
+def domain_pipelines(conn: Connection, domain: str) -> list[PipelineSummary]:
     """A published domain's pipelines: [{name, dag_id, schedule}] by dag_id. Raises HandoffError
     (with a did-you-mean) when the domain is not published."""
     rows = conn.execute(select(s.pipelines.c.name, s.pipelines.c.dag_id, s.pipelines.c.schedule)
@@ -152,7 +153,7 @@ def domain_pipelines(conn: Connection, domain: str) -> list[dict[str, Any]]:
     return [{"name": r.name, "dag_id": r.dag_id, "schedule": r.schedule} for r in rows]
 
 
-def model_view(conn: Connection, domain: str, model: str) -> tuple[dict[str, Any], list[Consumer],
+def model_view(conn: Connection, domain: str, model: str) -> tuple[Explained, list[Consumer],
                                                                     dict[str, tuple[str, str]]]:
     """What a model's page shows, from one snapshot: ``explain`` of the model, every consumer
     (direct and transitive, ``consumers``) and each consuming domain's (owner, slack). The

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..sla import Sla, sla_text
 from .queries import Consumer
+from .views import Explained, UpstreamView, WaitView
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], indent: str = "  ") -> list[str]:
@@ -51,25 +52,25 @@ def consumers_text(target: str, found: Sequence[Consumer], teams: Mapping[str, t
     return "\n".join(out)
 
 
-def _sla_cell(task: Mapping[str, Any]) -> str | None:
+def _sla_cell(task: UpstreamView) -> str | None:
     from ..sla import format_duration
 
-    if task.get("available_within_s"):
+    if task["available_within_s"]:
         return f"within {format_duration(task['available_within_s'])}"
-    return f"by {task['available_by']}" if task.get("available_by") else None
+    return f"by {task['available_by']}" if task["available_by"] else None
 
 
-def _schedule_cell(task: Mapping[str, Any]) -> str | None:
-    if not task.get("schedule"):
+def _schedule_cell(task: UpstreamView) -> str | None:
+    if not task["schedule"]:
         return None
-    zone = task.get("timezone") or "UTC"
+    zone = task["timezone"] or "UTC"
     return task["schedule"] if zone == "UTC" else f"{task['schedule']} ({zone})"
 
 
-def explain_text(info: Mapping[str, Any]) -> str:
+def explain_text(info: Explained) -> str:
     """The explain dict as text; keys it does not know are shown at the end as JSON."""
     d, p, m = info["domain"], info["pipeline"], info["model"]
-    sla = Sla(m.get("available_by"), m.get("available_within_s"))
+    sla = Sla(m["available_by"], m["available_within_s"])
     out = [
         f"{d['name']}.{m['name']}  ({m['kind']}, access {m['access']})",
         f"  domain      {d['name']} — owner {d['owner']}, {d['slack']}; project {d['project']}, "
@@ -89,11 +90,11 @@ def explain_text(info: Mapping[str, Any]) -> str:
         out.append(f"Waits on ({len(waits)} sensor(s) upstream in {p['dag_id']}):")
         rows = []
         for w in waits:
-            up = w["upstream"] or {}
+            up = w["upstream"]
+            where = [f"{up['dag_id']}.{up['task_id']}", _schedule_cell(up), _sla_cell(up), up["owner"], up["slack"]] \
+                if up else [f"UNRESOLVED: {w['problem']}", None, None, None, None]
             rows.append([w["sensor_task_id"], "yes" if w["direct"] else "no",
-                         f"{w['upstream_domain']}.{w['upstream_model']}",
-                         f"{up['dag_id']}.{up['task_id']}" if up else f"UNRESOLVED: {w['problem']}",
-                         _schedule_cell(up), _sla_cell(up), up.get("owner"), up.get("slack"), _declared(w)])
+                         f"{w['upstream_domain']}.{w['upstream_model']}", *where, _declared(w)])
         out += table(["sensor", "direct", "upstream", "upstream task", "schedule", "SLA", "owner", "slack",
                       "declared as"], rows)
         for w in waits:
@@ -116,12 +117,13 @@ def explain_text(info: Mapping[str, Any]) -> str:
         out.append(f"Direct consumers: none ({info['transitive_consumers']} in all)")
     known = {"domain", "pipeline", "model", "upstream_tasks", "downstream_tasks", "waits_on", "consumers",
              "transitive_consumers"}
-    for key in sorted(set(info) - known):
-        out += ["", f"{key}:", json.dumps(info[key], indent=2, sort_keys=True, default=str)]
+    extras: Mapping[str, object] = info  # keys features add (``run``, ``readers``, …): shown as JSON
+    for key in sorted(set(extras) - known):
+        out += ["", f"{key}:", json.dumps(extras[key], indent=2, sort_keys=True, default=str)]
     return "\n".join(out) + "\n"
 
 
-def _declared(wait: Mapping[str, Any]) -> str:
+def _declared(wait: WaitView) -> str:
     """How the consumer declared the dependency: its sources, or its cross-project refs (dbt Mesh)."""
     if wait.get("refs"):
         return "ref " + ", ".join(wait["refs"])

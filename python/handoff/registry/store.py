@@ -47,6 +47,7 @@ from .run_state import Completion, Refusal, Resolution
 
 if TYPE_CHECKING:
     from .snapshot import Snapshot
+    from .views import Explained, PipelineSummary, PipelineWaits
 
 T = TypeVar("T")
 
@@ -211,7 +212,7 @@ class Registry:
         return self._read(lambda c: queries.sensors_waiting_on_task(c, dag_id, task_id),
                           f"finding sensors waiting on {dag_id}.{task_id}")
 
-    def explain(self, domain: str, model: str) -> dict[str, Any]:
+    def explain(self, domain: str, model: str) -> Explained:
         """Everything about one model as a JSON-ready dict (``explain.explain``)."""
         return self._read(lambda c: explain_q.explain(c, domain, model), f"explaining {domain}.{model}")
 
@@ -236,14 +237,14 @@ class Registry:
         return self._read(lambda c: overview.search_models(c, text, limit),
                           "searching models")
 
-    def pipeline_waits(self, dag_id: str) -> dict[str, Any]:
+    def pipeline_waits(self, dag_id: str) -> PipelineWaits:
         """Every sensor of one DAG in ``explain``'s ``waits_on`` shape (``overview.pipeline_waits``)."""
         from . import overview
 
         return self._read(lambda c: overview.pipeline_waits(c, dag_id),
                           f"reading the sensors of {dag_id}")
 
-    def model_view(self, domain: str, model: str) -> tuple[dict[str, Any], list[Consumer],
+    def model_view(self, domain: str, model: str) -> tuple[Explained, list[Consumer],
                                                            dict[str, tuple[str, str]]]:
         """explain + every consumer + the consuming domains' teams, in one transaction (``overview.model_view``)."""
         from . import overview
@@ -251,7 +252,7 @@ class Registry:
         return self._read(lambda c: overview.model_view(c, domain, model),
                           f"explaining {domain}.{model}")
 
-    def domain_pipelines(self, domain: str) -> list[dict[str, Any]]:
+    def domain_pipelines(self, domain: str) -> list[PipelineSummary]:
         """A published domain's pipelines (``overview.domain_pipelines``)."""
         from . import overview
 

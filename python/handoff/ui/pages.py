@@ -17,6 +17,7 @@ from itertools import groupby
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from ..registry.views import Explained
 from ..sla import Sla, sla_text
 from ..sla_verdict import span
 from .mapview import FOCUS_THRESHOLD, VENDOR_SCRIPTS, map_body, script_json
@@ -140,7 +141,7 @@ _EXPLAIN_KEYS = {"domain", "pipeline", "model", "upstream_tasks", "downstream_ta
                  "transitive_consumers"}
 
 
-def model_page(info: Mapping[str, Any], consumers: Sequence[Any], teams: Mapping[str, tuple[str, str]],
+def model_page(info: Explained, consumers: Sequence[Any], teams: Mapping[str, tuple[str, str]],
                urls: Urls) -> str:
     """``explain`` of one model, its consumers (direct and transitive, ``Registry.consumers``) with
     each consuming domain's owner and Slack channel (``teams``), and links into Airflow."""
@@ -174,7 +175,7 @@ def model_page(info: Mapping[str, Any], consumers: Sequence[Any], teams: Mapping
     out.append(f"<h3>Waits on ({len(waits)} sensor(s) upstream in {escape(p['dag_id'])})</h3>")
     rows = []
     for w in waits:
-        up = w.get("upstream") or {}
+        up: Mapping[str, Any] = w["upstream"] or {}  # {}: not published (``problem`` says why)
         target = (_a(f"{up['dag_id']}.{up['task_id']}", urls.task(up["dag_id"], up["task_id"]), top=True) if up
                   else f'<span class="error">unresolved: {escape(str(w.get("problem")))}</span>')
         rows.append([escape(w["sensor_task_id"]), _cell(w["direct"]),
