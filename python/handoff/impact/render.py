@@ -1,8 +1,18 @@
-"""The report as markdown for a PR body: the summary line, who to talk to, one section per model."""
+"""The report as markdown for a PR body: the summary line, who to talk to, one section per model.
+
+Every name in it (owners, Slack channels, domains, models, columns, DAGs, tasks) comes from
+manifests and the registry: untrusted. Plain text goes through ``_text`` (HTML special characters
+as entities, Markdown's ``\\ ` * [ ] | ~`` backslash-escaped, line breaks as blanks), names
+in code spans through ``_code`` (a fence longer than any run of backticks in the name; ``|``
+escaped in table cells), a change's detail (text with names in backticks) through ``_cell``.
+A name can neither close a table cell, nor start markup, a link, an image or an HTML element.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
+from html import escape
 
 from .report import Consumer, ModelImpact, Report, version_order
 
@@ -51,22 +61,44 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+_MARKDOWN = re.compile(r"([\\`*\[\]|~])")  # not "_": GFM never reads one inside a word as emphasis
+_CODE_SPAN = re.compile(r"(`[^`]*`)")
+
+
+def _text(value: object) -> str:
+    """Untrusted text as Markdown that shows exactly that text (module docstring)."""
+    return _MARKDOWN.sub(r"\\\1", escape(re.sub(r"\s+", " ", str(value)), quote=False))
+
+
+def _code(value: object, *, cell: bool = True) -> str:
+    """Untrusted text as one code span (in a table ``cell``, ``|`` escaped as GFM requires)."""
+    text = " ".join(str(value).split())
+    if cell:
+        text = text.replace("|", "\\|")
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _cell(detail: str) -> str:
+    """A change's detail: text with names in backticks (``Change.detail``), every part escaped."""
+    parts = _CODE_SPAN.split(" ".join(detail.split()))
+    return "".join(_code(p[1:-1]) if len(p) >= 2 and p[0] == p[-1] == "`" else _text(p) for p in parts)
 
 
 def render_markdown(report: Report) -> str:
     """Markdown for a PR body: summary first, then who to talk to, then the changes per model."""
     if not report.cross_domain_impact:
-        return summary_line(report) + "\n"
-    out = [f"**{summary_line(report)}**", ""]
+        return _text(summary_line(report)) + "\n"
+    out = [f"**{_text(summary_line(report))}**", ""]
     teams = report.teams()
     if teams:
         out += ["| talk to | owner | domain | because of |", "|---|---|---|---|"]
         for team in teams:
             flag = "🔴 " if team.breaking else "🟠 " if team.uncertain else "🟡 "
-            out.append(f"| {flag}**{team.slack}** | {', '.join(team.owners)} | {', '.join(team.domains)} | "
-                       f"{', '.join(f'`{m}`' + (' (indirect)' if m in team.indirect else '') for m in team.models)} |")
+            out.append(f"| {flag}**{_text(team.slack)}** | {_text(', '.join(team.owners))} | "
+                       f"{_text(', '.join(team.domains))} | "
+                       f"{', '.join(_code(m) + (' (indirect)' if m in team.indirect else '') for m in team.models)} |")
         out.append("")
 
     shown = list(report.reaching)
@@ -81,7 +113,7 @@ def render_markdown(report: Report) -> str:
         for model in quiet_public:
             for change in model.changes:
                 verdict = "yes" if change.breaking else "may break" if change.uncertain else "no"
-                out.append(f"| `{model.label}` | {_cell(change.detail)} | {verdict} |")
+                out.append(f"| {_code(model.label)} | {_cell(change.detail)} | {verdict} |")
         out += ["", "</details>", ""]
     internal = [m for m in report.models if m not in shown and not m.public]
     if internal:
@@ -90,7 +122,8 @@ def render_markdown(report: Report) -> str:
                 "| node | access | changes |", "|---|---|---|"]
         for model in internal:
             access = model.access_head or model.access_base or model.resource_type
-            out.append(f"| `{model.label}` | {access} | {_cell('; '.join(c.detail for c in model.changes))} |")
+            details = _cell("; ".join(c.detail for c in model.changes))
+            out.append(f"| {_code(model.label)} | {_text(access)} | {details} |")
         out += ["", "</details>", ""]
     return "\n".join(out).rstrip("\n") + "\n"
 
@@ -99,7 +132,7 @@ def _model_section(model: ModelImpact, consumers_checked: bool) -> list[str]:
     state = "breaking" if model.breaking else "may break" if model.uncertain else "non-breaking"
     icon = "🔴" if model.breaking else "🟠" if model.uncertain else "🟡"
     access = model.access_base if model.lookup_name is not None else model.access_head
-    out = [f"#### {icon} `{model.label}` — {state} ({access or model.resource_type})", "",
+    out = [f"#### {icon} {_code(model.label, cell=False)} — {state} ({_text(access or model.resource_type)})", "",
            "| change | breaking? |", "|---|---|"]
     for change in model.changes:
         verdict = ("**yes**" if change.breaking and model.exposed
@@ -110,17 +143,18 @@ def _model_section(model: ModelImpact, consumers_checked: bool) -> list[str]:
         return [*out, "Consumers: not checked (no --registry).", ""]
     out += ["| consumer domain | owner | Slack | tasks | how |", "|---|---|---|---|---|"]
     for (domain, owner, slack, how), tasks in _consumer_rows(model.consumers or ()):
-        out.append(f"| {domain} | {owner} | {slack} | {_cell(tasks)} | {_cell(how)} |")
+        out.append(f"| {_text(domain)} | {_text(owner)} | {_text(slack)} | {tasks} | {how} |")
     out.append("")
     return out
 
 
 def _consumer_rows(consumers: Iterable[Consumer]) -> list[tuple[tuple[str, str, str, str], str]]:
-    """Consumers grouped by team and by how they depend on the model; tasks listed per DAG."""
+    """Consumers grouped by team and by how they depend on the model; tasks listed per DAG (``tasks``
+    and ``how`` already Markdown, escaped)."""
     groups: dict[tuple[int, int, str, str, str, str], dict[str, list[str]]] = {}
     for c in consumers:
         if c.depth > 1:
-            how, rank = "through " + " → ".join(f"`{v}`" for v in c.via[1:]), 2
+            how, rank = "through " + " → ".join(_code(v) for v in c.via[1:]), 2
         elif c.direct:
             how, rank = "reads it", 0
         else:
@@ -129,7 +163,8 @@ def _consumer_rows(consumers: Iterable[Consumer]) -> list[tuple[tuple[str, str, 
             c.task_id)
     rows = []
     for (_, _, domain, owner, slack, how), dags in sorted(groups.items()):
-        tasks = "; ".join(f"`{dag}`: " + ", ".join(f"`{t}`" for t in sorted(ids)) for dag, ids in sorted(dags.items()))
+        tasks = "; ".join(f"{_code(dag)}: " + ", ".join(_code(t) for t in sorted(ids))
+                          for dag, ids in sorted(dags.items()))
         rows.append(((domain, owner, slack, how), tasks))
     return rows
 
