@@ -9,14 +9,20 @@ from __future__ import annotations
 
 import html
 import itertools
+import re
 import os
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from handoff.manifest import load_manifest
 from handoff.plan import compile_manifest
+from handoff.plan_model import Plan
 from handoff.registry import Registry
 from handoff.ui.app import Auth, Settings, create_app
 from handoff.ui.pages import Urls
@@ -27,6 +33,15 @@ _names = itertools.count(1)
 
 async def _accept(request: Request) -> None:
     return None
+
+
+def _berlin(plan: Plan) -> Plan:
+    """finance__daily at 01:00 Europe/Berlin, marketing__hourly hourly in Europe/Berlin (run dates
+    are local calendar days)."""
+    changed = {"finance__daily": ("0 1 * * *", "Europe/Berlin"), "marketing__hourly": ("0 * * * *", "Europe/Berlin")}
+    pipelines = tuple(replace(p, schedule=changed[p.dag_id][0], timezone=changed[p.dag_id][1])
+                      if p.dag_id in changed else p for p in plan.pipelines)
+    return replace(plan, pipelines=pipelines)
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -40,7 +55,7 @@ def registry_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
         drop = f"handoff_ui{os.getpid()}_{next(_names)}"
         server.admin(f"CREATE DATABASE {drop}")
         url = server.url(drop)
-    plans = [compile_manifest(load_manifest(path)) for path in example_manifests.manifests.values()]
+    plans = [_berlin(compile_manifest(load_manifest(path))) for path in example_manifests.manifests.values()]
     with Registry(url) as registry:
         registry.publish(plans)
     yield url
@@ -148,3 +163,54 @@ def test_handoff_helper_tasks_and_dags_have_a_sensible_target(client):
         for path in (f"/dags/{dag_id}", f"/tasks/{dag_id}/watch", f"/dag-runs/{dag_id}/manual__1"):
             answer = client.get(path)
             assert answer.status_code == 200 and "belongs to no domain" in _line(answer.text, "notice"), path
+
+
+def _runs(client: TestClient, query: str) -> list[tuple[str, dict[str, Any]]]:
+    answer = client.get(f"/api/runs?{query}")
+    assert answer.status_code == 200, answer.text
+    return [(title, found) for title, found in answer.json()]
+
+
+def test_a_date_is_the_pipelines_local_calendar_day_on_the_page_and_in_the_cli(client, registry_url):
+    # finance__daily runs at 01:00 Berlin: the run of 31 March is at 30 March 23:00 UTC (CEST)
+    [(title, state)] = _runs(client, "domain=finance&model=mrt_revenue&date=2026-03-31")
+    assert state["run_logical_date"] == "2026-03-30T23:00:00+00:00"
+    [(_, state)] = _runs(client, "domain=finance&model=mrt_revenue&date=2026-03-30")
+    assert state["run_logical_date"] == "2026-03-29T23:00:00+00:00"
+    page = client.get("/runs?domain=finance&model=mrt_revenue&date=2026-03-31").text
+    assert "2026-03-30 23:00:00 UTC" in page and "own timezone" in _line(page, "date-rule")
+    cli = subprocess.run([sys.executable, "-m", "handoff.cli", "explain", "finance.mrt_revenue", "--at", "2026-03-31",
+                          "--format", "json", "--registry", registry_url], capture_output=True, text=True, timeout=120)
+    assert cli.returncode == 0, cli.stderr
+    assert json.loads(cli.stdout)["run"]["run_logical_date"] == "2026-03-30T23:00:00+00:00"
+
+
+def test_an_hourly_pipelines_date_lists_its_runs_as_links_and_a_link_is_one_run(client, registry_url):
+    found = dict(_runs(client, "domain=marketing&date=2026-11-26"))
+    hourly = found["marketing__hourly"]
+    assert len(hourly["runs_on_date"]) == 24 and hourly["runs_on_date"][0] == "2026-11-25T23:00:00+00:00"
+    assert "run_logical_date" in found["marketing__daily"]  # a daily pipeline: its one run
+    page = client.get("/runs?domain=marketing&date=2026-11-26").text
+    links = re.findall(r'<li><a href="([^"]+)">([^<]+)</a></li>', _block(page, 'id="runs-marketing__hourly"'))
+    assert len(links) == 24 and links[10][1] == "2026-11-26 09:00 UTC"
+    target = html.unescape(links[10][0])
+    assert "dag_id=marketing__hourly" in target and "date=2026-11-26T09%3A00%3A00%2B00%3A00" in target
+    one = client.get(target)
+    assert one.status_code == 200 and 'data-dag-id="marketing__hourly"' in one.text
+    assert "2026-11-26 09:00:00 UTC" in one.text and 'id="runs-marketing__hourly"' not in one.text
+    form = _block(one.text, 'id="run-form"')
+    assert 'value="2026-11-26T09:00:00+00:00"' in html.unescape(form)  # the time survives a resubmit
+    assert 'name="dag_id" value="marketing__hourly"' in form
+    model = next(h["task_id"] for h in client.get("/api/search?q=_&limit=200").json()
+                 if h["dag_id"] == "marketing__hourly")
+    cli = subprocess.run([sys.executable, "-m", "handoff.cli", "explain", f"marketing.{model}", "--at", "2026-11-26",
+                          "--registry", registry_url], capture_output=True, text=True, timeout=120)
+    assert cli.returncode == 0, cli.stderr
+    assert "24 runs of marketing__hourly have their logical date on 2026-11-26 (Europe/Berlin)" in cli.stdout
+    assert "2026-11-26T09:00:00+00:00" in cli.stdout and "Run of marketing__hourly" not in cli.stdout
+
+
+def _block(page: str, marker: str) -> str:
+    """The element ``marker`` opens, up to its list's or form's end."""
+    start = page.index(marker)
+    return page[start:page.index("</form>" if "run-form" in marker else "</ul>", start)]

@@ -7,11 +7,14 @@ import argparse
 import json
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import HandoffError
 from ..plan import load_plans
 from . import args as types
+
+if TYPE_CHECKING:
+    from ..run_dates import Asked
 
 REGISTRY_HELP = ("registry database URL: sqlite:///path/registry.db or postgresql://user:password@host/db "
                  "(default: $HANDOFF_REGISTRY_URL, else sqlite:///.handoff/registry.db)")
@@ -57,8 +60,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     explain.add_argument("target", type=types.nonempty, metavar="DOMAIN.MODEL")
     explain.add_argument("--registry", type=types.registry_url, metavar="URL", help=REGISTRY_HELP)
     explain.add_argument("--at", type=types.nonempty, metavar="DATE",
-                         help="also the run of that date (YYYY-MM-DD or an ISO date-time, UTC): was each sensor "
-                              "satisfied, by what, what is still awaited")
+                         help="also the runs of that date: YYYY-MM-DD names the runs whose logical date falls on "
+                              "that date in the pipeline's timezone (several are listed: pick one with a date-time), "
+                              "an ISO date-time (UTC unless an offset is given) the run at or before it; was each "
+                              "sensor satisfied, by what, what is still awaited")
     explain.add_argument("--format", choices=("text", "json"), default="text")
     explain.set_defaults(func=cmd_explain)
 
@@ -244,20 +249,28 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from ..registry.render import explain_text
 
     domain, model = _target(args.target)
-    at = _moment(args.at) if args.at is not None else None
+    from .. import run_dates
+
+    asked = run_dates.parse(args.at) if args.at is not None else None
     with _open(args.registry, must_exist=True, read_only=True) as registry:
         info = registry.explain(domain, model)
-        if at is not None:
+        if asked is not None:
             from ..explain_run import run_state
             from ..recovery import api_if_configured
 
-            info["run"] = run_state(registry, info, at, api_if_configured())
-            info["readers"] = _reader_runs(registry, domain, model, at)
+            pipeline = info["pipeline"]
+            runs = run_dates.runs_asked(asked, pipeline["schedule"], pipeline.get("timezone"))
+            if len(runs) == 1:
+                info["run"] = run_state(registry, info, runs[0], api_if_configured())
+                info["readers"] = _reader_runs(registry, domain, model, runs[0])
+            else:
+                info["runs_on_date"] = _runs_on_date(asked, pipeline, runs)
     if args.format == "json":
         print(json.dumps(info, indent=2, sort_keys=True, default=str))
     else:
         run = info.pop("run", None)
         readers = info.pop("readers", None)
+        choices = info.pop("runs_on_date", None)
         sys.stdout.write(explain_text(info))
         if run is not None:
             from ..explain_run import run_state_text
@@ -267,7 +280,30 @@ def cmd_explain(args: argparse.Namespace) -> int:
             from ..reader_runs import reader_runs_text
 
             sys.stdout.write(reader_runs_text(readers))
+        if choices is not None:
+            sys.stdout.write(_runs_on_date_text(choices))
     return 0
+
+
+def _runs_on_date(asked: Asked, pipeline: dict[str, Any], runs: list[Any]) -> dict[str, Any]:
+    """The JSON of a date with no run or several runs of the model's DAG (``run_dates``)."""
+    from .. import run_dates
+
+    found: dict[str, Any] = {"date": asked.text, "timezone": pipeline.get("timezone") or "UTC",
+                             "dag_id": pipeline["dag_id"], "runs": [r.isoformat() for r in runs]}
+    if not runs:
+        before = run_dates.latest_before(asked, pipeline["schedule"], pipeline.get("timezone"))
+        found["latest_before"] = before.isoformat()
+    return found
+
+
+def _runs_on_date_text(choices: dict[str, Any]) -> str:
+    where = f"{choices['date']} ({choices['timezone']})"
+    if not choices["runs"]:
+        return (f"\nNo run of {choices['dag_id']} has its logical date on {where}; the latest before it is at "
+                f"{choices['latest_before']}: give --at {choices['latest_before']} to explain it.\n")
+    return (f"\n{len(choices['runs'])} runs of {choices['dag_id']} have their logical date on {where}; "
+            "give --at one of these date-times to explain it:\n" + "".join(f"  {r}\n" for r in choices["runs"]))
 
 
 def _reader_runs(registry: Any, domain: str, model: str, at: Any) -> dict[str, Any]:
@@ -277,25 +313,11 @@ def _reader_runs(registry: Any, domain: str, model: str, at: Any) -> dict[str, A
     return reader_runs(registry, domain, model, at)
 
 
-AT_RANGE = (1970, 2199)  # years `--at` may name: runs happen in this span, and cron arithmetic stays finite
-
-
 def _moment(text: str) -> Any:
-    """--at: a date (its last moment) or a date-time; UTC unless an offset is given."""
-    from datetime import datetime, timedelta, timezone
+    """who-depends-on --at: one instant (a date-time, or a date's last moment in UTC; ``run_dates``)."""
+    from .. import run_dates
 
-    hint = "write e.g. 2026-11-24 or 2026-11-24T05:00"
-    try:
-        moment = datetime.fromisoformat(text)
-        if len(text) == 10:
-            moment = moment + timedelta(days=1, microseconds=-1)
-        moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-        utc = moment.astimezone(timezone.utc)
-    except (ValueError, OverflowError):
-        raise HandoffError(f"--at {text!r} is not a date", hint=hint) from None
-    if not AT_RANGE[0] <= utc.year <= AT_RANGE[1]:
-        raise HandoffError(f"--at {text!r} is outside the years {AT_RANGE[0]}-{AT_RANGE[1]}", hint=hint)
-    return utc
+    return run_dates.parse(text).end()
 
 
 def cmd_snapshot(args: argparse.Namespace) -> int:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
@@ -30,7 +29,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 
 from ..errors import HandoffError, has_control_character, shorten
 from .mapview import static_text
-from .pages import Urls, error_page, map_page, model_page, run_section, runs_page
+from .pages import Urls, error_page, map_page, model_page, run_section, runs_choice, runs_page
 
 STATIC = {
     "ui.css": "text/css; charset=utf-8",
@@ -126,18 +125,20 @@ def create_app(settings: Settings, auth: Auth) -> FastAPI:  # noqa: C901 - every
     def runs(request: Request, domain: str = "", model: str = "", dag_id: str = "", date: str = "") -> Response:
         missing = _missing_run_parameter(domain=domain, model=model, dag_id=dag_id, date=date)
         if missing:
-            return HTMLResponse(runs_page("Run status", [], urls, domain=domain, model=model, date=date,
-                                          message=missing), status_code=400)
+            return HTMLResponse(runs_page("Run status", [], urls, domain=domain, model=model, dag_id=dag_id,
+                                          date=date, message=missing), status_code=400)
         if not date:  # nothing asked yet, or a domain without a date: the form (prefilled), said so
             note = "Choose a date." if domain or dag_id else ""
-            return HTMLResponse(runs_page("Run status", [], urls, domain=domain, model=model, notice=note))
+            return HTMLResponse(runs_page("Run status", [], urls, domain=domain, model=model, dag_id=dag_id,
+                                          notice=note))
         try:
             heading, sections, note = _run_sections(state, auth, request, domain=domain, model=model,
                                                      dag_id=dag_id, date=date)
         except HandoffError as exc:
-            return HTMLResponse(runs_page("Run status", [], urls, domain=domain, model=model, date=date,
-                                          message=exc.one_line()), status_code=404)
-        return HTMLResponse(runs_page(heading, sections, urls, domain=domain, model=model, date=date, notice=note))
+            return HTMLResponse(runs_page("Run status", [], urls, domain=domain, model=model, dag_id=dag_id,
+                                          date=date, message=exc.one_line()), status_code=404)
+        return HTMLResponse(runs_page(heading, sections, urls, domain=domain, model=model, dag_id=dag_id, date=date,
+                                      notice=note))
 
     @pages.get("/tasks/{dag_id}/{task_id}")
     def from_task(dag_id: str, task_id: str) -> Response:
@@ -313,21 +314,18 @@ def _json(answer: Callable[[], Any]) -> Any:
         return JSONResponse({"error": exc.one_line()}, status_code=404)
 
 
-def _moment(date: str) -> datetime:
-    from ..commands.registry import _moment as parse  # the CLI's --at: one parser for both
-
-    if len(date) > 40:
-        raise HandoffError("the date is too long", hint="write e.g. 2026-11-24 or 2026-11-24T05:00")
-    moment: datetime = parse(date)
-    return moment
-
-
 def _run_states(state: _State, auth: Auth, request: Request, *, domain: str, model: str, dag_id: str,
                 date: str) -> tuple[list[tuple[str, dict[str, Any]]], str]:
-    """[(title, run_state)] for a model, a DAG, or every DAG of a domain, and a note (live states off)."""
-    from ..explain_run import run_state
+    """[(title, run_state)] for a model, a DAG, or every DAG of a domain, and a note (live states off).
 
-    at = _moment(date)
+    ``date`` names runs as ``run_dates`` says (one implementation with ``handoff explain --at``): a
+    date-time one run; a date the runs whose logical date falls on it in the DAG's timezone. A DAG
+    with none or several runs on that date gives ``{"dag_id", "date", "timezone", "runs_on_date":
+    [ISO], "latest_before"?}`` instead of a run state (the page lists links to each run)."""
+    from ..explain_run import run_state
+    from ..run_dates import latest_before, parse, runs_asked
+
+    asked = parse(date, what="the URL parameter date=")
     registry = state.registry()
     api_client = state.api(auth.token(request))
     note = "" if api_client is not None else "Live task states are not shown: no Airflow API URL is configured."
@@ -339,13 +337,24 @@ def _run_states(state: _State, auth: Auth, request: Request, *, domain: str, mod
         subjects = [(dag_id, registry.pipeline_waits(dag_id))]
     else:
         subjects = [(p["dag_id"], registry.pipeline_waits(p["dag_id"])) for p in registry.domain_pipelines(domain)]
-    results = []
+    results: list[tuple[str, dict[str, Any]]] = []
     for title, explained in subjects:
+        pipeline = explained["pipeline"]
+        runs = runs_asked(asked, pipeline["schedule"], pipeline.get("timezone"))
+        if len(runs) != 1:
+            choices: dict[str, Any] = {"dag_id": pipeline["dag_id"], "date": date,
+                                       "timezone": pipeline.get("timezone") or "UTC",
+                                       "runs_on_date": [r.isoformat() for r in runs]}
+            if not runs:
+                choices["latest_before"] = latest_before(asked, pipeline["schedule"],
+                                                         pipeline.get("timezone")).isoformat()
+            results.append((title, choices))
+            continue
         try:
-            results.append((title, run_state(registry, explained, at, api_client)))
+            results.append((title, run_state(registry, explained, runs[0], api_client)))
         except HandoffError as exc:  # Airflow's API failed: the registry's view alone, said so
             note = f"Live states unavailable: {exc.one_line()}"
-            results.append((title, run_state(registry, explained, at, None)))
+            results.append((title, run_state(registry, explained, runs[0], None)))
     return results, note
 
 
@@ -354,4 +363,11 @@ def _run_sections(state: _State, auth: Auth, request: Request, *, domain: str, m
     results, note = _run_states(state, auth, request, domain=domain, model=model, dag_id=dag_id, date=date)
     urls = state.settings.urls
     subject = f"{domain}.{model}" if model else dag_id or domain
-    return (f"Run status of {subject} for {date}", [run_section(t, s, urls) for t, s in results], note)
+
+    def section(title: str, found: dict[str, Any]) -> str:
+        if "runs_on_date" not in found:
+            return run_section(title, found, urls)
+        params = {"domain": domain, "model": model} if model else {"dag_id": found["dag_id"]}
+        return runs_choice(title, found, urls, params)
+
+    return (f"Run status of {subject} for {date}", [section(t, s) for t, s in results], note)

@@ -332,20 +332,59 @@ def sla_table(dag_id: str, slas: Sequence[Mapping[str, Any]]) -> list[str]:
                     "miss recorded by the SLA watch", "why"], rows, table_id=f"slas-{dag_id}", row_classes=classes)]
 
 
-def run_form(urls: Urls, *, domain: str = "", model: str = "", date: str = "") -> str:
-    return f"""<form class="inline" method="get" action="{escape(urls.prefix)}/runs" id="run-form">
-<label>domain <input type="text" name="domain" value="{escape(domain)}" required></label>
+DATE_RULE = ("A date (YYYY-MM-DD) means the runs whose logical date falls on that date in each pipeline's own "
+             "timezone — several for an hourly pipeline, listed as links; a date-time (YYYY-MM-DDTHH:MM, UTC "
+             "unless it carries an offset) means the one run at or before it.")
+
+
+def run_form(urls: Urls, *, domain: str = "", model: str = "", dag_id: str = "", date: str = "") -> str:
+    """The run-status form; the date is text, so a date-time (one precise run) survives a resubmit."""
+    hidden = f'<input type="hidden" name="dag_id" value="{escape(dag_id)}">' if dag_id else ""
+    need = "" if dag_id else " required"
+    return f"""<form class="inline" method="get" action="{escape(urls.prefix)}/runs" id="run-form">{hidden}
+<label>domain <input type="text" name="domain" value="{escape(domain)}"{need}></label>
 <label>model (optional) <input type="text" name="model" value="{escape(model)}"></label>
-<label>date <input type="date" name="date" value="{escape(date[:10])}" required></label>
+<label>date <input type="text" name="date" value="{escape(date)}" placeholder="YYYY-MM-DD or YYYY-MM-DDTHH:MM"
+ size="22" required></label>
 <button type="submit">why did (or didn't) it run?</button></form>"""
 
 
+def runs_choice(title: str, found: Mapping[str, Any], urls: Urls, params: Mapping[str, str]) -> str:
+    """A DAG with no run or several runs on the asked date (``app._run_states``): a link to each run
+    (its date-time in the URL), or to the latest run before the date."""
+    dag_id, runs = found["dag_id"], list(found["runs_on_date"])
+    where = f"{found['date']} ({found['timezone']})"
+    out = [f'<section class="run choice" data-dag-id="{escape(dag_id)}"><h2>{escape(title)}</h2>']
+    if not runs:
+        before = str(found.get("latest_before") or "")
+        out.append(f'<p id="no-run-{escape(dag_id)}">No run of {_a(dag_id, urls.dag(dag_id), top=True)} has its '
+                   f"logical date on {escape(where)}; the latest before it: "
+                   f"{_a(_when_text(before), urls.runs(**params, date=before))}</p>")
+    else:
+        items = "".join(f"<li>{_a(_when_text(r), urls.runs(**params, date=r))}</li>" for r in runs)
+        out.append(f"<p>{len(runs)} runs of {_a(dag_id, urls.dag(dag_id), top=True)} have their logical date on "
+                   f"{escape(where)}: pick one.</p>")
+        out.append(f'<ul class="runs" id="runs-{escape(dag_id)}">{items}</ul>')
+    out.append("</section>")
+    return "\n".join(out)
+
+
+def _when_text(value: str) -> str:
+    """An ISO date-time as ``YYYY-MM-DD HH:MM UTC`` (plain text; the link text of a run)."""
+    try:
+        moment = datetime.fromisoformat(value).astimezone(timezone.utc)
+    except ValueError:
+        return value
+    return f"{moment:%Y-%m-%d %H:%M} UTC"
+
+
 def runs_page(heading: str, sections: Sequence[str], urls: Urls, *, domain: str = "", model: str = "",
-              date: str = "", message: str = "", notice: str = "") -> str:
+              dag_id: str = "", date: str = "", message: str = "", notice: str = "") -> str:
     legend = ('<p class="muted">Highlighted: <span class="pill waiting">waiting / late upstream / SLA pending</span> '
               '<span class="pill failed">failed / SLA missed</span> <span class="pill recovered">recovered after a '
               'late upstream</span> <span class="pill satisfied">satisfied / SLA met</span></p>')
-    body = [f"<main><h2>{escape(heading)}</h2>", run_form(urls, domain=domain, model=model, date=date), legend]
+    body = [f"<main><h2>{escape(heading)}</h2>", run_form(urls, domain=domain, model=model, dag_id=dag_id, date=date),
+            f'<p class="muted" id="date-rule">{escape(DATE_RULE)}</p>', legend]
     if message:
         body.append(f'<p class="error" id="error">{escape(message)}</p>')
     if notice:
