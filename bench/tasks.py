@@ -344,7 +344,13 @@ def step_cosmos(args: dict[str, Any]) -> dict[str, Any]:
     meter = _SqlMeter()
     t0, w0 = _cpu(), time.perf_counter()
     context = _context()
-    context["ti"] = _FakeTI()
+    # what a Task SDK context gives Cosmos's execute beside the basics (it reads run_id, the task
+    # instance and, when it emits datasets, the outlet events)
+    from collections import defaultdict
+
+    context["ti"] = context["task_instance"] = _FakeTI()
+    context["run_id"] = "manual__2026-01-05T03:00:00+00:00"
+    context["outlet_events"] = defaultdict(set)
     task.execute(context)
     execute = _cpu() - t0
     total = _cpu() - start
