@@ -214,3 +214,25 @@ def _block(page: str, marker: str) -> str:
     """The element ``marker`` opens, up to its list's or form's end."""
     start = page.index(marker)
     return page[start:page.index("</form>" if "run-form" in marker else "</ul>", start)]
+
+
+def test_an_unreachable_registry_answers_503_not_404(tmp_path):
+    for url in (f"sqlite:///{tmp_path}/none.db", "postgresql://handoff:secret@127.0.0.1:1/handoff"):
+        app = create_app(Settings(registry_url=url, urls=Urls(prefix="", airflow=""), airflow_api_url=None),
+                         Auth(page=_accept, api=_accept, token=lambda r: None))
+        unreachable = TestClient(app)
+        for path in ("/", "/models/finance/mrt_revenue", "/runs?domain=finance&date=2026-11-26", "/dags/finance__daily"):
+            answer = unreachable.get(path, follow_redirects=False)
+            assert answer.status_code == 503 and "secret" not in answer.text, (url, path, answer.status_code)
+            assert 'id="error"' in answer.text
+        for path in ("/api/map", "/api/search?q=x", "/api/runs?domain=finance&date=2026-11-26"):
+            answer = unreachable.get(path)
+            assert answer.status_code == 503 and "secret" not in answer.text, (url, path)
+
+
+def test_a_bad_date_names_the_url_parameter_and_is_400(client):
+    page = client.get("/runs?domain=finance&date=soon")
+    assert page.status_code == 400 and "the URL parameter date= 'soon' is not a date" in _line(page.text, "error")
+    assert "--at" not in page.text
+    api = client.get("/api/runs?domain=finance&date=soon")
+    assert api.status_code == 400 and "date=" in api.json()["error"] and "--at" not in api.json()["error"]

@@ -51,7 +51,9 @@ def test_run_status_rows_are_highlighted_by_what_happened():
              "runs": ["manual__1"], "sensors": [
                  {"sensor_task_id": "a", "upstream": "x.a", "verdict": "satisfied by reconcile", "state_before": "failed",
                   "live_states": {"manual__1": "success"}},
-                 {"sensor_task_id": "b", "upstream": "x.b", "verdict": "satisfied by poke"},
+                 {"sensor_task_id": "b", "upstream": "x.b", "verdict": "satisfied by poke", "actor": None,
+                  "upstream_tries": [{"try_number": 1, "state": "success", "completed_at": "2026-11-24T05:01:00+00:00"}],
+                  "live_states": {"manual__1": None}},
                  {"sensor_task_id": "c", "upstream": "x.c", "verdict": "waiting on upstream", "why": "no completion",
                   "live_states": {"manual__1": "failed"}},
                  {"sensor_task_id": "d", "upstream": "x.d", "verdict": "waiting on upstream", "attempts": 3,
@@ -62,9 +64,12 @@ def test_run_status_rows_are_highlighted_by_what_happened():
     html = run_section("shop__daily", state, URLS)
     assert re.findall(r'<tr class="(\w+)">', html) == ["recovered", "satisfied", "failed", "waiting"]
     assert "2026-11-24 05:00:00 UTC" in html and "manual__1: success" in html
-    assert "manual__1: deferred, waiting since 2026-11-24T05:00:07+00:00" in html  # since when it waits
-    assert "waiting_since" not in html  # shown in the live column, not again under "more"
-    assert "&quot;attempts&quot;: 3" in html  # a key the page does not know is still shown
+    assert "manual__1: deferred, waiting since 2026-11-24 05:00:07 UTC" in html  # since when it waits, as UTC
+    assert "waiting_since" not in html and "waiting since:" not in html  # in the live column, not under "more"
+    assert "attempts:</span> 3" in html  # a key the page does not know is still shown, as text
+    assert "manual__1: not started" in html
+    assert "upstream tries:</span> try number 1, state success, completed at 2026-11-24 05:01:00 UTC" in html
+    assert "None" not in html and "{" not in html.split("<tbody>", 1)[1]  # no Python None, no raw JSON
     assert 'href="/dags/shop__daily/runs/manual__1"' in html
 
 

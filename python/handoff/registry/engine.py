@@ -57,6 +57,12 @@ URL_HINT = ("give a URL such as sqlite:///path/to/registry.db or postgresql://us
 T = TypeVar("T")
 
 
+class RegistryUnavailable(HandoffError):
+    """The registry cannot be reached or opened (no file, server down, refused login), or a query
+    failed in the database: the service is unavailable, the request itself may be fine (the web
+    app answers 503; the CLI, like any HandoffError, exits 2)."""
+
+
 def resolve_url(given: str | None) -> str:
     """The registry URL: the --registry value, else $HANDOFF_REGISTRY_URL, else the default."""
     return given or os.environ.get(ENV_VAR) or DEFAULT_URL
@@ -142,7 +148,7 @@ def open_engine(url: str, *, must_exist: bool = False, create_default_dir: bool 
                 time.sleep(_backoff(attempt))
                 continue
             engine.dispose()
-            raise HandoffError(f"cannot open registry {shown}: {_first_line(exc)}",
+            raise RegistryUnavailable(f"cannot open registry {shown}: {_first_line(exc)}",
                                hint="check the URL (--registry / $HANDOFF_REGISTRY_URL), that the server is "
                                     "running and accepts this user, and that the database exists") from None
     raise AssertionError("unreachable")  # pragma: no cover
@@ -154,7 +160,7 @@ def _check_sqlite_path(url: str, parsed: URL, *, must_exist: bool, create_defaul
         return
     path = Path(database)
     if must_exist and not path.is_file():
-        raise HandoffError(f"no registry at {mask(url)} (file {path} does not exist)",
+        raise RegistryUnavailable(f"no registry at {mask(url)} (file {path} does not exist)",
                            hint="publish plans first (`handoff publish`), or point --registry / "
                                 f"${ENV_VAR} at the shared registry")
     if path.parent.is_dir():
@@ -348,7 +354,7 @@ def is_refused_value(exc: ValueError) -> bool:
 
 def _as_handoff_error(exc: DBAPIError, what: str, shown_url: str, attempts: int) -> HandoffError:
     tried = f" after {attempts} attempts" if attempts > 1 else ""
-    return HandoffError(f"registry {shown_url}: {what} failed{tried}: {_first_line(exc)}",
+    return RegistryUnavailable(f"registry {shown_url}: {what} failed{tried}: {_first_line(exc)}",
                         hint="nothing was changed; retry later, and check the database is reachable and writable")
 
 

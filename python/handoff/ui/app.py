@@ -131,12 +131,19 @@ def create_app(settings: Settings, auth: Auth) -> FastAPI:  # noqa: C901 - every
             note = "Choose a date." if domain or dag_id else ""
             return HTMLResponse(runs_page("Run status", [], urls, domain=domain, model=model, dag_id=dag_id,
                                           notice=note))
+        def refused(exc: HandoffError, status: int) -> Response:
+            return HTMLResponse(runs_page("Run status", [], urls, domain=domain, model=model, dag_id=dag_id,
+                                          date=date, message=exc.one_line()), status_code=status)
+
+        try:
+            _asked(date)
+        except HandoffError as exc:
+            return refused(exc, 400)
         try:
             heading, sections, note = _run_sections(state, auth, request, domain=domain, model=model,
                                                      dag_id=dag_id, date=date)
         except HandoffError as exc:
-            return HTMLResponse(runs_page("Run status", [], urls, domain=domain, model=model, dag_id=dag_id,
-                                          date=date, message=exc.one_line()), status_code=404)
+            return refused(exc, _status(exc))
         return HTMLResponse(runs_page(heading, sections, urls, domain=domain, model=model, dag_id=dag_id, date=date,
                                       notice=note))
 
@@ -149,7 +156,7 @@ def create_app(settings: Settings, auth: Auth) -> FastAPI:  # noqa: C901 - every
                 return RedirectResponse(urls.home(state.registry().locate(dag_id)["domain"]), status_code=303)
             found = state.registry().locate(dag_id, task_id)
         except HandoffError as exc:
-            return HTMLResponse(error_page("Not published", exc.one_line(), urls), status_code=404)
+            return HTMLResponse(error_page("Not published", exc.one_line(), urls), status_code=_status(exc))
         target = found.get("upstream") or {"domain": found["domain"], "model": found["model"]}
         return RedirectResponse(urls.model(target["domain"], target["model"]), status_code=303)
 
@@ -160,7 +167,7 @@ def create_app(settings: Settings, auth: Auth) -> FastAPI:  # noqa: C901 - every
         try:
             found = state.registry().locate(dag_id)
         except HandoffError as exc:
-            return HTMLResponse(error_page("Not published", exc.one_line(), urls), status_code=404)
+            return HTMLResponse(error_page("Not published", exc.one_line(), urls), status_code=_status(exc))
         return RedirectResponse(urls.home(found["domain"]), status_code=303)
 
     @pages.get("/dag-runs/{dag_id}/{run_id}")
@@ -210,6 +217,10 @@ def create_app(settings: Settings, auth: Auth) -> FastAPI:  # noqa: C901 - every
         missing = _missing_run_parameter(domain=domain, model=model, dag_id=dag_id, date=date or "?")
         if missing:
             return JSONResponse({"error": missing}, status_code=400)
+        try:
+            _asked(date)
+        except HandoffError as exc:
+            return JSONResponse({"error": exc.one_line()}, status_code=400)
         return _json(lambda: _run_states(state, auth, request, domain=domain, model=model, dag_id=dag_id,
                                          date=date)[0])
 
@@ -293,25 +304,39 @@ def _missing_run_parameter(*, domain: str, model: str, dag_id: str, date: str) -
     return ""
 
 
+def _asked(date: str) -> Any:
+    """The date= parameter parsed (``run_dates``); HandoffError naming the URL parameter."""
+    from ..run_dates import parse
+
+    return parse(date, what="the URL parameter date=")
+
+
+def _status(exc: HandoffError) -> int:
+    """404 for what the request named and is not there; 503 when the registry cannot answer."""
+    from ..registry.engine import RegistryUnavailable
+
+    return 503 if isinstance(exc, RegistryUnavailable) else 404
+
+
 def _respond(render: Callable[[], Response], title: str, urls: Urls) -> Response:
     try:
         return render()
     except HandoffError as exc:
-        return HTMLResponse(error_page(title, exc.one_line(), urls), status_code=404)
+        return HTMLResponse(error_page(title, exc.one_line(), urls), status_code=_status(exc))
 
 
 def _page(render: Callable[[], str], title: str, urls: Urls) -> Response:
     try:
         return HTMLResponse(render())
     except HandoffError as exc:
-        return HTMLResponse(error_page(title, exc.one_line(), urls), status_code=404)
+        return HTMLResponse(error_page(title, exc.one_line(), urls), status_code=_status(exc))
 
 
 def _json(answer: Callable[[], Any]) -> Any:
     try:
         return answer()
     except HandoffError as exc:
-        return JSONResponse({"error": exc.one_line()}, status_code=404)
+        return JSONResponse({"error": exc.one_line()}, status_code=_status(exc))
 
 
 def _run_states(state: _State, auth: Auth, request: Request, *, domain: str, model: str, dag_id: str,
@@ -323,9 +348,9 @@ def _run_states(state: _State, auth: Auth, request: Request, *, domain: str, mod
     with none or several runs on that date gives ``{"dag_id", "date", "timezone", "runs_on_date":
     [ISO], "latest_before"?}`` instead of a run state (the page lists links to each run)."""
     from ..explain_run import run_state
-    from ..run_dates import latest_before, parse, runs_asked
+    from ..run_dates import latest_before, runs_asked
 
-    asked = parse(date, what="the URL parameter date=")
+    asked = _asked(date)
     registry = state.registry()
     api_client = state.api(auth.token(request))
     note = "" if api_client is not None else "Live task states are not shown: no Airflow API URL is configured."

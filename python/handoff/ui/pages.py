@@ -69,6 +69,28 @@ def _when(value: Any) -> str:
     return _cell(value)
 
 
+def _plain(value: Any) -> str:
+    """A value of a state as text for people (not JSON, no Python ``None``): times as
+    ``YYYY-MM-DD HH:MM:SS UTC``, lists joined with "; ", mappings as "key value" pairs."""
+    if value is None or value == "":
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, str) and len(value) >= 19 and value[10:11] == "T":
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return value
+        if moment.utcoffset() is not None:
+            return f"{moment.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S} UTC"
+        return value
+    if isinstance(value, Mapping):
+        return ", ".join(f"{str(k).replace('_', ' ')} {_plain(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return "; ".join(_plain(v) for v in value) if value else "-"
+    return str(value)
+
+
 def _a(text: Any, href: str, *, top: bool = False) -> str:
     target = ' target="_top"' if top else ""
     return f'<a href="{escape(href)}"{target}>{escape(str(text))}</a>'
@@ -283,12 +305,14 @@ def run_section(title: str, state: Mapping[str, Any], urls: Urls, *, note: str =
     rows, classes = [], []
     for s in sensors:
         since = s.get("waiting_since") or {}
-        live = "; ".join(f"{run}: {st}" + (f", waiting since {since[run]}" if run in since else "")
+        live = "; ".join(f"{run}: {st or 'not started'}"
+                         + (f", waiting since {_plain(since[run])}" if run in since else "")
                          for run, st in (s.get("live_states") or {}).items())
         klass = sensor_class(s)
         extra = {k: v for k, v in s.items() if k not in _SENSOR_KEYS}
         by = f" by {_cell(s['recorded_by'])}" if s.get("recorded_by") else ""
-        more = f"<code>{escape(json.dumps(extra, sort_keys=True, default=str))}</code>" if extra else _cell(None)
+        more = ("<br>".join(f"<span class='muted'>{escape(k.replace('_', ' '))}:</span> {escape(_plain(v))}"
+                            for k, v in sorted(extra.items())) if extra else _cell(None))
         rows.append([escape(s["sensor_task_id"]), escape(str(s.get("upstream", ""))),
                      _cell(s.get("upstream_task")), _when(s.get("upstream_run_date")),
                      f'<span class="pill {klass}">{escape(str(s.get("verdict", "")))}</span>',
