@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
 
 from .errors import HandoffError
 from .ticks import as_schedule, latest_tick_at_or_before, ticks_between
@@ -94,3 +95,24 @@ def describe(asked: Asked, timezone_name: str | None) -> str:
     if asked.moment is not None:
         return f"{asked.moment:%Y-%m-%d %H:%M:%S} UTC"
     return f"{asked.day} ({timezone_name or 'UTC'})"
+
+
+def choices(asked: Asked, schedule: str, timezone_name: str | None, dag_id: str,
+            runs: list[datetime]) -> dict[str, Any]:
+    """A date with no run or several runs of ``dag_id`` as ``explain --at`` reports it (JSON
+    ``runs_on_date``): {"date", "timezone", "dag_id", "runs": [ISO], "latest_before"? (no run)}."""
+    found: dict[str, Any] = {"date": asked.text, "timezone": timezone_name or "UTC", "dag_id": dag_id,
+                             "runs": [r.isoformat() for r in runs]}
+    if not runs:
+        found["latest_before"] = latest_before(asked, schedule, timezone_name).isoformat()
+    return found
+
+
+def choices_text(found: dict[str, Any]) -> str:
+    """``choices`` for people: which runs the date holds, and how to ask for one."""
+    where = f"{found['date']} ({found['timezone']})"
+    if not found["runs"]:
+        return (f"\nNo run of {found['dag_id']} has its logical date on {where}; the latest before it is at "
+                f"{found['latest_before']}: give --at {found['latest_before']} to explain it.\n")
+    return (f"\n{len(found['runs'])} runs of {found['dag_id']} have their logical date on {where}; "
+            "give --at one of these date-times to explain it:\n" + "".join(f"  {r}\n" for r in found["runs"]))

@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 
 from handoff.registry.queries import Consumer
-from handoff.ui.pages import MAX_CONSUMER_ROWS, Urls, model_page, run_section, sensor_class
+from handoff.ui.pages import MAX_CONSUMER_ROWS, Urls, model_page
+from handoff.ui.run_pages import run_section, sensor_class
 
 URLS = Urls(prefix="/handoff", airflow="")
 

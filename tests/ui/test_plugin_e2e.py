@@ -198,6 +198,10 @@ def test_signed_in_user_reads_map_model_and_run_status_after_a_late_upstream(sta
     assert cells[4] == "satisfied by reconcile" and cells[7] == "failed", cells
     assert rows[0].get_attribute("class") == "recovered"
     assert f"{recovered['finance']}: success" in cells[8], cells
+    # the sensor table fits the window: WHY and MORE are on screen, not cut off to the right
+    right = browser.execute_script("return document.querySelector('#sensors-finance__daily')"
+                                   ".getBoundingClientRect().right")
+    assert right <= browser.execute_script("return document.documentElement.clientWidth"), right
     assert recovered["finance"] in texts(browser, "section.run p")[0]
     # finance's mrt_revenue (available_by 05:45) finished days late: the watch's recorded miss
     [revenue] = browser.find_elements(By.CSS_SELECTOR, "#slas-finance__daily tbody tr")

@@ -7,14 +7,11 @@ import argparse
 import json
 import sys
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import HandoffError
 from ..plan import load_plans
 from . import args as types
-
-if TYPE_CHECKING:
-    from ..run_dates import Asked
 
 REGISTRY_HELP = ("registry database URL: sqlite:///path/registry.db or postgresql://user:password@host/db "
                  "(default: $HANDOFF_REGISTRY_URL, else sqlite:///.handoff/registry.db)")
@@ -264,7 +261,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
                 info["run"] = run_state(registry, info, runs[0], api_if_configured())
                 info["readers"] = _reader_runs(registry, domain, model, runs[0])
             else:
-                info["runs_on_date"] = _runs_on_date(asked, pipeline, runs)
+                info["runs_on_date"] = run_dates.choices(asked, pipeline["schedule"], pipeline.get("timezone"),
+                                                         pipeline["dag_id"], runs)
     if args.format == "json":
         print(json.dumps(info, indent=2, sort_keys=True, default=str))
     else:
@@ -281,29 +279,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
             sys.stdout.write(reader_runs_text(readers))
         if choices is not None:
-            sys.stdout.write(_runs_on_date_text(choices))
+            sys.stdout.write(run_dates.choices_text(choices))
     return 0
-
-
-def _runs_on_date(asked: Asked, pipeline: dict[str, Any], runs: list[Any]) -> dict[str, Any]:
-    """The JSON of a date with no run or several runs of the model's DAG (``run_dates``)."""
-    from .. import run_dates
-
-    found: dict[str, Any] = {"date": asked.text, "timezone": pipeline.get("timezone") or "UTC",
-                             "dag_id": pipeline["dag_id"], "runs": [r.isoformat() for r in runs]}
-    if not runs:
-        before = run_dates.latest_before(asked, pipeline["schedule"], pipeline.get("timezone"))
-        found["latest_before"] = before.isoformat()
-    return found
-
-
-def _runs_on_date_text(choices: dict[str, Any]) -> str:
-    where = f"{choices['date']} ({choices['timezone']})"
-    if not choices["runs"]:
-        return (f"\nNo run of {choices['dag_id']} has its logical date on {where}; the latest before it is at "
-                f"{choices['latest_before']}: give --at {choices['latest_before']} to explain it.\n")
-    return (f"\n{len(choices['runs'])} runs of {choices['dag_id']} have their logical date on {where}; "
-            "give --at one of these date-times to explain it:\n" + "".join(f"  {r}\n" for r in choices["runs"]))
 
 
 def _reader_runs(registry: Any, domain: str, model: str, at: Any) -> dict[str, Any]:

@@ -29,7 +29,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 
 from ..errors import HandoffError, has_control_character, shorten
 from .mapview import static_text
-from .pages import Urls, error_page, map_page, model_page, run_section, runs_choice, runs_page
+from .pages import Urls, error_page, map_page, model_page
+from .run_pages import run_section, runs_choice, runs_page
 
 STATIC = {
     "ui.css": "text/css; charset=utf-8",
