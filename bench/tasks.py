@@ -92,9 +92,14 @@ def _parse(dag_file: str, dag_id: str, task_id: str) -> tuple[Any, float]:
 def _context() -> dict[str, Any]:
     from datetime import datetime, timezone
 
+    from types import SimpleNamespace
+
     logical = datetime(2026, 1, 5, 3, 0, tzinfo=timezone.utc)
+    # handoff's tasks read the run's interval from the context's dag_run (handoff.run_interval)
+    run = SimpleNamespace(logical_date=logical, run_after=logical, run_id="scheduled__2026-01-05T03:00:00+00:00",
+                          conf={})
     return {"logical_date": logical, "data_interval_start": logical, "data_interval_end": logical,
-            "dag_run": None, "ts": logical.isoformat(), "ds": logical.date().isoformat()}
+            "dag_run": run, "ts": logical.isoformat(), "ds": logical.date().isoformat()}
 
 
 class _SqlMeter:
