@@ -108,3 +108,16 @@ def test_daily_time_of(schedule: str, time_of_day: str | None) -> None:
                                                (151200, "42h"), (61, "61s")])
 def test_format_duration(seconds: int, text: str) -> None:
     assert format_duration(seconds) == text
+
+
+def test_sla_durations_are_bounded_at_400_days_and_read_back_rows_are_checked() -> None:
+    from handoff.sla import MAX_SLA_SECONDS, duration_seconds
+
+    assert duration_seconds("400d") == MAX_SLA_SECONDS == duration_seconds("9600h")
+    for text in ("401d", "3000000d", "999999999h", "34560001s"):
+        with pytest.raises(ValueError, match="longer than 400d|not a duration"):
+            duration_seconds(text)
+    assert Sla(available_within_s=MAX_SLA_SECONDS).problem() is None
+    for bad in (Sla(available_within_s=MAX_SLA_SECONDS + 1), Sla(available_within_s=0),
+                Sla(available_within_s=True), Sla(available_by="6:30"), Sla(available_by="06:30\n")):
+        assert bad.problem() is not None, bad

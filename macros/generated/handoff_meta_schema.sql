@@ -38,11 +38,6 @@
       "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$",
       "description": "HH:MM, 24-hour clock, in the pipeline\'s timezone (handoff_pipeline.timezone, default UTC)"
     },
-    "duration": {
-      "type": "string",
-      "pattern": "^[0-9]+(s|m|h|d)$",
-      "description": "a whole number followed by s, m, h or d, e.g. 90s, 5m, 6h, 1d"
-    },
     "delay": {
       "type": "string",
       "pattern": "^(0*([0-9]{1,4}|[1-7][0-9]{4}|8[0-5][0-9]{3}|86[0-3][0-9]{2}|86400)s|0*([0-9]{1,3}|1[0-3][0-9]{2}|14[0-3][0-9]|1440)m|0*([0-9]|1[0-9]|2[0-4])h|0*[01]d)$",
@@ -328,8 +323,8 @@
     },
     "sla_duration": {
       "type": "string",
-      "pattern": "^[1-9][0-9]{0,8}(s|m|h|d)$",
-      "description": "a positive whole number followed by s, m, h or d, e.g. 45m, 2h, 1d"
+      "pattern": "^(([1-9][0-9]{0,6}|[12][0-9]{7}|3[0-3][0-9]{6}|34[0-4][0-9]{5}|345[0-5][0-9]{4}|34560000)s|([1-9][0-9]{0,4}|[1-4][0-9]{5}|5[0-6][0-9]{4}|57[0-5][0-9]{3}|576000)m|([1-9][0-9]{0,2}|[1-8][0-9]{3}|9[0-5][0-9]{2}|9600)h|([1-9][0-9]?|[1-3][0-9]{2}|400)d)$",
+      "description": "a positive whole number followed by s, m, h or d, at most 400 days (34560000s, 576000m, 9600h, 400d: a yearly run plus a month of slack), e.g. 45m, 2h, 1d"
     },
     "timezone": {
       "type": "string",

@@ -33,6 +33,11 @@ if TYPE_CHECKING:
 _SINGLE_NUMBER = re.compile(r"[0-9]{1,2}")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"([1-9][0-9]{0,8})([smhd])")
+_TIME_OF_DAY = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
+# The longest available_within (schemas/meta.schema.json#/$defs/sla_duration says the same): a
+# yearly run plus a month of slack. Anything longer is a typo, and a deadline must stay far inside
+# the datetimes Python can represent (a 3000000d SLA stopped the watch for every domain).
+MAX_SLA_SECONDS = 400 * 86400
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,18 @@ class Sla:
             return f"available_within {format_duration(self.available_within_s)}"
         return "no SLA"
 
+    def problem(self) -> str | None:
+        """Why this SLA (as read back from a plan or the registry, both untrusted) cannot be
+        used, or None: ``available_within_s`` must be a whole number of seconds in
+        1..MAX_SLA_SECONDS, ``available_by`` an HH:MM time."""
+        within, by = self.available_within_s, self.available_by
+        if within is not None and (isinstance(within, bool) or not isinstance(within, int)
+                                   or not 0 < within <= MAX_SLA_SECONDS):
+            return f"available_within_s {within!r} is not a whole number of seconds in 1..{MAX_SLA_SECONDS} (400d)"
+        if by is not None and (not isinstance(by, str) or _TIME_OF_DAY.fullmatch(by) is None):
+            return f"available_by {by!r} is not an HH:MM time"
+        return None
+
     @classmethod
     def of(cls, task: DbtTask) -> Sla:
         """The SLA of a plan task."""
@@ -61,11 +78,16 @@ class Sla:
 
 
 def duration_seconds(text: str) -> int:
-    """'45m' -> 2700: a whole positive number of s, m, h or d."""
+    """'45m' -> 2700: a whole positive number of s, m, h or d, at most 400 days (MAX_SLA_SECONDS).
+
+    Raises ValueError otherwise."""
     found = _DURATION.fullmatch(text)
     if found is None:
         raise ValueError(f"{text!r} is not a duration such as 45m, 2h or 1d")
-    return int(found.group(1)) * _UNITS[found.group(2)]
+    seconds = int(found.group(1)) * _UNITS[found.group(2)]
+    if seconds > MAX_SLA_SECONDS:
+        raise ValueError(f"{text!r} is longer than 400d")
+    return seconds
 
 
 def format_duration(seconds: int) -> str:

@@ -16,8 +16,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from .redact import get_logger
 from .sla import Sla, deadline
 from .ticks import local_aware, schedule_of, ticks_between, zone
+
+log = get_logger(__name__)
 
 # An available_by deadline falls on the run's own (local) day: at most a day after the tick.
 _MAX_BY_LAG = timedelta(days=1, hours=2)
@@ -86,6 +89,30 @@ class SlaModel:
         return found
 
 
+def models_of(rows: Iterable[Mapping[str, Any]]) -> list[SlaModel]:
+    """Rows of ``Registry.sla_models()`` / ``history_models()`` / ``run_slas()`` as ``SlaModel``s.
+
+    A published row is untrusted: one whose SLA cannot be used (``Sla.problem``, e.g. an
+    ``available_within_s`` beyond 400 days written by an older handoff) is skipped with one
+    logged warning naming it, so it never stops the others' watch, check or history."""
+    found: list[SlaModel] = []
+    for row in rows:
+        model = usable(row)
+        if model is not None:
+            found.append(model)
+    return found
+
+
+def usable(row: Mapping[str, Any]) -> SlaModel | None:
+    """One row as an ``SlaModel``, or None (logged, naming ``domain.task_id``) when its SLA is unusable."""
+    problem = Sla(row.get("available_by"), row.get("available_within_s")).problem()
+    if problem is None:
+        return SlaModel.of_row(row)
+    log.warning("handoff: skipping the SLA of %s.%s (dag %s): %s — re-publish its domain with a valid SLA",
+                row.get("domain"), row.get("task_id"), row.get("dag_id"), problem)
+    return None
+
+
 @dataclass(frozen=True)
 class Due:
     """One run of one model and its deadline."""
@@ -106,12 +133,15 @@ def due_between(models: Iterable[SlaModel], start: datetime, end: datetime) -> l
     found: list[Due] = []
     for (_, schedule, tz, _, _), members in groups.items():
         first = members[0]
-        cadence = schedule_of(schedule, tz)
-        begin = max(start - first.lag(), first.start)
-        for tick in ticks_between(cadence, begin, end + timedelta(microseconds=1)):
-            when = first.deadline_of(tick)
-            if start < when <= end:
-                found.extend(Due(m, tick, when) for m in members)
+        try:
+            cadence = schedule_of(schedule, tz)
+            begin = max(start - first.lag(), first.start)
+            for tick in ticks_between(cadence, begin, end + timedelta(microseconds=1)):
+                when = first.deadline_of(tick)
+                if start < when <= end:
+                    found.extend(Due(m, tick, when) for m in members)
+        except (OverflowError, ValueError) as exc:  # one bad published row costs only its own models
+            log.warning("handoff: skipping the SLA of %s: %s", ", ".join(m.name for m in members), exc)
     found.sort(key=lambda d: (d.deadline, d.model.dag_id, d.model.task_id))
     return found
 

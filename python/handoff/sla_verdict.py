@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from .sla_runs import SlaModel
+from .sla_runs import SlaModel, usable
 from .ticks import utc
 
 Verdict = Literal["met", "missed", "pending", "not watched", "no run"]
@@ -61,8 +61,9 @@ class SlaVerdict:
 
 def judge_run(rows: Iterable[Mapping[str, Any]], logical_date: datetime, now: datetime) -> list[SlaVerdict]:
     """The verdicts of the run at ``logical_date`` as of ``now``, one per row of
-    ``Registry.run_slas`` (keys of ``sla_models`` plus ``completed_at`` and ``miss``), in row order."""
-    return [judge(r, logical_date, now) for r in rows]
+    ``Registry.run_slas`` (keys of ``sla_models`` plus ``completed_at`` and ``miss``), in row order;
+    a row whose SLA cannot be used is left out with one logged line (``sla_runs.usable``)."""
+    return [judge(r, logical_date, now) for r in rows if usable(r) is not None]
 
 
 def judge(row: Mapping[str, Any], logical_date: datetime, now: datetime) -> SlaVerdict:

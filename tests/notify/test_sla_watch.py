@@ -106,3 +106,36 @@ def test_a_domain_that_muted_sla_misses_gets_its_row_but_no_post(registry, slack
     assert rows == {"#marketing-data": "muted", "#marketplace-data": "sent", "#finance-data": "sent"}
     assert sorted(r.body.get("channel") or r.channel_path for r in slack.wait_for(2, timeout=10)) == [
         "#marketplace-data", "T0TEST/B0FINANCE/finance"]
+
+
+def test_one_published_sla_beyond_400_days_is_skipped_with_one_line_and_never_stops_the_others(
+        registry, caplog) -> None:
+    """A row an older handoff published with a huge available_within (3000000d: past datetime's
+    range) once stopped the watch, `handoff sla`, explain --at and check for every domain."""
+    import logging
+
+    from handoff.commands.sla import history
+    from handoff.registry.checks import check_mesh
+    from handoff.registry.schema import tasks
+    from handoff.sla_verdict import judge_run
+
+    _published_long_ago(registry)
+    rows = registry.sla_models()
+    bad = next(r for r in rows if r["task_id"] != "mrt_orders")
+    # SQLite stores what the reviewer published; PostgreSQL's INTEGER column tops out at 2**31 - 1 s (68 y)
+    huge = 3_000_000 * 86400 if registry.engine.dialect.name == "sqlite" else 2**31 - 1
+    with registry.engine.begin() as conn:
+        conn.execute(update(tasks).where(tasks.c.dag_id == bad["dag_id"], tasks.c.task_id == bad["task_id"])
+                     .values(available_by=None, available_within_s=huge))
+    name = f"{bad['domain']}.{bad['task_id']}"
+    caplog.set_level(logging.WARNING)
+    models = sla_watch.models_of(registry.sla_models())
+    assert name not in {m.name for m in models} and len(models) == len(rows) - 1
+    assert sla_watch.wake_at(registry, RUN) is not None
+    report = sla_watch.check(registry, None, Delivery("dry-run"), now=DEADLINE + timedelta(seconds=2))
+    assert "marketplace.mrt_orders" in {m["model"] for m in report.missed}  # the others are still judged
+    assert history(registry, domain=None, model=None, days=30, now=DEADLINE).models
+    assert judge_run(registry.run_slas(bad["dag_id"], RUN), RUN, DEADLINE) is not None
+    check_mesh(registry.mesh())  # the mesh reader drops that SLA only
+    skipped = [r.getMessage() for r in caplog.records if name in r.getMessage()]
+    assert skipped and all("not a whole number of seconds in 1..34560000 (400d)" in s for s in skipped)

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ..errors import HandoffError
-from ..sla_runs import SlaModel
+from ..sla_runs import models_of
 from ..slo import (
     EdgeSlo,
     ModelSlo,
@@ -71,7 +71,7 @@ def history(registry: Any, *, domain: str | None, model: str | None, days: int,
     until = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
     since = until - timedelta(days=days)
     rows = registry.history_models(domain=domain, model=model, since=since)
-    models = [SlaModel.of_row(r) for r in rows]
+    models = models_of(rows)
     done = registry.first_successes({m.dag_id for m in models}, since - timedelta(days=1), until)
     by_task: dict[tuple[str, str], dict[datetime, datetime]] = {}
     for (dag_id, task_id, logical_date), ended in done.items():

@@ -30,6 +30,7 @@ from ..batching import BATCH_TASK_ID
 from ..errors import HandoffError
 from ..redact import get_logger
 from ..registry import Registry
+from .. import sla_runs
 from ..sla_runs import Due, SlaModel, due_between, next_deadline
 from . import events
 from .delivery import Delivery
@@ -71,8 +72,9 @@ class _Found:
 
 
 def models_of(rows: Sequence[Mapping[str, Any]]) -> list[SlaModel]:
-    """``Registry.sla_models()`` rows as ``SlaModel``s."""
-    return [SlaModel.of_row(r) for r in rows]
+    """``Registry.sla_models()`` rows as ``SlaModel``s; a row with an unusable SLA is skipped with
+    one logged line (``sla_runs.models_of``)."""
+    return sla_runs.models_of(rows)
 
 
 def check(registry: Registry, api: Any, delivery: Delivery, *, now: datetime | None = None,

@@ -17,8 +17,12 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Row
 
 from ..errors import HandoffError
+from ..redact import get_logger
+from ..sla import Sla
 from . import schema as s
 from .mesh import SENSOR, Domain, Mesh, Pipeline, Task
+
+log = get_logger(__name__)
 
 # --------------------------------------------------------------------------------------
 # Results
@@ -122,9 +126,15 @@ def _task(t: Row[Any], upstream: tuple[str, ...], sensor: Row[Any] | None, keys:
                     sources=tuple(json.loads(sensor.sources)), timeout_s=sensor.timeout_s,
                     poke_interval_s=sensor.poke_interval_s, mode=sensor.mode, reads_json=sensor.reads,
                     refs=tuple(json.loads(sensor.refs)) if sensor.refs else (), accept=_accept(sensor.accept))
+    by, within = t.available_by, t.available_within_s
+    problem = Sla(by, within).problem()
+    if problem is not None:  # one bad published row costs only its own SLA, never the whole mesh
+        log.warning("handoff: ignoring the SLA of %s.%s (dag %s): %s — re-publish its domain with a valid SLA",
+                    t.domain, t.task_id, t.dag_id, problem)
+        by = within = None
     return Task(domain=t.domain, dag_id=t.dag_id, task_id=t.task_id, kind=t.kind, upstream=upstream, model=t.model,
                 unique_id=t.unique_id, relation=t.relation, access=t.access, owner=t.owner, slack=t.slack,
-                available_by=t.available_by, available_within_s=t.available_within_s, columns_json=t.columns,
+                available_by=by, available_within_s=within, columns_json=t.columns,
                 keys=keys)
 
 
