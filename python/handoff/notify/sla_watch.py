@@ -25,12 +25,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from .. import sla_runs
 from ..alignment import reference_date
 from ..batching import BATCH_TASK_ID
 from ..errors import HandoffError
 from ..redact import get_logger
 from ..registry import Registry
-from .. import sla_runs
 from ..sla_runs import Due, SlaModel, due_between, next_deadline
 from . import events
 from .delivery import Delivery
