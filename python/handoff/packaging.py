@@ -1,9 +1,10 @@
 """`handoff package`: parse a domain's dbt project once, at deploy, and write its artefact.
 
 The deploy step (docs/deployment.md): ``dbt deps`` → ``handoff package <project>`` (one
-in-process ``dbt parse``: ``target/manifest.json`` and ``target/handoff-artifact.sqlite`` come
-from the very same parse) → ``handoff compile <project>/target/manifest.json`` (the plan records
-that manifest's sha256, which a worker compares with the artefact's).
+in-process ``dbt parse``, and with ``--compile`` a ``dbt compile`` of that parsed Manifest:
+``target/manifest.json`` and ``target/handoff-artifact.sqlite`` come from the very same parse)
+→ ``handoff compile <project>/target/manifest.json`` (the plan records that manifest's sha256,
+which a worker compares with the artefact's).
 
 Also here: the *target identity* of a profile (adapter type, database, schema), read the way dbt
 reads it. dbt writes it into every relation name at parse time, so the worker's profile must
@@ -61,10 +62,13 @@ def target_identity(project_dir: str | Path, *, profiles_dir: str | Path | None 
 
 def package_project(project_dir: str | Path, *, profiles_dir: str | Path | None = None, target: str | None = None,
                     dbt_vars: Mapping[str, Any] | None = None,
-                    output: str | Path | None = None) -> tuple[Path, ArtifactInfo]:
-    """`dbt parse` ``project_dir`` in this process, then write its artefact (default
+                    output: str | Path | None = None, compile_sql: bool = False) -> tuple[Path, ArtifactInfo]:
+    """`dbt parse` ``project_dir`` in this process (`dbt compile` with ``compile_sql``: the manifest
+    then carries every model's compiled SQL, which column-level impact needs — docs/impact.md; it
+    connects to the target's warehouse like any compile), then write its artefact (default
     ``<project>/target/handoff-artifact.sqlite``). Returns (artefact path, what it holds)."""
     from dbt.cli.main import dbtRunner
+    from dbt.contracts.graph.manifest import Manifest
 
     project = Path(project_dir)
     project_file = project / "dbt_project.yml"
@@ -86,14 +90,22 @@ def package_project(project_dir: str | Path, *, profiles_dir: str | Path | None 
         # dbt-loom reads its config (and relative manifest paths) from there
         with in_project_dir(project), plugin_patches_reverted():
             result = dbtRunner().invoke(args)
+            if compile_sql and result.success and isinstance(result.result, Manifest):
+                # compile the parsed Manifest in place: its nodes get their compiled SQL, and dbt
+                # writes target/manifest.json again with it
+                compiled = dbtRunner(manifest=result.result).invoke(["--quiet", "--no-send-anonymous-usage-stats",
+                                                                     "compile", *args[3:]])
+                if not compiled.success:
+                    result = compiled
     finally:
         release_connections()
+    step = "compile" if compile_sql else "parse"
     if not result.success or result.result is None:
         detail = _first_line(result.exception) if result.exception else "see dbt's output above"
-        raise HandoffError(f"dbt parse failed: {detail}", where=str(project))
+        raise HandoffError(f"dbt {step} failed: {detail}", where=str(project))
     manifest_json = project / "target" / "manifest.json"
     if not manifest_json.is_file():
-        raise HandoffError("dbt parse wrote no target/manifest.json", where=str(project),
+        raise HandoffError(f"dbt {step} wrote no target/manifest.json", where=str(project),
                            hint="do not pass --no-write-json to the parse")
     identity = target_identity(project, profiles_dir=profiles_dir, target=target, dbt_vars=dbt_vars)
     dest = Path(output) if output else artifact_path(project)

@@ -358,6 +358,15 @@ where status = 'completed'
         teams=FINANCE_BOTH, exit_breaking=1, exit_any=1, base_case="uncontracted", publish_base=True,
         catalog=True, summary=r"^\*\*1 breaking change affects 2 teams",
         in_markdown=("type changed: `amount_cents` BIGINT → DOUBLE (columns from catalog)",)),
+    # A column computed differently whose type nothing can compare (no catalog, no contract, sqlglot
+    # cannot infer strftime's): may break the consumers that read it (finance reads ordered_at).
+    "expression_changed_untyped": Case(
+        edits=(*UNCONTRACTED, Replace(ORDERS_SQL, "    ordered_at,\n",
+                                      "    strftime(ordered_at, '%Y-%m-%d') as ordered_at,\n")),
+        kinds={"mrt_orders": {"column_expression_changed", "sql_changed"}}, breaking=set(), teams=FINANCE_SAFE,
+        exit_breaking=1, exit_any=1, base_case="uncontracted", publish_base=True,
+        summary=r"may break",
+        in_markdown=("expression changed, type unknown: `ordered_at`",)),
     # A rename that also edits the SQL: same columns and inputs -> likely rename, not removed + added.
     "renamed_with_edit": Case(
         edits=(Write("models/marts/mrt_catalogue.sql", """{{ handoff_examples.inject_faults() }}

@@ -176,11 +176,34 @@ def _demand(scope: Scope, wanted: Demand, found: dict[TableKey, Demand], depth: 
         for source_name in candidates or list(sources):
             add(source_name, Demand(False, frozenset({name})))
 
+    # unqualified columns of HAVING / QUALIFY (sqlglot's scope leaves them out: they might name an
+    # output alias) — read unless they do name one
+    for column in _clause_columns(expression):
+        name = column.name.lower()
+        if name not in aliases:
+            for source_name in [n for n in sources if _may_hold(sources[n][1], name)] or list(sources):
+                add(source_name, Demand(False, frozenset({name})))
+    # JOIN ... USING (k): k is read from the joined source and from every source before it that may
+    # hold it; a NATURAL JOIN matches on every common column: both sides are read whole
+    for join in expression.args.get("joins") or []:
+        joined = join.this.alias_or_name.lower() if isinstance(join.this, exp.Expression) else ""
+        if str(join.args.get("method") or "").upper() == "NATURAL":
+            for source_name in sources:
+                add(source_name, EVERYTHING)
+            continue
+        for identifier in join.args.get("using") or []:
+            name = identifier.name.lower()
+            for source_name in sources:
+                if source_name == joined or _may_hold(sources[source_name][1], name):
+                    add(source_name, Demand(False, frozenset({name})))
+
     for star in stars:
         node = star.this if isinstance(star, exp.Column) else star
         excepted = [c.name for c in (node.args.get("except_") or node.args.get("except") or [])
                     if isinstance(c, exp.Expression)]
-        demand = through_star.without(excepted)
+        replaced = [r.alias for r in (node.args.get("replace") or []) if isinstance(r, exp.Alias) and r.alias]
+        # `* EXCLUDE (x)` / `* REPLACE (… AS x)` fail when x is gone: they read x by name
+        demand = through_star.without(excepted) | Demand(False, frozenset(n.lower() for n in excepted + replaced))
         if isinstance(star, exp.Column) and star.table:
             targets = [star.table.lower()]
         else:
@@ -193,6 +216,18 @@ def _demand(scope: Scope, wanted: Demand, found: dict[TableKey, Demand], depth: 
         _demand_source(scope, source_name, demand, found, depth)
     for subquery in scope.subquery_scopes:
         _demand(subquery, EVERYTHING, found, depth + 1)
+
+
+def _clause_columns(select: exp.Select) -> list[exp.Column]:
+    """The unqualified columns of ``select``'s HAVING and QUALIFY that belong to it (not to a
+    subquery inside them)."""
+    found: list[exp.Column] = []
+    for key in ("having", "qualify"):
+        clause = select.args.get(key)
+        if isinstance(clause, exp.Expression):
+            found += [c for c in clause.find_all(exp.Column)
+                      if not c.table and not isinstance(c.this, exp.Star) and c.find_ancestor(exp.Select) is select]
+    return found
 
 
 def _demand_source(scope: Scope, source_name: str, demand: Demand, found: dict[TableKey, Demand],

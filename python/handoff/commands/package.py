@@ -18,6 +18,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     package.add_argument("--profiles-dir", type=types.path, help="folder of profiles.yml (default: dbt's own default)")
     package.add_argument("--target", type=types.nonempty, help="profile target (default: the profile's own default)")
     package.add_argument("--vars", type=types.nonempty, help="dbt vars for the parse, as a JSON object")
+    package.add_argument("--compile", action="store_true", dest="compile_sql",
+                         help="run `dbt compile` instead of `dbt parse`: the manifest then holds every model's "
+                              "compiled SQL, so the published plan carries columns and read columns for "
+                              "column-level impact (connects to the target's warehouse)")
     package.add_argument("-o", "--output", type=types.path,
                          help="artefact file to write (default: <project>/target/handoff-artifact.sqlite)")
     package.set_defaults(func=cmd_package)
@@ -46,7 +50,7 @@ def cmd_package(args: argparse.Namespace) -> int:
                                "standard output", where="--output", hint="give a file name ending in .sqlite")
         output_target(args.output)  # before dbt runs: a FIFO, a device or a missing folder is refused
     path, info = package_project(args.project_dir, profiles_dir=args.profiles_dir, target=args.target,
-                                 dbt_vars=dbt_vars, output=args.output)
+                                 dbt_vars=dbt_vars, output=args.output, compile_sql=args.compile_sql)
     size = path.stat().st_size / 1e6
     print(f"handoff: wrote {path} ({info.nodes} nodes, {size:.1f} MB; {info.target.describe()}; "
           f"manifest sha256 {info.manifest_sha256[:12]}…) — now `handoff compile` its target/manifest.json",

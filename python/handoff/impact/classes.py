@@ -35,6 +35,9 @@ CLASSES: tuple[ChangeClass, ...] = (
                 "(expression); breaking for the consumers that read the old name"),
     ChangeClass("column_type_changed", True, "a column's type changed (catalog, contract or documented type); "
                 "with a registry, breaking for the consumers that read it"),
+    ChangeClass("column_expression_changed", False, "the expression computing a column changed and its type "
+                "cannot be compared (no catalog, contract or inferable type on one side); with a registry, may "
+                "break the consumers that read it"),
     ChangeClass("columns_unknown", False, "the SQL changed but the columns cannot be determined (not compiled, "
                 "SQL sqlglot cannot parse, no catalog or contract): may break; --unknown-columns decides",
                 uncertain=True),

@@ -109,6 +109,12 @@ def real_changes(old: Node, new: Node, before: ColumnList, after: ColumnList) ->
     if retyped:
         detail = ", ".join(f"`{n}` {was[n].data_type} → {now[n].data_type}" for n in retyped)
         changes.append(Change("column_type_changed", f"type changed: {detail} ({origin})", columns=tuple(retyped)))
+    reworked = [n for n in was if n in now and n not in retyped
+                and not _types_comparable(was[n].data_type, now[n].data_type, before, after)
+                and was[n].expression and now[n].expression and was[n].expression != now[n].expression]
+    if reworked:
+        changes.append(Change("column_expression_changed", f"expression changed, type unknown: {_names(reworked)} "
+                                                           f"({origin})", columns=tuple(reworked)))
     fresh = [n for n in added if n not in {v[0] for v in renamed.values()}]
     if fresh:
         changes.append(Change("column_added", f"column{_s(fresh)} {_names(fresh)} added"))
@@ -145,12 +151,17 @@ def _likely_renames(removed: list[str], added: list[str], before: ColumnList,
             if len(names) == 1 and len(news.get(key, ())) == 1}
 
 
-def _types_differ(a: str | None, b: str | None, before: ColumnList, after: ColumnList) -> bool:
+def _types_comparable(a: str | None, b: str | None, before: ColumnList, after: ColumnList) -> bool:
+    """Both types known, from sources of one family (catalog vs catalog, declared vs declared)."""
     if not a or not b:
         return False
     family_a = _TYPE_FAMILY.get(before.source.split(":")[-1])
     family_b = _TYPE_FAMILY.get(after.source.split(":")[-1])
-    return family_a is not None and family_a == family_b and normalize_type(a) != normalize_type(b)
+    return family_a is not None and family_a == family_b
+
+
+def _types_differ(a: str | None, b: str | None, before: ColumnList, after: ColumnList) -> bool:
+    return _types_comparable(a, b, before, after) and normalize_type(a or "") != normalize_type(b or "")
 
 
 def normalize_type(data_type: str) -> str:

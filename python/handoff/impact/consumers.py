@@ -51,6 +51,8 @@ def _judge(change: Change, model: ModelImpact, consumers: Sequence[Consumer],
         return replace(change, maybe=frozenset(c.key for c in consumers))
     if change.columns and change.kind in COLUMN_KINDS and model.exposed:
         return _judge_columns(change, consumers)
+    if change.columns and change.kind == "column_expression_changed" and model.exposed:
+        return _judge_reworked(change, consumers)
     return change
 
 
@@ -78,6 +80,17 @@ def _judge_columns(change: Change, consumers: Sequence[Consumer]) -> Change:
         detail = f"{change.detail}; no consumer reads it" + (f" ({shown})" if shown else "")
     return replace(change, detail=detail, breaking_override=bool(hit), hits=frozenset(c.key for c in hit),
                    maybe=frozenset(c.key for c in maybe))
+
+
+def _judge_reworked(change: Change, consumers: Sequence[Consumer]) -> Change:
+    """A column computed differently whose type cannot be compared may break the consumers that read
+    it (or whose reads are unknown); the others are safe."""
+    status = consumer_status(change.columns, consumers)
+    maybe = [c for c in consumers if status[c.key] in (HIT, UNKNOWN)]
+    direct = sorted({f"{c.domain}.{c.model}" for c in maybe if c.direct})
+    detail = (f"{change.detail}; may break {', '.join(direct) or 'its consumers'} (reading it)" if maybe
+              else f"{change.detail}; no consumer reads it")
+    return replace(change, detail=detail, breaking_override=False, maybe=frozenset(c.key for c in maybe))
 
 
 def consumer_status(columns: Sequence[str], consumers: Sequence[Consumer]) -> dict[tuple[str, str, str], str]:
