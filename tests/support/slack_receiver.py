@@ -8,7 +8,8 @@
 
 Like Slack, it answers ``200 ok`` to a JSON body with ``text`` or ``blocks``, ``400
 invalid_payload`` otherwise, ``404 no_service`` for a path that is not ``/services/...``.
-``fail_next(n, status)`` makes the next ``n`` requests fail (e.g. 500) to test retries. It runs in a
+``fail_next(n, status, answer)`` makes the next ``n`` requests fail (e.g. 500; the answer may echo
+the path) to test retries and redaction. It runs in a
 thread of the test process and stops with the ``with`` block (or ``stop()``).
 """
 
@@ -42,7 +43,7 @@ class SlackReceiver:
     def __init__(self) -> None:
         self.requests: list[Request] = []
         self._lock = threading.Lock()
-        self._failures: list[int] = []
+        self._failures: list[tuple[int, str]] = []
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -74,14 +75,17 @@ class SlackReceiver:
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}/services/{path}"
 
-    def fail_next(self, count: int, status: int = 500) -> None:
+    def fail_next(self, count: int, status: int = 500, answer: str = "server_error") -> None:
+        """The next ``count`` requests get ``status`` and ``answer`` ("{path}" in it: the request's
+        path, as a server echoing it would)."""
         with self._lock:
-            self._failures.extend([status] * count)
+            self._failures.extend([(status, answer)] * count)
 
     def _answer(self, path: str, body: Any) -> tuple[int, str]:
         with self._lock:
             if self._failures:
-                return self._failures.pop(0), "server_error"
+                status, answer = self._failures.pop(0)
+                return status, answer.replace("{path}", path)
         if not path.startswith("/services/"):
             return 404, "no_service"
         if not isinstance(body, dict) or not (body.get("text") or body.get("blocks")):
