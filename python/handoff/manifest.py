@@ -123,6 +123,7 @@ class Manifest:
     adapter_type: str | None = None  # metadata.adapter_type: the SQL dialect of compiled_code
     unit_tests: Mapping[str, UnitTest] = field(default_factory=dict)
     disabled: frozenset[str] = frozenset()  # unique ids of the disabled nodes (manifest "disabled")
+    invocation_id: str | None = None  # metadata.invocation_id: the dbt command that wrote it
 
     def own_nodes(self, *resource_types: str) -> list[Node]:
         """Nodes of the root project (not of installed packages), sorted by unique_id."""
@@ -204,6 +205,7 @@ def parse_manifest(data: Any, *, source: str, sha256: str = "") -> Manifest:
         adapter_type=metadata.get("adapter_type") if isinstance(metadata.get("adapter_type"), str) else None,
         unit_tests=_unit_tests(data.get("unit_tests"), source),
         disabled=frozenset(str(uid) for uid in (data.get("disabled") or {})),
+        invocation_id=metadata.get("invocation_id") if isinstance(metadata.get("invocation_id"), str) else None,
     )
 
 

@@ -668,3 +668,23 @@ def test_map_embeds_the_domains_the_change_reaches(deployed, capsys):
     code, _, err = run(capsys, "--base", str(deployed.manifests["marketplace"]),
                        "--head", str(head_manifest("dropped_column", deployed)), "--map")
     assert code == 2 and "--map needs the registry" in err
+
+
+def test_a_catalog_of_another_dbt_invocation_is_refused(deployed, capsys, tmp_path):
+    """A catalog passed with a manifest that another dbt invocation wrote (the base's catalog given as
+    the head's: its columns would override the head's SQL and hide a drop) is one line naming the
+    catalog, exit 2, nothing written; the catalog written with the manifest is accepted."""
+    base = head_manifest("uncontracted", deployed, True)
+    head = head_manifest("catalog_type_change", deployed, True)
+    out = tmp_path / "report.md"
+    argv = ["--base", str(base), "--head", str(head), "--registry", deployed.registry, "-o", str(out)]
+    code, stdout, err = run(capsys, *argv, "--base-catalog", str(head.with_name("catalog.json")),
+                            "--head-catalog", str(base.with_name("catalog.json")))
+    assert (code, stdout) == (2, "")
+    # the first of the two mismatches: the head's catalog passed with the base manifest
+    assert err.count("\n") == 1 and str(head.with_name("catalog.json")) in err, err
+    assert "not of that manifest" in err and "--base-catalog" in err, err
+    assert not out.exists()
+    code, _, err = run(capsys, *argv, "--base-catalog", str(base.with_name("catalog.json")),
+                       "--head-catalog", str(head.with_name("catalog.json")))
+    assert (code, err) == (0, "") and out.is_file()

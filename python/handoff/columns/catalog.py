@@ -22,6 +22,19 @@ class Catalog:
 
     path: str
     nodes: Mapping[str, tuple[Column, ...]]
+    invocation_id: str | None = None  # metadata.invocation_id: `dbt docs generate` writes its manifest with the same
+
+
+def check_catalog_of(catalog: Catalog, manifest_path: str, manifest_invocation: str | None, option: str) -> None:
+    """Refuse a catalog that another dbt invocation wrote than the manifest it is passed with: its
+    columns would describe another state of the project (a base catalog passed as the head's, a
+    catalog of an older build) and override the compiled SQL. ``dbt docs generate`` writes both
+    target/manifest.json and target/catalog.json with one invocation_id. Raise HandoffError."""
+    if catalog.invocation_id and manifest_invocation and catalog.invocation_id != manifest_invocation:
+        raise HandoffError(f"written by dbt invocation {catalog.invocation_id[:36]}, the manifest {manifest_path} by "
+                           f"{manifest_invocation[:36]}: this catalog is not of that manifest", where=catalog.path,
+                           hint=f"pass as {option} the catalog.json that the same `dbt docs generate` wrote next to "
+                                "the manifest")
 
 
 def load_catalog(path: str | Path) -> Catalog:
@@ -63,4 +76,5 @@ def parse_catalog(data: Any, where: str) -> Catalog:
                 found.append((index if isinstance(index, int) else 0, str(column.get("name") or key),
                               column["type"] if isinstance(column.get("type"), str) else None))
             nodes[str(uid)] = tuple(Column(name, data_type) for _, name, data_type in sorted(found, key=lambda c: c[0]))
-    return Catalog(where, nodes)
+    invocation = metadata.get("invocation_id") if isinstance(metadata, dict) else None
+    return Catalog(where, nodes, invocation if isinstance(invocation, str) else None)

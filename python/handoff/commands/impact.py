@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..columns import ColumnList, Demand, demand_from_json, load_catalog
+from ..columns.catalog import check_catalog_of
 from ..errors import HandoffError
 from ..files import STDOUT, output_target, write_atomically
 from ..impact import (
@@ -72,6 +73,10 @@ def cmd_impact(args: argparse.Namespace) -> int:
     head = load_manifest(args.head)
     base_catalog = load_catalog(args.base_catalog) if args.base_catalog else None
     head_catalog = load_catalog(args.head_catalog) if args.head_catalog else None
+    if base_catalog is not None:
+        check_catalog_of(base_catalog, base.path, base.invocation_id, "--base-catalog")
+    if head_catalog is not None:
+        check_catalog_of(head_catalog, head.path, head.invocation_id, "--head-catalog")
     domain = check_comparable(base, head)
     url = registry_url(args.registry)
     if url is None:
