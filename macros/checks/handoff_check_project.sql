@@ -26,7 +26,10 @@
     {%- do violations.extend(missing_domain) -%}
     {%- if missing_domain -%}{%- continue -%}{%- endif -%}
     {%- set domain = node['meta']['handoff_domain'] -%}
-    {%- set key = '{name: ' ~ domain['name'] ~ ', owner: ' ~ domain['owner'] ~ ', slack: ' ~ domain['slack'] ~ '}' -%}
+    {%- set muted = [] -%}
+    {%- for kind, on in (domain.get('mute') or {}).items() -%}{%- if on is sameas true -%}{%- do muted.append(kind) -%}{%- endif -%}{%- endfor -%}
+    {%- set key = '{name: ' ~ domain['name'] ~ ', owner: ' ~ domain['owner'] ~ ', slack: ' ~ domain['slack']
+                  ~ ((', mute: ' ~ (muted | sort | join(' '))) if muted else '') ~ '}' -%}
     {%- if key not in domains -%}{%- do domains.update({key: []}) -%}{%- endif -%}
     {%- do domains[key].append(node['unique_id']) -%}
     {%- if own.domain is none -%}{%- set own.domain = domain['name'] -%}{%- endif -%}

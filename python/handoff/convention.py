@@ -306,7 +306,9 @@ def known_timezones() -> frozenset[str]:
 
 
 def _domain_key(info: DomainInfo) -> str:
-    return f"{{name: {info.name}, owner: {info.owner}, slack: {info.slack}}}"
+    """The domain-level keys nodes must agree on (HO206; the macro handoff_check_project says the same)."""
+    muted = f", mute: {' '.join(info.mute)}" if info.mute else ""
+    return f"{{name: {info.name}, owner: {info.owner}, slack: {info.slack}{muted}}}"
 
 
 def _group_owner(manifest: Manifest, group: str | None) -> str | None:
