@@ -29,7 +29,7 @@ def _id(path: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def macro_verdicts(example_manifests: Mesh) -> dict[Path, list[list[str]]]:
+def macro_lines(example_manifests: Mesh) -> list[dict[str, Any]]:
     examples = [{"kind": _load(f)["kind"], "meta": _load(f)["meta"]} for f in FILES]
     # A JSON string keeps JSON's types exactly; YAML (dbt's --args) would read some as strings.
     args = json.dumps({"examples": json.dumps(examples)})
@@ -37,7 +37,18 @@ def macro_verdicts(example_manifests: Mesh) -> dict[Path, list[list[str]]]:
                         example_manifests.project_dirs["marketplace"], example_manifests.env))
     lines = [json.loads(line) for line in run.printed if line.startswith('{"handoff_judged"')]
     assert [line["handoff_judged"] for line in lines] == list(range(len(FILES))), run.output
-    return {f: line["issues"] for f, line in zip(FILES, lines)}
+    return lines
+
+
+@pytest.fixture(scope="module")
+def macro_verdicts(macro_lines: list[dict[str, Any]]) -> dict[Path, list[list[str]]]:
+    return {f: line["issues"] for f, line in zip(FILES, macro_lines)}
+
+
+@pytest.fixture(scope="module")
+def macro_messages(macro_lines: list[dict[str, Any]]) -> list[list[list[str]]]:
+    """The macros' HO102 messages for each file of the corpus."""
+    return [sorted(m for m in line["messages"] if m[0] == "HO102") for line in macro_lines]
 
 
 def test_corpus_is_big_enough_and_well_formed() -> None:
@@ -65,3 +76,15 @@ def test_python_agrees_with_expectation(path: Path) -> None:
     data = _load(path)
     issues = validate_meta(data["kind"], data["meta"])
     assert sorted({(i.code, i.path) for i in issues}) == [tuple(pair) for pair in data["expect"]]
+
+
+def test_type_messages_are_word_for_word_the_macros(macro_messages: list[list[list[str]]]) -> None:
+    """HO102 says the same in both: 'quote it in YAML' for an unquoted 12:30 (750), '(no quotes)'..."""
+    python = []
+    for f in FILES:
+        data = _load(f)
+        python.append(sorted([i.code, i.path, i.message] for i in validate_meta(data["kind"], data["meta"])
+                             if i.code == "HO102"))
+    assert python == macro_messages
+    hinted = [m for found in python for m in found if "quote it in YAML" in m[2]]
+    assert hinted, "the corpus must hold an unquoted time of day (tests/corpus/meta/bad/)"

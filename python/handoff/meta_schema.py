@@ -155,9 +155,7 @@ def _issues_from(error: jsonschema.ValidationError) -> list[Issue]:
         return [Issue(SCHEMA_CODES["required"], _dotted([*path, k]), f"required key '{k}' is missing")
                 for k in missing]
     if keyword == "type":
-        want = expected_value
-        return [Issue(SCHEMA_CODES["type"], _dotted(path),
-                      f"expected {want}, got {_json_type(instance)} {instance!r}")]
+        return [Issue(SCHEMA_CODES["type"], _dotted(path), type_message(expected_value, instance))]
     if keyword == "pattern":
         return [Issue(SCHEMA_CODES["pattern"], _dotted(path),
                       f"{instance!r} is not {_describe(error.schema) or 'of the expected form'}")]
@@ -168,6 +166,21 @@ def _issues_from(error: jsonschema.ValidationError) -> list[Issue]:
         return [Issue(SCHEMA_CODES["range"], _dotted(path),
                       f"{instance!r} breaks {keyword} {expected_value}")]
     raise AssertionError(f"schemas/meta.schema.json uses keyword {keyword!r} that handoff does not map")
+
+
+def type_message(wanted: str | list[str], instance: Any) -> str:
+    """HO102's message, word for word the macro handoff_schema_issues' (tests/test_macro_parity.py):
+    ``expected integer (no quotes); got string "2"``; a number where a string is wanted (an unquoted
+    12:30, which YAML reads as 750) adds the hint to quote it."""
+    names = [wanted] if isinstance(wanted, str) else list(wanted)
+    quotes = " (no quotes)" if isinstance(instance, str) and "string" not in names else ""
+    number = isinstance(instance, (int, float)) and not isinstance(instance, bool)
+    hint = " (quote it in YAML: unquoted 12:30 is read as the number 750)" if names == ["string"] and number else ""
+    try:
+        shown = json.dumps(instance)
+    except (TypeError, ValueError):
+        shown = repr(instance)
+    return f"expected {' or '.join(names)}{quotes}; got {_json_type(instance)} {shown}{hint}"
 
 
 def _json_type(value: Any) -> str:
