@@ -21,7 +21,8 @@
       "type": "string",
       "minLength": 1,
       "maxLength": 200,
-      "description": "a team or person; free text such as team-orders or orders@example.com"
+      "pattern": "^[^\\\\u0000-\\\\u001f\\\\u007f-\\\\u009f]*$",
+      "description": "a team or person; free text such as team-orders or orders@example.com, on one line without control characters"
     },
     "slack": {
       "type": "string",
@@ -60,7 +61,9 @@
     },
     "description": {
       "type": "string",
-      "maxLength": 2000
+      "maxLength": 2000,
+      "pattern": "^[^\\\\u0000-\\\\u0008\\\\u000b-\\\\u001f\\\\u007f-\\\\u009f]*$",
+      "description": "free text; tabs and line breaks allowed, no other control characters (no \\\\r, no terminal escapes)"
     },
     "task_knobs": {
       "retries": {
@@ -340,7 +343,8 @@
           "type": "string",
           "minLength": 1,
           "maxLength": 500,
-          "description": "the schedules\' alignment (docs/alignment.md) is understood and wanted"
+          "pattern": "^[^\\\\u0000-\\\\u001f\\\\u007f-\\\\u009f]*$",
+          "description": "the schedules\' alignment (docs/alignment.md) is understood and wanted (one line, no control characters)"
         }
       }
     },

@@ -330,3 +330,16 @@ def test_an_acknowledged_alignment_warning_passes_strict_and_explain_shows_why(p
     capsys.readouterr()
     assert main(["explain", "growth.roi", "--registry", published]) == 0
     assert f"HO306 accepted ({reason})" in capsys.readouterr().out
+
+
+def test_control_characters_of_an_accept_reason_are_shown_not_obeyed() -> None:
+    """validate refuses them (HO103); a plan or registry row written otherwise is escaped on output."""
+    from handoff.registry.checks import Finding
+    from handoff.terminal import visible
+
+    finding = Finding(code="HO306", where="cons.cons__daily.wait__x", message="m", hint="h",
+                      domains=frozenset({"cons"}), accepted="line1\nline2 \x1b[31mred\r\x00")
+    line = finding.line()
+    assert line == "HO306 accepted: cons.cons__daily.wait__x: line1 line2 \\x1b[31mred \\x00"
+    assert line.isprintable()
+    assert visible("a\nb\x1b[0m\x85", newlines=True) == "a\nb\\x1b[0m\\x85"

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..errors import HandoffError
 from ..plan import load_plans
+from ..terminal import visible
 from . import args as types
 
 REGISTRY_HELP = ("registry database URL: sqlite:///path/registry.db or postgresql://user:password@host/db "
@@ -269,7 +270,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         run = info.pop("run", None)
         readers = info.pop("readers", None)
         choices = info.pop("runs_on_date", None)
-        sys.stdout.write(explain_text(info))
+        sys.stdout.write(visible(explain_text(info), newlines=True))
         if run is not None:
             from ..explain_run import run_state_text
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..alignment import alignment_report
+from ..terminal import visible
 from ..ticks import schedule_of
 from .feasibility import Feasibility
 from .mesh import Mesh, Pipeline, Task
@@ -67,9 +68,10 @@ class Finding:
         return RULES[self.code][0]
 
     def line(self) -> str:
+        """One line; control characters of untrusted text (an accept reason) escaped (``terminal.visible``)."""
         if self.accepted is not None:
-            return " ".join(f"{self.code} accepted: {self.where}: {self.accepted}".split())
-        return " ".join(f"{self.code} {self.severity}: {self.where}: {self.message} — {self.hint}".split())
+            return visible(" ".join(f"{self.code} accepted: {self.where}: {self.accepted}".split()))
+        return visible(" ".join(f"{self.code} {self.severity}: {self.where}: {self.message} — {self.hint}".split()))
 
     def as_dict(self) -> dict[str, object]:
         return {"code": self.code, "severity": self.severity, "where": self.where, "message": self.message,

@@ -8,6 +8,7 @@ from itertools import groupby
 from typing import Any
 
 from ..sla import Sla, sla_text
+from ..terminal import visible
 from .queries import Consumer
 from .views import Explained, UpstreamView, WaitView
 
@@ -100,7 +101,7 @@ def explain_text(info: Explained) -> str:
         for w in waits:
             reason = (w.get("accepted") or {}).get("HO306")
             if w.get("alignment_warning") and reason:
-                out.append(f"  ✓ {w['sensor_task_id']}: HO306 accepted ({reason}): {w['alignment_warning']}")
+                out.append(f"  ✓ {w['sensor_task_id']}: HO306 accepted ({visible(reason)}): {w['alignment_warning']}")
             elif w.get("alignment_warning"):
                 out.append(f"  ! {w['sensor_task_id']}: {w['alignment_warning']}")
     else:
