@@ -58,3 +58,34 @@ def test_every_name_in_the_impact_report_stays_text():
 
         shown = html.unescape(text)
         assert " ".join(name.split()) in shown, (name, shown)  # the name itself is shown, as text
+
+
+def test_a_huge_report_stays_under_a_pr_comments_limit():
+    """Many changed models with many consumers, one name of 100,000 characters: the Markdown stays
+    under GitHub's 65,536 characters, says how many model sections it left out and where the whole
+    report is, shows a long name cut with "…", and lists at most MAX_TASKS tasks per DAG."""
+    from handoff.impact import render
+
+    report = _report_with(models=120, consumers_per_model=80, long_name="m" * 100_000)
+    text = render.render_markdown(report)
+    assert len(text) < 65_536
+    assert "more model sections not shown" in text and "--format json" in text
+    assert "m" * render.MAX_VALUE + "…" in text and "m" * (render.MAX_VALUE + 1) not in text
+    assert " more" in text  # a DAG's task list cut after MAX_TASKS
+
+
+def _report_with(*, models: int, consumers_per_model: int, long_name: str) -> Report:
+    """``models`` changed public models, each read by ``consumers_per_model`` tasks of one DAG; the
+    first model's reader domain has a ``long_name``."""
+    sections = []
+    for m in range(models):
+        readers = tuple(Consumer(domain=long_name if m == 0 else f"dom{m % 7}", dag_id=f"dom{m % 7}__daily",
+                                 task_id=f"task_{m}_{c}", model=f"model_{m}_{c}", owner=f"team-{m % 7}",
+                                 slack=f"#chan-{m % 7}", depth=1, direct=True)
+                        for c in range(consumers_per_model))
+        changes = (Change("column_removed", f"column `col{m}` removed (columns from sql)", columns=(f"col{m}",)),)
+        sections.append(ModelImpact(resource_type="model", name=f"mart_{m:03d}", version=None,
+                                    unique_id=f"model.shop.mart_{m:03d}", task_id=f"mart_{m:03d}",
+                                    access_base="public", access_head="public", changes=changes,
+                                    lookup_name=f"mart_{m:03d}", consumers=readers))
+    return Report(domain="shop", project="shop", models=tuple(sections), consumers_checked=True)

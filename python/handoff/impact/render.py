@@ -61,18 +61,28 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
+#: one value (a name, an owner) is shown up to this many characters, then "…"
+MAX_VALUE = 200
+#: the Markdown report stays under GitHub's 65,536-character limit of a PR comment; model sections
+#: past it are left out with a line saying how many and where the whole report is
+MAX_MARKDOWN = 60_000
+
 _MARKDOWN = re.compile(r"([\\`*\[\]|~])")  # not "_": GFM never reads one inside a word as emphasis
 _CODE_SPAN = re.compile(r"(`[^`]*`)")
 
 
 def _text(value: object) -> str:
     """Untrusted text as Markdown that shows exactly that text (module docstring)."""
-    return _MARKDOWN.sub(r"\\\1", escape(re.sub(r"\s+", " ", str(value)), quote=False))
+    return _MARKDOWN.sub(r"\\\1", escape(_short(re.sub(r"\s+", " ", str(value))), quote=False))
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= MAX_VALUE else text[:MAX_VALUE] + "…"
 
 
 def _code(value: object, *, cell: bool = True) -> str:
     """Untrusted text as one code span (in a table ``cell``, ``|`` escaped as GFM requires)."""
-    text = " ".join(str(value).split())
+    text = _short(" ".join(str(value).split()))
     if cell:
         text = text.replace("|", "\\|")
     fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
@@ -102,8 +112,17 @@ def render_markdown(report: Report) -> str:
         out.append("")
 
     shown = list(report.reaching)
-    for model in sorted(shown, key=lambda m: (not m.breaking, not m.uncertain, m.name, version_order(m.version))):
-        out += _model_section(model, report.consumers_checked)
+    ordered = sorted(shown, key=lambda m: (not m.breaking, not m.uncertain, m.name, version_order(m.version)))
+    size = sum(len(line) + 1 for line in out)
+    for index, model in enumerate(ordered):
+        section = _model_section(model, report.consumers_checked)
+        length = sum(len(line) + 1 for line in section)
+        if index and size + length > MAX_MARKDOWN:
+            out += [f"*{_count(len(ordered) - index, 'more model section')} not shown: this report would exceed "
+                    "a PR comment's 65,536 characters — the whole report is `handoff impact --format json`.*", ""]
+            return "\n".join(out).rstrip("\n") + "\n"
+        out += section
+        size += length
 
     quiet_public = [m for m in report.models if m not in shown and m.public]
     if quiet_public:
@@ -148,6 +167,15 @@ def _model_section(model: ModelImpact, consumers_checked: bool) -> list[str]:
     return out
 
 
+#: task ids listed per DAG in a consumer row, then "and N more"
+MAX_TASKS = 25
+
+
+def _listed(task_ids: list[str]) -> str:
+    shown = ", ".join(_code(t) for t in task_ids[:MAX_TASKS])
+    return shown + (f" and {len(task_ids) - MAX_TASKS} more" if len(task_ids) > MAX_TASKS else "")
+
+
 def _consumer_rows(consumers: Iterable[Consumer]) -> list[tuple[tuple[str, str, str, str], str]]:
     """Consumers grouped by team and by how they depend on the model; tasks listed per DAG (``tasks``
     and ``how`` already Markdown, escaped)."""
@@ -163,8 +191,7 @@ def _consumer_rows(consumers: Iterable[Consumer]) -> list[tuple[tuple[str, str, 
             c.task_id)
     rows = []
     for (_, _, domain, owner, slack, how), dags in sorted(groups.items()):
-        tasks = "; ".join(f"{_code(dag)}: " + ", ".join(_code(t) for t in sorted(ids))
-                          for dag, ids in sorted(dags.items()))
+        tasks = "; ".join(f"{_code(dag)}: " + _listed(sorted(ids)) for dag, ids in sorted(dags.items()))
         rows.append(((domain, owner, slack, how), tasks))
     return rows
 
