@@ -116,3 +116,19 @@ def test_the_wall_clock_engine_agrees_with_croniter(cron: str) -> None:
 def test_croniter_extensions_fall_back_to_croniter() -> None:
     schedule = schedule_of("0 0 L * *")  # not in the meta schema, but to_cron accepts it
     assert next_tick(schedule, utc("2024-02-10T00:00")) == utc("2024-02-29T00:00")
+
+
+@pytest.mark.parametrize("schedule", ["0 0 30 2 *", "0 0 31 4,6,9,11 *", "0 0 29 2 *", "0 0 30 2 MON",
+                                      "0 0 31 FEB-APR *", "0 0 30-31 2 *", "0 0 */30 2 *", "0 0 31 */2 *",
+                                      "0 0 31 JUN *", "0 0 31 4-6/2 *", "0 3 * 2 *", "@monthly"])
+def test_never_fires_agrees_with_croniter(schedule: str) -> None:
+    """HO211 (handoff.convention.never_fires) refuses at validate exactly what compile's croniter cannot schedule."""
+    from croniter import CroniterBadDateError, croniter
+    from handoff.convention import never_fires
+
+    try:
+        croniter(schedule, datetime(2024, 1, 1)).get_next(datetime)
+        fires = True
+    except CroniterBadDateError:
+        fires = False
+    assert never_fires(schedule) is not fires

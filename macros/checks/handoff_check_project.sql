@@ -38,6 +38,7 @@
     {%- if missing_pipeline -%}{%- continue -%}{%- endif -%}
     {%- do violations.extend(handoff.handoff_rule_pipeline_schedule(node, pipelines)) -%}
     {%- do violations.extend(handoff.handoff_rule_sla_form(node)) -%}
+    {%- do violations.extend(handoff.handoff_rule_pipeline_never_fires(node, pipelines)) -%}
     {%- do violations.extend(handoff.handoff_rule_pipeline_timezone(node, pipelines)) -%}
     {%- do violations.extend(handoff.handoff_rule_public_owner(node, group_owners)) -%}
     {%- do violations.extend(handoff.handoff_rule_access(node)) -%}

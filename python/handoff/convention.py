@@ -289,11 +289,48 @@ def _time_rules(node: Any, own: Mapping[str, Any], pipeline: PipelineInfo, *,
     problem = sla_form_problem(pipeline.schedule, own.get("available_by"), own.get("available_within"))
     if problem is not None:
         found.append(Violation("HO208", node.unique_id, node.original_file_path, "handoff.available_by", problem))
+    if first_of_pipeline and never_fires(pipeline.schedule):
+        found.append(Violation(
+            "HO211", node.unique_id, node.original_file_path, "handoff_pipeline.schedule",
+            f"schedule '{pipeline.schedule}' never fires: no month it names has the day of month it names "
+            "(February has at most 29 days; April, June, September and November 30): fix the day or month field"))
     if first_of_pipeline and pipeline.timezone not in known_timezones():
         found.append(Violation(
             "HO209", node.unique_id, node.original_file_path, "handoff_pipeline.timezone",
             f"timezone '{pipeline.timezone}' is not in the timezone database: write an IANA name such as "
             "Europe/Berlin, America/New_York or UTC"))
+    return found
+
+
+_MONTH_NAMES = {name: n for n, name in enumerate(
+    ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"), start=1)}
+_MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)  # February: 29 in leap years
+
+
+def never_fires(schedule: str) -> bool:
+    """Whether a five-field cron (already matching the schema's pattern) never fires: no month it
+    names has a day of month it names (``0 0 30 2 *``, ``0 0 31 4,6 *``), whatever its day-of-week
+    field (croniter, which Airflow's CronTriggerTimetable uses, finds no date then either). Presets
+    always fire. The macro handoff_rule_pipeline_never_fires is the same rule (HO211)."""
+    fields = schedule.split()
+    if len(fields) != 5:
+        return False
+    days, months = _expand(fields[2], 1, 31, {}), _expand(fields[3], 1, 12, _MONTH_NAMES)
+    return bool(days) and bool(months) and all(min(days) > _MONTH_DAYS[m - 1] for m in months)
+
+
+def _expand(field: str, low: int, high: int, names: Mapping[str, int]) -> set[int]:
+    found: set[int] = set()
+    for item in field.split(","):
+        base, _, step_text = item.partition("/")
+        step = int(step_text) if step_text else 1
+        if base == "*":
+            first, last = low, high
+        else:
+            start, _, end = base.partition("-")
+            first = names.get(start, 0) or int(start)
+            last = (names.get(end, 0) or int(end)) if end else (high if step_text else first)
+        found.update(range(first, last + 1, step))
     return found
 
 
