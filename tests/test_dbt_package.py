@@ -179,9 +179,13 @@ def test_broken_project_fails_naming_node_key_and_code(case: str, broken_root: P
     for code, uid, key in expected:
         assert any(line.startswith(f"{code} {uid} (") and f" meta.{key}:" in line for line in printed), printed
     assert printed[-1].endswith(f"{len(expected)} violations")
+    failing = len({uid for _, uid, _ in expected if not uid.startswith("source.")})
+    assert (f"({failing} with violations)" in printed[-1]) is (failing > 0), printed[-1]  # counted, not left out
     assert handoff_cli(["validate", "--format", "json", str(project / "target" / "manifest.json")]) == 1
-    reported = json.loads(capsys.readouterr().out)["violations"]
+    document = json.loads(capsys.readouterr().out)
+    reported = document["violations"]
     assert sorted([v["code"], v["unique_id"], v["key"]] for v in reported) == sorted(expected)
+    assert document["nodes_with_violations"] == failing and document["nodes"] >= failing
 
 
 def test_dbt_cli_exits_1_and_prints_the_violation(broken_root: Path) -> None:

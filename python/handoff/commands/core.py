@@ -45,10 +45,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def cmd_validate(args: argparse.Namespace) -> int:
     manifest = load_manifest(args.manifest)
     resolved = resolve(manifest)
+    # every node checked, those with violations included (resolved.nodes holds only the ones that passed)
+    checked = {n.unique_id for n in manifest.own_nodes()}
+    failing = len(checked & {v.unique_id for v in resolved.violations})
+    nodes = f"{len(checked)} nodes" + (f" ({failing} with violations)" if failing else "")
     if args.format == "json":
         print(json.dumps({
             "project": manifest.project_name,
-            "nodes": len(resolved.nodes),
+            "nodes": len(checked),
+            "nodes_with_violations": failing,
             "cross_domain_sources": len(resolved.upstreams),
             "cross_project_refs": len(resolved.refs),
             "violations": [v.__dict__ for v in resolved.violations],
@@ -57,7 +62,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         for violation in resolved.violations:
             print(violation)
         refs = f"{len(resolved.refs)} cross-project refs, " if resolved.refs else ""
-        print(f"handoff: {manifest.project_name}: {len(resolved.nodes)} nodes, "
+        print(f"handoff: {manifest.project_name}: {nodes}, "
               f"{len(resolved.upstreams)} cross-domain sources, {refs}{len(resolved.violations)} violations")
     return 1 if resolved.violations else 0
 

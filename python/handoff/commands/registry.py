@@ -33,9 +33,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     publish.set_defaults(func=cmd_publish)
 
     check = subparsers.add_parser(
-        "check", help="check plans against the registry before merging (rules HO301-HO307)",
+        "check", help="check plans against the registry before merging (rules HO300-HO308)",
         description="Check plans against the registry with each plan substituted for its domain. "
-                    "Errors exit 1; warnings (HO306, HO307) exit 0 unless --strict.")
+                    "Errors exit 1; warnings (HO306, HO307, HO308) exit 0 unless --strict.")
     check.add_argument("plans", nargs="+", type=types.path, metavar="PLAN",
                        help="plan files, or folders of *.plan.json")
     check.add_argument("--registry", type=types.registry_url, metavar="URL", help=REGISTRY_HELP)
