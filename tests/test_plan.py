@@ -149,6 +149,12 @@ BAD_MANIFESTS = {
     "depends_on broken": (lambda d: d["nodes"]["model.shapes.base"].update(depends_on={"nodes": "x"}),
                           "depends_on.nodes is not a list"),
     "node without name": (lambda d: d["nodes"]["model.shapes.base"].pop("name"), "has no 'name'"),
+    "access not dbt's": (lambda d: d["nodes"]["model.shapes.base"].update(access="world"),
+                         "node model.shapes.base: access 'world' is not one of public, protected, private"),
+    "access not text": (lambda d: d["nodes"]["model.shapes.base"].update(access=["public"]),
+                        "node model.shapes.base: access \"['public']\" is not one of"),
+    "compiled_code not text": (lambda d: d["nodes"]["model.shapes.base"].update(compiled_code=123),
+                               "node model.shapes.base: compiled_code is a int, not text"),
     "bad meta": (lambda d: d["nodes"]["model.shapes.base"]["config"]["meta"]["handoff"].update(available_by="4am"),
                  "HO103 model.shapes.base"),
 }

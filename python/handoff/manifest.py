@@ -296,7 +296,7 @@ def _node(uid: str, raw: Any, source: str) -> Node:
         depends_on=tuple(dep_nodes),
         meta=_config_meta(raw, uid, source),
         materialized=config.get("materialized"),
-        access=raw.get("access") or config.get("access"),  # seeds: only config.access (dbt 1.11)
+        access=_access(raw.get("access") or config.get("access"), uid, source),  # seeds: only config.access
         group=raw.get("group") or config.get("group"),
         relation_name=raw.get("relation_name"),
         version=None if version is None else str(version),
@@ -309,7 +309,7 @@ def _node(uid: str, raw: Any, source: str) -> Node:
         latest_version=None if raw.get("latest_version") is None else str(raw["latest_version"]),
         deprecation_date=None if raw.get("deprecation_date") is None else str(raw["deprecation_date"]),
         unrendered_config=_object(raw.get("unrendered_config")),
-        compiled_code=raw["compiled_code"] if isinstance(raw.get("compiled_code"), str) else None,
+        compiled_code=_optional_text(raw, "compiled_code", uid, source),
         refs=_refs(raw.get("refs"), uid, source),
         external=_external(raw),
         tags=tuple(t for t in raw["tags"] if isinstance(t, str)) if isinstance(raw.get("tags"), list) else (),
@@ -317,6 +317,27 @@ def _node(uid: str, raw: Any, source: str) -> Node:
         incremental_strategy=config.get("incremental_strategy") if isinstance(
             config.get("incremental_strategy"), str) else None,
     )
+
+
+_ACCESS = ("public", "protected", "private")
+
+
+def _access(value: Any, uid: str, source: str) -> str | None:
+    """dbt's access: one of ``_ACCESS`` or unset; anything else is a one-line error (not a guess)."""
+    if value is None:
+        return None
+    if isinstance(value, str) and value in _ACCESS:
+        return value
+    raise HandoffError(f"node {uid}: access {str(value)[:40]!r} is not one of {', '.join(_ACCESS)}", where=source,
+                       hint="re-run `dbt parse` (dbt writes only these)")
+
+
+def _optional_text(raw: dict[str, Any], key: str, uid: str, source: str) -> str | None:
+    value = raw.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    raise HandoffError(f"node {uid}: {key} is a {type(value).__name__}, not text", where=source,
+                       hint="re-run `dbt compile`")
 
 
 def _int_or_none(value: Any) -> int | None:
