@@ -108,7 +108,7 @@ def test_hostile_names_stay_data(fixture_manifest, tmp_path, monkeypatch):
     tasks = _tasks(plan, "evil__daily")
     assert set(tasks) == {"caf__orders", "x_quote"}
     assert tasks["caf__orders"]["name"] == "café_orders"
-    assert tasks["x_quote"]["owner"] == "O'Brien \"\"\" \n newline"
+    assert tasks["x_quote"]["owner"] == "O'Brien \"\"\" \\ %s {0} ünï"
     assert plan.domain.owner.startswith('team "quoted"')
     text = dumps(plan)
     assert json.loads(text) == plan.to_json()

@@ -162,7 +162,7 @@ def test_hostile_names_are_data(plans_dir, projects_dir, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     dag = _load(plans_dir, projects_dir)["evil__daily"]
     assert set(dag.task_dict) == {"caf__orders", "x_quote"}
-    assert dag.task_dict["x_quote"].owner == "O'Brien \"\"\" \n newline"
+    assert dag.task_dict["x_quote"].owner == "O'Brien \"\"\" \\ %s {0} ünï"
     assert dag.task_dict["caf__orders"].unique_id == "model.evil.café_orders"
     serialized = DagSerialization.to_dict(dag)
     assert "O'Brien" in json.dumps(serialized)
