@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -164,10 +165,13 @@ def test_every_snapshot_key_refuses_control_characters(plan: dict[str, Any]) -> 
 
 
 def test_free_text_keys_have_no_pattern() -> None:
-    """The allowlist above only names keys that no schema constrains by pattern."""
+    """The allowlist above only names keys that no schema constrains by pattern — except a pattern
+    that only refuses characters (control characters in an owner or a description), never a shape."""
+    refuses_only = re.compile(r"\^\[\^[^\]]+\]\*\$|\^\(\?!\[\\s\\S\]\*\[[^\]]+\]\)\[\\s\\S\]\{\d+,\d+\}\$")
+
     def walk(node: Any, key: str | None = None) -> Iterator[str]:
         if isinstance(node, dict):
-            if key in FREE_TEXT and "pattern" in node:
+            if key in FREE_TEXT and "pattern" in node and not refuses_only.fullmatch(node["pattern"]):
                 yield key
             for k, item in node.items():
                 yield from walk(item, k if k not in ("properties", "items", "$defs") else key)

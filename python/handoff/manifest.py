@@ -296,7 +296,7 @@ def _node(uid: str, raw: Any, source: str) -> Node:
         depends_on=tuple(dep_nodes),
         meta=_config_meta(raw, uid, source),
         materialized=config.get("materialized"),
-        access=_access(raw.get("access") or config.get("access"), uid, source),  # seeds: only config.access
+        access=raw.get("access") or config.get("access"),  # seeds: only config.access (dbt 1.11); checked by HO210
         group=raw.get("group") or config.get("group"),
         relation_name=raw.get("relation_name"),
         version=None if version is None else str(version),
@@ -317,19 +317,6 @@ def _node(uid: str, raw: Any, source: str) -> Node:
         incremental_strategy=config.get("incremental_strategy") if isinstance(
             config.get("incremental_strategy"), str) else None,
     )
-
-
-_ACCESS = ("public", "protected", "private")
-
-
-def _access(value: Any, uid: str, source: str) -> str | None:
-    """dbt's access: one of ``_ACCESS`` or unset; anything else is a one-line error (not a guess)."""
-    if value is None:
-        return None
-    if isinstance(value, str) and value in _ACCESS:
-        return value
-    raise HandoffError(f"node {uid}: access {str(value)[:40]!r} is not one of {', '.join(_ACCESS)}", where=source,
-                       hint="re-run `dbt parse` (dbt writes only these)")
 
 
 def _optional_text(raw: dict[str, Any], key: str, uid: str, source: str) -> str | None:
