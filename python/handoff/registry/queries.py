@@ -232,30 +232,41 @@ def sensors_waiting_on(conn: Connection, domain: str, model: str) -> list[Sensor
         return []
     origin_keys = _export_keys(conn, origins)
     keys = sorted({k for ks in origin_keys.values() for k in ks})
-    ce, p, t = s.cross_edges, s.pipelines, s.tasks
-    # Only sensors the downstream domain's own plan registered, in its own DAGs (dag_id derived from
-    # its name): reconciliation must never touch another domain's task (issue #12).
-    rows = conn.execute(select(ce, p.c.schedule, p.c.timezone).join(p, p.c.dag_id == ce.c.dag_id)
-                        .join(t, (t.c.dag_id == ce.c.dag_id) & (t.c.task_id == ce.c.sensor_task_id))
-                        .where(ce.c.upstream_domain == domain, ce.c.upstream_model.in_(keys),
-                               p.c.domain == ce.c.domain, t.c.domain == ce.c.domain, t.c.kind == SENSOR,
-                               ce.c.dag_id == p.c.domain.concat("__").concat(p.c.name))
-                        .order_by(ce.c.dag_id, ce.c.sensor_task_id)).all()
     found = []
-    for r in rows:
+    for r in _registered_sensors(conn, domain, keys):
         # the sensor's key names exactly one task (a name: the latest version), else it is ambiguous
         # data from before versions were recorded (HO302): no task of ``origins`` then
         targets = [o for o in origins if r.upstream_model in origin_keys[(o.dag_id, o.task_id)]]
         if len(targets) != 1 or _key_count(conn, domain, r.upstream_model) != 1:
             continue
         target = targets[0]
-        found.append(SensorWait(
-            downstream_domain=r.domain, dag_id=r.dag_id, sensor_task_id=r.sensor_task_id,
-            downstream_schedule=r.schedule, upstream_domain=domain, upstream_model=r.upstream_model,
-            upstream_dag_id=target.dag_id, upstream_task_id=target.task_id, upstream_schedule=target.schedule,
-            timeout_s=r.timeout_s, poke_interval_s=r.poke_interval_s, mode=r.mode,
-            upstream_timezone=target.timezone, downstream_timezone=r.timezone))
+        found.append(_wait(r, domain, target.dag_id, target.task_id, target.schedule, target.timezone))
     return found
+
+
+def _registered_sensors(conn: Connection, domain: str, keys: list[str]) -> list[Row[Any]]:
+    """Cross edges (with the reading pipeline's schedule and timezone) of sensors on ``domain``'s
+    model ``keys`` — only sensors the downstream domain's own plan registered, in its own DAGs
+    (dag_id derived from its name): reconciliation must never touch another domain's task (#12)."""
+    ce, p, sensor = s.cross_edges, s.pipelines, s.tasks.alias("sensor")
+    return list(conn.execute(
+        select(ce, p.c.schedule, p.c.timezone).join(p, p.c.dag_id == ce.c.dag_id)
+        .join(sensor, (sensor.c.dag_id == ce.c.dag_id) & (sensor.c.task_id == ce.c.sensor_task_id))
+        .where(ce.c.upstream_domain == domain, ce.c.upstream_model.in_(keys),
+               p.c.domain == ce.c.domain, sensor.c.domain == ce.c.domain, sensor.c.kind == SENSOR,
+               ce.c.dag_id == p.c.domain.concat("__").concat(p.c.name))
+        .order_by(ce.c.dag_id, ce.c.sensor_task_id)).all())
+
+
+def _wait(row: Row[Any], domain: str, upstream_dag_id: str, upstream_task_id: str, upstream_schedule: Any,
+          upstream_timezone: Any) -> SensorWait:
+    """One sensor (a row of ``_registered_sensors``) waiting on that upstream task."""
+    return SensorWait(
+        downstream_domain=row.domain, dag_id=row.dag_id, sensor_task_id=row.sensor_task_id,
+        downstream_schedule=row.schedule, upstream_domain=domain, upstream_model=row.upstream_model,
+        upstream_dag_id=upstream_dag_id, upstream_task_id=upstream_task_id, upstream_schedule=upstream_schedule,
+        timeout_s=row.timeout_s, poke_interval_s=row.poke_interval_s, mode=row.mode,
+        upstream_timezone=upstream_timezone, downstream_timezone=row.timezone)
 
 
 def _key_count(conn: Connection, domain: str, key: str) -> int:
@@ -283,26 +294,15 @@ def sensors_waiting_on_task(conn: Connection, dag_id: str, task_id: str) -> list
     if not keys:
         return []
     domain = task.domain
-    ce = s.cross_edges
-    sensor = t.alias("sensor")
-    rows = conn.execute(select(ce, p.c.schedule, p.c.timezone).join(p, p.c.dag_id == ce.c.dag_id)
-                        .join(sensor, (sensor.c.dag_id == ce.c.dag_id) & (sensor.c.task_id == ce.c.sensor_task_id))
-                        .where(ce.c.upstream_domain == domain, ce.c.upstream_model.in_(keys),
-                               p.c.domain == ce.c.domain, sensor.c.domain == ce.c.domain, sensor.c.kind == SENSOR,
-                               ce.c.dag_id == p.c.domain.concat("__").concat(p.c.name))
-                        .order_by(ce.c.dag_id, ce.c.sensor_task_id)).all()
+    rows = _registered_sensors(conn, domain, keys)
     if not rows:
         return []
     read = sorted({r.upstream_model for r in rows})
     exporters: dict[str, int] = dict(conn.execute(select(lin.c.dst_id, func.count()).where(
         lin.c.kind == "export", lin.c.dst_ns == f"@{domain}", lin.c.dst_id.in_(read))
         .group_by(lin.c.dst_id)).tuples().all())
-    return [SensorWait(
-        downstream_domain=r.domain, dag_id=r.dag_id, sensor_task_id=r.sensor_task_id, downstream_schedule=r.schedule,
-        upstream_domain=domain, upstream_model=r.upstream_model, upstream_dag_id=dag_id, upstream_task_id=task_id,
-        upstream_schedule=task.schedule, timeout_s=r.timeout_s, poke_interval_s=r.poke_interval_s, mode=r.mode,
-        upstream_timezone=task.timezone, downstream_timezone=r.timezone)
-        for r in rows if exporters.get(r.upstream_model) == 1]
+    return [_wait(r, domain, dag_id, task_id, task.schedule, task.timezone)
+            for r in rows if exporters.get(r.upstream_model) == 1]
 
 
 # --------------------------------------------------------------------------------------
