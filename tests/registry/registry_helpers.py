@@ -105,3 +105,34 @@ def synthetic_plan(domain: str, tasks: int, *, template: Plan,
 def public_marts(plan: Plan) -> list[str]:
     """The public models of a synthetic plan (what other synthetic domains may read)."""
     return [t.name for p in plan.pipelines for t in p.dbt_tasks() if t.access == "public"]
+
+
+def chained_plans(made: Sequence[Plan], prefix: str, count: int, tasks: int, reach: int) -> list[Plan]:
+    """``made`` and ``count`` synthetic domains ``<prefix><i>`` of ``tasks`` tasks (modelled on
+    ``made[1]``), each reading two public marts of each of the ``reach`` domains before it."""
+    synthetic: list[Plan] = []
+    for i in range(count):
+        ups = [(synthetic[j].domain.name, mart) for j in range(max(0, i - reach), i)
+               for mart in public_marts(synthetic[j])[:2]]
+        synthetic.append(synthetic_plan(f"{prefix}{i}", tasks, template=made[1], upstreams=ups))
+    return [*made, *synthetic]
+
+
+def published_registry(request: Any, tmp_path_factory: Any, database: str, plans: Sequence[Plan]) -> Any:
+    """A Registry (context manager) on the backend of ``request.param`` ("sqlite" or a database
+    ``database`` on the tests' PostgreSQL server) with ``plans`` published."""
+    from handoff.registry.store import Registry
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp(database)}/registry.db"
+    else:
+        server = request.getfixturevalue("postgres_server")
+        server.admin(f"CREATE DATABASE {database}")
+        url = server.url(database)
+    registry = Registry(url)
+    try:
+        registry.publish(list(plans))
+    except BaseException:
+        registry.close()
+        raise
+    return registry

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from registry_helpers import public_marts, synthetic_plan
+from registry_helpers import chained_plans, published_registry
 from sqlalchemy import event, select
 
 from handoff.registry import schema as s
@@ -23,25 +23,13 @@ def chain_plans(plans) -> list[Plan]:
     """shop, billing, growth as dbt compiles them, and five synthetic domains of 90 tasks, each
     reading two public marts of each of the two before it (readers of readers: depth 2 and 3)."""
     made: list[Plan] = [plans(name) for name in ("shop", "billing", "growth")]
-    synthetic: list[Plan] = []
-    for i in range(5):
-        ups = [(synthetic[j].domain.name, mart) for j in range(max(0, i - 2), i)
-               for mart in public_marts(synthetic[j])[:2]]
-        synthetic.append(synthetic_plan(f"chain{i}", 90, template=made[1], upstreams=ups))
-    return made + synthetic
+    return chained_plans(made, "chain", 5, 90, reach=2)
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def registry(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
              chain_plans: list[Plan]) -> Iterator[Registry]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('readers')}/registry.db"
-    else:
-        server = request.getfixturevalue("postgres_server")
-        server.admin("CREATE DATABASE handoff_readers")
-        url = server.url("handoff_readers")
-    with Registry(url) as opened:
-        opened.publish(chain_plans)
+    with published_registry(request, tmp_path_factory, "handoff_readers", chain_plans) as opened:
         yield opened
 
 

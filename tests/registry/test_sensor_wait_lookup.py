@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from registry_helpers import public_marts, synthetic_plan
+from registry_helpers import chained_plans, published_registry
 from sqlalchemy import event, inspect, select, text
 
 from handoff.registry import migrations, queries
@@ -25,26 +25,13 @@ def mesh_plans(plans) -> list[Plan]:
     """shop, billing and growth as dbt compiles them, and six synthetic domains
     of 120 tasks, each reading public marts of up to three earlier ones."""
     made: list[Plan] = [plans(name) for name in ("shop", "billing", "growth")]
-    template = made[1]
-    synthetic: list[Plan] = []
-    for i in range(6):
-        ups = [(synthetic[j].domain.name, mart) for j in range(max(0, i - 3), i)
-               for mart in public_marts(synthetic[j])[:2]]
-        synthetic.append(synthetic_plan(f"gen{i}", 120, template=template, upstreams=ups))
-    return made + synthetic
+    return chained_plans(made, "gen", 6, 120, reach=3)
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def registry(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
              mesh_plans: list[Plan]) -> Iterator[Registry]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('lookup')}/registry.db"
-    else:
-        server = request.getfixturevalue("postgres_server")
-        server.admin("CREATE DATABASE handoff_sensor_lookup")
-        url = server.url("handoff_sensor_lookup")
-    with Registry(url) as opened:
-        opened.publish(mesh_plans)
+    with published_registry(request, tmp_path_factory, "handoff_sensor_lookup", mesh_plans) as opened:
         yield opened
 
 
