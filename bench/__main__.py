@@ -31,6 +31,9 @@ def main() -> int:
     parser.add_argument("--batch-timeout", type=float, default=7200,
                         help="seconds after which a DAG run of the batch section is stopped and reported as far as "
                              "it got (default 7200)")
+    parser.add_argument("--batch-slow-timeout", type=float, default=600,
+                        help="the same limit for the variants with a worker process per model (per_task, Cosmos "
+                             "LOCAL) above 200 models, reported with the rate they reached (default 600)")
     parser.add_argument("--task-sizes", default="1000,5000,20000",
                         help="models of the 1xN domains of the per-task section (default 1000,5000,20000)")
     opts = parser.parse_args()
@@ -75,6 +78,7 @@ def main() -> int:
 
         sizes = [30] if opts.quick else [int(n) for n in opts.batch_sizes.split(",") if n]
         batched.bench_batched(report, sizes, db=opts.batch_db, timeout_s=opts.batch_timeout,
+                              slow_timeout_s=opts.batch_slow_timeout,
                               variants=tuple(v for v in opts.batch_variants.split(",") if v))
 
     if "imports" in only:
