@@ -21,7 +21,6 @@ from .plan_model import DbtTask, PlanPipeline
 
 BATCH_TASK_ID = "handoff__batch"
 EXECUTION_MODES = ("batched", "per_task")
-DEFAULT_EXECUTION = "per_task"
 DEFAULT_POOL = "default_pool"
 NOTE_LIMIT = 1000
 # Airflow task states after which a task will not change without a person or a retry
@@ -54,7 +53,7 @@ def batched_models(pipeline: PlanPipeline) -> tuple[str, list[BatchModel]]:
 
     The batch runs the dbt tasks of the pipeline's most common pool (ties: the name first in
     alphabetical order, ``default_pool`` for tasks without one): a pool limits worker slots, and
-    the batch holds one slot of its pool for the whole run, so a model in another pool keeps its
+    the batch holds one slot of its pool while it runs dbt, so a model in another pool keeps its
     own task to stay limited by it."""
     dbt_tasks = pipeline.dbt_tasks()
     counts: dict[str, int] = {}

@@ -8,7 +8,12 @@ DAG run runs the models in-process and writes each model task's state through th
 - a cross-domain sensor gates only its readers: finance's independent models are settled by the
   first wave while the sensor waits; its readers run in a second wave after marketplace succeeds;
 - the batch process killed mid-wave: every model it had not settled ends upstream_failed (not
-  running, not success).
+  running, not success);
+- a person's "failed" on a model whose upstream the batch has not written yet survives that write
+  (Airflow's state write clears the failed tasks below it; the batch puts the mark back), and a
+  failure written with its upstream's success in one flush is not lost (one wave, not two);
+- settings present but wrong (a bad password) fail the batch before any dbt work, in one line
+  without the secret.
 One stack for the module; the runs use different logical dates.
 """
 
@@ -95,6 +100,10 @@ def test_a_failing_model_fails_alone_and_a_cleared_model_runs_alone(stack):
     assert all(tis[t]["try_number"] == 0 for t in ("stg_orders", "stg_items", "mrt_items", "int_orders")), \
         {t: tis[t]["try_number"] for t in tis}
     assert "injected failure in int_orders" in (tis["int_orders"].get("note") or ""), tis["int_orders"].get("note")
+    # written once, in the first wave: Airflow's write of stg_orders' success (often in the same flush)
+    # did not clear it into a second build
+    assert "wave 1," in tis["int_orders"]["note"], tis["int_orders"]["note"]
+    assert "batch done after 1 wave(s)" in stack.airflow_api.task_log(MARKETPLACE, run, BATCH, 1)
     assert "handoff batch, wave" in (tis["mrt_items"].get("note") or "")
 
     # clearing one model task runs that model alone, through the single-task path
@@ -156,3 +165,45 @@ def test_a_killed_batch_leaves_its_unsettled_models_failed(stack):
     for task_id in ("int_orders", "mrt_orders"):
         assert states[task_id] == "upstream_failed", states
     assert not [t for t, s in states.items() if s in ("running", "queued", "scheduled", "deferred", None)], states
+
+
+def test_a_persons_failed_mark_survives_the_batch_writing_its_upstream(stack):
+    run = stack.trigger(MARKETPLACE, _day(7) + timedelta(hours=3),
+                        conf={"dbt_vars": {"handoff_example_slow": {"int_orders": 30}}})
+    stack.wait_for_task(MARKETPLACE, run, "stg_orders", ["success"], timeout=300)
+    # int_orders is building for 30 s: a person marks its dependant mrt_orders failed ("not today")
+    path = f"/api/v2/dags/{MARKETPLACE}/dagRuns/{run}/taskInstances/mrt_orders"
+    status, answer = stack.operator_api.request("PATCH", path, body={"new_state": "failed"})
+    assert status == 200, (status, answer)
+    assert stack.task_states(MARKETPLACE, run)["int_orders"] is None  # its upstream is not written yet
+    stack.wait_for_run(MARKETPLACE, run, timeout=300)
+    states = stack.task_states(MARKETPLACE, run)
+    assert states["int_orders"] == "success", states
+    # writing int_orders' success made Airflow clear mrt_orders (failed, downstream); the batch put it back
+    assert states["mrt_orders"] == "failed", states
+    log = stack.airflow_api.task_log(MARKETPLACE, run, BATCH, 1)
+    assert "mrt_orders: restored failed" in log, log[-3000:]
+    assert "mrt_orders: left failed (set meanwhile, not by the batch)" in log, log[-3000:]
+
+
+def test_wrong_api_settings_fail_the_batch_before_any_dbt_work(stack, monkeypatch):
+    from types import SimpleNamespace
+
+    from handoff.airflow.batch import BatchFailed, DbtBatchOperator
+    from handoff.airflow.dbt_runner import DbtProject
+    from handoff.batching import BatchModel
+
+    secret = "n0t-the-Passw0rd"
+    monkeypatch.setenv("HANDOFF_AIRFLOW_API_URL", stack.base_url)
+    monkeypatch.setenv("HANDOFF_AIRFLOW_API_USERNAME", stack.username)
+    monkeypatch.setenv("HANDOFF_AIRFLOW_API_PASSWORD", secret)
+    model = BatchModel(task_id="stg_orders", unique_id="model.marketplace.stg_orders",
+                       select=("model.marketplace.stg_orders",), tests=(), upstream=())
+    # a project directory that does not exist: reaching dbt would fail differently
+    op = DbtBatchOperator(task_id=BATCH, project=DbtProject("/nonexistent/project", "/nonexistent"),
+                          models=[model])
+    with pytest.raises(BatchFailed) as caught:
+        op.execute({"ti": SimpleNamespace(dag_id=MARKETPLACE, run_id="manual__2026-01-01T00:00:00+00:00")})
+    text = str(caught.value)
+    assert "\n" not in text and secret not in text, text
+    assert "cannot use the Airflow REST API" in text and "401" in text, text

@@ -35,6 +35,8 @@ THREADS_ENV = "HANDOFF_DBT_THREADS"
 API_TIMEOUT_S = 120.0  # per REST request of the batch (bulk updates of many tasks)
 WRITE_CHUNK = 20  # task states per bulk request (HANDOFF_BATCH_WRITE_CHUNK): Airflow applies them one by one
 WRITE_CHUNK_ENV = "HANDOFF_BATCH_WRITE_CHUNK"
+HELD_STATES = ("failed", "upstream_failed")  # states an Airflow state write clears downstream
+RESTORE_ROUNDS = 5  # restores of one request's cleared tasks (each round: those without a cleared upstream)
 
 
 NO_API_WARNING = (
@@ -100,6 +102,12 @@ class DbtBatchOperator(BaseOperator):
         api = AirflowApi(AirflowApiConfig(config.base_url, config.username, config.password,
                                           timeout=API_TIMEOUT_S, attempts=3))
         ti = context["ti"]
+        try:
+            # settings present but wrong (password, URL, permissions) fail the batch before any dbt work:
+            # never build every model here and then again per task because no state could be written
+            api.get_dag_run(ti.dag_id, ti.run_id)
+        except HandoffError as exc:
+            raise BatchFailed(f"the batch cannot use the Airflow REST API: {exc.one_line()}") from None
         totals = {"success": 0, "failed": 0, "retried": 0}
         unsettled: set[str] = set()  # ran here, but their state could not be written: never rerun
         manifest = None
@@ -278,12 +286,21 @@ class _Writer(threading.Thread):
                 continue
             changes.append((o.task_id, o.status, batching.note(o, wave=self.wave, attempt=attempt,
                                                                 attempts=model.retries + 1)))
-        for start in range(0, len(changes), self.chunk):
-            self._send(changes[start:start + self.chunk])
+        # Airflow's state write clears the failed/upstream_failed tasks downstream of the task it sets
+        # (set_task_instance_state, to resume them after a manual "success"), and applies a bulk request's
+        # tasks in no fixed order: successes go first, failures in requests of their own after them, and
+        # what was failed before a request and lost its state by it is put back (_restore).
+        held = {t: s for t, s in current.items() if s in HELD_STATES}
+        for group in ([c for c in changes if c[1] == "success"], [c for c in changes if c[1] != "success"]):
+            for start in range(0, len(group), self.chunk):
+                chunk = group[start:start + self.chunk]
+                written = self._send(chunk)
+                held.update((t, s) for t, s, _ in chunk if s in HELD_STATES and t in written)
+                self._restore(held, [t for t, _, _ in chunk])
 
-    def _send(self, changes: list[tuple[str, str, str | None]]) -> None:
+    def _send(self, changes: list[tuple[str, str, str | None]]) -> set[str]:
         """One bulk request; then the callbacks of the tasks it settled (before the next request:
-        completions reach the registry as the states land)."""
+        completions reach the registry as the states land). Returns the task ids written."""
         ti = self.context["ti"]
         log = self.op.log
         try:
@@ -296,16 +313,63 @@ class _Writer(threading.Thread):
             now_states = self.op._states(ti.dag_id, ti.run_id)
             result = {task_id: "ok" if now_states.get(task_id) == state else "not written"
                       for task_id, state, _ in changes}
+        written: set[str] = set()
         for task_id, state, _ in changes:
             answer = result.get(task_id, "unknown")
             if answer not in ("ok", "already"):
                 log.error("%s: could not set %s: %s", task_id, state, answer)
                 self.unsettled.add(task_id)
                 continue
+            written.add(task_id)
             self.totals[state] = self.totals.get(state, 0) + 1
             self.not_before.pop(task_id, None)
             if state in ("success", "failed"):
                 self._callbacks(task_id, state)
+        return written
+
+    def _restore(self, held: Mapping[str, str], sent: Sequence[str]) -> None:
+        """Put back the failed / upstream_failed states that the request for ``sent`` cleared.
+
+        ``held``: {task_id: state} of the tasks that were failed or upstream_failed before it (a
+        person's mark, or a failure the batch wrote). Only tasks downstream of ``sent`` that are now
+        without a state are restored, upstream first (restoring one clears its own downstream), each
+        in a request of its own with no note (the task's note stays). A person who clears such a task
+        in the same fraction of a second loses that clear (docs/execution.md)."""
+        if not held:
+            return
+        below = self._downstream(sent) & set(held)
+        if not below:
+            return
+        ti = self.context["ti"]
+        for round_ in range(RESTORE_ROUNDS + 1):
+            now = self.op._states(ti.dag_id, ti.run_id)
+            lost = {t for t in below if now.get(t) is None}
+            if not lost:
+                return
+            if round_ == RESTORE_ROUNDS:
+                break
+            first = sorted(t for t in lost if not self._upstream(t) & lost)
+            for task_id in first:
+                self.op.log.warning("%s: restored %s (cleared by Airflow when the batch wrote an upstream task's "
+                                    "state)", task_id, held[task_id])
+                try:
+                    self.api.set_task_states(ti.dag_id, ti.run_id, [(task_id, held[task_id], None)])
+                except HandoffError as exc:
+                    self.op.log.error("%s: could not restore %s: %s", task_id, held[task_id], exc.one_line())
+        self.op.log.error("could not restore the states of %s", ", ".join(sorted(lost)))
+
+    def _relatives(self, task_id: str, *, upstream: bool) -> set[str]:
+        """Every task above (``upstream``) or below ``task_id`` in the DAG (empty without one)."""
+        try:
+            return set(self.op.dag.get_task(task_id).get_flat_relative_ids(upstream=upstream))
+        except Exception:  # noqa: BLE001 - no DAG (a bare operator in a test): nothing known
+            return set()
+
+    def _downstream(self, task_ids: Sequence[str]) -> set[str]:
+        return {d for t in task_ids for d in self._relatives(t, upstream=False)}
+
+    def _upstream(self, task_id: str) -> set[str]:
+        return self._relatives(task_id, upstream=True)
 
     def _callbacks(self, task_id: str, state: str) -> None:
         """The model task's own success or failure callbacks (Airflow runs none for a state set through
