@@ -262,49 +262,43 @@ class AirflowApi:
             raise self._error("PATCH", path, status, answer)
         return True
 
-    def set_task_states(self, dag_id: str, run_id: str,
-                        changes: Iterable[tuple[str, str, str | None]]) -> dict[str, str]:
-        """Set several task instances of one run at once: ``changes`` are (task_id, new_state,
-        note). ``PATCH /api/v2/dags/{dag}/dagRuns/{run}/taskInstances`` (bulk update, never
-        ``include_downstream``). Returns {task_id: "ok" | "already" | error text}; "already" is a
-        409 (the task already had that state, e.g. a retried request). Raises HandoffError when
-        the request as a whole is refused."""
-        entities = []
-        for task_id, state, note in changes:
-            entity: dict[str, Any] = {"task_id": task_id, "new_state": state}
-            if note is not None:
-                entity["note"] = note
-            entities.append(entity)
-        if not entities:
-            return {}
-        path = f"/api/v2/dags/{_seg(dag_id)}/dagRuns/{_seg(run_id)}/taskInstances"
-        body = {"actions": [{"action": "update", "entities": entities, "action_on_non_existence": "skip"}]}
-        # not retried once sent: a second copy racing the first one fails on Airflow's unique
-        # constraints (seen); the caller re-reads the states instead
-        status, answer = self.request("PATCH", path, body=body, idempotent=False)
+    # -- handoff's own state write (handoff.airflow.batch_api, served by the plugin) ------
+
+    def can_settle(self, dag_id: str) -> bool:
+        """``GET /handoff/api/batch/dags/{dag}``: True when the api-server has handoff's plugin and the
+        user may edit the DAG's task instances; False when the route is not there (404: the
+        api-server runs without handoff). Raises HandoffError for any other answer (403: the user
+        may not edit task instances of this DAG)."""
+        path = f"/handoff/api/batch/dags/{_seg(dag_id)}"
+        status, answer = self.request("GET", path)
+        if status == 404:
+            return False
         if status == 403:
-            raise self._error("PATCH", path, status, answer,
+            raise self._error("GET", path, status, answer,
                               hint=f"user '{self.config.username}' may not edit task instances of this DAG")
-        if status != 200 or not isinstance(answer, dict):
-            raise self._error("PATCH", path, status, answer)
-        update = answer.get("update")
-        report: dict[str, Any] = update if isinstance(update, dict) else {}
-        done: dict[str, str] = {}
-        for item in report.get("success") or []:
-            # "<dag_id>.<run_id>.<task_id>[<map_index>]"
-            text = str(item).rsplit("[", 1)[0]
-            for entity in entities:
-                if text.endswith("." + entity["task_id"]):
-                    done[entity["task_id"]] = "ok"
-        for error in report.get("errors") or []:
-            text = str(error.get("error", error) if isinstance(error, dict) else error)
-            code = error.get("status_code") if isinstance(error, dict) else None
-            for entity in entities:
-                if f"Task id {entity['task_id']} " in text or f"'{entity['task_id']}'" in text:
-                    done[entity["task_id"]] = "already" if code == 409 else redact(text, self._secrets())[:300]
-        for entity in entities:
-            done.setdefault(entity["task_id"], "ok" if not report.get("errors") else "unknown")
-        return done
+        if status != 200 or not isinstance(answer, dict) or answer.get("settle") is not True:
+            raise self._error("GET", path, status, answer)
+        return True
+
+    def settle_task_states(self, dag_id: str, run_id: str,
+                           items: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+        """Settle task instances of one run that have no state yet, in one transaction:
+        ``POST /handoff/api/batch/dags/{dag}/dagRuns/{run}/settle``. ``items``: {"task_id", "state"
+        ("success" | "failed"), "note", "start_date", "end_date" (ISO 8601 with offset)}. Returns
+        {task_id: "ok" | "already <state>" | "not found"}. Sent once (the caller re-reads the states
+        when the answer does not come); raises HandoffError when the request is refused."""
+        body = {"task_instances": [dict(item) for item in items]}
+        if not body["task_instances"]:
+            return {}
+        path = f"/handoff/api/batch/dags/{_seg(dag_id)}/dagRuns/{_seg(run_id)}/settle"
+        status, answer = self.request("POST", path, body=body, idempotent=False)
+        if status == 403:
+            raise self._error("POST", path, status, answer,
+                              hint=f"user '{self.config.username}' may not edit task instances of this DAG")
+        results = answer.get("results") if isinstance(answer, dict) else None
+        if status != 200 or not isinstance(results, dict):
+            raise self._error("POST", path, status, answer)
+        return {str(k): str(v) for k, v in results.items()}
 
     # -- event log (Airflow's audit log) --------------------------------------------------
 

@@ -89,7 +89,7 @@ def test_the_write_chunk_setting_is_checked(monkeypatch):
     from handoff.airflow.batch import WRITE_CHUNK, WRITE_CHUNK_ENV, BatchFailed, write_chunk
 
     monkeypatch.delenv(WRITE_CHUNK_ENV, raising=False)
-    assert write_chunk() == WRITE_CHUNK == 20
+    assert write_chunk() == WRITE_CHUNK == 500
     monkeypatch.setenv(WRITE_CHUNK_ENV, "5")
     assert write_chunk() == 5
     for bad in ("0", "1001", "x", "-3", "2.5", "\u00b2"):

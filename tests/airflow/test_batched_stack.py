@@ -1,7 +1,8 @@
 """Batched execution on a real Airflow 3.3 stack, with real dbt (docs/execution.md).
 
 marketplace and finance, both compiled with `execution: batched`: one `handoff__batch` task per
-DAG run runs the models in-process and writes each model task's state through the REST API.
+DAG run runs the models in-process and settles each model task's state through handoff's route in
+the api-server (handoff.airflow.batch_api: compare-and-set, dbt's timing, nothing cleared).
 
 - a failing model: independent models succeed, its dependants are upstream_failed, and no model
   task started a process of its own (try_number 0); clearing one model runs it alone;
@@ -10,8 +11,10 @@ DAG run runs the models in-process and writes each model task's state through th
 - the batch process killed mid-wave: every model it had not settled ends upstream_failed (not
   running, not success);
 - a person's "failed" on a model whose upstream the batch has not written yet survives that write
-  (Airflow's state write clears the failed tasks below it; the batch puts the mark back), and a
-  failure written with its upstream's success in one flush is not lost (one wave, not two);
+  (the batch's write clears nothing below it, unlike Airflow's public PATCH), and a failure
+  written with its upstream's success in one flush is not lost (one wave, not two);
+- the settle route itself: only a task without a state is set; unknown tasks, runs and DAG ids,
+  bad bodies, no login and a read-only user are refused; what it set is in Airflow's audit log;
 - settings present but wrong (a bad password) fail the batch before any dbt work, in one line
   without the secret.
 One stack for the module; the runs use different logical dates.
@@ -179,11 +182,65 @@ def test_a_persons_failed_mark_survives_the_batch_writing_its_upstream(stack):
     stack.wait_for_run(MARKETPLACE, run, timeout=300)
     states = stack.task_states(MARKETPLACE, run)
     assert states["int_orders"] == "success", states
-    # writing int_orders' success made Airflow clear mrt_orders (failed, downstream); the batch put it back
+    # the batch's write of int_orders' success did not clear mrt_orders (Airflow's public PATCH would)
     assert states["mrt_orders"] == "failed", states
     log = stack.airflow_api.task_log(MARKETPLACE, run, BATCH, 1)
-    assert "mrt_orders: restored failed" in log, log[-3000:]
     assert "mrt_orders: left failed (set meanwhile, not by the batch)" in log, log[-3000:]
+    assert "mrt_orders" not in _tis(stack, MARKETPLACE, run)["int_orders"].get("note", "")
+
+
+def test_the_settle_route_sets_only_tasks_without_a_state_and_refuses_the_rest(stack):
+    from handoff.errors import HandoffError
+
+    run = stack.trigger(MARKETPLACE, _day(8) + timedelta(hours=3))
+    stack.wait_for_run(MARKETPLACE, run, timeout=300)
+    tis = _tis(stack, MARKETPLACE, run)
+    assert all(ti["state"] == "success" for ti in tis.values()), {t: ti["state"] for t, ti in tis.items()}
+    # dbt's timing is the task's: it ended when dbt finished it (the note's "done"), it started before
+    ti = tis["mrt_items"]
+    done = _when(ti["note"].split(", done ", 1)[1].split(";", 1)[0])
+    assert abs((_when(ti["end_date"]) - done).total_seconds()) < 0.01, (ti["end_date"], done)
+    assert _when(ti["start_date"]) < _when(ti["end_date"]), ti
+    assert 0 < ti["duration"] < 60, ti
+    # the audit log names what the batch set, by whom
+    events = stack.airflow_api.list_event_logs(MARKETPLACE, run_id=run, events=["handoff_batch_settle"])
+    assert events and {e["owner"] for e in events} == {stack.username}, events
+    assert "mrt_items" in " ".join(str(e.get("extra")) for e in events), events
+
+    api = stack.operator_api
+    path = f"/handoff/api/batch/dags/{MARKETPLACE}/dagRuns/{run}/settle"
+    # compare-and-set: a task that has a state keeps it; an unknown task is named
+    answer = api.settle_task_states(MARKETPLACE, run, [{"task_id": "mrt_items", "state": "failed"},
+                                                       {"task_id": "no_such_model", "state": "success"}])
+    assert answer == {"mrt_items": "already success", "no_such_model": "not found"}, answer
+    assert stack.task_states(MARKETPLACE, run)["mrt_items"] == "success"
+    # bad bodies are refused before any write
+    for body in ({"task_instances": [{"task_id": "mrt_items", "state": "running"}]},
+                 {"task_instances": [{"task_id": "../x", "state": "success"}]},
+                 {"task_instances": [{"task_id": "mrt_items", "state": "success", "start_date": "2026-01-01T00:00"}]},
+                 {"task_instances": [{"task_id": "mrt_items", "state": "success", "note": "a\x1bb"}]},
+                 {"task_instances": [{"task_id": "mrt_items", "state": "success", "note": "x" * 1001}]},
+                 {"task_instances": [{"task_id": "mrt_items", "state": "success", "try_number": 5}]},
+                 {"task_instances": []}, {"task_instances": [{"task_id": f"t{i}", "state": "success"}
+                                                            for i in range(1001)]}, ["mrt_items"]):
+        status, answer = api.request("POST", path, body=body, idempotent=False)
+        assert status == 422, (body if len(str(body)) < 200 else "long body", status, answer)
+    # an unknown run or DAG is a 404
+    status, _ = api.request("POST", f"/handoff/api/batch/dags/{MARKETPLACE}/dagRuns/manual__nope/settle",
+                            body={"task_instances": [{"task_id": "mrt_items", "state": "success"}]},
+                            idempotent=False)
+    assert status == 404
+    # no login: 401; a read-only user: 403, on the probe and on the write, in one line
+    status, _ = api.request("GET", f"/handoff/api/batch/dags/{MARKETPLACE}", authorized=False)
+    assert status == 401
+    assert api.can_settle(MARKETPLACE) is True
+    with pytest.raises(HandoffError) as caught:
+        stack.viewer_api.can_settle(MARKETPLACE)
+    assert "403" in caught.value.one_line() and "may not edit task instances" in caught.value.one_line()
+    with pytest.raises(HandoffError) as caught:
+        stack.viewer_api.settle_task_states(MARKETPLACE, run, [{"task_id": "mrt_items", "state": "failed"}])
+    assert "403" in caught.value.one_line()
+    assert stack.task_states(MARKETPLACE, run)["mrt_items"] == "success"
 
 
 def test_wrong_api_settings_fail_the_batch_before_any_dbt_work(stack, monkeypatch):
@@ -207,3 +264,91 @@ def test_wrong_api_settings_fail_the_batch_before_any_dbt_work(stack, monkeypatc
     text = str(caught.value)
     assert "\n" not in text and secret not in text, text
     assert "cannot use the Airflow REST API" in text and "401" in text, text
+
+
+class _WithoutHandoff:
+    """A real HTTP proxy to the stack's api-server that answers 404 under /handoff/ — an api-server
+    deployed without handoff (or a gateway that exposes only Airflow's own API)."""
+
+    def __init__(self, target: str) -> None:
+        import threading
+        import urllib.error
+        import urllib.request
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        class Handler(BaseHTTPRequestHandler):
+            def _any(self) -> None:
+                if self.path.startswith("/handoff/"):
+                    self._answer(404, b'{"detail":"Not Found"}')
+                    return
+                length = int(self.headers.get("Content-Length") or 0)
+                data = self.rfile.read(length) if length else None
+                headers = {k: v for k, v in self.headers.items() if k.lower() in ("authorization", "content-type")}
+                request = urllib.request.Request(target + self.path, data=data, method=self.command, headers=headers)
+                try:
+                    with urllib.request.urlopen(request, timeout=30) as response:
+                        self._answer(response.status, response.read())
+                except urllib.error.HTTPError as error:
+                    self._answer(error.code, error.read())
+
+            def _answer(self, status: int, body: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = do_PATCH = _any
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_user_who_may_not_edit_and_an_api_server_without_handoff_cost_no_dbt_work(stack, monkeypatch):
+    from types import SimpleNamespace
+
+    from handoff.airflow.batch import BatchFailed, DbtBatchOperator
+    from handoff.airflow.dbt_runner import DbtProject
+    from handoff.batching import BatchModel
+
+    run = stack.trigger(MARKETPLACE, _day(9) + timedelta(hours=3))  # a run that exists
+    stack.wait_for_run(MARKETPLACE, run, timeout=300)
+    context = {"ti": SimpleNamespace(dag_id=MARKETPLACE, run_id=run)}
+    model = BatchModel(task_id="stg_orders", unique_id="model.marketplace.stg_orders",
+                       select=("model.marketplace.stg_orders",), tests=(), upstream=())
+    # a project directory that does not exist: reaching dbt would fail differently
+    op = DbtBatchOperator(task_id=BATCH, project=DbtProject("/nonexistent/project", "/nonexistent"),
+                          models=[model])
+
+    # a read-only user: refused by the probe, before any dbt work, in one line without the secret
+    monkeypatch.setenv("HANDOFF_AIRFLOW_API_URL", stack.base_url)
+    monkeypatch.setenv("HANDOFF_AIRFLOW_API_USERNAME", "reader")
+    monkeypatch.setenv("HANDOFF_AIRFLOW_API_PASSWORD", stack.operator_password)
+    with pytest.raises(BatchFailed) as caught:
+        op.execute(context)
+    text = str(caught.value)
+    assert "\n" not in text and stack.operator_password not in text, text
+    assert "cannot write task states" in text and "403" in text and "may not edit task instances" in text, text
+
+    # an api-server without handoff's route: the batch does nothing and says so; the models run per task
+    proxy = _WithoutHandoff(stack.base_url)
+    try:
+        monkeypatch.setenv("HANDOFF_AIRFLOW_API_URL", proxy.url)
+        monkeypatch.setenv("HANDOFF_AIRFLOW_API_USERNAME", stack.username)
+        monkeypatch.setenv("HANDOFF_AIRFLOW_API_PASSWORD", stack.password)
+        lines: list[str] = []
+        monkeypatch.setattr(op.log, "warning", lambda msg, *args: lines.append(msg % args))
+        assert op.execute(context) == {"success": 0, "failed": 0, "retried": 0, "per_task": 1}
+    finally:
+        proxy.close()
+    lines = [line for line in lines if line.startswith("handoff:")]  # Airflow warns of execute() outside a worker
+    assert len(lines) == 1 and "has none (GET /handoff/api/batch answered 404)" in lines[0], lines
+    assert proxy.url in lines[0] and "per_task" in lines[0], lines

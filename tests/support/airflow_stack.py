@@ -19,7 +19,8 @@ HANDOFF_AIRFLOW_API_URL / _USERNAME / _PASSWORD for its own API unless ``env`` s
 Runs are created only by the test: the scheduler creates none from schedules
 (``[scheduler] use_job_schedule = False``), so a test's trigger never collides with one.
 Besides the stack's admin user (handoff's API user), a second user, ``operator`` (role USER),
-stands for a person acting in the UI or the API: ``stack.operator_api``.
+stands for a person acting in the UI or the API: ``stack.operator_api``; a third, ``reader``
+(role VIEWER), may read but not edit: ``stack.viewer_api``.
 A stack that cannot start fails the test with its logs' tail; nothing is ever skipped.
 Teardown sends SIGTERM to each process group, waits, sends SIGKILL, and fails if any process
 of the stack's sessions (task processes included) is still alive.
@@ -56,6 +57,7 @@ SQLITE_BUSY_TIMEOUT = 60.0  # seconds an Airflow process waits for SQLite's writ
 WAIT_TIMEOUT = 240.0  # default bound of a wait on a state (a loaded 2-core machine; a wait ends at the state)
 TERMINAL_RUN_STATES = ("success", "failed")
 OPERATOR = "operator"  # a person's account on every stack (role USER)
+VIEWER = "reader"  # a read-only account on every stack (role VIEWER), the operator's password
 
 
 class StackError(AssertionError):
@@ -92,6 +94,11 @@ class AirflowStack:
     def operator_api(self) -> AirflowApi:
         """The API as the person ``operator`` (role USER), not as handoff's own user."""
         return AirflowApi(AirflowApiConfig(self.base_url, OPERATOR, self.operator_password, timeout=API_TIMEOUT))
+
+    @property
+    def viewer_api(self) -> AirflowApi:
+        """The API as ``reader`` (role VIEWER: may read, may not edit task instances)."""
+        return AirflowApi(AirflowApiConfig(self.base_url, VIEWER, self.operator_password, timeout=API_TIMEOUT))
 
     # -- commands ------------------------------------------------------------------------
 
@@ -307,7 +314,8 @@ def stack_environment(home: Path, dags_folder: Path, port: int, username: str, p
     """The environment every process of the stack gets (FACTS.md: Airflow 3.3). ``metadata_db``:
     a SQLAlchemy URL for Airflow's metadata database (default: a SQLite file in ``home``)."""
     passwords_file = home / "simple_auth_manager_passwords.json"
-    passwords_file.write_text(json.dumps({username: password, OPERATOR: operator_password or password}))
+    passwords_file.write_text(json.dumps({username: password, OPERATOR: operator_password or password,
+                                          VIEWER: operator_password or password}))
     base_url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
     env.update({
@@ -338,7 +346,7 @@ def stack_environment(home: Path, dags_folder: Path, port: int, username: str, p
         "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
         "AIRFLOW__CORE__AUTH_MANAGER":
             "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{username}:admin,{OPERATOR}:user",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{username}:admin,{OPERATOR}:user,{VIEWER}:viewer",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords_file),
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
         "HANDOFF_AIRFLOW_API_URL": base_url,

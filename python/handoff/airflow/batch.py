@@ -16,7 +16,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from airflow.sdk import BaseOperator
@@ -33,16 +33,20 @@ FLUSH_EVERY_S = 0.25  # how often finished models are written to Airflow
 SLEEP_BELOW_S = 60.0  # a retry due sooner is waited for in-process; later ones defer
 THREADS_ENV = "HANDOFF_DBT_THREADS"
 API_TIMEOUT_S = 120.0  # per REST request of the batch (bulk updates of many tasks)
-WRITE_CHUNK = 20  # task states per bulk request (HANDOFF_BATCH_WRITE_CHUNK): Airflow applies them one by one
+WRITE_CHUNK = 500  # task states per settle request (HANDOFF_BATCH_WRITE_CHUNK), one transaction each
 WRITE_CHUNK_ENV = "HANDOFF_BATCH_WRITE_CHUNK"
-HELD_STATES = ("failed", "upstream_failed")  # states an Airflow state write clears downstream
-RESTORE_ROUNDS = 5  # restores of one request's cleared tasks (each round: those without a cleared upstream)
 
 
 NO_API_WARNING = (
     "handoff: batched execution needs the Airflow REST API (HANDOFF_AIRFLOW_API_URL/_USERNAME/_PASSWORD or the "
     "connection handoff_airflow_api; dag.test() has none): the %d models of this run run as one task each "
     "(per_task), ~3 s of overhead per model; set them, or `execution: per_task` (docs/execution.md)")
+
+NO_SETTLE_WARNING = (
+    "handoff: batched execution writes task states through handoff's plugin in the Airflow api-server, and the "
+    "api-server at %s has none (GET /handoff/api/batch answered 404): the %d models of this run run as one task "
+    "each (per_task), ~3 s of overhead per model; install handoff in the api-server's environment "
+    "(docs/execution.md)")
 
 
 class BatchFailed(RuntimeError):
@@ -108,6 +112,13 @@ class DbtBatchOperator(BaseOperator):
             api.get_dag_run(ti.dag_id, ti.run_id)
         except HandoffError as exc:
             raise BatchFailed(f"the batch cannot use the Airflow REST API: {exc.one_line()}") from None
+        try:
+            settle = api.can_settle(ti.dag_id)
+        except HandoffError as exc:
+            raise BatchFailed(f"the batch cannot write task states: {exc.one_line()}") from None
+        if not settle:
+            self.log.warning(NO_SETTLE_WARNING, config.base_url, len(self.models))
+            return {"success": 0, "failed": 0, "retried": 0, "per_task": len(self.models)}
         totals = {"success": 0, "failed": 0, "retried": 0}
         unsettled: set[str] = set()  # ran here, but their state could not be written: never rerun
         manifest = None
@@ -262,18 +273,16 @@ class _Writer(threading.Thread):
                     self.error = redact(str(exc))
                     self.op.log.error("writing %d task state(s) failed: %s", len(pending), self.error)
 
-    def _write(self, outcomes: list[Outcome]) -> None:
-        ti = self.context["ti"]
+    def _changes(self, outcomes: list[Outcome]) -> list[tuple[Outcome, str]]:
+        """The (outcome, note) of each model to set now: logs every model's lines; leaves out the
+        skipped ones (Airflow makes them upstream_failed) and failures with retries left (due again
+        after their retry_delay)."""
         log = self.op.log
-        current = self.op._states(ti.dag_id, ti.run_id)
-        changes: list[tuple[str, str, str | None]] = []
+        changes: list[tuple[Outcome, str]] = []
         for o in outcomes:
             model = self.op.models[o.task_id]
             for line in _lines(o):
                 log.info("%s: %s", o.task_id, line)
-            if current.get(o.task_id) is not None:
-                log.info("%s: left %s (set meanwhile, not by the batch)", o.task_id, current[o.task_id])
-                continue
             if o.status == "skipped":
                 continue  # an upstream failed: Airflow makes it upstream_failed
             attempt = self.attempts.get(o.task_id, 0) + 1
@@ -284,92 +293,47 @@ class _Writer(threading.Thread):
                 log.warning("%s failed (attempt %d of %d); retrying in %.0f s", o.task_id, attempt,
                             model.retries + 1, model.retry_delay_s)
                 continue
-            changes.append((o.task_id, o.status, batching.note(o, wave=self.wave, attempt=attempt,
-                                                                attempts=model.retries + 1)))
-        # Airflow's state write clears the failed/upstream_failed tasks downstream of the task it sets
-        # (set_task_instance_state, to resume them after a manual "success"), and applies a bulk request's
-        # tasks in no fixed order: successes go first, failures in requests of their own after them, and
-        # what was failed before a request and lost its state by it is put back (_restore).
-        held = {t: s for t, s in current.items() if s in HELD_STATES}
-        for group in ([c for c in changes if c[1] == "success"], [c for c in changes if c[1] != "success"]):
-            for start in range(0, len(group), self.chunk):
-                chunk = group[start:start + self.chunk]
-                written = self._send(chunk)
-                held.update((t, s) for t, s, _ in chunk if s in HELD_STATES and t in written)
-                self._restore(held, [t for t, _, _ in chunk])
+            changes.append((o, batching.note(o, wave=self.wave, attempt=attempt, attempts=model.retries + 1)))
+        return changes
 
-    def _send(self, changes: list[tuple[str, str, str | None]]) -> set[str]:
-        """One bulk request; then the callbacks of the tasks it settled (before the next request:
-        completions reach the registry as the states land). Returns the task ids written."""
+    def _write(self, outcomes: list[Outcome]) -> None:
+        """Settle finished models through handoff's route in the api-server (``handoff.airflow.batch_api``):
+        compare-and-set (only a task without a state is set, so a person's mark made at any moment
+        wins) in one transaction per request, with dbt's timing as the task's start/end, then the
+        callbacks of the tasks it set. Unlike Airflow's public PATCH it clears nothing downstream
+        (docs/execution.md, "The state write")."""
         ti = self.context["ti"]
         log = self.op.log
-        try:
-            result = self.api.set_task_states(ti.dag_id, ti.run_id, changes)
-        except HandoffError as exc:
-            # the request may have been applied in part (Airflow commits task by task): what
-            # Airflow now holds decides
-            log.warning("bulk update of %d task(s) answered: %s; re-reading their states", len(changes),
-                        exc.one_line())
-            now_states = self.op._states(ti.dag_id, ti.run_id)
-            result = {task_id: "ok" if now_states.get(task_id) == state else "not written"
-                      for task_id, state, _ in changes}
-        written: set[str] = set()
-        for task_id, state, _ in changes:
-            answer = result.get(task_id, "unknown")
-            if answer not in ("ok", "already"):
-                log.error("%s: could not set %s: %s", task_id, state, answer)
-                self.unsettled.add(task_id)
-                continue
-            written.add(task_id)
-            self.totals[state] = self.totals.get(state, 0) + 1
-            self.not_before.pop(task_id, None)
-            if state in ("success", "failed"):
+        items = []
+        for o, note in self._changes(outcomes):
+            end = datetime.fromtimestamp(o.done_at or time.time(), tz=timezone.utc)
+            start = end - timedelta(seconds=max(0.0, o.execution_time_s))
+            items.append({"task_id": o.task_id, "state": o.status, "note": note,
+                          "start_date": start.isoformat(), "end_date": end.isoformat()})
+        for first in range(0, len(items), self.chunk):
+            chunk = items[first:first + self.chunk]
+            try:
+                result = self.api.settle_task_states(ti.dag_id, ti.run_id, chunk)
+            except HandoffError as exc:
+                # the answer may be lost after the commit: what Airflow now holds decides
+                log.warning("settling %d task(s) answered: %s; re-reading their states", len(chunk), exc.one_line())
+                now_states = self.op._states(ti.dag_id, ti.run_id)
+                result = {i["task_id"]: "ok" if now_states.get(i["task_id"]) == i["state"] else "not written"
+                          for i in chunk}
+            for item in chunk:
+                task_id, state = item["task_id"], item["state"]
+                answer = result.get(task_id, "unknown")
+                if answer.startswith("already "):
+                    log.info("%s: left %s (set meanwhile, not by the batch)", task_id, answer[8:])
+                    self.not_before.pop(task_id, None)
+                    continue
+                if answer != "ok":
+                    log.error("%s: could not set %s: %s", task_id, state, answer)
+                    self.unsettled.add(task_id)
+                    continue
+                self.totals[state] = self.totals.get(state, 0) + 1
+                self.not_before.pop(task_id, None)
                 self._callbacks(task_id, state)
-        return written
-
-    def _restore(self, held: Mapping[str, str], sent: Sequence[str]) -> None:
-        """Put back the failed / upstream_failed states that the request for ``sent`` cleared.
-
-        ``held``: {task_id: state} of the tasks that were failed or upstream_failed before it (a
-        person's mark, or a failure the batch wrote). Only tasks downstream of ``sent`` that are now
-        without a state are restored, upstream first (restoring one clears its own downstream), each
-        in a request of its own with no note (the task's note stays). A person who clears such a task
-        in the same fraction of a second loses that clear (docs/execution.md)."""
-        if not held:
-            return
-        below = self._downstream(sent) & set(held)
-        if not below:
-            return
-        ti = self.context["ti"]
-        for round_ in range(RESTORE_ROUNDS + 1):
-            now = self.op._states(ti.dag_id, ti.run_id)
-            lost = {t for t in below if now.get(t) is None}
-            if not lost:
-                return
-            if round_ == RESTORE_ROUNDS:
-                break
-            first = sorted(t for t in lost if not self._upstream(t) & lost)
-            for task_id in first:
-                self.op.log.warning("%s: restored %s (cleared by Airflow when the batch wrote an upstream task's "
-                                    "state)", task_id, held[task_id])
-                try:
-                    self.api.set_task_states(ti.dag_id, ti.run_id, [(task_id, held[task_id], None)])
-                except HandoffError as exc:
-                    self.op.log.error("%s: could not restore %s: %s", task_id, held[task_id], exc.one_line())
-        self.op.log.error("could not restore the states of %s", ", ".join(sorted(lost)))
-
-    def _relatives(self, task_id: str, *, upstream: bool) -> set[str]:
-        """Every task above (``upstream``) or below ``task_id`` in the DAG (empty without one)."""
-        try:
-            return set(self.op.dag.get_task(task_id).get_flat_relative_ids(upstream=upstream))
-        except Exception:  # noqa: BLE001 - no DAG (a bare operator in a test): nothing known
-            return set()
-
-    def _downstream(self, task_ids: Sequence[str]) -> set[str]:
-        return {d for t in task_ids for d in self._relatives(t, upstream=False)}
-
-    def _upstream(self, task_id: str) -> set[str]:
-        return self._relatives(task_id, upstream=True)
 
     def _callbacks(self, task_id: str, state: str) -> None:
         """The model task's own success or failure callbacks (Airflow runs none for a state set through
@@ -394,7 +358,7 @@ class _Writer(threading.Thread):
 
 
 def write_chunk() -> int:
-    """Task states per bulk request: HANDOFF_BATCH_WRITE_CHUNK (1..1000), else WRITE_CHUNK."""
+    """Task states per settle request: HANDOFF_BATCH_WRITE_CHUNK (1..1000), else WRITE_CHUNK."""
     import os
     import re
 

@@ -5,6 +5,8 @@ installing handoff next to Airflow is all it takes. It adds
 
 - a FastAPI app mounted at ``/handoff`` (``fastapi_apps``), built the first time Airflow asks for
   it (the scheduler and the workers load plugins too and never build it);
+- the batch's state write (``/handoff/api/batch``, ``handoff.airflow.batch_api``): a batched
+  pipeline's models settled in one transaction per flush;
 - views in Airflow's UI (``external_views``): "Domain map" in the navigation, rendered inside
   Airflow's page (``url_route``); "handoff" tabs on a DAG, a DAG run and a task.
 
@@ -36,6 +38,7 @@ def create_app() -> Any:
     from ..ui.app import Auth, Settings
     from ..ui.app import create_app as build
     from ..ui.pages import Urls
+    from .batch_api import router as batch_router
     from .web_auth import page_user, token, user
 
     base_url = (conf.get("api", "base_url", fallback="") or "").rstrip("/")
@@ -45,7 +48,9 @@ def create_app() -> Any:
     api_url = base_url if absolute else os.environ.get("HANDOFF_AIRFLOW_API_URL") or None
     settings = Settings(registry_url=os.environ.get("HANDOFF_REGISTRY_URL") or None,
                         urls=Urls(prefix=f"{root}{PREFIX}", airflow=root), airflow_api_url=api_url)
-    return build(settings, Auth(page=page_user, api=user, token=token))
+    app = build(settings, Auth(page=page_user, api=user, token=token))
+    app.include_router(batch_router())  # the batch's state write (handoff.airflow.batch_api)
+    return app
 
 
 class HandoffPlugin(AirflowPlugin):
