@@ -26,7 +26,8 @@ whose metadata database is a new database on a PostgreSQL server the step starts
 DAG run wall (run start → end), whole-stack CPU (every process of the stack's sessions, task
 processes included, from /proc), task processes started (task instances with a try), and for
 batched the per-model latency from "dbt finished the model and its tests" (the note's ``done``)
-to the task's success in Airflow. Every relation of the domain is checked in DuckDB afterwards.
+to the task's success committed in Airflow (the time of the batch's ``handoff_batch_settle`` audit
+row, written in the same transaction; the task's own end_date is dbt's end). Every relation of the domain is checked in DuckDB afterwards.
 """
 
 from __future__ import annotations
@@ -239,6 +240,13 @@ def _airflow_run(args: dict[str, Any], metadata_db: str | None) -> dict[str, Any
         load.append(os.getloadavg()[0])
         cpu = _stack_cpu(stack) - cpu0
         tis = stack.airflow_api.list_task_instances(dag_id, run_id)
+        # when each settled task's success was committed in Airflow: the batch's audit log rows
+        # (handoff_batch_settle, written in the same transaction as the states; handoff.airflow.batch_api)
+        committed: dict[str, float] = {}
+        for event in stack.airflow_api.list_event_logs(dag_id, run_id=run_id, events=["handoff_batch_settle"]):
+            moment = datetime.fromisoformat(str(event["when"]).replace("Z", "+00:00")).timestamp()
+            for task_id in json.loads(event.get("extra") or "{}").get("success", []):
+                committed[task_id] = moment
         runs = stack.airflow_api.list_dag_runs(dag_id)
         if len(runs) != 1:
             raise RuntimeError(f"expected the triggered run only, found {len(runs)} runs")
@@ -257,9 +265,9 @@ def _airflow_run(args: dict[str, Any], metadata_db: str | None) -> dict[str, Any
         note = ti.get("note") or ""
         if ti["state"] == "success" and ", done " in note:
             done = datetime.fromisoformat(note.split(", done ", 1)[1].split(";", 1)[0]).timestamp()
-            end_ti = when(ti["end_date"])
-            if end_ti is not None:
-                latencies.append(end_ti - done)
+            if ti["task_id"] not in committed:  # settled without an audit row: the measure is broken
+                raise RuntimeError(f"{ti['task_id']} is success with a batch note but no handoff_batch_settle row")
+            latencies.append(committed[ti["task_id"]] - done)
     latencies.sort()
     states: dict[str, int] = {}
     for ti in tis:

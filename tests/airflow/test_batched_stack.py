@@ -266,6 +266,32 @@ def test_wrong_api_settings_fail_the_batch_before_any_dbt_work(stack, monkeypatc
     assert "cannot use the Airflow REST API" in text and "401" in text, text
 
 
+def test_a_settle_by_someone_else_wins_over_the_batch_and_dates_stay_inside_the_run(stack):
+    run = stack.trigger(MARKETPLACE, _day(10) + timedelta(hours=3),
+                        conf={"dbt_vars": {"handoff_example_slow": {"int_orders": 20}}})
+    stack.wait_for_task(MARKETPLACE, run, "stg_orders", ["success"], timeout=300)
+    # int_orders is building for 20 s; a person (role USER) settles it and its dependant first,
+    # with dates outside the run: they are kept inside [run start, now]
+    answer = stack.operator_api.settle_task_states(MARKETPLACE, run, [
+        {"task_id": "int_orders", "state": "success", "note": "done by hand",
+         "start_date": "1970-01-01T00:00:00+00:00", "end_date": "2999-01-01T00:00:00+00:00"},
+        {"task_id": "mrt_orders", "state": "failed"}])
+    assert answer == {"int_orders": "ok", "mrt_orders": "ok"}, answer
+    asked_at = datetime.now(timezone.utc)
+    stack.wait_for_run(MARKETPLACE, run, ["success", "failed"], timeout=300)
+    tis = _tis(stack, MARKETPLACE, run)
+    dag_run = stack.airflow_api.get_dag_run(MARKETPLACE, run)
+    assert tis["int_orders"]["state"] == "success" and tis["int_orders"]["note"] == "done by hand", tis["int_orders"]
+    assert tis["mrt_orders"]["state"] == "failed", tis["mrt_orders"]
+    start, end = _when(tis["int_orders"]["start_date"]), _when(tis["int_orders"]["end_date"])
+    assert _when(dag_run["start_date"]) <= start <= end <= asked_at + timedelta(seconds=5), (start, end, dag_run)
+    # the batch built both (dbt had them in its wave) and left them as set
+    log = stack.airflow_api.task_log(MARKETPLACE, run, BATCH, 1)
+    assert "int_orders: left success (set meanwhile, not by the batch)" in log, log[-3000:]
+    assert "mrt_orders: left failed (set meanwhile, not by the batch)" in log, log[-3000:]
+    events = stack.airflow_api.list_event_logs(MARKETPLACE, run_id=run, events=["handoff_batch_settle"])
+    assert "operator" in {e["owner"] for e in events}, events
+
 class _WithoutHandoff:
     """A real HTTP proxy to the stack's api-server that answers 404 under /handoff/ — an api-server
     deployed without handoff (or a gateway that exposes only Airflow's own API)."""

@@ -2,11 +2,12 @@
 
 ``DbtBatchOperator`` (task id ``handoff__batch``, upstream of every batched model task) runs the
 ready models in waves with dbt's own threading, in-process, from the deployed artefact (never a
-parse), and writes each model task's state through the Airflow REST API as soon as the model and
-its tests have finished, then runs that task's completion callback. When nothing is ready but a
+parse), and settles each model task's state as soon as the model and its tests have finished
+(through handoff's own route in the api-server, ``handoff.airflow.batch_api``: one transaction per
+flush, compare-and-set), then runs that task's completion callback. When nothing is ready but a
 sensor (or a model it does not run) may still release models, or a retry is not yet due, it
 defers (``WaitForTasksTrigger``) and resumes with the next wave. The decisions are pure
-(handoff.batching); docs/execution.md has the semantics and why the REST API (measured).
+(handoff.batching); docs/execution.md has the semantics and why this write (measured).
 """
 
 from __future__ import annotations
@@ -279,6 +280,7 @@ class _Writer(threading.Thread):
         after their retry_delay)."""
         log = self.op.log
         changes: list[tuple[Outcome, str]] = []
+        current: dict[str, str | None] | None = None  # read only when a retry is to be decided
         for o in outcomes:
             model = self.op.models[o.task_id]
             for line in _lines(o):
@@ -287,6 +289,12 @@ class _Writer(threading.Thread):
                 continue  # an upstream failed: Airflow makes it upstream_failed
             attempt = self.attempts.get(o.task_id, 0) + 1
             if o.status == "failed" and attempt <= model.retries:
+                if current is None:
+                    ti = self.context["ti"]
+                    current = self.op._states(ti.dag_id, ti.run_id)
+                if current.get(o.task_id) is not None:  # a person settled it meanwhile: no retry
+                    log.info("%s: left %s (set meanwhile, not by the batch)", o.task_id, current[o.task_id])
+                    continue
                 self.attempts[o.task_id] = attempt
                 self.not_before[o.task_id] = time.time() + model.retry_delay_s
                 self.totals["retried"] += 1

@@ -13,7 +13,8 @@ This route settles a whole flush of a batch in **one transaction with one DAG re
   ``{"task_instances": [{"task_id", "state": "success"|"failed", "note", "start_date", "end_date"}]}``
   (at most ``MAX_TASKS``; dates ISO 8601 with a timezone, optional). Each task instance
   (map_index -1) is set **only if it has no state** (compare-and-set under a row lock, so a
-  person's mark made at any moment wins), with its start/end dates (dbt's timing) and note.
+  person's mark made at any moment wins), with its start/end dates (dbt's timing, kept within
+  [the DAG run's start, now]) and note.
   Answers 200 ``{"results": {task_id: "ok" | "already <state>" | "not found"}}``; 400 for a bad
   body, 404 for an unknown DAG or run.
 
@@ -78,9 +79,12 @@ def _authorize(user: Any, dag_id: str) -> None:
     """Airflow's own check: may ``user`` edit task instances of ``dag_id``? 403 if not."""
     from airflow.api_fastapi.app import get_auth_manager
     from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
+    from airflow.models.dag import DagModel
 
+    # as Airflow's own requires_access_dag: the DAG's team (multi-team deployments) is part of the check
+    details = DagDetails(id=dag_id, team_name=DagModel.get_team_name(dag_id))
     if not get_auth_manager().is_authorized_dag(method="PUT", access_entity=DagAccessEntity.TASK_INSTANCE,
-                                                details=DagDetails(id=dag_id), user=user):
+                                                details=details, user=user):
         raise HTTPException(403, f"this Airflow user may not edit task instances of DAG {dag_id}")
 
 
@@ -106,9 +110,12 @@ def settle(session: Any, dag_id: str, run_id: str, items: list[SettleItem], user
     from sqlalchemy import select
     from sqlalchemy.orm import selectinload
 
-    run_exists = session.scalar(select(DagRun.id).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id))
-    if run_exists is None:
+    run = session.execute(select(DagRun.id, DagRun.start_date)
+                          .where(DagRun.dag_id == dag_id, DagRun.run_id == run_id)).first()
+    if run is None:
         raise HTTPException(404, f"no DAG run {run_id} of DAG {dag_id}")
+    now = _now()
+    run_start = run.start_date or now
     wanted = {item.task_id: item for item in items}
     rows = session.scalars(
         select(TI)
@@ -127,10 +134,10 @@ def settle(session: Any, dag_id: str, run_id: str, items: list[SettleItem], user
         if ti.state is not None:
             results[task_id] = f"already {getattr(ti.state, 'value', ti.state)}"
             continue
-        end = item.end_date or _now()
-        start = item.start_date or end
-        if start > end:
-            start = end
+        # dbt's timing, kept inside [the DAG run's start, now]: a task cannot end in the future or
+        # start before its run did (a skewed clock or a bad client shows as a clamp, not a wrong Gantt)
+        end = min(max(item.end_date or now, run_start), now)
+        start = min(max(item.start_date or end, run_start), end)
         ti.state = item.state
         ti.start_date, ti.end_date = start, end
         ti.duration = (end - start).total_seconds()
