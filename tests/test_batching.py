@@ -9,7 +9,9 @@ from handoff.batching import (
     Outcome,
     WaveTracker,
     batched_models,
+    left_to_airflow,
     note,
+    printable,
     ready,
     waiting,
 )
@@ -118,3 +120,23 @@ def test_notes_fit_airflow_and_say_what_happened():
     text = note(Outcome("a", "failed", "x" * 5000, 1.5, [("t", "fail")]), wave=2, attempt=2, attempts=2)
     assert len(text) <= NOTE_LIMIT and text.startswith("handoff batch, wave 2, attempt 2/2: dbt failed in 1.50 s, done 1970-01-01T00:00:00.000+00:00")
     assert "tests: t fail" in note(Outcome("a", "success", "", 0.1, [("t", "fail")]), wave=1, attempt=1, attempts=1)
+
+
+def test_a_model_whose_state_was_not_written_leaves_everything_below_it_to_airflow():
+    left = left_to_airflow(MODELS, {"b"})
+    assert left == {"b", "c", "g"}  # b's dependants, and theirs; a, d, e, f stay with the batch
+    active = {t: m for t, m in MODELS.items() if t not in left}
+    # b has no state in Airflow yet: its dependants must not be ready, and nothing waits for b
+    states = {"s": "success", "a": "success", "d": "success", "e": "success", "f": "success"}
+    assert ready(active, states) == []
+    assert waiting(active, states).done
+    assert left_to_airflow(MODELS, {"s", "unknown"}) == set()  # only batched models count
+    assert left_to_airflow(MODELS, set()) == set()
+
+
+def test_a_note_holds_printable_text_only():
+    text = note(Outcome("a", "failed", "Could not convert string 'a\rb\x1b[0m\x00\x85\ud800' to INT32", 0.1, []),
+                wave=1, attempt=1, attempts=1)
+    assert "\r" not in text and "\x1b" not in text and "\x00" not in text and "\x85" not in text
+    assert "'a\\x0db\\x1b[0m\\x00\\x85\\ud800'" in text, text
+    assert printable("line 1\n\tline 2 é") == "line 1\n\tline 2 é"

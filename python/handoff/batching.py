@@ -14,6 +14,7 @@ run's task states and dbt's per-node events, and applies what they return.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -84,6 +85,27 @@ def ready(models: Mapping[str, BatchModel], states: Mapping[str, str | None], *,
                 candidates.discard(task_id)
                 changed = True
     return sorted(candidates)
+
+
+def left_to_airflow(models: Mapping[str, BatchModel], unsettled: Iterable[str]) -> set[str]:
+    """The models the batch must not run any more: ``unsettled`` (run here, state not written) and
+    every batched model below them. Airflow runs the unsettled ones alone after the batch ends and
+    decides about their dependants from the result; building a dependant here would read an
+    upstream whose outcome Airflow does not know yet (#20 review: a dependant settled success on a
+    failed upstream)."""
+    below: dict[str, set[str]] = {t: set() for t in models}
+    for task_id, model in models.items():
+        for up in model.upstream:
+            if up in below:
+                below[up].add(task_id)
+    left = {t for t in unsettled if t in models}
+    todo = list(left)
+    while todo:
+        for child in below[todo.pop()]:
+            if child not in left:
+                left.add(child)
+                todo.append(child)
+    return left
 
 
 @dataclass(frozen=True)
@@ -210,5 +232,16 @@ def note(outcome: Outcome, *, wave: int, attempt: int, attempts: int) -> str:
     done = datetime.fromtimestamp(outcome.done_at, timezone.utc).isoformat(timespec="milliseconds")
     head = (f"handoff batch, wave {wave}, attempt {attempt}/{attempts}: dbt {outcome.status} "
             f"in {outcome.execution_time_s:.2f} s, done {done}; tests: {tests}")
-    text = head if not outcome.message or outcome.status == "success" else f"{head}\n{outcome.message}"
+    text = head if not outcome.message or outcome.status == "success" else f"{head}\n{printable(outcome.message)}"
     return text if len(text) <= NOTE_LIMIT else text[:NOTE_LIMIT - 1] + "…"
+
+
+_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters (but newline and tab) and lone surrogates written as
+    ``\\xNN`` / ``\\uNNNN``: a warehouse's error may quote data holding a carriage return or an
+    escape sequence, and Airflow's note (and handoff's settle route) takes printable text only."""
+    return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256
+                            else f"\\u{ord(m.group()):04x}", text)

@@ -35,6 +35,8 @@ SLEEP_BELOW_S = 60.0  # a retry due sooner is waited for in-process; later ones 
 THREADS_ENV = "HANDOFF_DBT_THREADS"
 API_TIMEOUT_S = 120.0  # per REST request of the batch (bulk updates of many tasks)
 WRITE_CHUNK = 500  # task states per settle request (HANDOFF_BATCH_WRITE_CHUNK), one transaction each
+SETTLE_ATTEMPTS = 3  # sends of one settle request's unwritten tasks (0.5 s, then 1 s apart)
+SETTLE_BACKOFF_S = 0.5
 WRITE_CHUNK_ENV = "HANDOFF_BATCH_WRITE_CHUNK"
 
 
@@ -122,20 +124,25 @@ class DbtBatchOperator(BaseOperator):
             return {"success": 0, "failed": 0, "retried": 0, "per_task": len(self.models)}
         totals = {"success": 0, "failed": 0, "retried": 0}
         unsettled: set[str] = set()  # ran here, but their state could not be written: never rerun
+        active = dict(self.models)  # minus the unsettled models and everything below them (Airflow's now)
         manifest = None
         while True:
             states = self._states(ti.dag_id, ti.run_id)
             now = time.time()
-            ready = [t for t in batching.ready(self.models, states, not_before=not_before, now=now)
-                     if t not in unsettled]
+            ready = batching.ready(active, states, not_before=not_before, now=now)
             if ready:
                 wave += 1
                 if manifest is None:
                     manifest = self._manifest()
-                unsettled |= self._wave(context, api, manifest, ready, wave, attempts, not_before, totals)
+                lost = self._wave(context, api, manifest, ready, wave, attempts, not_before, totals)
+                if lost:
+                    unsettled |= lost
+                    left = batching.left_to_airflow(self.models, unsettled)
+                    self.log.warning("left to Airflow (each runs as its own task after the batch): %s",
+                                     ", ".join(sorted(left & set(active))))
+                    active = {t: m for t, m in self.models.items() if t not in left}
                 continue
-            wait = batching.waiting({t: m for t, m in self.models.items() if t not in unsettled}, states,
-                                    not_before=not_before)
+            wait = batching.waiting(active, states, not_before=not_before)
             if wait.done:
                 self.log.info("batch done after %d wave(s): %s", wave, totals)
                 return totals
@@ -310,7 +317,6 @@ class _Writer(threading.Thread):
         wins) in one transaction per request, with dbt's timing as the task's start/end, then the
         callbacks of the tasks it set. Unlike Airflow's public PATCH it clears nothing downstream
         (docs/execution.md, "The state write")."""
-        ti = self.context["ti"]
         log = self.op.log
         items = []
         for o, note in self._changes(outcomes):
@@ -318,30 +324,66 @@ class _Writer(threading.Thread):
             start = end - timedelta(seconds=max(0.0, o.execution_time_s))
             items.append({"task_id": o.task_id, "state": o.status, "note": note,
                           "start_date": start.isoformat(), "end_date": end.isoformat()})
-        for first in range(0, len(items), self.chunk):
-            chunk = items[first:first + self.chunk]
+        while items:
+            chunk: list[dict[str, Any]] = []
+            blocked = batching.left_to_airflow(self.op.models, self.unsettled) if self.unsettled else set()
+            while items and len(chunk) < self.chunk:
+                item = items.pop(0)
+                if item["task_id"] in blocked:
+                    # an upstream's state could not be written: Airflow runs that one alone after the batch
+                    # and decides about this one from its result — never a success on an unknown upstream
+                    log.error("%s: not written (an upstream's state could not be written); left to Airflow",
+                              item["task_id"])
+                    self.unsettled.add(item["task_id"])
+                    continue
+                chunk.append(item)
+            if chunk:
+                self._send(chunk)
+
+    def _send(self, chunk: list[dict[str, Any]]) -> None:
+        """One settle request (resent up to SETTLE_ATTEMPTS times for what it did not write: the route
+        is compare-and-set, so a resend never overwrites); then the callbacks of the tasks it set
+        (before the next request: completions reach the registry as the states land)."""
+        ti = self.context["ti"]
+        log = self.op.log
+        result: dict[str, str] = {}
+        todo = chunk
+        for attempt in range(1, SETTLE_ATTEMPTS + 1):
             try:
-                result = self.api.settle_task_states(ti.dag_id, ti.run_id, chunk)
+                result.update(self.api.settle_task_states(ti.dag_id, ti.run_id, todo))
+                break
             except HandoffError as exc:
-                # the answer may be lost after the commit: what Airflow now holds decides
-                log.warning("settling %d task(s) answered: %s; re-reading their states", len(chunk), exc.one_line())
+                # the answer may be lost after the commit (one transaction: all or nothing): what
+                # Airflow now holds decides; what is still without a state is sent again
+                log.warning("settling %d task(s) answered: %s; re-reading their states (attempt %d of %d)",
+                            len(todo), exc.one_line(), attempt, SETTLE_ATTEMPTS)
                 now_states = self.op._states(ti.dag_id, ti.run_id)
-                result = {i["task_id"]: "ok" if now_states.get(i["task_id"]) == i["state"] else "not written"
-                          for i in chunk}
-            for item in chunk:
-                task_id, state = item["task_id"], item["state"]
-                answer = result.get(task_id, "unknown")
-                if answer.startswith("already "):
-                    log.info("%s: left %s (set meanwhile, not by the batch)", task_id, answer[8:])
-                    self.not_before.pop(task_id, None)
-                    continue
-                if answer != "ok":
-                    log.error("%s: could not set %s: %s", task_id, state, answer)
-                    self.unsettled.add(task_id)
-                    continue
-                self.totals[state] = self.totals.get(state, 0) + 1
+                again = []
+                for item in todo:
+                    now_state = now_states.get(item["task_id"])
+                    if now_state is None:
+                        again.append(item)
+                        result[item["task_id"]] = "not written"
+                    else:  # written by the lost answer's commit, or set by someone meanwhile
+                        result[item["task_id"]] = "ok" if now_state == item["state"] else f"already {now_state}"
+                todo = again
+                if not todo or attempt == SETTLE_ATTEMPTS:
+                    break
+                time.sleep(SETTLE_BACKOFF_S * 2 ** (attempt - 1))
+        for item in chunk:
+            task_id, state = item["task_id"], item["state"]
+            answer = result.get(task_id, "unknown")
+            if answer.startswith("already "):
+                log.info("%s: left %s (set meanwhile, not by the batch)", task_id, answer[8:])
                 self.not_before.pop(task_id, None)
-                self._callbacks(task_id, state)
+                continue
+            if answer != "ok":
+                log.error("%s: could not set %s: %s", task_id, state, answer)
+                self.unsettled.add(task_id)
+                continue
+            self.totals[state] = self.totals.get(state, 0) + 1
+            self.not_before.pop(task_id, None)
+            self._callbacks(task_id, state)
 
     def _callbacks(self, task_id: str, state: str) -> None:
         """The model task's own success or failure callbacks (Airflow runs none for a state set through
