@@ -38,6 +38,7 @@ class FakeAirflow:
         self.tis: dict[tuple[str, str, str], dict] = {}
         self.events: list[dict] = []
         self.patches: list[tuple[str, str, str, str]] = []
+        self.downstream: dict[str, dict[str, list[str]]] = {}  # dag_id -> task_id -> downstream task ids
 
     def add_run(self, dag_id: str, logical: datetime, states: dict[str, str | None], *, run_state="running",
                 run_id: str | None = None, try_number: int = 1) -> str:
@@ -90,6 +91,13 @@ class FakeAirflow:
         self.patches.append((dag_id, run_id, task_id, state))
         self.tis[(dag_id, run_id, task_id)]["state"] = state
         return True
+
+    def list_task_instances(self, dag_id="~", run_id="~", *, task_id=None, states=(), **_):
+        return [dict(ti) for (d, r, t), ti in self.tis.items() if d == dag_id and r == run_id
+                and (task_id is None or t == task_id) and (not states or ti["state"] in states)]
+
+    def list_tasks(self, dag_id):
+        return [{"task_id": t, "downstream_task_ids": down} for t, down in self.downstream.get(dag_id, {}).items()]
 
     def list_event_logs(self, dag_id, *, run_id=None, task_id=None, events=(), after=None):
         return [e for e in self.events if e["dag_id"] == dag_id and (run_id is None or e["run_id"] == run_id)
@@ -354,3 +362,32 @@ def test_a_model_the_batched_execution_settled_counts_with_its_try_0(registry):
     assert [a.action for a in complete(registry, api, try_number=0)] == ["satisfied"]
     [completion] = registry.completions(dag_id="marketplace__daily", task_id="mrt_orders")
     assert completion.try_number == 0
+
+
+def test_a_reader_a_person_marked_failed_keeps_the_timed_out_sensor_untouched(registry):
+    api = FakeAirflow()
+    api.downstream["finance__daily"] = {SENSOR: ["stg_marketplace_orders"], "stg_marketplace_orders": ["mrt_revenue"],
+                                        "mrt_revenue": [], "stg_fx_rates": ["mrt_revenue"]}
+    upstream_done(api)
+    run = api.add_run("finance__daily", FINANCE_TICK, {SENSOR: "failed", "stg_marketplace_orders": "upstream_failed",
+                                                       "mrt_revenue": "upstream_failed", "stg_fx_rates": "failed"},
+                      run_state="failed")
+    api.own_failure("finance__daily", run, SENSOR)
+    # stg_fx_rates failed on its own (not below the sensor): no reason to leave the sensor
+    [action] = complete(registry, api)
+    assert action.action == "satisfied" and api.patches == [("finance__daily", run, SENSOR, "success")]
+
+    api = FakeAirflow()
+    api.downstream["finance__daily"] = {SENSOR: ["stg_marketplace_orders"], "stg_marketplace_orders": ["mrt_revenue"]}
+    upstream_done(api, tick=UPSTREAM_TICK + timedelta(days=1))
+    run = api.add_run("finance__daily", FINANCE_TICK + timedelta(days=1),
+                      {SENSOR: "failed", "stg_marketplace_orders": "upstream_failed", "mrt_revenue": "upstream_failed"},
+                      run_state="failed")
+    api.own_failure("finance__daily", run, SENSOR)
+    api.person("operator", "finance__daily", run, task_id="mrt_revenue", state="failed")  # "not today"
+    [action] = complete(registry, api, tick=UPSTREAM_TICK + timedelta(days=1))
+    assert (action.action, action.reason) == ("left", "marked_below_by_person"), action
+    assert "mrt_revenue below the sensor is failed" in action.detail
+    assert api.patches == []  # the sensor is not touched: Airflow would have cleared the person's mark
+    [refusal] = [r for r in registry.refusals(dag_id="finance__daily", run_id=run)]
+    assert refusal.reason == "marked_below_by_person"

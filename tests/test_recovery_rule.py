@@ -177,3 +177,26 @@ def test_events_of_other_runs_and_tasks_and_malformed_rows_are_ignored():
     log.rows.append({**log.rows[-1], "event_log_id": 99, "extra": "{not json", "when": "yesterday"})
     assert person_actions(log.rows, run_id=RUN, task_id=SENSOR) == []
     assert decide(TIMED_OUT, run("failed"), log.rows, timeout_s=TIMEOUT).reason == "timed_out"
+
+
+def test_a_task_a_person_marked_failed_below_the_sensor_keeps_the_sensor_untouched():
+    # Airflow's state write that satisfies the sensor clears failed tasks below it: a person's "not today"
+    below = {"stg_marketplace_orders": "failed", "mrt_revenue": "upstream_failed"}
+    verdict = decide(TIMED_OUT, run("failed"), deferred_then_timed_out().rows, timeout_s=TIMEOUT, below=below)
+    assert (verdict.action, verdict.reason) == ("leave", "marked_below_by_person")
+    assert verdict.detail.startswith("stg_marketplace_orders below the sensor is failed")
+    assert verdict.reason in REASONS
+    waiting = decide(ti("deferred"), run(), [], timeout_s=TIMEOUT, below={"a": "failed", "b": "failed", "c": None})
+    assert waiting.reason == "marked_below_by_person" and waiting.detail.startswith("a, b below the sensor are failed")
+
+
+@pytest.mark.parametrize("below", [None, {}, {"mrt_revenue": "upstream_failed"}, {"a": None, "b": "success"},
+                                   {"a": "skipped", "b": "removed"}])
+def test_what_airflow_itself_put_below_the_sensor_does_not_stop_recovery(below):
+    verdict = decide(TIMED_OUT, run("failed"), deferred_then_timed_out().rows, timeout_s=TIMEOUT, below=below)
+    assert (verdict.action, verdict.reason) == ("satisfy", "timed_out")
+
+
+def test_a_sensor_left_alone_for_its_own_reason_keeps_that_reason_whatever_is_below():
+    verdict = decide(ti("skipped"), run(), [], timeout_s=TIMEOUT, below={"a": "failed"})
+    assert verdict.reason == "skipped"

@@ -219,6 +219,16 @@ class AirflowApi:
         path = f"/api/v2/dags/{_seg(dag_id)}/dagRuns/{_seg(run_id)}/taskInstances"
         return self._pages(path, params, "task_instances")
 
+    def list_tasks(self, dag_id: str) -> list[dict[str, Any]]:
+        """``GET /api/v2/dags/{dag}/tasks``: the DAG's tasks (``task_id``, ``downstream_task_ids``...)."""
+        path = f"/api/v2/dags/{_seg(dag_id)}/tasks"
+        answer = self._call("GET", path)
+        tasks = answer.get("tasks")
+        if not isinstance(tasks, list) or not all(isinstance(t, dict) for t in tasks):
+            raise HandoffError(f"Airflow API GET {self._url(path)} answered without a list of tasks",
+                               hint=f"is {ENV_URL} the Airflow api-server's address?")
+        return tasks
+
     def recent_successes(self, since: datetime, *, dag_id: str = "~",
                          task_id: str | None = None) -> list[dict[str, Any]]:
         """Task instances that ended in success at or after ``since`` (for the periodic sweep)."""

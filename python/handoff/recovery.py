@@ -183,7 +183,37 @@ def _verdict(api: AirflowApi, wait: SensorWait, run: Mapping[str, Any], ti: Mapp
             return Verdict("leave", "event_log_unreadable",
                            f"cannot read Airflow's event log to tell who set the sensor {ti.get('state')} "
                            f"({redact(exc.problem)}): give handoff's API user read access to the audit log")
-    return decide(ti, run, events, timeout_s=wait.timeout_s)
+    verdict = decide(ti, run, events, timeout_s=wait.timeout_s)
+    if verdict.action != "satisfy":
+        return verdict
+    try:
+        below = failed_below(api, wait.dag_id, str(run["dag_run_id"]), wait.sensor_task_id)
+    except HandoffError as exc:
+        return Verdict("leave", "tasks_unreadable",
+                       f"cannot read the run's tasks to tell whether a person marked one below the sensor "
+                       f"({redact(exc.problem)})")
+    return decide(ti, run, events, timeout_s=wait.timeout_s, below=below)
+
+
+def failed_below(api: AirflowApi, dag_id: str, run_id: str, sensor_task_id: str) -> dict[str, str | None]:
+    """The tasks downstream of the sensor that are ``failed`` in this run ({task_id: "failed"}): one
+    request for the run's failed task instances, and the DAG's structure only when there is one."""
+    failed = {str(t.get("task_id")) for t in api.list_task_instances(dag_id, run_id, states=["failed"])}
+    failed.discard(sensor_task_id)
+    if not failed:
+        return {}
+    children: dict[str, list[str]] = {}
+    for task in api.list_tasks(dag_id):
+        down = task.get("downstream_task_ids")
+        children[str(task.get("task_id"))] = [str(d) for d in down] if isinstance(down, list) else []
+    below: set[str] = set()
+    todo = list(children.get(sensor_task_id, []))
+    while todo:
+        task_id = todo.pop()
+        if task_id not in below:
+            below.add(task_id)
+            todo.extend(children.get(task_id, []))
+    return dict.fromkeys(sorted(failed & below), "failed")
 
 
 def sensor_events(api: AirflowApi, dag_id: str, run: Mapping[str, Any], sensor_task_id: str) -> list[dict[str, Any]]:

@@ -41,6 +41,9 @@ REASONS = {
     "failed_unknown": "the sensor failed but Airflow's event log has no failure of that try by the sensor itself",
     "event_log_unreadable": "Airflow's event log could not be read, so who failed it is unknown",
     "other_state": "a state recovery does not change (upstream_failed, removed...)",
+    "marked_below_by_person": "a task below the sensor is failed: nothing below an unsatisfied sensor can have "
+                              "run, so a person marked it; satisfying the sensor would make Airflow clear that mark",
+    "tasks_unreadable": "the run's tasks could not be read, so whether a person marked one below the sensor is unknown",
 }
 
 
@@ -80,12 +83,29 @@ def needs_events(sensor_state: str | None, run_state: str | None) -> bool:
 
 
 def decide(sensor: Mapping[str, Any], run: Mapping[str, Any], events: Sequence[Mapping[str, Any]], *,
-           timeout_s: float | None) -> Verdict:
+           timeout_s: float | None, below: Mapping[str, str | None] | None = None) -> Verdict:
     """The verdict for one sensor task instance (its API form) in one DAG run (its API form).
 
     ``events``: the event log rows of this run's sensor and of this DAG's run-state changes (any
-    order; others are ignored). ``timeout_s``: the sensor's timeout (None: unknown).
+    order; others are ignored). ``timeout_s``: the sensor's timeout (None: unknown). ``below``: the
+    states of every task downstream of the sensor in this run, when known: a ``failed`` one there
+    was marked by a person (nothing below an unsatisfied sensor runs), and Airflow's state write
+    that satisfies the sensor would clear it — so the sensor is left alone.
     """
+    verdict = _decide(sensor, run, events, timeout_s=timeout_s)
+    if verdict.action != "satisfy" or not below:
+        return verdict
+    marked = sorted(t for t, state in below.items() if state == "failed")
+    if not marked:
+        return verdict
+    return _leave("marked_below_by_person",
+                  f"{', '.join(marked[:3])}{' …' if len(marked) > 3 else ''} below the sensor "
+                  f"{'is' if len(marked) == 1 else 'are'} failed — a person's mark (nothing below an unsatisfied "
+                  "sensor runs); satisfying the sensor would make Airflow clear it, so it is left for a person", None)
+
+
+def _decide(sensor: Mapping[str, Any], run: Mapping[str, Any], events: Sequence[Mapping[str, Any]], *,
+            timeout_s: float | None) -> Verdict:
     state = sensor.get("state")
     run_id, task_id = str(sensor.get("dag_run_id") or run.get("dag_run_id")), str(sensor.get("task_id"))
     if state == "success":

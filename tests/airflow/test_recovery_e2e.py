@@ -60,9 +60,9 @@ HANDOFF = [sys.executable, "-m", "handoff.cli"]
 RACER = Path(__file__).with_name("recovery_racer.py")
 UTC = timezone.utc
 DAYS = {name: datetime(2025, 1, 6 + i, tzinfo=UTC) for i, name in enumerate(
-    ("on_time", "skipped", "run_failed", "timed_out", "superseded", "race", "ref_timed_out"))}
+    ("on_time", "skipped", "run_failed", "timed_out", "superseded", "race", "ref_timed_out", "marked_below"))}
 LATE = {"sqlite": ("timed_out", "ref_timed_out"),  # runs that must time out
-        "postgresql": ("timed_out", "race", "ref_timed_out")}
+        "postgresql": ("timed_out", "race", "ref_timed_out", "marked_below")}
 # (a)-(c) on both stacks; (d), (e) on the production-shaped one. Module scope: one stack per backend.
 BOTH = pytest.mark.parametrize("deployment", ["sqlite", "postgresql"], indirect=True, scope="module")
 POSTGRES_ONLY = pytest.mark.parametrize("deployment", ["postgresql"], indirect=True, scope="module")
@@ -331,6 +331,27 @@ def test_c_a_sensor_that_timed_out_is_satisfied_by_the_callback(deployment, late
     print(f"\n[{d.backend}] timed-out sensor: upstream success -> satisfied by the callback: {latency:.1f} s")
     assert "satisfied by reconcile" in explain_at(d, "timed_out") and "(the sensor was failed)" in \
         explain_at(d, "timed_out")
+
+
+@POSTGRES_ONLY
+def test_h_a_reader_a_person_marked_failed_keeps_its_mark_and_the_sensor_is_left(deployment, late_runs):
+    d = deployment
+    finance = late_runs["marked_below"]
+    d.stack.wait_for_run("finance__daily", finance, ["failed"], timeout=SENSOR_TIMEOUT_S + 240)
+    # the sensor timed out; a person decides: no revenue mart for this day ("not today")
+    status, answer = d.stack.operator_api.request(
+        "PATCH", f"/api/v2/dags/finance__daily/dagRuns/{finance}/taskInstances/mrt_revenue",
+        body={"new_state": "failed"})
+    assert status == 200, answer
+    d.stack.wait_for_run("finance__daily", finance, ["failed"], timeout=120)
+    run_upstream(d, "marked_below")
+    [refusal] = wait_for_refusal(d, finance)
+    assert (refusal.reason, refusal.sensor_state) == ("marked_below_by_person", "failed"), refusal
+    # satisfying the sensor through Airflow would have cleared the person's mark: nothing was touched
+    assert patches_by_handoff(d, finance) == []
+    states = d.stack.task_states("finance__daily", finance)
+    assert states[SENSOR] == "failed" and states["mrt_revenue"] == "failed", states
+    assert "mrt_revenue below the sensor is failed" in explain_at(d, "marked_below")
 
 
 @BOTH
