@@ -267,7 +267,7 @@ class AirflowApi:
             return False
         if status == 403:
             raise self._error("PATCH", path, status, answer,
-                              hint=f"user '{self.config.username}' may not edit task instances of this DAG")
+                              hint=self._may_not_edit())
         if status != 200:
             raise self._error("PATCH", path, status, answer)
         return True
@@ -285,7 +285,7 @@ class AirflowApi:
             return False
         if status == 403:
             raise self._error("GET", path, status, answer,
-                              hint=f"user '{self.config.username}' may not edit task instances of this DAG")
+                              hint=self._may_not_edit())
         if status != 200 or not isinstance(answer, dict) or answer.get("settle") is not True:
             raise self._error("GET", path, status, answer)
         return True
@@ -304,7 +304,7 @@ class AirflowApi:
         status, answer = self.request("POST", path, body=body, idempotent=False)
         if status == 403:
             raise self._error("POST", path, status, answer,
-                              hint=f"user '{self.config.username}' may not edit task instances of this DAG")
+                              hint=self._may_not_edit())
         results = answer.get("results") if isinstance(answer, dict) else None
         if status != 200 or not isinstance(results, dict):
             raise self._error("POST", path, status, answer)
@@ -420,6 +420,10 @@ class AirflowApi:
             text = " ".join(redact(text, self._secrets()).split())[:300]
         return HandoffError(f"Airflow API {method} {self._url(path)} answered {status}: {text}",
                             hint=hint)
+
+    def _may_not_edit(self) -> str:
+        """The hint of a 403 on a state write."""
+        return f"user '{self.config.username}' may not edit task instances of this DAG"
 
     def _secrets(self) -> tuple[str | None, ...]:
         """What a response body must never show, whatever its shape."""

@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from .plan.graph import reachable
 from .plan_model import DbtTask, PlanPipeline
 
 BATCH_TASK_ID = "handoff__batch"
@@ -98,14 +99,7 @@ def left_to_airflow(models: Mapping[str, BatchModel], unsettled: Iterable[str]) 
         for up in model.upstream:
             if up in below:
                 below[up].add(task_id)
-    left = {t for t in unsettled if t in models}
-    todo = list(left)
-    while todo:
-        for child in below[todo.pop()]:
-            if child not in left:
-                left.add(child)
-                todo.append(child)
-    return left
+    return reachable((t for t in unsettled if t in models), below)
 
 
 @dataclass(frozen=True)

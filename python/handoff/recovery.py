@@ -29,6 +29,7 @@ from typing import Any
 from .airflow_api import AirflowApi
 from .alignment import reference_date, upstream_logical_date, upstream_window
 from .errors import HandoffError
+from .plan.graph import reachable
 from .recovery_rule import RUN_STATE_EVENTS, Verdict, decide, needs_events, parse_time
 from .redact import get_logger, redact
 from .registry import Registry
@@ -206,13 +207,7 @@ def failed_below(api: AirflowApi, dag_id: str, run_id: str, sensor_task_id: str)
     for task in api.list_tasks(dag_id):
         down = task.get("downstream_task_ids")
         children[str(task.get("task_id"))] = [str(d) for d in down] if isinstance(down, list) else []
-    below: set[str] = set()
-    todo = list(children.get(sensor_task_id, []))
-    while todo:
-        task_id = todo.pop()
-        if task_id not in below:
-            below.add(task_id)
-            todo.extend(children.get(task_id, []))
+    below = reachable(children.get(sensor_task_id, []), children)
     return dict.fromkeys(sorted(failed & below), "failed")
 
 

@@ -1,13 +1,30 @@
-"""The graph algorithms of compiling and checking a plan: a deterministic topological order (Kahn)
-and one cycle of a directed graph, iterative so deep graphs do not recurse."""
+"""The graph algorithms of compiling and checking a plan: a deterministic topological order (Kahn),
+one cycle of a directed graph, and what is reachable from some nodes — iterative, so deep graphs
+do not recurse."""
 
 from __future__ import annotations
 
 import heapq
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
+from typing import TypeVar
 
 from ..errors import HandoffError
+
+N = TypeVar("N", bound=Hashable)
+
+
+def reachable(starts: Iterable[N], edges: Mapping[N, Iterable[N]]) -> set[N]:
+    """``starts`` and every node reachable from them along ``edges`` (node -> its next nodes; a node
+    that is not a key has none). Iterative: a deep graph does not recurse."""
+    seen = set(starts)
+    todo = list(seen)
+    while todo:
+        for nxt in edges.get(todo.pop(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
 
 
 def topological_order(inputs: Mapping[str, set[str]], where: str) -> dict[str, int]:

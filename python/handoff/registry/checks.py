@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..alignment import alignment_report
+from ..plan.graph import reachable
 from ..terminal import visible
 from ..ticks import schedule_of
 from .feasibility import Feasibility
@@ -89,8 +90,11 @@ def check_mesh(mesh: Mesh, focus: Iterable[str] | None = None) -> list[Finding]:
     # Only tasks downstream of the domains under review can have a finding about them (SLAs), and
     # only tasks both up- and downstream of them can share a cycle with them.
     sources = [(t.dag_id, t.task_id) for d in wanted if d in mesh.domains for t in mesh.domains[d].tasks()]
-    downstream = _reachable(sources, graph.succs)
-    on_cycles_with_them = downstream & _reachable(sources, graph.preds) if focus is not None else downstream
+    downstream = reachable(sources, graph.succs)
+    on_cycles_with_them = downstream
+    if focus is not None:
+        upstream: set[Node] = reachable(sources, graph.preds)
+        on_cycles_with_them = downstream & upstream
     cycles = _strongly_connected(graph, on_cycles_with_them)
     in_cycles = {node for component in cycles for node in component}
     feasibility = Feasibility(graph, in_cycles)
@@ -228,17 +232,6 @@ def _reads(sensor: Task) -> str:
 # --------------------------------------------------------------------------------------
 # HO304: cycles
 # --------------------------------------------------------------------------------------
-
-def _reachable(starts: Iterable[Node], edges: dict[Node, list[Node]]) -> set[Node]:
-    seen = set(starts)
-    stack = list(seen)
-    while stack:
-        for nxt in edges[stack.pop()]:
-            if nxt not in seen:
-                seen.add(nxt)
-                stack.append(nxt)
-    return seen
-
 
 def _strongly_connected(graph: _Graph, within: set[Node]) -> list[list[Node]]:
     """Tarjan's algorithm, iterative, on the subgraph of ``within``; only components with a cycle."""

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.engine import Connection, Row
 
+from ..plan.graph import reachable
 from . import schema as s
 from .queries import utc
 from .run_state import insert_ignoring_duplicates
@@ -282,11 +283,4 @@ def ancestors(conn: Connection, dag_id: str, task_id: str) -> set[str]:
     preds: dict[str, list[str]] = {}
     for up, down in conn.execute(select(e.upstream_task_id, e.downstream_task_id).where(e.dag_id == dag_id)):
         preds.setdefault(down, []).append(up)
-    seen: set[str] = set()
-    stack = list(preds.get(task_id, ()))
-    while stack:
-        node = stack.pop()
-        if node not in seen:
-            seen.add(node)
-            stack.extend(preds.get(node, ()))
-    return seen
+    return reachable(preds.get(task_id, ()), preds)

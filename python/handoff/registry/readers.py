@@ -32,6 +32,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.engine import Connection
 
+from ..plan.graph import reachable
 from . import schema as s
 from .consumers import _REACH, NodeKey, _walk
 from .mesh import SENSOR
@@ -161,15 +162,7 @@ def _exits(inside: Mapping[NodeKey, Sequence[NodeKey]], read: set[NodeKey], targ
 
 
 def _search(inside: Mapping[NodeKey, Sequence[NodeKey]], read: set[NodeKey], start: NodeKey) -> frozenset[NodeKey]:
-    seen = {start}
-    todo = [start]
-    while todo:
-        node = todo.pop()
-        for child in inside.get(node, ()):
-            if child not in seen:
-                seen.add(child)
-                todo.append(child)
-    return frozenset(seen & read)
+    return frozenset(reachable([start], inside) & read)
 
 
 def _outside(conn: Connection, domain: str, keys: Sequence[str]) -> dict[str, list[Row]]:
